@@ -1,0 +1,168 @@
+"""Plant parameters: one dataclass per model, units in every field name.
+
+A scenario file (TOML) maps one-to-one onto :class:`ScenarioConfig`: each table is one of
+these dataclasses, each key one field. Field metadata carries the allowed range
+(``lo``/``hi``, inclusive) and a one-line help text; the scenario loader in
+``hil.scenario`` validates against it, so the ranges live here, next to the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def param(default: Any, lo: float | None = None, hi: float | None = None, help: str = "") -> Any:
+    """A dataclass field with a default, an inclusive range and a help text."""
+    meta = {"lo": lo, "hi": hi, "help": help}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class RatesConfig:
+    """Loop rates. The frame rate is the flight software's control rate."""
+
+    physics_hz: float = param(200.0, 50.0, 5000.0, "RK4 integration rate")
+    frame_hz: float = param(50.0, 1.0, 1000.0, "sensor frames / commands per second")
+    imu_hz: float = param(200.0, 1.0, 2000.0, "IMU sample rate")
+    altimeter_hz: float = param(10.0, 0.1, 1000.0, "laser altimeter sample rate")
+
+
+@dataclass
+class VehicleConfig:
+    """Rigid lander with one throttleable main engine along body +z and attitude torques."""
+
+    dry_mass_kg: float = param(520.0, 1.0, 1e5)
+    propellant_kg: float = param(680.0, 0.0, 1e5)
+    max_thrust_n: float = param(4400.0, 1.0, 1e7)
+    min_throttle: float = param(0.1, 0.0, 1.0, "lowest throttle while the engine burns")
+    isp_s: float = param(320.0, 50.0, 1000.0, "specific impulse")
+    throttle_time_constant_s: float = param(0.1, 0.0, 10.0, "first-order throttle response")
+    inertia_kgm2: list = param([700.0, 700.0, 500.0], 0.1, 1e8, "principal inertia, body x y z")
+    max_torque_nm: list = param([200.0, 200.0, 100.0], 0.0, 1e6, "attitude torque limit per body axis")
+    leg_radius_m: float = param(1.5, 0.1, 20.0, "footpad circle radius (for display only)")
+
+
+@dataclass
+class TargetConfig:
+    """Landing site on the Moon (the ground track runs along the equator towards it)."""
+
+    lat_deg: float = param(0.0, -90.0, 90.0)
+    lon_deg: float = param(0.0, -180.0, 180.0)
+
+
+@dataclass
+class InitialConfig:
+    """Start state relative to the target, in the target's local frame."""
+
+    altitude_m: float = param(15000.0, 1.0, 200000.0, "above the mean radius")
+    downrange_m: float = param(-450000.0, -3e6, 3e6, "along track from the target; negative = before it")
+    crossrange_m: float = param(0.0, -1e6, 1e6)
+    horizontal_speed_mps: float = param(1692.0, 0.0, 3000.0, "along track")
+    vertical_speed_mps: float = param(0.0, -1000.0, 1000.0, "positive up")
+    pitch_deg: float = param(-88.0, -180.0, 180.0,
+                             "thrust axis angle from local up towards the velocity direction; "
+                             "negative leans it against the motion (retrograde)")
+    coast_s: float = param(20.0, 0.0, 600.0, "engine-off coast before ignition (IMU calibration)")
+
+
+@dataclass
+class KnowledgeConfig:
+    """One-sigma error of the state vector given to the flight software at start."""
+
+    position_sigma_m: float = param(30.0, 0.0, 1e5)
+    velocity_sigma_mps: float = param(0.03, 0.0, 100.0)
+    attitude_sigma_deg: float = param(0.01, 0.0, 10.0)
+
+
+@dataclass
+class ImuConfig:
+    """IMU error model in datasheet units; ``preset`` fills what the file leaves out."""
+
+    preset: str = param("tactical", help="tactical | mems | ideal")
+    gyro_bias_dph: float | None = param(None, 0.0, 1e5, "constant (turn-on) bias, deg/h")
+    gyro_bias_instability_dph: float | None = param(None, 0.0, 1e5, "deg/h, Gauss-Markov")
+    gyro_arw_dpsh: float | None = param(None, 0.0, 100.0, "angle random walk, deg/sqrt(h)")
+    gyro_scale_ppm: float | None = param(None, 0.0, 1e5)
+    gyro_range_dps: float | None = param(None, 1.0, 1e5, "saturation")
+    gyro_quantum_rad: float | None = param(None, 0.0, 1.0, "delta-angle LSB")
+    accel_bias_ug: float | None = param(None, 0.0, 1e6, "constant (turn-on) bias, micro-g")
+    accel_bias_instability_ug: float | None = param(None, 0.0, 1e6, "micro-g, Gauss-Markov")
+    accel_vrw_mpsh: float | None = param(None, 0.0, 100.0, "velocity random walk, m/s/sqrt(h)")
+    accel_scale_ppm: float | None = param(None, 0.0, 1e5)
+    accel_range_g: float | None = param(None, 0.1, 1e4, "saturation")
+    accel_quantum_mps: float | None = param(None, 0.0, 1.0, "delta-velocity LSB")
+    misalignment_mrad: float | None = param(None, 0.0, 100.0, "per-axis non-orthogonality")
+    bias_correlation_time_s: float | None = param(None, 1.0, 1e6, "Gauss-Markov time constant")
+
+
+@dataclass
+class AltimeterConfig:
+    """Laser altimeter: slant range along a body-fixed boresight, ray-cast on the terrain."""
+
+    boresight_body: list = param([0.0, 0.0, -1.0], -1.0, 1.0, "unit vector in body axes")
+    min_range_m: float = param(1.0, 0.0, 1e6)
+    max_range_m: float = param(15000.0, 1.0, 1e6)
+    noise_m: float = param(0.5, 0.0, 1e4, "one sigma, constant part")
+    noise_fraction: float = param(0.001, 0.0, 1.0, "one sigma, proportional to range")
+    acquisition_s: float = param(0.5, 0.0, 600.0, "in range this long before the first valid sample")
+    latency_s: float = param(0.02, 0.0, 10.0, "sample to delivery")
+    dropout_probability: float = param(0.0, 0.0, 1.0, "per sample")
+
+
+@dataclass
+class CraterConfig:
+    """A bowl crater with a raised rim; position relative to the target."""
+
+    downrange_m: float = param(0.0, -3e6, 3e6)
+    crossrange_m: float = param(0.0, -1e6, 1e6)
+    radius_m: float = param(500.0, 1.0, 1e6, "rim crest radius")
+    depth_m: float = param(100.0, 0.0, 1e5, "floor below the mean surface")
+    rim_height_m: float = param(20.0, 0.0, 1e5, "crest above the mean surface")
+
+
+@dataclass
+class TerrainConfig:
+    """Mean surface plus craters; heights relative to the mean lunar radius."""
+
+    mean_height_m: float = param(0.0, -10000.0, 10000.0)
+    craters: list = param([], help="list of [[terrain.craters]] tables")
+
+
+@dataclass
+class TouchdownConfig:
+    """Criteria for a good landing, checked at first ground contact."""
+
+    max_vertical_speed_mps: float = param(2.0, 0.0, 100.0)
+    max_horizontal_speed_mps: float = param(0.5, 0.0, 100.0)
+    max_tilt_deg: float = param(5.0, 0.0, 90.0)
+    max_angular_rate_dps: float = param(2.0, 0.0, 1000.0)
+
+
+@dataclass
+class RunConfig:
+    """Run limits."""
+
+    max_sim_time_s: float = param(1200.0, 1.0, 1e5)
+    link_timeout_s: float = param(10.0, 0.01, 3600.0, "longest wait for the peer")
+    seed: int = param(1, 0, 2**63 - 1)
+
+
+@dataclass
+class ScenarioConfig:
+    """A whole scenario: one TOML file."""
+
+    name: str = param("unnamed")
+    description: str = param("")
+    rates: RatesConfig = field(default_factory=RatesConfig)
+    vehicle: VehicleConfig = field(default_factory=VehicleConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    initial: InitialConfig = field(default_factory=InitialConfig)
+    knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
+    imu: ImuConfig = field(default_factory=ImuConfig)
+    altimeter: AltimeterConfig = field(default_factory=AltimeterConfig)
+    terrain: TerrainConfig = field(default_factory=TerrainConfig)
+    touchdown: TouchdownConfig = field(default_factory=TouchdownConfig)
+    run: RunConfig = field(default_factory=RunConfig)
