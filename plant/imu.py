@@ -1,0 +1,211 @@
+"""Strapdown IMU error model: delta-velocity and delta-angle per sample, in body axes.
+
+Per sample interval ``dt = 1/rate_hz`` and per triad (accelerometer on delta-v ``x`` in m/s,
+gyro on delta-angle in rad), with the true increment ``x`` over the interval::
+
+    y = (I + S) (I + M) x  +  (b0 + b_gm) dt  +  sigma_w sqrt(dt) n      n ~ N(0, 1)
+    y = clip(y, -range dt, +range dt)                                    saturation
+    y_out = quantum * round((y + carry) / quantum),  carry <- y + carry - y_out
+
+* ``S`` diagonal scale-factor error, +-scale_ppm with a random sign per axis;
+* ``M`` misalignment / non-orthogonality, zero diagonal, off-diagonals N(0, misalignment);
+* ``b0`` turn-on bias, N(0, bias) per axis, constant for the run;
+* ``b_gm`` bias instability, first-order Gauss-Markov, stationary sigma = instability,
+  time constant tau, discretised exactly: ``b <- phi b + sigma sqrt(1 - phi^2) w``,
+  ``phi = exp(-dt/tau)``; it starts from its stationary distribution;
+* white noise from the random-walk density: ARW deg/sqrt(h) -> rad/sqrt(s) is ``/60 * pi/180``,
+  VRW m/s/sqrt(h) -> m/s/sqrt(s) is ``/60``; the noise on one increment is density*sqrt(dt),
+  so the noise integrated over 1 s is the density whatever the rate (Basilisk's imuSensor
+  does not scale by dt, so its level depends on the task rate);
+* saturation clips the interval-mean rate / specific force (plus noise) to the range;
+* quantisation carries its residual to the next sample, so sums stay unbiased.
+
+All errors are residuals after calibration. Randomness comes only from the given generator:
+the unit's errors are drawn at construction, then normals are drawn in blocks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from plant.config import ImuConfig
+from plant.moon import G0_MPS2
+
+DEG = math.pi / 180.0
+_BLOCK = 256            # samples of random normals drawn at once
+
+# Datasheet-unit parameters per preset; an ImuConfig field left None takes these.
+PRESETS: dict[str, dict[str, float]] = {
+    # Tactical grade (Safran STIM300 / Honeywell HG1700 class), residuals after calibration.
+    "tactical": {
+        "gyro_bias_dph": 0.5,
+        "gyro_bias_instability_dph": 0.5,
+        "gyro_arw_dpsh": 0.15,
+        "gyro_scale_ppm": 50.0,
+        "gyro_range_dps": 400.0,
+        "gyro_quantum_rad": 1e-7,
+        "accel_bias_ug": 50.0,
+        "accel_bias_instability_ug": 50.0,
+        "accel_vrw_mpsh": 0.06,
+        "accel_scale_ppm": 50.0,
+        "accel_range_g": 10.0,
+        "accel_quantum_mps": 1e-6,
+        "misalignment_mrad": 0.05,
+        "bias_correlation_time_s": 300.0,
+    },
+    # Industrial MEMS (Analog Devices ADIS16470 class), residuals after calibration.
+    "mems": {
+        "gyro_bias_dph": 20.0,
+        "gyro_bias_instability_dph": 8.0,
+        "gyro_arw_dpsh": 0.48,          # 0.008 deg/s/sqrt(Hz) * 60
+        "gyro_scale_ppm": 500.0,
+        "gyro_range_dps": 2000.0,
+        "gyro_quantum_rad": 1e-6,
+        "accel_bias_ug": 300.0,
+        "accel_bias_instability_ug": 13.0,
+        "accel_vrw_mpsh": 0.04,
+        "accel_scale_ppm": 500.0,
+        "accel_range_g": 40.0,
+        "accel_quantum_mps": 1e-5,
+        "misalignment_mrad": 1.0,
+        "bias_correlation_time_s": 100.0,
+    },
+    # Perfect unit: returns the truth.
+    "ideal": {
+        "gyro_bias_dph": 0.0,
+        "gyro_bias_instability_dph": 0.0,
+        "gyro_arw_dpsh": 0.0,
+        "gyro_scale_ppm": 0.0,
+        "gyro_range_dps": math.inf,
+        "gyro_quantum_rad": 0.0,
+        "accel_bias_ug": 0.0,
+        "accel_bias_instability_ug": 0.0,
+        "accel_vrw_mpsh": 0.0,
+        "accel_scale_ppm": 0.0,
+        "accel_range_g": math.inf,
+        "accel_quantum_mps": 0.0,
+        "misalignment_mrad": 0.0,
+        "bias_correlation_time_s": 3600.0,
+    },
+}
+
+
+def resolve_imu_config(config: ImuConfig) -> dict[str, float]:
+    """Datasheet-unit parameters: the config's fields, None ones from its preset."""
+    if config.preset not in PRESETS:
+        raise ValueError(f"unknown IMU preset {config.preset!r}; allowed: "
+                         + ", ".join(sorted(PRESETS)))
+    out = dict(PRESETS[config.preset])
+    for key in out:
+        value = getattr(config, key)
+        if value is not None:
+            out[key] = float(value)
+    return out
+
+
+def to_si(p: dict[str, float]) -> dict[str, float]:
+    """Convert datasheet-unit parameters to SI (rad, s, m)."""
+    ug = 1e-6 * G0_MPS2
+    return {
+        "gyro_bias_radps": p["gyro_bias_dph"] * DEG / 3600.0,
+        "gyro_bias_instability_radps": p["gyro_bias_instability_dph"] * DEG / 3600.0,
+        "gyro_arw_rad_per_sqrt_s": p["gyro_arw_dpsh"] * DEG / 60.0,
+        "gyro_scale": p["gyro_scale_ppm"] * 1e-6,
+        "gyro_range_radps": p["gyro_range_dps"] * DEG,
+        "gyro_quantum_rad": p["gyro_quantum_rad"],
+        "accel_bias_mps2": p["accel_bias_ug"] * ug,
+        "accel_bias_instability_mps2": p["accel_bias_instability_ug"] * ug,
+        "accel_vrw_mps_per_sqrt_s": p["accel_vrw_mpsh"] / 60.0,
+        "accel_scale": p["accel_scale_ppm"] * 1e-6,
+        "accel_range_mps2": p["accel_range_g"] * G0_MPS2,
+        "accel_quantum_mps": p["accel_quantum_mps"],
+        "misalignment_rad": p["misalignment_mrad"] * 1e-3,
+        "bias_correlation_time_s": p["bias_correlation_time_s"],
+    }
+
+
+class Imu:
+    """One IMU unit: its errors are drawn once from ``rng``, then it measures increments."""
+
+    def __init__(self, config: ImuConfig, rate_hz: float, rng: np.random.Generator) -> None:
+        self.preset = config.preset
+        self.datasheet = resolve_imu_config(config)
+        si = to_si(self.datasheet)
+        self.rate_hz = float(rate_hz)
+        self.dt_s = 1.0 / self.rate_hz
+        self.params: dict[str, float | str] = {"preset": config.preset, "rate_hz": self.rate_hz,
+                                              "dt_s": self.dt_s, **si}
+        self._rng = rng
+        dt = self.dt_s
+
+        # Stacked 6-vectors: accelerometer (delta-v) axes 0..2, gyro (delta-angle) 3..5.
+        def pair(a: float, g: float) -> np.ndarray:
+            return np.array([a, a, a, g, g, g], dtype=float)
+
+        scale = pair(si["accel_scale"], si["gyro_scale"])
+        bias = pair(si["accel_bias_mps2"], si["gyro_bias_radps"])
+        gm_sigma = pair(si["accel_bias_instability_mps2"], si["gyro_bias_instability_radps"])
+        noise = pair(si["accel_vrw_mps_per_sqrt_s"], si["gyro_arw_rad_per_sqrt_s"])
+        rng_lim = pair(si["accel_range_mps2"], si["gyro_range_radps"])
+        quantum = pair(si["accel_quantum_mps"], si["gyro_quantum_rad"])
+        mis = si["misalignment_rad"]
+
+        # The unit's own errors, in a fixed draw order.
+        self.scale_error = scale * np.where(rng.random(6) < 0.5, -1.0, 1.0)
+        self.turn_on_bias = bias * rng.standard_normal(6)      # m/s^2 (0..2), rad/s (3..5)
+        off = np.ones((3, 3)) - np.eye(3)
+        self.accel_misalignment = mis * rng.standard_normal((3, 3)) * off
+        self.gyro_misalignment = mis * rng.standard_normal((3, 3)) * off
+        self._gm = gm_sigma * rng.standard_normal(6)           # starts stationary
+
+        a6 = np.zeros((6, 6))
+        a6[:3, :3] = np.diag(1.0 + self.scale_error[:3]) @ (np.eye(3) + self.accel_misalignment)
+        a6[3:, 3:] = np.diag(1.0 + self.scale_error[3:]) @ (np.eye(3) + self.gyro_misalignment)
+        self._a6 = a6
+        self._bias_dt = self.turn_on_bias * dt
+        self._noise_sigma = noise * math.sqrt(dt)
+        phi = math.exp(-dt / si["bias_correlation_time_s"])
+        self._gm_phi = phi
+        self._gm_drive = gm_sigma * math.sqrt(1.0 - phi * phi)
+        self._gm_dt = dt
+        self._limit = rng_lim * dt
+        self._saturates = bool(np.isfinite(self._limit).any())
+        self._quantum = quantum
+        self._quantised = bool((quantum > 0.0).any())
+        self._qsafe = np.where(quantum > 0.0, quantum, 1.0)
+        self._carry = np.zeros(6)
+        self._block = np.empty((0, 12))
+        self._row = 0
+        self.samples = 0
+
+    @property
+    def gm_bias(self) -> np.ndarray:
+        """Current Gauss-Markov bias (m/s^2 for 0..2, rad/s for 3..5)."""
+        return self._gm.copy()
+
+    def measure(self, dv_true: np.ndarray, dtheta_true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Measured (delta-v m/s, delta-angle rad) in body axes for one sample interval."""
+        if self._row >= self._block.shape[0]:
+            self._block = self._rng.standard_normal((_BLOCK, 12))
+            self._row = 0
+        z = self._block[self._row]
+        self._row += 1
+        self.samples += 1
+
+        x = np.concatenate((dv_true, dtheta_true))
+        y = self._a6 @ x
+        y += self._bias_dt
+        y += self._gm * self._gm_dt
+        y += z[:6] * self._noise_sigma
+        # Gauss-Markov step to the next interval.
+        self._gm = self._gm * self._gm_phi + z[6:] * self._gm_drive
+        if self._saturates:
+            np.clip(y, -self._limit, self._limit, out=y)
+        if self._quantised:
+            y += self._carry
+            q = np.where(self._quantum > 0.0, np.round(y / self._qsafe) * self._qsafe, y)
+            self._carry = y - q
+            y = q
+        return y[:3], y[3:]
