@@ -1,0 +1,173 @@
+"""Run history: one CSV row per cycle, streamed to disk as the run goes.
+
+The writer keeps at most ``flush_every`` formatted rows in memory and writes them out as
+whole lines (then flushes) every ``flush_every`` rows, at least every ``flush_interval_s``
+of wall time, and on close -- so memory does not grow with run length and a run that dies
+keeps what it wrote up to the last flush. Readers tolerate a partial last line.
+
+Cells: floats in shortest round-trip form (``repr``) unless ``float_format`` is given,
+booleans as ``0``/``1``, ``None`` as an empty cell, strings as they are (quoted only when
+they hold a comma or a quote; line breaks become spaces so one row is one line).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+
+class HistoryWriter:
+    """Stream rows of ``columns`` to a CSV file at ``path``; a context manager."""
+
+    def __init__(self, path: str | os.PathLike[str], columns: Sequence[str], *,
+                 flush_every: int = 250, flush_interval_s: float = 1.0,
+                 float_format: str | None = None) -> None:
+        if not columns:
+            raise ValueError("a history needs at least one column")
+        if len(set(columns)) != len(columns):
+            dupes = sorted({c for c in columns if list(columns).count(c) > 1})
+            raise ValueError(f"duplicate history columns: {', '.join(dupes)}")
+        if flush_every < 1:
+            raise ValueError("flush_every must be at least 1")
+        self.path = Path(path)
+        self.columns = list(columns)
+        self.rows_written = 0
+        self._flush_every = flush_every
+        self._flush_interval_s = flush_interval_s
+        self._float = float.__repr__ if float_format is None else float_format.__mod__
+        self._pending: list[str] = []
+        self._file: IO[str] | None = None
+        self._file = open(self.path, "w", encoding="utf-8", newline="")
+        self._file.write(",".join(_text_cell(c) for c in self.columns) + "\n")
+        self._file.flush()
+        self._last_flush = time.monotonic()
+
+    @property
+    def closed(self) -> bool:
+        return self._file is None
+
+    def write(self, row: Sequence[Any]) -> None:
+        """Append one row, values in column order."""
+        if self._file is None:
+            raise ValueError(f"history {self.path} is closed")
+        if len(row) != len(self.columns):
+            raise ValueError(f"history row has {len(row)} values; expected {len(self.columns)}")
+        self._pending.append(",".join([self._cell(v) for v in row]) + "\n")
+        self.rows_written += 1
+        if len(self._pending) >= self._flush_every \
+                or time.monotonic() - self._last_flush >= self._flush_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the pending rows as whole lines and flush them to the OS."""
+        if self._file is None:
+            return
+        if self._pending:
+            self._file.write("".join(self._pending))
+            self._pending.clear()
+        self._file.flush()
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        """Flush and close; safe to call more than once."""
+        if self._file is None:
+            return
+        try:
+            self.flush()
+        finally:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> HistoryWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _cell(self, v: Any) -> str:
+        if type(v) is float:
+            return self._float(v)
+        if v is None:
+            return ""
+        if isinstance(v, (bool, np.bool_)):
+            return "1" if v else "0"
+        if isinstance(v, (int, np.integer)):
+            return str(int(v))
+        if isinstance(v, (float, np.floating)):
+            return self._float(float(v))
+        return _text_cell(str(v))
+
+
+def _text_cell(s: str) -> str:
+    """A string as one CSV cell on one line."""
+    if "\n" in s or "\r" in s:
+        s = s.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    if "," in s or '"' in s:
+        s = '"' + s.replace('"', '""') + '"'
+    return s
+
+
+def _complete_lines(f: IO[str]) -> Iterator[str]:
+    """Lines of ``f`` that end in a newline (a partial last line is dropped)."""
+    for line in f:
+        if not line.endswith("\n"):
+            return
+        yield line
+
+
+def read_columns(path: str | os.PathLike[str], names: Sequence[str] | None = None
+                 ) -> dict[str, np.ndarray]:
+    """Columns of a history CSV as numpy arrays, without pandas.
+
+    ``names`` selects columns (default all); names not in the file are left out of the
+    result. Numeric columns come back as float arrays (empty cells as NaN), others as
+    string arrays. A partial last line (a run that died mid-write) is ignored.
+    """
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(_complete_lines(f))
+        header = next(reader, None)
+        if header is None:
+            return {}
+        wanted = header if names is None else [n for n in names if n in header]
+        index = [header.index(n) for n in wanted]
+        cells: list[list[str]] = [[] for _ in wanted]
+        width = len(header)
+        for row in reader:
+            if len(row) != width:
+                raise ValueError(f"{path}: line {reader.line_num} has {len(row)} cells; "
+                                 f"expected {width}")
+            for out, i in zip(cells, index):
+                out.append(row[i])
+    return {name: _to_array(col) for name, col in zip(wanted, cells)}
+
+
+def _to_array(cells: list[str]) -> np.ndarray:
+    strings = np.array(cells, dtype=str)
+    if strings.size == 0:
+        return np.zeros(0)
+    try:
+        return np.where(strings == "", "nan", strings).astype(float)
+    except ValueError:
+        return strings
+
+
+def read_history(path: str | os.PathLike[str]) -> Any:
+    """The whole history as a ``pandas.DataFrame`` (pandas needed); a partial last line is dropped."""
+    import pandas as pd
+
+    newlines, ends_clean = 0, True
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            newlines += chunk.count(b"\n")
+            ends_clean = chunk.endswith(b"\n")
+    if newlines == 0:
+        return pd.DataFrame()
+    if ends_clean:
+        return pd.read_csv(path)
+    return pd.read_csv(path, nrows=newlines - 1)
