@@ -187,3 +187,11 @@ def test_directory_and_non_utf8(tmp_path: pathlib.Path) -> None:
     bad.write_bytes(b'description = "caf\xe9"\n')
     with pytest.raises(ScenarioError, match="UTF-8"):
         load_scenario(str(bad))
+
+
+def test_imu_preset_choices_match_the_imu_model(tmp_path: pathlib.Path) -> None:
+    from plant.imu import PRESETS  # the help text "tactical | mems | ideal" must not drift
+
+    for preset in PRESETS:
+        text = f'[imu]\npreset = "{preset}"\n'
+        assert load_scenario(str(write(tmp_path, text))).imu.preset == preset
