@@ -25,7 +25,10 @@ DEFAULT_SEND_TIMEOUT_S = 10.0  # how long send() waits for the peer to take a pa
 
 
 class Link:
-    """One end of a point-to-point link carrying whole payloads (one message each)."""
+    """One end of a point-to-point link carrying whole payloads (one message each).
+
+    One end is used from one thread at a time; the two ends may live in different threads.
+    """
 
     def __init__(self, url: str, send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S) -> None:
         self.url = url

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bridge import protocol as p
-from bridge.codec import (Message, decode, encode, encode_command, encode_end, encode_frame,
+from bridge.codec import (MAX_IMU_SAMPLES_PER_FRAME, Message, decode, encode, encode_command, encode_end, encode_frame,
                           encode_hello, encode_hello_ack)
 from bridge.errors import (MalformedMessage, PayloadTooLarge, ProtocolError, UnknownMessage,
                            VersionError)
@@ -81,6 +81,18 @@ def test_convenience_constructors_match_generic_encode():
 def test_frame_with_no_samples_and_no_altimeter():
     msg = decode(encode_frame(0, 0, [], None))
     assert msg.imu == [] and msg.alt is None
+
+
+def test_largest_frame_fits():
+    t_us = 2**63 - 1  # the widest integer encoding
+    sample = [t_us, -1.5e300, 1e-300, 2.0, 3.0, 4.0, 5.0]
+    fields = {"seq": 2**64 - 1, "t_us": t_us, "imu": [sample] * MAX_IMU_SAMPLES_PER_FRAME,
+              "alt": [t_us, 1e300, True]}
+    payload = encode(p.FRAME, fields)
+    assert len(payload) <= p.MAX_PAYLOAD_BYTES
+    assert decode(payload).fields == fields
+    with pytest.raises(PayloadTooLarge):
+        encode(p.FRAME, dict(fields, imu=[sample] * 70))
 
 
 def test_floats_go_out_as_float64():
