@@ -213,8 +213,9 @@ class Terrain:
         return self._march(ox, oy, oz, dx, dy, dz, t0, t_end, end_is_hit, craters)
 
     def _margin(self, ox: float, oy: float, oz: float, dx: float, dy: float, dz: float,
-                t: float, craters: list[_Crater]) -> tuple[float, list[float]]:
-        """Altitude of the ray point at ``t`` above the surface, and crater distances."""
+                t: float, craters: list[_Crater]) -> tuple[float, list[float], float]:
+        """At ray distance ``t``: altitude above the surface under the point, m; distances
+        from the crater centres, m; descent rate -d|p|/dt (metres down per metre of ray)."""
         px, py, pz = ox + t * dx, oy + t * dy, oz + t * dz
         rn = math.sqrt(px * px + py * py + pz * pz)
         ux, uy, uz = px / rn, py / rn, pz / rn
@@ -225,39 +226,56 @@ class Terrain:
             s = 2.0 * MEAN_RADIUS_M * math.asin(min(1.0, 0.5 * math.sqrt(ex * ex + ey * ey + ez * ez)))
             dists.append(s)
             h += c.profile_m(s)
-        return rn - MEAN_RADIUS_M - h, dists
+        return rn - MEAN_RADIUS_M - h, dists, -(ux * dx + uy * dy + uz * dz)
 
     def _march(self, ox: float, oy: float, oz: float, dx: float, dy: float, dz: float,
                t: float, t_end: float, end_is_hit: bool,
                craters: list[_Crater]) -> float | None:
         """Lipschitz ray marching on [t, t_end], then root refinement.
 
+        The margin f = |p| - R_surface shrinks per metre of ray by at most
+        ``descent + g * S``: |p| is convex along a straight line, so the descent rate
+        -d|p|/dt only falls along the ray; the ground track moves at most ``g`` metres per
+        metre of ray, ``g = R_mean * b / (R_mean + lowest height)^2`` with ``b = |o x d|``
+        the ray's distance from the Moon's centre (0 for a vertical ray); S bounds the
+        slope within the ground reach of the step. A step of f / (descent + g S) therefore
+        cannot cross the surface. Reaches of f, 4f, ... 256f are tried and the longest
+        safe step taken.
+
         ``end_is_hit``: t_end is on the lowest possible surface, so the ray is at or under
         the ground there even if rounding says a nanometre above.
         """
-        # Ground-track speed per unit ray length is at most R_mean / |p| <= kappa.
-        kappa = max(1.0, MEAN_RADIUS_M / (MEAN_RADIUS_M + self.min_height_m))
-        f, dists = self._margin(ox, oy, oz, dx, dy, dz, t, craters)
+        bx, by, bz = oy * dz - oz * dy, oz * dx - ox * dz, ox * dy - oy * dx
+        r_low = MEAN_RADIUS_M + self.min_height_m
+        g = MEAN_RADIUS_M * math.sqrt(bx * bx + by * by + bz * bz) / (r_low * r_low)
+        f, dists, descent = self._margin(ox, oy, oz, dx, dy, dz, t, craters)
         if f <= 0.0:
             return t
         for _ in range(MAX_MARCH_STEPS):
-            # The margin f can shrink by at most sqrt(1 + (kappa S)^2) per metre of ray,
-            # S = the steepest slope within reach of a step of at most f.
-            reach = kappa * f
-            slope = 0.0
-            for c, s in zip(craters, dists):
-                slope += c.max_slope(s - reach, s + reach)
-            step = max(MIN_STEP_M, f / math.sqrt(1.0 + (kappa * slope) ** 2))
+            descent = max(0.0, descent)
+            step = 0.0
+            cap = f
+            for _k in range(5):                 # step caps f, 4f, 16f, 64f, 256f
+                reach = g * cap
+                slope = 0.0
+                for c, s in zip(craters, dists):
+                    slope += c.max_slope(s - reach, s + reach)
+                rate = descent + g * slope
+                step = max(step, cap if rate * cap <= f else f / rate)
+                if step < cap:
+                    break                       # larger reaches only add slope
+                cap *= 4.0
+            step = max(MIN_STEP_M, step)
             t_new = t + step
             last = t_new >= t_end
             if last:
                 t_new = t_end
-            f_new, dists_new = self._margin(ox, oy, oz, dx, dy, dz, t_new, craters)
+            f_new, dists_new, descent_new = self._margin(ox, oy, oz, dx, dy, dz, t_new, craters)
             if f_new <= 0.0:
                 return self._refine(ox, oy, oz, dx, dy, dz, t, f, t_new, f_new, craters)
             if last:
                 return t_end if end_is_hit else None
-            t, f, dists = t_new, f_new, dists_new
+            t, f, dists, descent = t_new, f_new, dists_new, descent_new
         return None
 
     def _refine(self, ox: float, oy: float, oz: float, dx: float, dy: float, dz: float,
@@ -273,7 +291,7 @@ class Terrain:
                 x = (a * fb - b * fa) / (fb - fa)
                 if not a < x < b:
                     x = 0.5 * (a + b)
-            fx, _ = self._margin(ox, oy, oz, dx, dy, dz, x, craters)
+            fx = self._margin(ox, oy, oz, dx, dy, dz, x, craters)[0]
             if fx > 0.0:
                 a, fa = x, fx
                 if side == 1:
