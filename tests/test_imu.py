@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -137,6 +138,8 @@ def test_presets_and_overrides() -> None:
     mems = Imu(ImuConfig(preset="mems"), 200.0, np.random.default_rng(0))
     assert mems.params["gyro_range_radps"] == pytest.approx(2000.0 * DEG)
     assert mems.params["gyro_arw_rad_per_sqrt_s"] > imu.params["gyro_arw_rad_per_sqrt_s"] / 3
+    keys = {f.name for f in dataclasses.fields(ImuConfig)} - {"preset"}
+    assert all(set(p) == keys for p in PRESETS.values())           # every preset is complete
     with pytest.raises(ValueError, match="ideal, mems, tactical"):
         Imu(ImuConfig(preset="navigation"), 200.0, np.random.default_rng(0))
 
