@@ -74,14 +74,14 @@ class KnowledgeConfig:
 
     position_sigma_m: float = param(30.0, 0.0, 1e5)
     velocity_sigma_mps: float = param(0.03, 0.0, 100.0)
-    attitude_sigma_deg: float = param(0.01, 0.0, 10.0)
+    attitude_sigma_deg: float = param(0.002, 0.0, 10.0)
 
 
 @dataclass
 class ImuConfig:
     """IMU error model in datasheet units; ``preset`` fills what the file leaves out."""
 
-    preset: str = param("tactical", help="tactical | mems | ideal")
+    preset: str = param("navigation", help="navigation | tactical | mems | ideal")
     gyro_bias_dph: float | None = param(None, 0.0, 1e5, "constant (turn-on) bias, deg/h")
     gyro_bias_instability_dph: float | None = param(None, 0.0, 1e5, "deg/h, Gauss-Markov")
     gyro_arw_dpsh: float | None = param(None, 0.0, 100.0, "angle random walk, deg/sqrt(h)")

@@ -38,6 +38,26 @@ _BLOCK = 256            # samples of random normals drawn at once
 
 # Datasheet-unit parameters per preset; an ImuConfig field left None takes these.
 PRESETS: dict[str, dict[str, float]] = {
+    # Navigation grade, space-qualified (Honeywell MIMU class: ring-laser gyros,
+    # quartz-flexure accelerometers), residuals after in-orbit calibration. The default:
+    # without a velocimeter or star tracker, a tactical unit's angle random walk over a
+    # 10-minute braking burn leaves about 1 m/s of horizontal velocity error at touchdown.
+    "navigation": {
+        "gyro_bias_dph": 0.005,
+        "gyro_bias_instability_dph": 0.005,
+        "gyro_arw_dpsh": 0.005,
+        "gyro_scale_ppm": 5.0,
+        "gyro_range_dps": 375.0,
+        "gyro_quantum_rad": 1e-7,
+        "accel_bias_ug": 25.0,
+        "accel_bias_instability_ug": 10.0,
+        "accel_vrw_mpsh": 0.02,
+        "accel_scale_ppm": 20.0,
+        "accel_range_g": 10.0,
+        "accel_quantum_mps": 1e-6,
+        "misalignment_mrad": 0.02,
+        "bias_correlation_time_s": 600.0,
+    },
     # Tactical grade (Safran STIM300 / Honeywell HG1700 class), residuals after calibration.
     "tactical": {
         "gyro_bias_dph": 0.5,

@@ -1,0 +1,146 @@
+"""Powered-descent guidance: ZEM/ZEV optimal feedback to aim points, then a vertical descent.
+
+    a_cmd = 6 ZEM / t_go^2 - 2 ZEV / t_go
+    ZEM = r_T - (r + v t_go + g t_go^2 / 2),   ZEV = v_T - (v + g t_go)
+
+The law runs in the site's curvilinear frame -- altitude above the site datum, downrange and
+crossrange arc lengths -- where a vehicle at orbital speed does not "fall": gravity is the
+effective one, ``g - v_h^2 / r``, with ``v_h^2`` averaged over the phase (the horizontal
+speed changes linearly from now to the aim point). A constant inertial gravity vector would
+be wrong by tens of kilometres over a 450 km braking arc. ``a_cmd`` is the thrust
+acceleration, re-evaluated every cycle. In braking, the time-to-go is the shortest one
+whose profile fits the engine now and at high gate, solved about once a second and counted
+down in between.
+"""
+
+import math
+
+from fsw import vec
+
+GM_M3PS2 = 4.902800118e12
+
+
+class SiteGeometry:
+    """The landing site's local frame: up, east (downrange) and the datum radius."""
+
+    def __init__(self, up, east, radius_m):
+        self.up = vec.unit(up)
+        self.east = vec.unit(east)
+        self.north = vec.cross(self.up, self.east)
+        self.radius_m = radius_m
+
+    def local(self, r, v):
+        """Curvilinear state: (alt, downrange, crossrange), their rates, and the local axes."""
+        rn = vec.norm(r)
+        u = vec.scale(r, 1.0 / rn)
+        e_a = vec.unit(vec.cross(self.north, u))
+        e_c = vec.cross(u, e_a)
+        down, cross = self.ground(r)
+        k = self.radius_m / rn
+        pos = (rn - self.radius_m, down, cross)
+        vel = (vec.dot(v, u), vec.dot(v, e_a) * k, vec.dot(v, e_c) * k)
+        return pos, vel, (u, e_a, e_c)
+
+    def to_inertial(self, a_local, axes):
+        """A local (up, downrange, crossrange) vector in the inertial frame."""
+        u, e_a, e_c = axes
+        return vec.add(vec.add(vec.scale(u, a_local[0]), vec.scale(e_a, a_local[1])),
+                       vec.scale(e_c, a_local[2]))
+
+    def ground(self, r):
+        """(downrange_m, crossrange_m) of the point under r, arc lengths from the site."""
+        u = vec.unit(r)
+        c = math.asin(vec.clamp(vec.dot(u, self.north), -1.0, 1.0))
+        a = math.atan2(vec.dot(u, self.east), vec.dot(u, self.up))
+        return a * self.radius_m, c * self.radius_m
+
+
+def effective_gravity(r_m, v_h_mps, v_h_target_mps):
+    """Downward gravity less the centrifugal term, averaged over a linear speed change."""
+    v2 = (v_h_mps * v_h_mps + v_h_mps * v_h_target_mps + v_h_target_mps * v_h_target_mps) / 3.0
+    return GM_M3PS2 / (r_m * r_m) - v2 / r_m
+
+
+def zem_zev(r, v, g, r_t, v_t, t_go):
+    """Thrust acceleration that reaches (r_t, v_t) in t_go under constant gravity g."""
+    zem = vec.sub(r_t, vec.add(vec.add(r, vec.scale(v, t_go)), vec.scale(g, 0.5 * t_go * t_go)))
+    zev = vec.sub(v_t, vec.add(v, vec.scale(g, t_go)))
+    return vec.sub(vec.scale(zem, 6.0 / (t_go * t_go)), vec.scale(zev, 2.0 / t_go))
+
+
+def zem_zev_ends(r, v, g, r_t, v_t, t_go):
+    """Thrust acceleration now and at arrival of the (linear in time) ZEM/ZEV profile."""
+    zem = vec.sub(r_t, vec.add(vec.add(r, vec.scale(v, t_go)), vec.scale(g, 0.5 * t_go * t_go)))
+    zev = vec.sub(v_t, vec.add(v, vec.scale(g, t_go)))
+    a_now = vec.sub(vec.scale(zem, 6.0 / (t_go * t_go)), vec.scale(zev, 2.0 / t_go))
+    a_end = vec.sub(vec.scale(zev, 4.0 / t_go), vec.scale(zem, 6.0 / (t_go * t_go)))
+    return a_now, a_end
+
+
+def _overload(r, v, g, r_t, v_t, t_go, a_now_max, a_end_max):
+    """Largest demand of the profile as a fraction of what the engine gives (<= 1 fits)."""
+    a_now, a_end = zem_zev_ends(r, v, g, r_t, v_t, t_go)
+    return max(vec.norm(a_now) / a_now_max, vec.norm(a_end) / a_end_max)
+
+
+def solve_tgo(r, v, g, r_t, v_t, a_now_max, a_end_max, t_min=5.0, t_max=1500.0):
+    """Shortest t_go whose ZEM/ZEV profile stays within the thrust available.
+
+    The profile's acceleration is linear in time, so its largest values are at its ends:
+    the demand now must fit ``a_now_max`` and the demand at arrival ``a_end_max`` (the
+    vehicle is lighter by then). Scans t_go upward geometrically, then bisects; if nothing
+    fits, returns the t_go that overloads the engine least.
+    """
+    best_t, best = t_min, _overload(r, v, g, r_t, v_t, t_min, a_now_max, a_end_max)
+    if best <= 1.0:
+        return t_min
+    t_prev = t = t_min
+    while t < t_max:
+        t_prev, t = t, t * 1.05
+        load = _overload(r, v, g, r_t, v_t, t, a_now_max, a_end_max)
+        if load <= 1.0:
+            break
+        if load < best:
+            best_t, best = t, load
+    else:
+        return best_t
+    lo, hi = t_prev, t
+    for _ in range(10):
+        mid = 0.5 * (lo + hi)
+        if _overload(r, v, g, r_t, v_t, mid, a_now_max, a_end_max) <= 1.0:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+class Phase:
+    """One guided phase toward an aim point with a counted-down time-to-go."""
+
+    def __init__(self, name, r_t, v_t, t_go):
+        self.name = name
+        self.r_t = r_t
+        self.v_t = v_t
+        self.t_go = t_go
+
+
+def vertical_descent(alt_m, v, up, site, r, g_mag):
+    """Terminal phase: a descent-rate schedule and horizontal velocity nulling.
+
+    Returns the thrust acceleration (inertial) and the descent rate aimed at.
+    """
+    vz = vec.dot(v, up)
+    vz_des = -vec.clamp(0.05 * alt_m, 1.0, 3.0)
+    a_up = g_mag + 1.2 * (vz_des - vz)
+    v_h = vec.sub(v, vec.scale(up, vz))
+    # Null horizontal speed; lean a little towards the site while high enough.
+    down, cross = site.ground(r)
+    a_h = vec.scale(v_h, -0.6)
+    if alt_m > 10.0:
+        e = vec.add(vec.scale(site.east, -down), vec.scale(site.north, -cross))
+        a_h = vec.add(a_h, vec.scale(e, 0.01))
+    a_h_mag = vec.norm(a_h)
+    a_h_max = 0.12 * a_up if alt_m > 5.0 else 0.05 * a_up
+    if a_h_mag > a_h_max:
+        a_h = vec.scale(a_h, a_h_max / a_h_mag)
+    return vec.add(vec.scale(up, a_up), a_h), vz_des

@@ -1,0 +1,141 @@
+"""6-DOF rigid-body lander dynamics and a classic 4th-order Runge-Kutta step.
+
+State vector (plain floats, for speed in the inner loop; 15 entries):
+
+    0..2   r_m        position, Moon-centred inertial (MCI)
+    3..5   v_mps      velocity, MCI
+    6..9   q          attitude quaternion body -> MCI, scalar first (w, x, y, z)
+    10..12 w_radps    angular rate, body axes
+    13     m_kg       total mass
+    14     throttle   actual throttle (0..1 of max thrust), first-order lag behind the demand
+
+The main engine thrusts along body +z through the centre of mass. Attitude torques act
+about the body axes. Gravity is a point mass. The integrator holds the demands (throttle
+target, torque) constant over the step (zero-order hold).
+"""
+
+from __future__ import annotations
+
+import math
+
+from plant.moon import G0_MPS2, GM_M3PS2
+
+N_STATE = 15
+
+
+class VehicleModel:
+    """Constant parameters of the lander used by the derivative."""
+
+    def __init__(self, max_thrust_n: float, isp_s: float, dry_mass_kg: float,
+                 inertia_kgm2: tuple[float, float, float], throttle_tau_s: float) -> None:
+        self.max_thrust_n = max_thrust_n
+        self.exhaust_mps = isp_s * G0_MPS2
+        self.dry_mass_kg = dry_mass_kg
+        self.ixx, self.iyy, self.izz = (float(v) for v in inertia_kgm2)
+        self.throttle_tau_s = throttle_tau_s
+
+
+def derivative(s: list[float], thr_target: float, torque: tuple[float, float, float],
+               veh: VehicleModel) -> tuple[list[float], float]:
+    """Time derivative of the state, and the thrust acceleration (m/s^2, along body +z)."""
+    x, y, z = s[0], s[1], s[2]
+    qw, qx, qy, qz = s[6], s[7], s[8], s[9]
+    wx, wy, wz = s[10], s[11], s[12]
+    m, thr = s[13], s[14]
+
+    r2 = x * x + y * y + z * z
+    gk = -GM_M3PS2 / (r2 * math.sqrt(r2))
+
+    burning = m > veh.dry_mass_kg
+    thrust = veh.max_thrust_n * thr if burning and thr > 0.0 else 0.0
+    a_thr = thrust / m
+    # Body +z in MCI: third column of the rotation matrix of q.
+    zx = 2.0 * (qx * qz + qw * qy)
+    zy = 2.0 * (qy * qz - qw * qx)
+    zz = 1.0 - 2.0 * (qx * qx + qy * qy)
+
+    qdw = 0.5 * (-qx * wx - qy * wy - qz * wz)
+    qdx = 0.5 * (qw * wx + qy * wz - qz * wy)
+    qdy = 0.5 * (qw * wy + qz * wx - qx * wz)
+    qdz = 0.5 * (qw * wz + qx * wy - qy * wx)
+
+    ixx, iyy, izz = veh.ixx, veh.iyy, veh.izz
+    wdx = (torque[0] - (izz - iyy) * wy * wz) / ixx
+    wdy = (torque[1] - (ixx - izz) * wz * wx) / iyy
+    wdz = (torque[2] - (iyy - ixx) * wx * wy) / izz
+
+    mdot = -thrust / veh.exhaust_mps
+    tau = veh.throttle_tau_s
+    thr_dot = (thr_target - thr) / tau if tau > 0.0 else 0.0
+
+    return [s[3], s[4], s[5],
+            gk * x + a_thr * zx, gk * y + a_thr * zy, gk * z + a_thr * zz,
+            qdw, qdx, qdy, qdz,
+            wdx, wdy, wdz,
+            mdot, thr_dot], a_thr
+
+
+def rk4_step(s: list[float], dt_s: float, thr_target: float,
+             torque: tuple[float, float, float], veh: VehicleModel
+             ) -> tuple[list[float], float, tuple[float, float, float]]:
+    """One RK4 step of ``dt_s``.
+
+    Returns the new state, the true delta-velocity along body +z over the step (m/s; the
+    only specific force is thrust), and the true delta-angle in body axes (rad), both as
+    RK4-weighted averages of the stage values.
+    """
+    if veh.throttle_tau_s <= 0.0:
+        s = s[:]
+        s[14] = thr_target
+    k1, a1 = derivative(s, thr_target, torque, veh)
+    h2 = 0.5 * dt_s
+    s2 = [a + h2 * b for a, b in zip(s, k1)]
+    k2, a2 = derivative(s2, thr_target, torque, veh)
+    s3 = [a + h2 * b for a, b in zip(s, k2)]
+    k3, a3 = derivative(s3, thr_target, torque, veh)
+    s4 = [a + dt_s * b for a, b in zip(s, k3)]
+    k4, a4 = derivative(s4, thr_target, torque, veh)
+    h6 = dt_s / 6.0
+    out = [a + h6 * (b1 + 2.0 * b2 + 2.0 * b3 + b4) for a, b1, b2, b3, b4 in zip(s, k1, k2, k3, k4)]
+    # Renormalise the quaternion (RK4 does not keep its norm).
+    n = math.sqrt(out[6] ** 2 + out[7] ** 2 + out[8] ** 2 + out[9] ** 2)
+    for i in range(6, 10):
+        out[i] /= n
+    if out[13] < veh.dry_mass_kg:
+        out[13] = veh.dry_mass_kg
+    if veh.throttle_tau_s <= 0.0:
+        out[14] = thr_target
+    dv_z = h6 * (a1 + 2.0 * a2 + 2.0 * a3 + a4)
+    # Body rates at the four stages are s[10..12], s2, s3, s4 -> RK4 weights.
+    dth = tuple(h6 * (s[i] + 2.0 * s2[i] + 2.0 * s3[i] + s4[i]) for i in (10, 11, 12))
+    return out, dv_z, dth  # type: ignore[return-value]
+
+
+def quat_to_matrix(q: tuple[float, float, float, float] | list[float]) -> list[list[float]]:
+    """Rotation matrix body -> MCI of a scalar-first unit quaternion."""
+    w, x, y, z = q
+    return [
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ]
+
+
+def matrix_to_quat(m) -> tuple[float, float, float, float]:
+    """Scalar-first unit quaternion of a rotation matrix (Shepperd's method)."""
+    tr = m[0][0] + m[1][1] + m[2][2]
+    if tr > 0:
+        s = math.sqrt(tr + 1.0) * 2
+        q = (0.25 * s, (m[2][1] - m[1][2]) / s, (m[0][2] - m[2][0]) / s, (m[1][0] - m[0][1]) / s)
+    elif m[0][0] > m[1][1] and m[0][0] > m[2][2]:
+        s = math.sqrt(1.0 + m[0][0] - m[1][1] - m[2][2]) * 2
+        q = ((m[2][1] - m[1][2]) / s, 0.25 * s, (m[0][1] + m[1][0]) / s, (m[0][2] + m[2][0]) / s)
+    elif m[1][1] > m[2][2]:
+        s = math.sqrt(1.0 + m[1][1] - m[0][0] - m[2][2]) * 2
+        q = ((m[0][2] - m[2][0]) / s, (m[0][1] + m[1][0]) / s, 0.25 * s, (m[1][2] + m[2][1]) / s)
+    else:
+        s = math.sqrt(1.0 + m[2][2] - m[0][0] - m[1][1]) * 2
+        q = ((m[1][0] - m[0][1]) / s, (m[0][2] + m[2][0]) / s, (m[1][2] + m[2][1]) / s, 0.25 * s)
+    n = math.sqrt(sum(c * c for c in q))
+    sign = 1.0 if q[0] >= 0 else -1.0
+    return tuple(sign * c / n for c in q)  # type: ignore[return-value]
