@@ -37,8 +37,8 @@ def grammar() -> str:
     return forms[0] if len(forms) == 1 else ", ".join(forms[:-1]) + " or " + forms[-1]
 
 
-def open_link(url: str, role: str) -> Link:
-    """Open one end of a link. ``role`` is "plant" (binds, serves) or "fsw" (connects)."""
+def parse_url(url: str, role: str = "plant") -> tuple[type[Link], dict]:
+    """Check a URL without opening it: the backend class and its parsed options."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     scheme, sep, rest = url.partition("://") if isinstance(url, str) else ("", "", "")
@@ -51,6 +51,12 @@ def open_link(url: str, role: str) -> Link:
         options = cls.parse_url(scheme, rest, role)
     except ValueError as error:
         raise UrlError(url, form, str(error)) from None
+    return cls, options
+
+
+def open_link(url: str, role: str) -> Link:
+    """Open one end of a link. ``role`` is "plant" (binds, serves) or "fsw" (connects)."""
+    cls, options = parse_url(url, role)
     return cls(url, role, **options)
 
 

@@ -1,0 +1,189 @@
+"""The ``fsil`` command line: run a landing, start either side alone, list scenarios.
+
+Exit codes: 0 landed; 1 run completed but not landed; 2 bad arguments or configuration;
+3 link failure. Every non-zero exit prints a one-line reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hil.errors import EXIT_CONFIG, EXIT_LINK, HilError
+
+DEFAULT_SCENARIO = "nominal"
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scenario", default=DEFAULT_SCENARIO,
+                   help="shipped scenario name (see 'fsil scenarios') or path to a TOML file "
+                        f"(default: {DEFAULT_SCENARIO})")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed for sensor noise and initial knowledge (default: the scenario's)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="run folder for summary.json, history.csv and descent.png "
+                        "(default: runs/SCENARIO-seedN-TIME)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="longest wait for the peer, s (default: the scenario's link_timeout_s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fsil",
+        description="Flight software in the loop: land a lunar lander with the flight software "
+                    "and the physics plant as two processes over ZeroMQ.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("run", help="run a landing: plant and flight software as two processes",
+                       description="Start the plant (this process) and the flight software (a "
+                                   "child process) over ZeroMQ, in lockstep; show progress; "
+                                   "write the run folder; print a summary.")
+    _add_common(p)
+    p.add_argument("--link", default=None,
+                   help="zmq+ipc://PATH or zmq+tcp://127.0.0.1:PORT (default: ipc in a fresh "
+                        "temporary folder)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("plant", help="start the plant alone and serve a flight software on --link",
+                       description="Run the plant side of a landing; the flight software is "
+                                   "started separately (e.g. 'fsil fsw --link URL' in another "
+                                   "terminal).")
+    _add_common(p)
+    p.add_argument("--link", required=True, help="zmq+ipc://PATH, zmq+tcp://HOST:PORT")
+    p.set_defaults(func=cmd_plant)
+
+    p = sub.add_parser("fsw", help="start the flight software alone and connect to a plant on --link",
+                       description="Run the flight software (host runner) against a plant "
+                                   "serving on --link, until the plant ends the run.")
+    p.add_argument("--link", required=True, help="zmq+ipc://PATH, zmq+tcp://HOST:PORT")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="longest wait for the next frame, s (default: 10)")
+    p.add_argument("--quiet", action="store_true", help="print nothing when the run ends well")
+    p.set_defaults(func=cmd_fsw)
+
+    p = sub.add_parser("scenarios", help="list the shipped scenarios",
+                       description="List the scenarios shipped with fsil, with their descriptions.")
+    p.set_defaults(func=cmd_scenarios)
+    return parser
+
+
+# --- commands ---------------------------------------------------------------------------
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from hil.scenario import list_scenarios
+    for name, desc in list_scenarios():
+        print(f"{name:16s} {desc}")
+    return 0
+
+
+def cmd_fsw(args: argparse.Namespace) -> int:
+    from fsw.host.runner import main_fsw
+    return main_fsw(args.link, args.timeout, quiet=args.quiet)
+
+
+def _load(args: argparse.Namespace):
+    from hil.scenario import load_scenario
+    cfg = load_scenario(args.scenario)
+    if args.timeout is not None:
+        if not args.timeout > 0:
+            raise HilErrorConfig(f"--timeout must be > 0 s, got {args.timeout}")
+        cfg.run.link_timeout_s = args.timeout
+    seed = cfg.run.seed if args.seed is None else args.seed
+    if seed < 0:
+        raise HilErrorConfig(f"--seed must be >= 0, got {seed}")
+    out = args.out or Path("runs") / f"{cfg.name}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return cfg, seed, out
+
+
+def _check_url(url: str) -> None:
+    from bridge.url import parse_url
+    parse_url(url)
+
+
+def cmd_plant(args: argparse.Namespace) -> int:
+    from hil.plant_side import PlantSide
+    cfg, seed, out = _load(args)
+    _check_url(args.link)
+    result = PlantSide(cfg, args.link, out, seed, progress=not args.no_progress).run()
+    _print_summary(result)
+    return result.exit_code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hil.plant_side import PlantSide
+    cfg, seed, out = _load(args)
+    tmp = None
+    url = args.link
+    if url is None:
+        tmp = tempfile.mkdtemp(prefix="fsil-")
+        url = f"zmq+ipc://{tmp}/link.sock"
+    _check_url(url)
+    fsw_cmd = [sys.executable, "-m", "hil.cli", "fsw", "--link", url,
+               "--timeout", f"{cfg.run.link_timeout_s + 5.0:g}", "--quiet"]
+    proc = subprocess.Popen(fsw_cmd, stdin=subprocess.DEVNULL)
+    try:
+        result = PlantSide(cfg, url, out, seed, fsw_process=proc,
+                           progress=not args.no_progress).run()
+    finally:
+        try:
+            proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    _print_summary(result)
+    return result.exit_code
+
+
+def _print_summary(result) -> None:
+    s = result.summary
+    td = s.get("touchdown") or {}
+    print(f"outcome: {s['outcome']} -- {s['reason']}")
+    if td:
+        print(f"  touchdown: vertical {td['vertical_speed_mps']:.2f} m/s, horizontal "
+              f"{td['horizontal_speed_mps']:.2f} m/s, tilt {td['tilt_deg']:.2f} deg, "
+              f"rate {td['angular_rate_dps']:.2f} deg/s, {td['distance_to_target_m']:.0f} m from target")
+    print(f"  propellant: used {s['propellant_used_kg']:.1f} kg, left {s['propellant_left_kg']:.1f} kg")
+    print(f"  sim {s['sim_time_s']:.1f} s in {s['wall_time_s']:.1f} s wall, {s['cycles']} cycles, "
+          f"link {s['link']}, fsw {s.get('fsw_runtime')}")
+    print(f"  run folder: {result.out_dir}")
+    if s["outcome"] not in ("landed",):
+        print(f"fsil: not landed: {s['outcome']}: {s['reason']}", file=sys.stderr)
+
+
+class HilErrorConfig(HilError):
+    exit_code = EXIT_CONFIG
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from bridge.errors import BridgeError, UrlError
+    from plant.lander import PlantError
+    try:
+        return int(args.func(args))
+    except UrlError as e:
+        print(f"fsil: error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except HilError as e:
+        print(f"fsil: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except BridgeError as e:
+        print(f"fsil: link failure: {e}", file=sys.stderr)
+        return EXIT_LINK
+    except PlantError as e:
+        print(f"fsil: error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        print("fsil: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
