@@ -30,6 +30,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                         "(default: runs/SCENARIO-seedN-TIME)")
     p.add_argument("--timeout", type=float, default=None,
                    help="longest wait for the peer, s (default: the scenario's link_timeout_s)")
+    p.add_argument("--hello-timeout", type=float, default=60.0,
+                   help="longest wait for the flight software's handshake, s (default: 60)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -89,6 +91,8 @@ def cmd_fsw(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace):
     from hil.scenario import load_scenario
     cfg = load_scenario(args.scenario)
+    if not args.hello_timeout > 0:
+        raise HilErrorConfig(f"--hello-timeout must be > 0 s, got {args.hello_timeout}")
     if args.timeout is not None:
         if not args.timeout > 0:
             raise HilErrorConfig(f"--timeout must be > 0 s, got {args.timeout}")
@@ -109,7 +113,8 @@ def cmd_plant(args: argparse.Namespace) -> int:
     from hil.plant_side import PlantSide
     cfg, seed, out = _load(args)
     _check_url(args.link)
-    result = PlantSide(cfg, args.link, out, seed, progress=not args.no_progress).run()
+    result = PlantSide(cfg, args.link, out, seed, progress=not args.no_progress,
+                       hello_timeout_s=args.hello_timeout).run()
     _print_summary(result)
     return result.exit_code
 
@@ -123,18 +128,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         tmp = tempfile.mkdtemp(prefix="fsil-")
         url = f"zmq+ipc://{tmp}/link.sock"
     _check_url(url)
-    fsw_cmd = [sys.executable, "-m", "hil.cli", "fsw", "--link", url,
+    procs: list[subprocess.Popen] = []
+
+    def launch_fsw(bound_url: str) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "hil.cli", "fsw", "--link", bound_url,
                "--timeout", f"{cfg.run.link_timeout_s + 5.0:g}", "--quiet"]
-    proc = subprocess.Popen(fsw_cmd, stdin=subprocess.DEVNULL)
+        procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL))
+        return procs[-1]
+
     try:
-        result = PlantSide(cfg, url, out, seed, fsw_process=proc,
-                           progress=not args.no_progress).run()
+        result = PlantSide(cfg, url, out, seed, fsw_launcher=launch_fsw,
+                           progress=not args.no_progress,
+                           hello_timeout_s=args.hello_timeout).run()
     finally:
-        try:
-            proc.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in procs:
+            try:
+                proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     _print_summary(result)
@@ -153,7 +165,9 @@ def _print_summary(result) -> None:
     print(f"  sim {s['sim_time_s']:.1f} s in {s['wall_time_s']:.1f} s wall, {s['cycles']} cycles, "
           f"link {s['link']}, fsw {s.get('fsw_runtime')}")
     print(f"  run folder: {result.out_dir}")
-    if s["outcome"] not in ("landed",):
+    if s["outcome"] == "link_failure":
+        print(f"fsil: {s['reason']}", file=sys.stderr)
+    elif s["outcome"] != "landed":
         print(f"fsil: not landed: {s['outcome']}: {s['reason']}", file=sys.stderr)
 
 

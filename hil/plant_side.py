@@ -16,10 +16,12 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from bridge import protocol
+from bridge.codec import encode
 from bridge.errors import BridgeError, PeerTimeout, ProtocolError
 from bridge.url import open_link
 from hil.errors import EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED, LinkFailure
@@ -80,15 +82,16 @@ class PlantSide:
     """One run of the plant against a flight software reached through a link."""
 
     def __init__(self, cfg: ScenarioConfig, url: str, out_dir: Path, seed: int | None = None,
-                 fsw_process: subprocess.Popen | None = None, progress: bool = False,
-                 hello_timeout_s: float = 60.0) -> None:
+                 fsw_launcher: Callable[[str], subprocess.Popen] | None = None,
+                 progress: bool = False, hello_timeout_s: float = 60.0) -> None:
         self.cfg = cfg
         self.url = url
         self.out_dir = Path(out_dir)
         self.seed = cfg.run.seed if seed is None else seed
-        self.fsw_process = fsw_process
+        self.fsw_launcher = fsw_launcher
+        self.fsw_process: subprocess.Popen | None = None
         self.progress = progress
-        self.hello_timeout_s = max(hello_timeout_s, cfg.run.link_timeout_s)
+        self.hello_timeout_s = hello_timeout_s
         self.timeout_s = cfg.run.link_timeout_s
 
     # --- the run ------------------------------------------------------------------------
@@ -106,7 +109,9 @@ class PlantSide:
         link = None
         try:
             link = open_link(self.url, "plant")
-            self.url = link.url
+            self.url = link.url  # the bound address (a tcp port 0 becomes the real port)
+            if self.fsw_launcher is not None:
+                self.fsw_process = self.fsw_launcher(self.url)
             with HistoryWriter(history_path, HISTORY_COLUMNS) as hist:
                 self._handshake(link, plant, info)
                 while not plant.done:
@@ -154,8 +159,18 @@ class PlantSide:
         r = self.cfg.rates
         rates = {"frame_hz": r.frame_hz, "imu_hz": r.imu_hz, "altimeter_hz": r.altimeter_hz,
                  "physics_hz": r.physics_hz}
-        link.send_msg(protocol.HELLO, ["plant", self.cfg.name, rates, plant.fsw_config()],
-                      timeout_s=self.hello_timeout_s)
+        payload = encode(protocol.HELLO, ["plant", self.cfg.name, rates, plant.fsw_config()])
+        deadline = time.monotonic() + self.hello_timeout_s
+        while True:  # the peer may take a while to start: wait in slices, watching it
+            try:
+                link.send(payload, timeout_s=POLL_SLICE_S)
+                break
+            except PeerTimeout:
+                self._check_fsw_alive(None, "connection")
+                if time.monotonic() >= deadline:
+                    raise LinkFailure(f"no flight software connected within "
+                                      f"{self.hello_timeout_s:g} s", side="fsw",
+                                      waited_s=self.hello_timeout_s) from None
         ack = self._wait(link, protocol.HELLO_ACK, self.hello_timeout_s, seq=None,
                          what="HELLO_ACK")
         info["fsw_runtime"] = ack.runtime

@@ -258,6 +258,16 @@ def _check_cross_fields(cfg: ScenarioConfig, source: str) -> None:
             raise ScenarioError(source, f"rates.{big}",
                                 f"[rates] {big} = {_show(a)} is not an integer multiple of "
                                 f"{small} = {_show(b)}{why}")
+    from bridge.codec import MAX_IMU_SAMPLES_PER_FRAME
+    per_frame = r.imu_hz / r.frame_hz
+    if per_frame > MAX_IMU_SAMPLES_PER_FRAME:
+        raise ScenarioError(source, "rates.imu_hz",
+                            f"[rates] imu_hz / frame_hz = {per_frame:g} IMU samples per frame; "
+                            f"a frame holds at most {MAX_IMU_SAMPLES_PER_FRAME}")
+    if 1e6 % r.physics_hz != 0:
+        raise ScenarioError(source, "rates.physics_hz",
+                            f"[rates] physics_hz = {_show(r.physics_hz)} must divide one second "
+                            f"into whole microseconds")
     alt = cfg.altimeter
     if not alt.min_range_m < alt.max_range_m:
         raise ScenarioError(source, "altimeter.min_range_m",

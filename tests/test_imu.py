@@ -140,8 +140,8 @@ def test_presets_and_overrides() -> None:
     assert mems.params["gyro_arw_rad_per_sqrt_s"] > imu.params["gyro_arw_rad_per_sqrt_s"] / 3
     keys = {f.name for f in dataclasses.fields(ImuConfig)} - {"preset"}
     assert all(set(p) == keys for p in PRESETS.values())           # every preset is complete
-    with pytest.raises(ValueError, match="ideal, mems, tactical"):
-        Imu(ImuConfig(preset="navigation"), 200.0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="ideal, mems, navigation, tactical"):
+        Imu(ImuConfig(preset="strategic"), 200.0, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("preset", ["tactical", "mems"])

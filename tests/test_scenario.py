@@ -124,7 +124,7 @@ BAD = {
                               ["out of range (0 .. 100)"]),
     "not finite": ("[initial]\naltitude_m = nan\n", "initial.altitude_m", ["not a finite"]),
     "bad choice": ('[imu]\npreset = "tactcal"\n', "imu.preset",
-                   ["not one of tactical, mems, ideal", 'did you mean "tactical"']),
+                   ["not one of navigation, tactical, mems, ideal", 'did you mean "tactical"']),
     "vector too short": ("[vehicle]\ninertia_kgm2 = [700.0, 700.0]\n", "vehicle.inertia_kgm2",
                          ["inertia_kgm2 = [700, 700] has 2 elements; expected 3"]),
     "vector element type": ('[vehicle]\nmax_torque_nm = [1.0, "a", 1.0]\n',
