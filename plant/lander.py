@@ -253,7 +253,7 @@ class LanderPlant:
         s = self.state
         rot = np.array(dynamics.quat_to_matrix(s[6:10]))
         self.altimeter.sample(self.t_us, np.array(s[0:3]), rot, self.terrain)
-        self.next_alt_us = self.t_us + self.alt_period_us
+        self.next_alt_us += self.alt_period_us  # absolute schedule: no drift
 
     def _touchdown(self) -> None:
         self.done = True

@@ -168,3 +168,18 @@ def test_fsw_killed_mid_run_exit_3_history_kept(tmp_path):
     rows = pd.read_csv(hist)
     assert len(rows) > 100
     assert "link failure" in stderr or "link_failure" in stderr
+
+
+@pytest.mark.timeout(300)
+def test_nominal_lands_from_pdi_over_two_processes(tmp_path):
+    """The main job: the README's run -- full powered descent from 15 km, 450 km out."""
+    out = tmp_path / "nominal"
+    proc = fsil("run", "--out", str(out), "--no-progress", timeout=280)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["outcome"] == "landed"
+    assert s["touchdown"]["distance_to_target_m"] < 1000.0
+    assert s["propellant_left_kg"] > 20.0
+    h = pd.read_csv(out / "history.csv", usecols=["mode", "true_alt_m", "true_horiz_speed_mps"])
+    assert list(dict.fromkeys(h["mode"])) == ["coast", "braking", "approach", "terminal"]
+    assert h["true_alt_m"].iloc[0] > 14000 and h["true_horiz_speed_mps"].iloc[0] > 1600
