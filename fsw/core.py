@@ -5,8 +5,9 @@ frame's integer microseconds; the flight software never reads a clock.
 
 Modes (``bridge.protocol.MODES``): init -> coast (engine off, accelerometer calibration)
 -> braking (ZEM/ZEV to high gate, near full thrust) -> approach (ZEM/ZEV to low gate over
-the site) -> terminal (vertical descent at a capped rate) -> touchdown. ``safe`` is entered
-when the navigation state is unusable.
+the site) -> terminal (vertical descent at a capped rate). ``touchdown`` and ``safe`` are
+in the table for the fault handling to come; this flight software does not enter them yet
+(the plant ends the run at first contact).
 """
 
 import math
@@ -55,6 +56,7 @@ class FlightSoftware:
         self.phase = None
         self.braking_solved = False
         self.throttle_est = 0.0
+        self.throttle_cmd = 0.0
         self.last_t_us = int(nav0["t_us"])
         self.hold_dir = vec.rotate(self.nav.q, (0.0, 0.0, 1.0))
 
@@ -94,7 +96,7 @@ class FlightSoftware:
     # --- pieces -------------------------------------------------------------------------
     def _update_mass(self, dt):
         """Mass from the modelled engine: throttle lag, then flow from thrust and Isp."""
-        cmd = getattr(self, "throttle_cmd", 0.0)
+        cmd = self.throttle_cmd
         if self.throttle_tau_s > 0.0:
             self.throttle_est += (cmd - self.throttle_est) * min(1.0, dt / self.throttle_tau_s)
         else:

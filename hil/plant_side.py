@@ -261,7 +261,7 @@ class PlantSide:
             "fsw_software": info.get("fsw_software"),
             "seed": self.seed,
             "scenario": self.cfg.name,
-            "imu": getattr(plant, "imu", None) and {k: _jsonable(v) for k, v in plant.imu.params.items()},
+            "imu": {k: _jsonable(v) for k, v in plant.imu.params.items()},
             "files": {"history": "history.csv", "plot": "descent.png"},
             "config": scenario_to_dict(self.cfg),
         }
