@@ -1,0 +1,227 @@
+"""The flight software core in-process against the plant (no network, no bridge).
+
+One cycle: ``fsw.step(frame)`` -> (throttle, torque, ...) -> ``plant.step(Command)``, as
+``scratch/tune.py`` does. The terminal scenario lands in ~175 s of sim time (~1.5 s wall).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fsw.core import FlightSoftware
+from hil.scenario import load_scenario, scenario_from_dict, scenario_to_dict
+from plant.lander import Command, LanderPlant
+
+ROOT = Path(__file__).resolve().parent.parent
+US = 1_000_000
+
+
+def fly(cfg, seed: int, record: bool = False, max_frames: int = 200_000) -> dict:
+    """Fly a whole run; returns the outcome and what the tests look at."""
+    plant = LanderPlant(cfg)
+    frame = plant.reset(seed)
+    config = plant.fsw_config()
+    fsw = FlightSoftware(config)
+    frames, outputs = [], []
+    alt_err_100 = None
+    for _ in range(max_frames):
+        out = fsw.step(frame.seq, frame.t_us, frame.imu, frame.alt)
+        if record:
+            frames.append(frame)
+            outputs.append(out)
+        if alt_err_100 is None:
+            # Nav and plant are both at frame.t_us here.
+            truth_alt = plant.terrain.altitude_m(np.array(plant.state[0:3]))
+            if truth_alt <= 100.0:
+                alt_err_100 = out[3][6] - truth_alt
+        frame = plant.step(Command(out[0], out[1]))
+        if plant.done:
+            break
+    return {"plant": plant, "outcome": plant.outcome, "truth": plant.truth(), "config": config,
+            "frames": frames, "outputs": outputs, "alt_err_100": alt_err_100}
+
+
+@pytest.fixture(scope="module")
+def terminal_runs() -> dict[int, dict]:
+    cfg = load_scenario("terminal")
+    return {seed: fly(cfg, seed, record=(seed == 1)) for seed in (1, 2, 3)}
+
+
+# --------------------------------------------------------------------------- landing
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_terminal_scenario_lands(terminal_runs, seed: int) -> None:
+    run = terminal_runs[seed]
+    out = run["outcome"]
+    assert out.outcome == "landed", out.reason
+    crit = load_scenario("terminal").touchdown
+    td = out.touchdown
+    assert td["vertical_speed_mps"] <= crit.max_vertical_speed_mps
+    assert td["horizontal_speed_mps"] <= crit.max_horizontal_speed_mps
+    assert td["tilt_deg"] <= crit.max_tilt_deg
+    assert td["angular_rate_dps"] <= crit.max_angular_rate_dps
+    assert run["truth"]["propellant_kg"] > 0.0
+    # Started 4 km before the target; ended near it.
+    assert td["distance_to_target_m"] < 500.0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_altimeter_fusion_gives_altitude_within_2_m_at_100_m(terminal_runs, seed: int) -> None:
+    # The knowledge error alone is 30 m (1 sigma) per axis; the tactical IMU drifts too.
+    err = terminal_runs[seed]["alt_err_100"]
+    assert err is not None
+    assert abs(err) < 2.0
+
+
+def test_nominal_descent_lands_near_the_target() -> None:
+    run = fly(load_scenario("nominal"), 1)
+    out = run["outcome"]
+    assert out.outcome == "landed", out.reason
+    assert out.touchdown["distance_to_target_m"] < 1000.0
+    assert run["truth"]["propellant_kg"] > 0.0
+
+
+# --------------------------------------------------------------------------- time
+
+def test_commands_depend_on_sim_time_not_on_sequence_numbers(terminal_runs) -> None:
+    run = terminal_runs[1]
+    frames, outputs = run["frames"], run["outputs"]
+    assert len(frames) > 5000
+    fsw = FlightSoftware(run["config"])
+    seq = 1000
+    for k, f in enumerate(frames):
+        seq += 1 + (k % 3) * 5                           # gaps of 0, 5, 10 seq numbers
+        out = fsw.step(seq, f.t_us, f.imu, f.alt)
+        assert out == outputs[k], f"frame {k} (t = {f.t_us} us)"
+
+
+def test_dt_comes_from_time_stamps_at_half_the_frame_rate() -> None:
+    # The flight software sees every other frame (IMU samples of both, 40 ms apart, seq
+    # counting 0, 1, 2 ...). Its mass estimate integrates the engine flow over dt; counting
+    # frames as 20 ms each would miss half of the propellant burned.
+    plant = LanderPlant(load_scenario("terminal"))
+    frame = plant.reset(1)
+    fsw = FlightSoftware(plant.fsw_config())
+    m0 = plant.truth()["mass_kg"]
+    err0 = math.dist(fsw.nav.r, plant.truth()["r_m"])         # the knowledge error
+    imu, alt, t_us = frame.imu, frame.alt, frame.t_us
+    n = 0
+    while t_us < 60 * US:
+        thr, tq, *_ = fsw.step(n, t_us, imu, alt)
+        n += 1
+        imu = []
+        for _ in range(2):
+            frame = plant.step(Command(thr, tq))
+            imu += frame.imu
+        alt, t_us = frame.alt, frame.t_us
+    fsw.step(n, t_us, imu, alt)
+    m1 = plant.truth()["mass_kg"]
+    assert m0 - m1 > 20.0                                # a real burn
+    assert abs(fsw.mass_kg - m1) < 0.01 * (m0 - m1)
+    # ... and its navigation, at 8 IMU samples per cycle, keeps the state: the position
+    # error is no worse than the initial knowledge error (the altimeter removes its
+    # vertical part; 40 ms of motion at ~60 m/s would be 2.4 m).
+    assert math.dist(fsw.nav.r, plant.truth()["r_m"]) < err0 + 1.0
+
+
+# --------------------------------------------------------------------------- navigation
+
+def test_strapdown_coast_with_an_ideal_imu_matches_the_plant_gravity() -> None:
+    data = scenario_to_dict(load_scenario("nominal"))
+    data["initial"]["coast_s"] = 70.0
+    data["imu"] = {"preset": "ideal"}
+    data["knowledge"] = {"position_sigma_m": 0.0, "velocity_sigma_mps": 0.0,
+                         "attitude_sigma_deg": 0.0}
+    plant = LanderPlant(scenario_from_dict(data))
+    frame = plant.reset(1)
+    fsw = FlightSoftware(plant.fsw_config())
+    worst_r = worst_v = 0.0
+    fused = 0
+    r_start = np.array(plant.state[0:3])
+    while frame.t_us <= 60 * US:
+        thr, tq, *_ = fsw.step(frame.seq, frame.t_us, frame.imu, frame.alt)
+        assert thr == 0.0                                # engine off: a pure coast
+        fused += fsw.nav.alt_used
+        truth = plant.truth()                            # both at frame.t_us
+        worst_r = max(worst_r, math.dist(fsw.nav.r, truth["r_m"]))
+        worst_v = max(worst_v, math.dist(fsw.nav.v, truth["v_mps"]))
+        frame = plant.step(Command(thr, tq))
+    assert fused == 0                                    # inertial only (15 km up)
+    # ~100 km flown and ~3 km of fall in gravity: any mismatch in the model would show.
+    assert np.linalg.norm(np.array(plant.state[0:3]) - r_start) > 90e3
+    assert worst_r < 0.1
+    assert worst_v < 0.01
+
+
+# --------------------------------------------------------------------------- source rules
+
+FORBIDDEN = {"time", "utime", "datetime", "numpy", "dataclasses", "typing"}
+
+
+def imported_modules(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:
+                names.append(node.module)
+                names += [node.module + "." + a.name for a in node.names]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id == "__import__":
+            names.append("__import__")
+    return names
+
+
+def core_files() -> list[Path]:
+    files = sorted((ROOT / "fsw").glob("*.py"))       # not fsw/host: that is the host's side
+    assert {p.name for p in files} >= {"core.py", "nav.py", "guidance.py", "control.py",
+                                       "vec.py"}
+    return files
+
+
+def test_fsw_core_never_reads_a_clock_and_stays_micropython_safe() -> None:
+    for path in core_files():
+        for name in imported_modules(path):
+            root = name.split(".")[0]
+            assert root not in FORBIDDEN, f"{path.relative_to(ROOT)} imports {name}"
+            assert root not in ("importlib", "__import__"), path
+        assert "utime" not in path.read_text(), path
+
+
+def test_fsw_core_imports_only_math_and_its_own_protocol_table() -> None:
+    # What the core pulls in from outside fsw/ must obey the same rules.
+    outside = set()
+    for path in core_files():
+        for name in imported_modules(path):
+            root = name.split(".")[0]
+            if root not in ("fsw", "math"):
+                outside.add(name)
+    assert outside <= {"bridge", "bridge.protocol"}, outside
+    checked = 0
+    for name in outside:
+        base = ROOT / name.replace(".", "/")
+        for mod in (base.with_suffix(".py"), base / "__init__.py"):
+            if mod.exists():
+                checked += 1
+                for sub in imported_modules(mod):
+                    assert sub.split(".")[0] not in FORBIDDEN, f"{name} imports {sub}"
+    assert checked >= len(outside)
+
+
+def test_the_source_check_catches_a_clock() -> None:
+    # The checker itself: a clock import in any of its forms is seen.
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "x.py"
+        for src in ("import time", "import utime as t", "from time import monotonic",
+                    "from datetime import datetime", "import typing",
+                    "def f():\n    import numpy as np\n"):
+            p.write_text(src + "\n")
+            assert any(n.split(".")[0] in FORBIDDEN for n in imported_modules(p)), src
