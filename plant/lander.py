@@ -97,8 +97,13 @@ class LanderPlant:
         self.imu = Imu(self.cfg.imu, rates.imu_hz, np.random.default_rng(ss_imu))
         self.altimeter = LaserAltimeter(self.cfg.altimeter, rates.altimeter_hz,
                                         np.random.default_rng(ss_alt))
-        self._know_rng = np.random.default_rng(ss_know)
+        know = np.random.default_rng(ss_know)
         self.state = self._initial_state()
+        k = self.cfg.knowledge
+        # The state vector handed to the flight software: drawn once per run.
+        self._know_err = (know.standard_normal(3) * k.position_sigma_m,
+                          know.standard_normal(3) * k.velocity_sigma_mps,
+                          know.standard_normal(3) * math.radians(k.attitude_sigma_deg))
         self.seq = 0
         self.t_us = 0
         self.step_index = 0
@@ -152,11 +157,10 @@ class LanderPlant:
         """The handshake's config map: vehicle, site, initial state vector with its errors."""
         v, k, a = self.cfg.vehicle, self.cfg.knowledge, self.cfg.altimeter
         s = self.state
-        rng = self._know_rng
-        r = np.array(s[0:3]) + rng.standard_normal(3) * k.position_sigma_m
-        vel = np.array(s[3:6]) + rng.standard_normal(3) * k.velocity_sigma_mps
-        err = rng.standard_normal(3) * math.radians(k.attitude_sigma_deg)
-        q = _qmul(s[6:10], _qrotvec(err))
+        dr, dv, dth = self._know_err
+        r = np.array(s[0:3]) + dr
+        vel = np.array(s[3:6]) + dv
+        q = _qmul(s[6:10], _qrotvec(dth))
         return {
             "vehicle": {
                 "dry_mass_kg": v.dry_mass_kg, "propellant_kg": v.propellant_kg,

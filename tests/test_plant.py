@@ -402,3 +402,14 @@ def test_altimeter_keeps_its_configured_rate(altimeter_hz: float) -> None:
         assert plant.altimeter.samples == expected
     else:
         assert abs(plant.altimeter.samples - expected) <= 1
+
+
+def test_knowledge_error_drawn_once_per_run():
+    """A re-handshake gets the same state-vector error, not a new draw."""
+    from hil.scenario import load_scenario
+    from plant.lander import LanderPlant
+    p = LanderPlant(load_scenario("terminal"))
+    p.reset(5)
+    a, b = p.fsw_config()["nav_init"], p.fsw_config()["nav_init"]
+    assert a == b
+    assert a["r_m"] != list(p.state[0:3])  # but there is an error
