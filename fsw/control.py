@@ -3,8 +3,10 @@
 Attitude: the thrust axis (body +z) is steered onto the demanded thrust direction by a
 cascade -- the pointing error (rad) makes a body-rate demand, capped, and a rate loop makes
 a torque demand, capped per axis. Roll about the thrust axis is only damped.
-Throttle: demanded thrust acceleration times the estimated mass over the maximum thrust,
-reduced while the thrust axis is still far from where it should point.
+Throttle: demanded thrust acceleration times the estimated mass over the maximum thrust;
+the engine idles at minimum throttle while the thrust axis is more than ``FAR_OFF_RAD`` from
+where it should point (a slew of a few seconds); below that the thrust is kept, since most
+of it already acts in the wanted direction.
 """
 
 import math
@@ -13,7 +15,8 @@ from fsw import vec
 
 K_ANGLE = 0.8          # rate demand per pointing error, 1/s
 K_RATE = 3.0           # angular acceleration demand per rate error, 1/s
-MAX_RATE_RADPS = math.radians(8.0)
+MAX_RATE_RADPS = math.radians(15.0)
+FAR_OFF_RAD = 1.0      # beyond this pointing error the engine idles at minimum throttle
 
 
 def attitude_torque(q, w_body, d_inertial, inertia, max_torque):
@@ -46,8 +49,6 @@ def throttle_for(a_thrust_mps2, mass_kg, max_thrust_n, min_throttle, pointing_er
     if a_thrust_mps2 <= 0.0:
         return 0.0
     thr = a_thrust_mps2 * mass_kg / max_thrust_n
-    if pointing_error_rad > 0.35:
+    if pointing_error_rad > FAR_OFF_RAD:
         thr = min_throttle
-    elif pointing_error_rad > 0.1:
-        thr *= math.cos(pointing_error_rad)
     return vec.clamp(thr, min_throttle, 1.0)

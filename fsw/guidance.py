@@ -122,25 +122,35 @@ class Phase:
         self.r_t = r_t
         self.v_t = v_t
         self.t_go = t_go
+        self.divert_free = False  # aim point follows the stopping point (after a re-plan)
 
 
 def vertical_descent(alt_m, v, up, site, r, g_mag):
     """Terminal phase: a descent-rate schedule and horizontal velocity nulling.
 
-    Returns the thrust acceleration (inertial) and the descent rate aimed at.
+    The descent rate is ``clamp(0.05 h, 1, 3)`` m/s; while the horizontal speed is above
+    ``HOLD_SPEED_MPS`` the vehicle holds its height instead, so that it never meets the
+    ground sliding. The tilt allowed for nulling shrinks near the ground. Returns the thrust
+    acceleration (inertial) and the descent rate aimed at.
     """
     vz = vec.dot(v, up)
-    vz_des = -vec.clamp(0.05 * alt_m, 1.0, 3.0)
-    a_up = g_mag + 1.2 * (vz_des - vz)
     v_h = vec.sub(v, vec.scale(up, vz))
+    v_h_mag = vec.norm(v_h)
+    vz_des = -vec.clamp(0.05 * alt_m, 1.0, 3.0)
+    if v_h_mag > HOLD_SPEED_MPS and alt_m > 3.0:
+        vz_des = 0.0
+    a_up = g_mag + 1.2 * (vz_des - vz)
     # Null horizontal speed; lean a little towards the site while high enough.
     down, cross = site.ground(r)
     a_h = vec.scale(v_h, -0.6)
-    if alt_m > 10.0:
+    if alt_m > 10.0 and v_h_mag < HOLD_SPEED_MPS:
         e = vec.add(vec.scale(site.east, -down), vec.scale(site.north, -cross))
         a_h = vec.add(a_h, vec.scale(e, 0.01))
     a_h_mag = vec.norm(a_h)
-    a_h_max = 0.12 * a_up if alt_m > 5.0 else 0.05 * a_up
+    a_h_max = (0.3 if alt_m > 10.0 else 0.12 if alt_m > 5.0 else 0.05) * a_up
     if a_h_mag > a_h_max:
         a_h = vec.scale(a_h, a_h_max / a_h_mag)
     return vec.add(vec.scale(up, a_up), a_h), vz_des
+
+
+HOLD_SPEED_MPS = 1.0   # terminal: hold height while sliding faster than this

@@ -1,13 +1,31 @@
-"""Navigation: strapdown integration of IMU increments plus a vertical-channel Kalman filter.
+"""Navigation: strapdown integration of IMU increments plus an altimeter Kalman filter.
 
 The strapdown part integrates delta-angles into the attitude quaternion and delta-velocities
 (rotated to the inertial frame, plus modelled gravity) into velocity and position, in the
 Moon-centred inertial frame. Time comes only from the samples' integer microseconds.
 
-The altimeter filter estimates the errors of altitude (above the landing-site datum) and
-vertical speed: two states, a 2x2 covariance, scalar updates -- cheap enough for a
-microcontroller. A slant range becomes an altitude with the navigated attitude (flat
-ground under the lander); each update passes an innovation check first.
+The altimeter filter has three states: the errors of altitude above the landing-site datum
+(h) and of vertical speed, and the terrain height under the lander above that datum (t).
+The altimeter measures h - t (a slant range turned into altitude with the navigated
+attitude, corrected for the sample's latency). The terrain state wanders as the lander
+flies (its variance grows with horizontal speed and is capped by what the map is assumed
+to know near the site), so over unknown ground the filter learns the terrain, and in a
+hover it corrects the altitude. A 3x3 covariance with scalar updates: cheap enough for a
+microcontroller.
+
+Two variants of the altimeter logic (``variant``):
+
+* ``default`` -- fault detection, isolation and recovery: samples outside the innovation
+  gate are rejected, but a run of rejected samples that agree with each other (persistence,
+  and consistency with the IMU-propagated vertical rate) is a terrain step, not a broken
+  sensor: the terrain state is re-based onto it. Rejected samples that disagree with each
+  other mark the altimeter unhealthy. ``alt_overdue`` says the altimeter should have been
+  valid by now (below ``EXPECT_VALID_BELOW_M``) and is not: guidance then limits the
+  descent rate and plans a landing without it.
+* ``legacy`` -- the weaknesses that failed in flight: the first valid sample is trusted
+  completely (the altitude is reset to it; until then the IMU-propagated altitude is
+  trusted); there is no terrain state; a sample that jumps outside the gate by more than
+  ``LEGACY_JUMP_M`` is taken for a broken sensor and the altimeter is ignored from then on.
 
 During the engine-off coast the accelerometer should read zero: the mean reading is the
 accelerometer bias, estimated and removed from then on.
@@ -31,13 +49,20 @@ class Navigator:
 
     # Filter tuning (SI units).
     ACCEL_NOISE_MPS2 = 0.003      # process noise on vertical acceleration, 1 sigma
-    TERRAIN_RATE_M_PER_M = 0.02   # terrain height change per metre flown, 1 sigma, as noise
+    TERRAIN_RATE_M_PER_M = 0.02   # terrain height change per metre flown, 1 sigma
+    MAP_SIGMA_SITE_M = 20.0       # terrain known to this at the site (1 sigma) ...
+    MAP_SIGMA_PER_M = 0.05        # ... growing with the ground distance from it
     GATE_SIGMA = 5.0              # innovation check, in sigmas
-    MAX_BORESIGHT_TILT_RAD = 0.6  # no altimeter fusion beyond ~34 deg from vertical
-    REJECT_PERSIST = 10           # consecutive consistent rejections that force a reset
+    MAX_BORESIGHT_TILT_RAD = 1.22 # no altimeter fusion beyond 70 deg from vertical
+    SLOPE_SIGMA = 0.05            # unknown ground slope under a slanted beam (1 sigma)
+    STEP_SAMPLES = 8              # default: rejected samples that must agree for a step
+    STEP_SPREAD_M = 5.0           # ... agreeing within this (plus noise and 2 %)
+    UNHEALTHY_AFTER_S = 3.0       # default: no accepted sample for this long -> unhealthy
+    EXPECT_VALID_BELOW_M = 4000.0 # default: altimeter expected valid below this height
+    LEGACY_JUMP_M = 500.0         # legacy: a jump this large disables the altimeter
 
     def __init__(self, r, v, q, t_us, site_radius_m, alt_noise_m, alt_noise_fraction,
-                 boresight_body, pos_sigma_m, vel_sigma_mps):
+                 boresight_body, pos_sigma_m, vel_sigma_mps, variant="default"):
         self.r = tuple(r)
         self.v = tuple(v)
         self.q = vec.qnormalize(tuple(q))
@@ -46,10 +71,15 @@ class Navigator:
         self.alt_noise_m = alt_noise_m
         self.alt_noise_fraction = alt_noise_fraction
         self.boresight = vec.unit(boresight_body)
-        # Vertical-channel covariance [[p_hh, p_hv], [p_hv, p_vv]].
-        self.p_hh = pos_sigma_m * pos_sigma_m
-        self.p_hv = 0.0
-        self.p_vv = vel_sigma_mps * vel_sigma_mps
+        self.variant = variant
+        self.legacy = variant == "legacy"
+        # Covariance of (h, v, t), row-major 3x3 (symmetric).
+        p_t = 0.0 if self.legacy else self.MAP_SIGMA_SITE_M ** 2
+        self.P = [pos_sigma_m * pos_sigma_m, 0.0, 0.0,
+                  0.0, vel_sigma_mps * vel_sigma_mps, 0.0,
+                  0.0, 0.0, p_t]
+        self.terrain_m = 0.0          # terrain height under the lander above the datum
+        self.ground_m = (0.0, 0.0)    # set by the caller: (downrange, crossrange) from the site
         self.accel_bias = (0.0, 0.0, 0.0)
         self._cal_sum = [0.0, 0.0, 0.0]
         self._cal_time_s = 0.0
@@ -59,6 +89,14 @@ class Navigator:
         self.alt_rejected = False
         self.reject_count = 0
         self.alt_last_t_us = -1
+        self.alt_ever_valid = False
+        self.alt_disabled = False     # legacy: ignored for good after a large jump
+        self.alt_healthy = False
+        self.alt_overdue = False
+        self.last_accept_us = None
+        self.steps = 0                # default: terrain steps accepted
+        self.jump_m = 0.0             # the last step's size (for re-planning)
+        self._outliers = []           # default: recent rejected innovations
 
     # --- derived quantities -------------------------------------------------------------
     def up(self):
@@ -70,6 +108,15 @@ class Navigator:
 
     def vertical_speed_mps(self):
         return vec.dot(self.v, self.up())
+
+    def agl_m(self):
+        """Navigated height above the ground under the lander (datum altitude - terrain)."""
+        return self.altitude_m() - self.terrain_m
+
+    def agl_sigma_m(self):
+        """One-sigma uncertainty of ``agl_m``."""
+        P = self.P
+        return math.sqrt(max(0.0, P[0] - 2.0 * P[2] + P[8]))
 
     # --- propagation --------------------------------------------------------------------
     def finish_calibration(self):
@@ -111,19 +158,29 @@ class Navigator:
             self._propagate_cov(dt)
 
     def _propagate_cov(self, dt):
-        q_a = self.ACCEL_NOISE_MPS2 * self.ACCEL_NOISE_MPS2
-        v_h = vec.norm(vec.sub(self.v, vec.scale(self.up(), self.vertical_speed_mps())))
-        q_t = (self.TERRAIN_RATE_M_PER_M * v_h) ** 2 * dt
-        p_hh = self.p_hh + 2.0 * dt * self.p_hv + dt * dt * self.p_vv + q_t
-        p_hv = self.p_hv + dt * self.p_vv
-        self.p_hh, self.p_hv, self.p_vv = p_hh, p_hv, self.p_vv + q_a * dt
+        P = self.P
+        q_a = self.ACCEL_NOISE_MPS2 * self.ACCEL_NOISE_MPS2 * dt
+        # h' = h + v dt: P' = F P F^T + Q with F = [[1, dt, 0], [0, 1, 0], [0, 0, 1]].
+        p00 = P[0] + 2.0 * dt * P[1] + dt * dt * P[4]
+        p01 = P[1] + dt * P[4]
+        p02 = P[2] + dt * P[5]
+        P[0], P[1], P[2] = p00, p01, p02
+        P[3], P[6] = p01, p02
+        P[4] += q_a
+        if not self.legacy:
+            v_h = vec.norm(vec.sub(self.v, vec.scale(self.up(), self.vertical_speed_mps())))
+            p_tt = P[8] + (self.TERRAIN_RATE_M_PER_M * v_h) ** 2 * dt
+            d = math.sqrt(self.ground_m[0] ** 2 + self.ground_m[1] ** 2)
+            cap = self.MAP_SIGMA_SITE_M + self.MAP_SIGMA_PER_M * d
+            P[8] = min(p_tt, cap * cap)
 
     # --- altimeter update ---------------------------------------------------------------
     def fuse_altimeter(self, alt):
         """Fuse one altimeter sample [t_us, range_m, valid] if it is new and plausible."""
         self.alt_used = False
         self.alt_rejected = False
-        if alt is None:
+        self._update_health()
+        if alt is None or self.alt_disabled:
             return
         t_us, range_m, valid = alt[0], alt[1], alt[2]
         if not valid or t_us == self.alt_last_t_us:
@@ -135,31 +192,94 @@ class Navigator:
         if cos_tilt < math.cos(self.MAX_BORESIGHT_TILT_RAD):
             return
         z = range_m * cos_tilt
-        # Predict the altitude at the sample's own time (it arrives late).
+        # Predict the height at the sample's own time (it arrives late).
         age_s = (self.t_us - t_us) * 1e-6
-        h_pred = self.altitude_m() - self.vertical_speed_mps() * age_s
-        y = z - h_pred
+        y = z - (self.agl_m() - self.vertical_speed_mps() * age_s)
         sigma_r = math.sqrt(self.alt_noise_m ** 2 + (self.alt_noise_fraction * range_m) ** 2)
-        r_meas = (sigma_r * cos_tilt) ** 2
-        s = self.p_hh + r_meas
+        # A slanted beam hits the ground ahead: its unknown slope adds to the noise.
+        sin_tilt = math.sqrt(max(0.0, 1.0 - cos_tilt * cos_tilt))
+        r_meas = (sigma_r * cos_tilt) ** 2 + (self.SLOPE_SIGMA * range_m * sin_tilt) ** 2
+        if self.legacy:
+            self._fuse_legacy(y, r_meas, t_us)
+        else:
+            self._fuse_default(y, r_meas, sigma_r, t_us)
+
+    def _fuse_legacy(self, y, r_meas, t_us):
+        if not self.alt_ever_valid:
+            # Trust the first valid sample completely: the altitude becomes the range.
+            self.alt_ever_valid = True
+            self.r = vec.add(self.r, vec.scale(self.up(), y))
+            self.P[0] = r_meas
+            self._accepted(t_us)
+            return
+        s = self.P[0] + r_meas
         if y * y > self.GATE_SIGMA * self.GATE_SIGMA * s:
             self.alt_rejected = True
-            self.reject_count += 1
-            if self.reject_count < self.REJECT_PERSIST:
-                return
-            # Persistent disagreement: our altitude is what is wrong; re-initialise it.
-            self.p_hh += y * y
-            s = self.p_hh + r_meas
-        self.reject_count = 0
-        k_h = self.p_hh / s
-        k_v = self.p_hv / s
-        self.r = vec.add(self.r, vec.scale(up, k_h * y))
-        self.v = vec.add(self.v, vec.scale(up, k_v * y))
-        p_hh, p_hv, p_vv = self.p_hh, self.p_hv, self.p_vv
-        self.p_hh = (1.0 - k_h) * p_hh
-        self.p_hv = (1.0 - k_h) * p_hv
-        self.p_vv = p_vv - k_v * p_hv
+            if abs(y) > self.LEGACY_JUMP_M:
+                self.alt_disabled = True  # "a sudden jump means a broken sensor"
+            return
+        self._kalman(y, r_meas)
+        self._accepted(t_us)
+
+    def _fuse_default(self, y, r_meas, sigma_r, t_us):
+        P = self.P
+        s = P[0] - 2.0 * P[2] + P[8] + r_meas
+        if y * y <= self.GATE_SIGMA * self.GATE_SIGMA * s:
+            self._outliers = []
+            self._kalman(y, r_meas)
+            self._accepted(t_us)
+            return
+        self.alt_rejected = True
+        out = self._outliers
+        out.append(y)
+        if len(out) > self.STEP_SAMPLES:
+            out.pop(0)
+        if len(out) < self.STEP_SAMPLES:
+            return
+        # Persistence and consistency: a terrain step moves every sample by the same amount
+        # (the vertical rate still matches the IMU); a failing sensor scatters or drifts.
+        mean = sum(out) / len(out)
+        spread = max(out) - min(out)
+        if spread <= self.STEP_SPREAD_M + 4.0 * sigma_r + 0.02 * abs(mean):
+            self.terrain_m -= mean
+            self.jump_m = mean
+            self.steps += 1
+            self._outliers = []
+            P[8] += r_meas
+            self._accepted(t_us)
+            self.alt_rejected = False
+            self.alt_used = True
+
+    def _kalman(self, y, r_meas):
+        """Scalar update with H = [1, 0, -1] (the altimeter sees h - t)."""
+        P = self.P
+        ph = (P[0] - P[2], P[3] - P[5], P[6] - P[8])  # P H^T
+        s = ph[0] - ph[2] + r_meas
+        k = (ph[0] / s, ph[1] / s, ph[2] / s)
+        up = self.up()
+        self.r = vec.add(self.r, vec.scale(up, k[0] * y))
+        self.v = vec.add(self.v, vec.scale(up, k[1] * y))
+        self.terrain_m += k[2] * y
+        # P <- P - K (H P) ; H P = ph^T (P symmetric).
+        for i in range(3):
+            for j in range(3):
+                P[3 * i + j] -= k[i] * ph[j]
         self.alt_used = True
 
+    def _accepted(self, t_us):
+        self.alt_ever_valid = True
+        self.last_accept_us = t_us
+        self.alt_healthy = True
+
+    def _update_health(self):
+        """Healthy while samples keep being accepted; overdue when expected and missing."""
+        if self.last_accept_us is not None and \
+                (self.t_us - self.last_accept_us) * 1e-6 > self.UNHEALTHY_AFTER_S:
+            self.alt_healthy = False
+        if self.legacy:
+            self.alt_overdue = False
+        else:
+            self.alt_overdue = not self.alt_healthy and self.agl_m() < self.EXPECT_VALID_BELOW_M
+
     def alt_sigma_m(self):
-        return math.sqrt(self.p_hh)
+        return self.agl_sigma_m()
