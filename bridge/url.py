@@ -3,6 +3,8 @@
     zmq+ipc://PATH        ZeroMQ PAIR over a Unix socket file (absolute or relative path)
     zmq+tcp://HOST:PORT   ZeroMQ PAIR over TCP (the plant binds HOST:PORT; port 0 = any free)
     loop://NAME           in-process pair of queues, for tests and threads
+    serial://PATH[?baud=N], serial+rfc2217://HOST:PORT, ...
+                          a serial port, framed (see bridge.serial_link)
 
 To add a scheme, add one row to :data:`SCHEMES` (or call :func:`register_scheme`). The
 backend class provides ``parse_url(scheme, rest, role) -> dict`` (raising ValueError with a
@@ -23,6 +25,12 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "zmq+ipc": ("bridge.zmq_link:ZmqLink", "zmq+ipc://PATH"),
     "zmq+tcp": ("bridge.zmq_link:ZmqLink", "zmq+tcp://HOST:PORT"),
     "loop": ("bridge.loop_link:LoopLink", "loop://NAME"),
+    # serial (bridge.serial_link): a local port, or one of pyserial's URL handlers
+    "serial": ("bridge.serial_link:SerialLink", "serial://PATH[?baud=N]"),
+    "serial+rfc2217": ("bridge.serial_link:SerialLink", "serial+rfc2217://HOST:PORT"),
+    "serial+socket": ("bridge.serial_link:SerialLink", "serial+socket://HOST:PORT"),
+    "serial+spy": ("bridge.serial_link:SerialLink", "serial+spy://PATH"),
+    "serial+hwgrep": ("bridge.serial_link:SerialLink", "serial+hwgrep://VID:PID"),
 }
 
 

@@ -1,0 +1,194 @@
+"""Benchmark: lockstep cycles per second over a serial link, beside a bare pyserial echo.
+
+    .venv/bin/python bench/serial_lockstep.py [--seconds 4]
+
+Two pseudo-terminals joined by a forwarding process make a null-modem cable: both ends
+are real ttys opened by name, as a USB board's /dev/ttyACM0 would be. Two measurements
+over the same cable, in the same run:
+
+* echo: bare pyserial, no framing or codec. Write N bytes (N = one framed FRAME), a peer
+  process reads N bytes and writes them back, read N bytes. The floor this machine's ttys
+  and scheduler allow for a round trip of that size.
+* lockstep: the plant loop of a run. Encode a realistic FRAME (4 IMU samples and an
+  altimeter sample), send it through a SerialLink (COBS + CRC framing), wait for the
+  COMMAND that a peer process answers through its own SerialLink, decode it.
+
+The ratio lockstep/echo is what the link, framing and codec cost on top of the ttys. The
+whole run takes about 2 x --seconds plus a second of set-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import pathlib
+import select
+import sys
+import time
+import tty
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import serial  # noqa: E402
+
+from bridge import open_link, protocol as p  # noqa: E402
+from bridge.codec import encode  # noqa: E402
+from bridge.framing import encode_frame  # noqa: E402
+
+STOP = b"\xff"  # echo peer: a chunk of these ends the echo phase
+WARMUP_ROUNDS = 50
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=4.0,
+                        help="length of each measurement, s (default 4)")
+    return parser.parse_args(argv)
+
+
+def _frame(seq: int) -> bytes:
+    """A FRAME as a 50 Hz plant with a 200 Hz IMU sends it: 4 IMU samples and an altimeter."""
+    t_us = 30_000_000 + 20_000 * seq
+    imu = [[t_us - 5000 * (3 - k), 0.0012 + 1e-5 * k, -0.00031, 0.008113, 1.2e-6, -3.4e-7,
+            2.2e-7] for k in range(4)]
+    return encode(p.FRAME, [seq, t_us, imu, [t_us - 13_000, 1523.75, True]])
+
+
+def _command(seq: int) -> bytes:
+    return encode(p.COMMAND, [seq, 0.6173, [-12.5, 3.25, -0.004], 3, 850,
+                              [1090143.58, -1366952.04, 1988.4, -41.3, 27.9, -35.02, 1987.61], 5])
+
+
+# --- the null modem: a process copying bytes between the two pty masters
+
+
+def _forward(master_a: int, master_b: int) -> None:
+    peer = {master_a: master_b, master_b: master_a}
+    while True:
+        for fd in select.select(list(peer), [], [])[0]:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                return  # every slave closed: the run is over
+            view = memoryview(data)
+            while view:
+                view = view[os.write(peer[fd], view):]
+
+
+def _pty() -> tuple[int, int, str]:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    return master, slave, os.ttyname(slave)
+
+
+# --- the peer: echoes, then answers frames with commands
+
+
+def _peer(port: str, echo_size: int, ready) -> None:
+    with serial.Serial(port, timeout=10.0, exclusive=True) as tty_port:
+        ready.send("echo")
+        while True:
+            data = tty_port.read(echo_size)
+            if not data or data == STOP * echo_size:
+                break
+            tty_port.write(data)
+    with open_link(f"serial://{port}", "fsw") as link:
+        ready.send("lockstep")
+        while True:
+            msg = link.recv_msg(10.0, expect=p.FRAME)
+            if msg.name == "end":
+                break
+            link.send(_command(msg.seq))
+
+
+# --- the two measurements
+
+
+def _echo(port: str, size: int, seconds: float) -> tuple[int, float]:
+    data = encode_frame(_frame(0))
+    assert len(data) == size
+    with serial.Serial(port, timeout=10.0, exclusive=True) as tty_port:
+        for _ in range(WARMUP_ROUNDS):
+            tty_port.write(data)
+            tty_port.read(size)
+        rounds, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            tty_port.write(data)
+            if tty_port.read(size) != data:
+                raise RuntimeError("echo came back different")
+            rounds += 1
+        tty_port.write(STOP * size)
+    return rounds, elapsed
+
+
+def _lockstep(port: str, seconds: float) -> tuple[int, float, dict]:
+    with open_link(f"serial://{port}", "plant") as link:
+        seq = 0
+        for seq in range(WARMUP_ROUNDS):
+            link.send(_frame(seq))
+            link.recv_msg(10.0, expect=p.COMMAND)
+        cycles, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            seq += 1
+            link.send(_frame(seq))
+            if link.recv_msg(10.0, expect=p.COMMAND).seq != seq:
+                raise RuntimeError(f"command out of step at seq {seq}")
+            cycles += 1
+        link.send_msg(p.END, [seq, "benchmark done"])
+        return cycles, elapsed, dict(link.stats)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    context = multiprocessing.get_context("fork")  # the children inherit the pty masters
+    (master_a, slave_a, port_a), (master_b, slave_b, port_b) = _pty(), _pty()
+    forwarder = context.Process(target=_forward, args=(master_a, master_b), daemon=True)
+    forwarder.start()
+    os.close(master_a)
+    os.close(master_b)
+    frame_bytes = len(encode_frame(_frame(0)))
+    command_bytes = len(encode_frame(_command(0)))
+    ready, peer_end = context.Pipe()
+    peer = context.Process(target=_peer, args=(port_b, frame_bytes, peer_end), daemon=True)
+    peer.start()
+    try:
+        if not ready.poll(10.0) or ready.recv() != "echo":
+            raise RuntimeError("the echo peer did not start")
+        rounds, echo_s = _echo(port_a, frame_bytes, args.seconds)
+        if not ready.poll(10.0) or ready.recv() != "lockstep":
+            raise RuntimeError("the lockstep peer did not start")
+        cycles, lock_s, stats = _lockstep(port_a, args.seconds)
+        peer.join(10.0)
+    finally:
+        for child in (peer, forwarder):
+            if child.is_alive():
+                child.terminate()
+        os.close(slave_a)
+        os.close(slave_b)
+        forwarder.join(5.0)
+
+    echo_rate, lock_rate = rounds / echo_s, cycles / lock_s
+    print(f"serial lockstep over a pty null modem ({port_a} <-> {port_b}), "
+          f"{args.seconds:g} s each, {os.cpu_count()} CPUs")
+    print()
+    print(f"{'':34}{'per second':>12}{'us each':>10}  bytes out / back")
+    print(f"{'bare pyserial echo':34}{echo_rate:12.0f}{1e6 / echo_rate:10.0f}"
+          f"  {frame_bytes} / {frame_bytes}")
+    print(f"{'SerialLink lockstep FRAME/COMMAND':34}{lock_rate:12.0f}{1e6 / lock_rate:10.0f}"
+          f"  {frame_bytes} / {command_bytes}")
+    print(f"{'ratio lockstep / echo':34}{lock_rate / echo_rate:12.2f}")
+    print()
+    errors = {k: stats[k] for k in ("crc_errors", "cobs_errors", "runts", "oversize")}
+    print(f"plant end: {stats['frames_ok']} frames received, errors {errors}, "
+          f"{stats['bytes_out']} bytes written")
+    uart_s = (frame_bytes + command_bytes) * 10 / 921600  # 8N1: 10 bits a byte
+    print(f"a 50 Hz run needs 50 cycles/s: headroom x{lock_rate / 50:.0f} here. The ptys have "
+          f"no baud rate; on a 921600 baud UART the bytes alone take {uart_s * 1e3:.1f} ms a "
+          f"cycle (at most {1 / uart_s:.0f} cycles/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
