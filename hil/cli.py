@@ -69,6 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="print nothing when the run ends well")
     p.set_defaults(func=cmd_fsw)
 
+    p = sub.add_parser("compare", help="plot two runs together and print their differences",
+                       description="Plot two run folders against sim time (true and estimated "
+                                   "altitude, descent rate, altimeter validity, mode) into one "
+                                   "PNG and print the key differences.")
+    p.add_argument("run_a", metavar="RUN_A", help="run folder (holds history.csv, summary.json)")
+    p.add_argument("run_b", metavar="RUN_B", help="run folder to compare with")
+    p.add_argument("--out", type=Path, default=None,
+                   help="PNG path, or a folder for the default name "
+                        "(default: RUN_A/compare-<RUN_B folder name>.png)")
+    p.add_argument("--labels", nargs=2, metavar=("A", "B"), default=None,
+                   help="names for the runs in the plot and text (default: folder names)")
+    p.set_defaults(func=cmd_compare)
+
     p = sub.add_parser("scenarios", help="list the shipped scenarios",
                        description="List the scenarios shipped with fsil, with their descriptions.")
     p.set_defaults(func=cmd_scenarios)
@@ -80,6 +93,15 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     from hil.scenario import list_scenarios
     for name, desc in list_scenarios():
         print(f"{name:16s} {desc}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from hil.compare import compare
+    png, lines = compare(args.run_a, args.run_b, args.out,
+                         tuple(args.labels) if args.labels else None)
+    print("\n".join(lines))
+    print(f"plot: {png}")
     return 0
 
 

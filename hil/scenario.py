@@ -2,7 +2,8 @@
 
 A scenario file maps one-to-one onto ``plant.config.ScenarioConfig``: top-level keys
 ``name`` and ``description``, one table per nested dataclass (``[rates]``, ``[vehicle]``,
-...), ``[[terrain.craters]]`` entries as :class:`CraterConfig`. Validation is generic: it
+...), ``[[terrain.craters]]`` / ``[[terrain.cliffs]]`` entries as :class:`CraterConfig` /
+:class:`CliffConfig`. Validation is generic: it
 walks the dataclass fields and their metadata (``lo``/``hi``, inclusive; ``help``), so a new
 field in ``plant.config`` is checked without touching this module. A ``str`` field whose
 help text reads ``"a | b | c"`` only accepts one of those words.
@@ -30,12 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import ScenarioError
-from plant.config import CraterConfig, ScenarioConfig, TerrainConfig
+from plant.config import CliffConfig, CraterConfig, ScenarioConfig, TerrainConfig
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 
 # Fields that hold a list of tables ([[table.key]]), and the dataclass each entry maps to.
-_ITEM_TYPES: dict[tuple[type, str], type] = {(TerrainConfig, "craters"): CraterConfig}
+_ITEM_TYPES: dict[tuple[type, str], type] = {(TerrainConfig, "craters"): CraterConfig,
+                                             (TerrainConfig, "cliffs"): CliffConfig}
 
 _CHOICES_RE = re.compile(r"^\s*[\w.-]+(\s*\|\s*[\w.-]+)+\s*$")
 

@@ -124,11 +124,25 @@ class CraterConfig:
 
 
 @dataclass
+class CliffConfig:
+    """A straight terrain step (cliff, crater wall, plateau edge) across the ground track."""
+
+    downrange_m: float = param(0.0, -3e6, 3e6, "mid-line of the step, along track from the target")
+    height_m: float = param(1000.0, 0.0, 20000.0, "how much higher the ground is on the high side")
+    high_side: str = param("uprange", help="uprange | downrange")
+    width_m: float = param(200.0, 1.0, 1e5, "horizontal width of the transition (cosine ramp)")
+    crossrange_half_width_m: float = param(1e6, 1.0, 1e6,
+                                           "extent either side of the track; the ends fall off "
+                                           "over width_m")
+
+
+@dataclass
 class TerrainConfig:
-    """Mean surface plus craters; heights relative to the mean lunar radius."""
+    """Mean surface plus craters and cliffs; heights relative to the mean lunar radius."""
 
     mean_height_m: float = param(0.0, -10000.0, 10000.0)
     craters: list = param([], help="list of [[terrain.craters]] tables")
+    cliffs: list = param([], help="list of [[terrain.cliffs]] tables")
 
 
 @dataclass

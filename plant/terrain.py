@@ -1,8 +1,8 @@
-"""Lunar terrain: a sphere at the mean height plus bowl craters with raised rims.
+"""Lunar terrain: a sphere at the mean height plus bowl craters with raised rims and cliffs.
 
 Surface radius under a direction ``u`` (unit vector from the Moon's centre)::
 
-    R_surf(u) = MEAN_RADIUS_M + mean_height_m + sum_i crater_i(s_i)
+    R_surf(u) = MEAN_RADIUS_M + mean_height_m + sum_i crater_i(s_i) + sum_j cliff_j(a, c)
 
 where ``s_i`` is the great-circle distance (arc length at the mean radius) from crater
 ``i``'s centre. Crater profile with rim-crest radius ``R``, depth ``D``, rim height ``H``::
@@ -16,10 +16,26 @@ exactly zero at ``5 R``: every crater has compact support (a crater 10 km away d
 change the height of the landing site), and the profile is continuous everywhere (kinks at
 the rim crest and a very small one at ``5 R``). Overlapping craters add.
 
+A cliff is a straight step across the ground track, a function of the point's ground
+coordinates ``(a, c)`` (downrange and crossrange arcs, :meth:`SiteFrame.ground_coordinates`;
+lines of constant ``a`` cross the track at right angles). With mid-line ``a0``, height
+``H``, width ``w``, ``sigma = +1`` if the high side is downrange (-1 uprange) and half
+extent ``L`` across the track::
+
+    cliff(a, c) = H ramp(sigma (a - a0) / w) taper((|c| - L) / w)
+    ramp(x)  = 0 (x <= -1/2),  (1 - cos(pi (x + 1/2))) / 2,  1 (x >= 1/2)
+    taper(v) = 1 (v <= 0),     (1 + cos(pi v)) / 2,           0 (v >= 1)
+
+The step is exactly flat outside its ``w`` wide band (the landing site height is untouched
+unless the band or the high side covers it), continuous with a continuous slope, steepest at
+the mid-line: ``pi H / (2 w)`` (5 km over 100 m: 89.3 degrees). The high side reaches to
+the meridian opposite the target (``|a| = pi R``), where the step is cut: 5,000 km away.
+
 Ray casting (:meth:`Terrain.ray_range_m`) is Lipschitz ray marching ("sphere tracing"): the
 step is the altitude margin divided by a bound on how fast that margin can shrink, using a
-local bound on the terrain slope within the step's reach, so a step never jumps over
-terrain (down to ``MIN_STEP_M``); the first crossing is then refined to about 5 mm.
+local bound on the terrain slope within the step's reach (for a cliff: how far away its
+band is and how much it can still rise), so a step never jumps over terrain (down to
+``MIN_STEP_M``); the first crossing is then refined to about 5 mm.
 """
 
 from __future__ import annotations
@@ -28,7 +44,7 @@ import math
 
 import numpy as np
 
-from plant.config import CraterConfig, TerrainConfig
+from plant.config import CliffConfig, CraterConfig, TerrainConfig
 from plant.moon import MEAN_RADIUS_M, SiteFrame
 
 OUTER_RADIUS_FACTOR = 5.0                        # crater influence ends at 5 rim radii
@@ -36,6 +52,10 @@ _K_OUTER = (1.0 / OUTER_RADIUS_FACTOR) ** 3      # shift that makes the flank ze
 MIN_STEP_M = 0.05        # smallest marching step; thinner intersections may be skipped
 REFINE_TOL_M = 0.005     # root bracket width at which the refinement stops
 MAX_MARCH_STEPS = 20000  # guard against pathological grazing rays: give up (no return)
+
+_HALF_TURN_M = math.pi * MEAN_RADIUS_M   # |downrange| of the meridian opposite the target
+_MAX_LAT_RAD = 1.45      # beyond this site-frame latitude a cliff is treated as unbounded
+_HUGE = 1e30             # "at once" slope for rise bounds that cannot be localised
 
 
 class _Crater:
@@ -81,6 +101,126 @@ class _Crater:
         return max(self.bowl_slope, self.flank_slope)
 
 
+class _Cliff:
+    """One cliff (a smooth step across the track), precomputed (plain floats).
+
+    Works in the ground coordinates ``a`` (downrange arc) and ``c`` (crossrange arc), m.
+    """
+
+    __slots__ = ("a0", "sigma", "height_m", "width_m", "half_m", "slope")
+
+    def __init__(self, cc: CliffConfig) -> None:
+        if cc.high_side not in ("uprange", "downrange"):
+            raise ValueError(f'cliff high_side must be "uprange" or "downrange", '
+                             f"got {cc.high_side!r}")
+        self.a0 = float(cc.downrange_m)
+        self.sigma = 1.0 if cc.high_side == "downrange" else -1.0
+        self.height_m = float(cc.height_m)
+        self.width_m = float(cc.width_m)
+        if not self.width_m > 0.0:
+            raise ValueError(f"cliff width_m must be > 0, got {cc.width_m!r}")
+        self.half_m = float(cc.crossrange_half_width_m)
+        self.slope = math.pi / (2.0 * self.width_m)   # max d(ramp)/da = max |d(taper)/dc|
+
+    def ramp(self, a_m: float) -> float:
+        """0 on the low side, 1 on the high side, cosine ramp over the band."""
+        u = self.sigma * (a_m - self.a0) / self.width_m + 0.5
+        if u <= 0.0:
+            return 0.0
+        if u >= 1.0:
+            return 1.0
+        return 0.5 - 0.5 * math.cos(math.pi * u)
+
+    def taper(self, c_m: float) -> float:
+        """1 across the track within the half width, cosine fall-off to 0 over one width."""
+        v = (abs(c_m) - self.half_m) / self.width_m
+        if v <= 0.0:
+            return 1.0
+        if v >= 1.0:
+            return 0.0
+        return 0.5 + 0.5 * math.cos(math.pi * v)
+
+    def height(self, a_m: float, c_m: float) -> float:
+        r = self.ramp(a_m)
+        return 0.0 if r == 0.0 else self.height_m * r * self.taper(c_m)
+
+    def constant_on(self, a_m: float, c_m: float, radius_m: float) -> float | None:
+        """The cliff's height if it is the same everywhere within ground distance
+        ``radius_m`` of ``(a_m, c_m)``, else None."""
+        lat = (abs(c_m) + radius_m) / MEAN_RADIUS_M
+        if lat >= _MAX_LAT_RAD:
+            return None
+        da = radius_m / math.cos(lat)               # |delta a| <= |delta s| / cos(latitude)
+        if abs(a_m) + da >= _HALF_TURN_M:
+            return None                             # the cut opposite the target is in reach
+        x = self.sigma * (a_m - self.a0)
+        half_w = 0.5 * self.width_m
+        if x + da <= -half_w:
+            return 0.0                              # all on the low side
+        if x - da < half_w:
+            return None                             # the band is in reach
+        if abs(c_m) + radius_m <= self.half_m:
+            return self.height_m                    # all on the full-height high side
+        if abs(c_m) - radius_m >= self.half_m + self.width_m:
+            return 0.0                              # all beyond the cliff's end
+        return None
+
+    def rise_terms(self, a_m: float, c_m: float, rate_a: float | None, rate_c: float,
+                   out: list[tuple[float, float, float]]) -> None:
+        """Bounds on how much this cliff can rise along the next metres of a ray.
+
+        ``rate_a`` / ``rate_c`` bound how fast the ray's downrange / crossrange arcs change
+        per metre of ray over the reach considered (``rate_a`` None: unbounded, e.g. the
+        cut opposite the target is within reach). Appends ``(start, slope, cap)`` terms,
+        each meaning: rise after ``t`` metres of ray <= ``min(cap, slope * max(0, t -
+        start))``. From ``ramp(a') taper(c') - ramp(a) taper(c) <= max(0, ramp(a') -
+        ramp(a)) + ramp(a) max(0, taper(c') - taper(c))``, each factor Lipschitz with
+        ``self.slope`` and flat until its band is reached.
+        """
+        h = self.height_m
+        r = self.ramp(a_m)
+        cap_a = h * (1.0 - r)
+        if cap_a > 0.0:
+            if rate_a is None:
+                out.append((0.0, _HUGE, cap_a))     # cannot localise: may rise at once
+            elif rate_a > 0.0:
+                gap = max(0.0, -0.5 * self.width_m - self.sigma * (a_m - self.a0))
+                out.append((gap / rate_a, h * self.slope * rate_a, cap_a))
+        if r > 0.0 and rate_c > 0.0:
+            cap_c = h * r * (1.0 - self.taper(c_m))
+            if cap_c > 0.0:
+                gap = max(0.0, abs(c_m) - self.half_m - self.width_m)
+                out.append((gap / rate_c, h * r * self.slope * rate_c, cap_c))
+
+
+def _safe_step(rate: float, terms: list[tuple[float, float, float]], f: float,
+               cap: float) -> float:
+    """Largest t in [0, cap] with ``rate t + sum min(cap_j, slope_j max(0, t - start_j))
+    <= f`` (f > 0): the bound is continuous, non-decreasing and piecewise linear."""
+
+    def bound(t: float) -> float:
+        total = rate * t
+        for start, slope, top in terms:
+            if t > start:
+                total += min(top, slope * (t - start))
+        return total
+
+    if bound(cap) <= f:
+        return cap
+    knots = set()
+    for start, slope, top in terms:
+        for k in (start, start + top / slope):
+            if 0.0 < k < cap:
+                knots.add(k)
+    prev, b_prev = 0.0, 0.0
+    for k in sorted(knots) + [cap]:
+        b_k = bound(k)
+        if b_k > f:
+            return prev + (f - b_prev) * (k - prev) / (b_k - b_prev)
+        prev, b_prev = k, b_k
+    return cap          # not reached: bound(cap) > f
+
+
 def _sphere_entry(ox: float, oy: float, oz: float, dx: float, dy: float, dz: float,
                   radius_m: float) -> tuple[float | None, float | None]:
     """(entry, exit) distances of the ray into/out of a centred sphere; None if absent.
@@ -104,7 +244,7 @@ def _sphere_entry(ox: float, oy: float, oz: float, dx: float, dy: float, dz: flo
 
 
 class Terrain:
-    """Mean sphere plus craters, in Moon-centred inertial coordinates."""
+    """Mean sphere plus craters and cliffs, in Moon-centred inertial coordinates."""
 
     def __init__(self, config: TerrainConfig, site: SiteFrame) -> None:
         self.config = config
@@ -116,11 +256,18 @@ class Terrain:
             u = site.surface_direction(cc.downrange_m, cc.crossrange_m)
             craters.append(_Crater(u, cc.radius_m, cc.depth_m, cc.rim_height_m))
         self.craters = craters
+        self.cliffs = [_Cliff(c if isinstance(c, CliffConfig) else CliffConfig(**dict(c)))
+                       for c in getattr(config, "cliffs", [])]
+        # Site axes as floats, for the ground coordinates of a direction.
+        self._up = tuple(float(v) for v in site.up)
+        self._east = tuple(float(v) for v in site.east)
+        self._north = tuple(float(v) for v in site.north)
         # Crater centre unit vectors and angular influence radii, for segment culling.
         self._centres = np.array([[c.cx, c.cy, c.cz] for c in craters]).reshape(-1, 3)
         self._outer_rad = np.array([c.outer_m / MEAN_RADIUS_M for c in craters])
         # Global bounds of the surface height (overlaps add, so sum).
-        self.max_height_m = self.mean_height_m + sum(c.rim_m for c in craters)
+        self.max_height_m = self.mean_height_m + sum(c.rim_m for c in craters) \
+            + sum(c.height_m for c in self.cliffs)
         self.min_height_m = self.mean_height_m - sum(c.depth_m for c in craters)
         self._site_radius_m = MEAN_RADIUS_M + self._height_dir(*site.up)
 
@@ -131,6 +278,14 @@ class Terrain:
         """Surface radius at the target (downrange 0, crossrange 0), m."""
         return self._site_radius_m
 
+    def _ground(self, ux: float, uy: float, uz: float) -> tuple[float, float]:
+        """(downrange, crossrange) arcs of unit direction u, as SiteFrame.ground_coordinates."""
+        up, east, north = self._up, self._east, self._north
+        a = math.atan2(ux * east[0] + uy * east[1] + uz * east[2],
+                       ux * up[0] + uy * up[1] + uz * up[2])
+        sn = ux * north[0] + uy * north[1] + uz * north[2]
+        return a * MEAN_RADIUS_M, math.asin(max(-1.0, min(1.0, sn))) * MEAN_RADIUS_M
+
     def _height_dir(self, ux: float, uy: float, uz: float,
                     craters: list[_Crater] | None = None) -> float:
         """Surface height above the mean radius along unit direction u (floats), m."""
@@ -140,6 +295,10 @@ class Terrain:
             chord = math.sqrt(ex * ex + ey * ey + ez * ez)
             if chord < c.chord_outer:
                 h += c.profile_m(2.0 * MEAN_RADIUS_M * math.asin(0.5 * chord))
+        if self.cliffs:
+            a, cr = self._ground(ux, uy, uz)
+            for cl in self.cliffs:
+                h += cl.height(a, cr)
         return h
 
     def height_m(self, r_m: np.ndarray) -> float:
@@ -160,11 +319,11 @@ class Terrain:
 
     # ---- ray casting ---------------------------------------------------------------
 
-    def _segment_craters(self, p0: tuple[float, float, float],
-                         p1: tuple[float, float, float]) -> list[_Crater]:
-        """Craters whose influence cap can touch the ground track of segment p0..p1."""
-        if not self.craters:
-            return []
+    def _segment_features(self, p0: tuple[float, float, float], p1: tuple[float, float, float]
+                          ) -> tuple[list[_Crater], list[_Cliff], float]:
+        """What shapes the ground track of segment p0..p1: the craters whose influence cap
+        can touch it, the cliffs that are not constant along it, and the base height (mean
+        plus the constant cliffs), m."""
         u0 = np.array(p0) / math.sqrt(p0[0] ** 2 + p0[1] ** 2 + p0[2] ** 2)
         u1 = np.array(p1) / math.sqrt(p1[0] ** 2 + p1[1] ** 2 + p1[2] ** 2)
         mid = u0 + u1
@@ -172,9 +331,23 @@ class Terrain:
         # The ground track is the great-circle arc u0..u1; it lies within half its
         # angle of the arc midpoint.
         half = 0.5 * math.atan2(float(np.linalg.norm(np.cross(u0, u1))), float(u0 @ u1))
-        ang = np.arccos(np.clip(self._centres @ mid, -1.0, 1.0))
-        near = ang <= half + self._outer_rad + 1e-6      # margin covers arccos rounding
-        return [c for c, n in zip(self.craters, near) if n]
+        craters: list[_Crater] = []
+        if self.craters:
+            ang = np.arccos(np.clip(self._centres @ mid, -1.0, 1.0))
+            near = ang <= half + self._outer_rad + 1e-6      # margin covers arccos rounding
+            craters = [c for c, n in zip(self.craters, near) if n]
+        base = self.mean_height_m
+        cliffs: list[_Cliff] = []
+        if self.cliffs:
+            a, c = self._ground(float(mid[0]), float(mid[1]), float(mid[2]))
+            radius = (half + 1e-6) * MEAN_RADIUS_M
+            for cl in self.cliffs:
+                h = cl.constant_on(a, c, radius)
+                if h is None:
+                    cliffs.append(cl)
+                else:
+                    base += h
+        return craters, cliffs, base
 
     def ray_range_m(self, origin_m: np.ndarray, direction_unit: np.ndarray,
                     max_range_m: float) -> float | None:
@@ -203,54 +376,75 @@ class Terrain:
 
         p0 = (ox + t0 * dx, oy + t0 * dy, oz + t0 * dz)
         p1 = (ox + t_end * dx, oy + t_end * dy, oz + t_end * dz)
-        craters = self._segment_craters(p0, p1)
-        if not craters:
-            # Only the mean sphere under this segment: exact answer.
-            t_hit, _ = _sphere_entry(ox, oy, oz, dx, dy, dz, MEAN_RADIUS_M + self.mean_height_m)
+        craters, cliffs, base = self._segment_features(p0, p1)
+        if not craters and not cliffs:
+            # A sphere under this segment (mean height plus constant cliffs): exact answer.
+            t_hit, _ = _sphere_entry(ox, oy, oz, dx, dy, dz, MEAN_RADIUS_M + base)
             if t_hit is None or t_hit > max_range_m:
                 return None
             return t_hit
-        return self._march(ox, oy, oz, dx, dy, dz, t0, t_end, end_is_hit, craters)
+        feat = (craters, cliffs, base)
+        return self._march(ox, oy, oz, dx, dy, dz, t0, t_end, end_is_hit, feat)
 
     def _margin(self, ox: float, oy: float, oz: float, dx: float, dy: float, dz: float,
-                t: float, craters: list[_Crater]) -> tuple[float, list[float], float]:
+                t: float, feat: tuple[list[_Crater], list[_Cliff], float]
+                ) -> tuple[float, list[float], float, float, float]:
         """At ray distance ``t``: altitude above the surface under the point, m; distances
-        from the crater centres, m; descent rate -d|p|/dt (metres down per metre of ray)."""
+        from the crater centres, m; descent rate -d|p|/dt (metres down per metre of ray);
+        the point's downrange and crossrange arcs, m (0, 0 when no cliff is in play)."""
+        craters, cliffs, h = feat
         px, py, pz = ox + t * dx, oy + t * dy, oz + t * dz
         rn = math.sqrt(px * px + py * py + pz * pz)
         ux, uy, uz = px / rn, py / rn, pz / rn
-        h = self.mean_height_m
         dists = []
         for c in craters:
             ex, ey, ez = ux - c.cx, uy - c.cy, uz - c.cz
             s = 2.0 * MEAN_RADIUS_M * math.asin(min(1.0, 0.5 * math.sqrt(ex * ex + ey * ey + ez * ez)))
             dists.append(s)
             h += c.profile_m(s)
-        return rn - MEAN_RADIUS_M - h, dists, -(ux * dx + uy * dy + uz * dz)
+        a = cr = 0.0
+        if cliffs:
+            a, cr = self._ground(ux, uy, uz)
+            for cl in cliffs:
+                h += cl.height(a, cr)
+        return rn - MEAN_RADIUS_M - h, dists, -(ux * dx + uy * dy + uz * dz), a, cr
 
     def _march(self, ox: float, oy: float, oz: float, dx: float, dy: float, dz: float,
                t: float, t_end: float, end_is_hit: bool,
-               craters: list[_Crater]) -> float | None:
+               feat: tuple[list[_Crater], list[_Cliff], float]) -> float | None:
         """Lipschitz ray marching on [t, t_end], then root refinement.
 
         The margin f = |p| - R_surface shrinks per metre of ray by at most
-        ``descent + g * S``: |p| is convex along a straight line, so the descent rate
-        -d|p|/dt only falls along the ray; the ground track moves at most ``g`` metres per
-        metre of ray, ``g = R_mean * b / (R_mean + lowest height)^2`` with ``b = |o x d|``
-        the ray's distance from the Moon's centre (0 for a vertical ray); S bounds the
-        slope within the ground reach of the step. A step of f / (descent + g S) therefore
-        cannot cross the surface. Reaches of f, 4f, ... 256f are tried and the longest
-        safe step taken.
+        ``descent + g * S``, plus what the cliffs can rise: |p| is convex along a straight
+        line, so the descent rate -d|p|/dt only falls along the ray; the ground track moves
+        at most ``g`` metres per metre of ray, ``g = R_mean * b / (R_mean + lowest
+        height)^2`` with ``b = |o x d|`` the ray's distance from the Moon's centre (0 for a
+        vertical ray); S bounds the crater slopes within the ground reach of the step; a
+        cliff rises by nothing until the reach meets its band, then at most its steepest
+        slope, and never by more than it has left (:meth:`_Cliff.rise_terms`). The longest
+        step whose total bound stays under f therefore cannot cross the surface. Reaches of
+        f, 4f, ... 256f are tried and the longest safe step taken.
 
         ``end_is_hit``: t_end is on the lowest possible surface, so the ray is at or under
         the ground there even if rounding says a nanometre above.
         """
+        craters, cliffs, _ = feat
         bx, by, bz = oy * dz - oz * dy, oz * dx - ox * dz, ox * dy - oy * dx
         r_low = MEAN_RADIUS_M + self.min_height_m
-        g = MEAN_RADIUS_M * math.sqrt(bx * bx + by * by + bz * bz) / (r_low * r_low)
-        f, dists, descent = self._margin(ox, oy, oz, dx, dy, dz, t, craters)
+        k_rate = MEAN_RADIUS_M / (r_low * r_low)
+        g = k_rate * math.sqrt(bx * bx + by * by + bz * bz)
+        if cliffs:
+            # Rates of the ground coordinates per metre of ray, from b = p x d = o x d (the
+            # same all along the ray) and n the site's north: da/dt = R (b.n) / (|p| cos
+            # lat)^2 and |dc/dt| <= R |n x b| / (|p|^2 cos lat), with |p| >= r_low.
+            nx, ny, nz = self._north
+            b_n = abs(bx * nx + by * ny + bz * nz) * k_rate
+            b_nx = k_rate * math.sqrt((ny * bz - nz * by) ** 2 + (nz * bx - nx * bz) ** 2
+                                      + (nx * by - ny * bx) ** 2)
+        f, dists, descent, a, c = self._margin(ox, oy, oz, dx, dy, dz, t, feat)
         if f <= 0.0:
             return t
+        terms: list[tuple[float, float, float]] = []
         for _ in range(MAX_MARCH_STEPS):
             descent = max(0.0, descent)
             step = 0.0
@@ -258,10 +452,27 @@ class Terrain:
             for _k in range(5):                 # step caps f, 4f, 16f, 64f, 256f
                 reach = g * cap
                 slope = 0.0
-                for c, s in zip(craters, dists):
-                    slope += c.max_slope(s - reach, s + reach)
+                for cr, s in zip(craters, dists):
+                    slope += cr.max_slope(s - reach, s + reach)
                 rate = descent + g * slope
-                step = max(step, cap if rate * cap <= f else f / rate)
+                if cliffs:
+                    terms.clear()
+                    lat = (abs(c) + reach) / MEAN_RADIUS_M
+                    if lat < _MAX_LAT_RAD:
+                        cos_lat = math.cos(lat)
+                        rate_a = min(g / cos_lat, b_n / (cos_lat * cos_lat))
+                        rate_c = min(g, b_nx / cos_lat)
+                        if abs(a) + rate_a * cap >= _HALF_TURN_M:
+                            rate_a = None               # the cut opposite the target
+                    else:
+                        rate_a, rate_c = None, g
+                    for cl in cliffs:
+                        cl.rise_terms(a, c, rate_a, rate_c, terms)
+                    safe = _safe_step(rate, terms, f, cap) if terms else \
+                        (cap if rate * cap <= f else f / rate)
+                else:
+                    safe = cap if rate * cap <= f else f / rate
+                step = max(step, safe)
                 if step < cap:
                     break                       # larger reaches only add slope
                 cap *= 4.0
@@ -270,16 +481,18 @@ class Terrain:
             last = t_new >= t_end
             if last:
                 t_new = t_end
-            f_new, dists_new, descent_new = self._margin(ox, oy, oz, dx, dy, dz, t_new, craters)
+            f_new, dists_new, descent_new, a_new, c_new = self._margin(
+                ox, oy, oz, dx, dy, dz, t_new, feat)
             if f_new <= 0.0:
-                return self._refine(ox, oy, oz, dx, dy, dz, t, f, t_new, f_new, craters)
+                return self._refine(ox, oy, oz, dx, dy, dz, t, f, t_new, f_new, feat)
             if last:
                 return t_end if end_is_hit else None
-            t, f, dists, descent = t_new, f_new, dists_new, descent_new
+            t, f, dists, descent, a, c = t_new, f_new, dists_new, descent_new, a_new, c_new
         return None
 
     def _refine(self, ox: float, oy: float, oz: float, dx: float, dy: float, dz: float,
-                a: float, fa: float, b: float, fb: float, craters: list[_Crater]) -> float:
+                a: float, fa: float, b: float, fb: float,
+                feat: tuple[list[_Crater], list[_Cliff], float]) -> float:
         """Root of the margin in [a, b] (fa > 0 >= fb): Illinois false position + bisection."""
         side = 0
         for i in range(200):
@@ -291,7 +504,7 @@ class Terrain:
                 x = (a * fb - b * fa) / (fb - fa)
                 if not a < x < b:
                     x = 0.5 * (a + b)
-            fx = self._margin(ox, oy, oz, dx, dy, dz, x, craters)[0]
+            fx = self._margin(ox, oy, oz, dx, dy, dz, x, feat)[0]
             if fx > 0.0:
                 a, fa = x, fx
                 if side == 1:

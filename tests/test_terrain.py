@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from plant.config import CraterConfig, TerrainConfig
+from plant.config import CliffConfig, CraterConfig, TerrainConfig
 from plant.moon import MEAN_RADIUS_M, SiteFrame
 from plant.terrain import Terrain
 
@@ -203,3 +203,217 @@ def test_random_rays_match_dense_sampling() -> None:
         if ref is not None:
             assert ref - 0.5 - 0.01 <= got <= ref + 0.01
             assert abs(terr.altitude_m(r + got * d)) < 0.01
+
+
+# ---------------------------------------------------------------- cliffs
+
+
+def cliff_terrain(high_side: str = "uprange", height: float = 3000.0, width: float = 100.0,
+                  at: float = -8000.0, half: float = 1e6, craters: list | None = None,
+                  mean: float = 0.0) -> Terrain:
+    return Terrain(TerrainConfig(mean_height_m=mean, craters=craters or [], cliffs=[
+        CliffConfig(downrange_m=at, height_m=height, high_side=high_side, width_m=width,
+                    crossrange_half_width_m=half)]), SITE)
+
+
+def ground_h(terr: Terrain, downrange: float, crossrange: float = 0.0) -> float:
+    return terr.height_m(point(downrange, crossrange, MEAN_RADIUS_M + 1000.0))
+
+
+def local_axes(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    up = r / np.linalg.norm(r)
+    east = np.cross(SITE.north, up)
+    east /= np.linalg.norm(east)
+    return up, east, np.cross(up, east)
+
+
+@pytest.mark.parametrize("side", ["uprange", "downrange"])
+def test_cliff_heights(side: str) -> None:
+    terr = cliff_terrain(side, height=3000.0, width=100.0, at=-8000.0, mean=-40.0)
+    high, low = (-1.0, 1.0) if side == "uprange" else (1.0, -1.0)
+    for far in (50.1, 80.0, 1000.0, 300000.0):
+        assert ground_h(terr, -8000.0 + high * far) == pytest.approx(-40.0 + 3000.0, abs=1e-6)
+        assert ground_h(terr, -8000.0 + low * far) == pytest.approx(-40.0, abs=1e-6)
+    assert ground_h(terr, -8000.0) == pytest.approx(-40.0 + 1500.0, abs=1e-6)   # mid-line
+    # Cosine ramp: a quarter of the way up at a quarter width... (1 - cos(pi/4)) / 2.
+    q = (1.0 - math.cos(math.pi / 4.0)) / 2.0
+    assert ground_h(terr, -8000.0 - high * 25.0) == pytest.approx(-40.0 + 3000.0 * q, abs=1e-6)
+    # Continuous: across the band no sample-to-sample jump exceeds the steepest slope
+    # (pi H / 2w = 47.1) times the 0.5 m spacing, and the slope is continuous.
+    xs = np.arange(-8100.0, -7900.0, 0.5)
+    hs = np.array([ground_h(terr, x) for x in xs])
+    assert np.max(np.abs(np.diff(hs))) <= math.pi * 3000.0 / 200.0 * 0.5 * 1.001
+    assert np.max(np.abs(np.diff(hs, 2))) < 1.0
+    # The landing site, 8 km on, is on the low side (untouched) or on the high side.
+    site_h = -40.0 + (3000.0 if side == "downrange" else 0.0)
+    assert terr.site_radius_m == pytest.approx(MEAN_RADIUS_M + site_h, abs=1e-9)
+
+
+def test_cliff_at_the_target_and_site_on_the_high_side() -> None:
+    # A downrange-high cliff before the target puts the site on the plateau.
+    terr = cliff_terrain("downrange", height=700.0, at=-3000.0)
+    assert terr.site_radius_m == pytest.approx(MEAN_RADIUS_M + 700.0, abs=1e-9)
+    assert cliff_terrain("uprange", height=700.0, at=0.0).site_radius_m == \
+        pytest.approx(MEAN_RADIUS_M + 350.0, abs=1e-6)
+
+
+def test_cliff_ends_across_the_track_and_adds_to_craters() -> None:
+    terr = cliff_terrain("uprange", height=1000.0, width=200.0, at=-8000.0, half=2000.0,
+                         craters=[CraterConfig(downrange_m=-12000.0, radius_m=500.0,
+                                               depth_m=100.0, rim_height_m=20.0)])
+    assert ground_h(terr, -10000.0, 1999.0) == pytest.approx(1000.0, abs=1e-6)
+    assert ground_h(terr, -10000.0, -2100.0) == pytest.approx(500.0, abs=1e-6)   # mid-taper
+    assert ground_h(terr, -10000.0, 2200.5) == pytest.approx(0.0, abs=1e-9)
+    # The crater sits on the plateau: its floor is 100 m below the plateau top.
+    assert ground_h(terr, -12000.0) == pytest.approx(1000.0 - 100.0, abs=1e-6)
+
+
+def vertical_range(terr: Terrain, downrange: float, altitude_above_mean: float) -> float:
+    r = point(downrange, 0.0, MEAN_RADIUS_M + altitude_above_mean)
+    return terr.ray_range_m(r, -r / np.linalg.norm(r), 15000.0)
+
+
+@pytest.mark.parametrize("height", [500.0, 3000.0, 5000.0])
+@pytest.mark.parametrize("width", [50.0, 500.0])
+def test_vertical_range_jumps_by_the_cliff_height(height: float, width: float) -> None:
+    """ispace Mission 1: over the plateau the range is the height lower than over the floor."""
+    terr = cliff_terrain("uprange", height=height, width=width, at=-8000.0)
+    over_plateau = vertical_range(terr, -8000.0 - width, 9000.0)
+    over_floor = vertical_range(terr, -8000.0 + width, 9000.0)
+    assert over_plateau == pytest.approx(9000.0 - height, abs=0.01)
+    assert over_floor == pytest.approx(9000.0, abs=0.01)
+    assert over_floor - over_plateau == pytest.approx(height, abs=0.01)
+    assert vertical_range(terr, -8000.0, 9000.0) == pytest.approx(9000.0 - height / 2, abs=0.01)
+
+
+@pytest.mark.parametrize("side", ["uprange", "downrange"])
+@pytest.mark.parametrize("from_dr, alt, elev_deg, lands_on", [
+    (3000.0, 1500.0, 0.0, "face"),      # from the floor side, level, 1.5 km up: the face
+    (3000.0, 1500.0, -5.0, "face"),
+    (3000.0, 1500.0, -20.0, "face"),    # drops 1.09 km on the way: low on the face
+    (3000.0, 1500.0, -45.0, "floor"),   # reaches the floor 1.5 km short of the cliff
+    (-300.0, 4000.0, -20.0, "floor"),   # from the plateau side, 1 km over the top: over the edge
+    (-3000.0, 4000.0, -20.0, "top"),    # further back: the top, 250 m short of the edge
+    (-300.0, 4000.0, 0.0, None),        # level over the top: rises away from the ground
+])
+def test_slant_ray_across_a_cliff_matches_dense_sampling(
+        side: str, from_dr: float, alt: float, elev_deg: float, lands_on: str | None) -> None:
+    """A ray flying across a 3 km cliff 60 m wide (steepest 89.3 deg) towards the other side.
+    ``from_dr``: start, metres from the mid-line towards the low (+) or high (-) side."""
+    sign = -1.0 if side == "uprange" else 1.0      # direction of the high side, downrange
+    terr = cliff_terrain(side, height=3000.0, width=60.0, at=-8000.0)
+    r = point(-8000.0 - sign * from_dr, 0.0, MEAN_RADIUS_M + alt)
+    up, east, _ = local_axes(r)
+    heading = sign if from_dr > 0.0 else -sign     # towards the mid-line
+    el = math.radians(elev_deg)
+    d = math.cos(el) * heading * east + math.sin(el) * up
+    got = terr.ray_range_m(r, d, 15000.0)
+    ref = brute_first_hit(terr, r, d, 15000.0, 0.25)
+    assert (got is None) == (ref is None) == (lands_on is None)
+    if lands_on is None:
+        return
+    assert ref - 0.25 - 0.01 <= got <= ref + 0.01
+    hit = r + got * d
+    assert abs(terr.altitude_m(hit)) < 0.01
+    x = sign * (SITE.ground_coordinates(hit)[0] + 8000.0)      # metres into the high side
+    h = terr.height_m(hit)
+    if lands_on == "face":
+        assert -30.0 <= x <= 30.0 and 10.0 < h < 2990.0
+    elif lands_on == "top":
+        assert x > 30.0 and h == pytest.approx(3000.0, abs=1e-6)
+    else:
+        assert x < -30.0 and h == pytest.approx(0.0, abs=1e-6)
+
+
+def test_random_rays_over_cliffs_and_craters_match_dense_sampling() -> None:
+    craters = [CraterConfig(downrange_m=-3000.0, radius_m=1500.0, depth_m=600.0, rim_height_m=100.0),
+               CraterConfig(downrange_m=-6500.0, crossrange_m=700.0, radius_m=300.0, depth_m=60.0,
+                            rim_height_m=20.0)]
+    terr = Terrain(TerrainConfig(mean_height_m=-200.0, craters=craters, cliffs=[
+        CliffConfig(downrange_m=-5000.0, height_m=2500.0, high_side="uprange", width_m=40.0,
+                    crossrange_half_width_m=1500.0),
+        {"downrange_m": -1500.0, "height_m": 800.0, "high_side": "downrange", "width_m": 300.0,
+         "crossrange_half_width_m": 2500.0}]), SITE)
+    rng = np.random.default_rng(11)
+    checked = 0
+    while checked < 24:
+        r = point(rng.uniform(-8000.0, 1000.0), rng.uniform(-3000.0, 3000.0),
+                  MEAN_RADIUS_M + rng.uniform(-100.0, 4000.0))
+        if terr.altitude_m(r) < 1.0:
+            continue
+        d = rng.normal(size=3)
+        d /= np.linalg.norm(d)
+        up = r / np.linalg.norm(r)
+        if d @ up > 0.0:
+            d -= 2.0 * (d @ up) * up                        # any direction below horizontal
+        got = terr.ray_range_m(r, d, 5000.0)
+        ref = brute_first_hit(terr, r, d, 5000.0, 0.5)
+        assert (got is None) == (ref is None)
+        if ref is not None:
+            assert ref - 0.5 - 0.01 <= got <= ref + 0.01
+            assert abs(terr.altitude_m(r + got * d)) < 0.01
+        checked += 1
+
+
+def test_ray_along_the_cliff_band_is_not_slowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ray parallel to a near-vertical face (width 1 m) does not crawl along it: the
+    downrange coordinate of a ray moving north does not change."""
+    terr = cliff_terrain("uprange", height=5000.0, width=1.0, at=-8000.0, half=3000.0)
+    calls = []
+    margin = Terrain._margin
+    monkeypatch.setattr(Terrain, "_margin", lambda self, *a: calls.append(1) or margin(self, *a))
+    r = point(-8000.0, -2000.0, MEAN_RADIUS_M + 2600.0)      # 100 m over the face's middle
+    _, _, north = local_axes(r)
+    assert terr.ray_range_m(r, north, 8000.0) is None        # passes the cliff's end
+    assert len(calls) < 50
+
+
+def test_cliff_ray_cast_speed() -> None:
+    """Altimeter-like casts over a 5 km, 50 m wide cliff and craters: well under 1 ms each."""
+    import time
+    terr = cliff_terrain("uprange", height=5000.0, width=50.0, at=-8000.0, craters=[
+        CraterConfig(downrange_m=-3000.0, radius_m=2000.0, depth_m=500.0, rim_height_m=80.0)])
+    rng = np.random.default_rng(3)
+    rays = []
+    for _ in range(300):
+        r = point(rng.uniform(-16000.0, 0.0), rng.uniform(-300.0, 300.0),
+                  MEAN_RADIUS_M + rng.uniform(5200.0, 15000.0))
+        up, east, _ = local_axes(r)
+        ang = math.radians(rng.uniform(0.0, 90.0))
+        rays.append((r, -math.cos(ang) * up + math.sin(ang) * rng.choice([-1.0, 1.0]) * east))
+    t0 = time.perf_counter()
+    hits = sum(terr.ray_range_m(r, d, 15000.0) is not None for r, d in rays)
+    elapsed = time.perf_counter() - t0
+    assert hits > 100
+    assert elapsed < 0.5, f"300 casts took {elapsed:.3f} s"
+
+
+@pytest.mark.parametrize("table, key, words", [
+    ('high_side = "up"', "terrain.cliffs[0].high_side", "is not one of uprange, downrange"),
+    ("width_m = 0.0", "terrain.cliffs[0].width_m", "width_m = 0 is out of range (1 .. 1e5)"),
+    ("height_m = -10.0", "terrain.cliffs[0].height_m", "height_m = -10 is out of range"),
+    ("heigth_m = 10.0", "terrain.cliffs[0].heigth_m", 'unknown key "heigth_m" (did you mean "height_m"?)'),
+    ('crossrange_half_width_m = "far"', "terrain.cliffs[0].crossrange_half_width_m", "is a string; expected a number"),
+])
+def test_bad_cliff_tables_are_rejected(tmp_path, table: str, key: str, words: str) -> None:
+    from hil.errors import ScenarioError
+    from hil.scenario import load_scenario
+    path = tmp_path / "x.toml"
+    path.write_text(f"[[terrain.cliffs]]\ndownrange_m = -8000.0\n{table}\n", encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(str(path))
+    assert info.value.key == key
+    assert "[[terrain.cliffs]] #1:" in str(info.value) and words in str(info.value)
+
+
+def test_cliff_tables_load_and_round_trip(tmp_path) -> None:
+    from hil.errors import ScenarioError
+    from hil.scenario import load_scenario, scenario_from_dict, scenario_to_dict
+    path = tmp_path / "x.toml"
+    path.write_text('[[terrain.cliffs]]\ndownrange_m = -8000\nheight_m = 3000\n'
+                    'high_side = "uprange"\nwidth_m = 100\n', encoding="utf-8")
+    cfg = load_scenario(str(path))
+    assert cfg.terrain.cliffs == [CliffConfig(-8000.0, 3000.0, "uprange", 100.0, 1e6)]
+    assert scenario_from_dict(scenario_to_dict(cfg)).terrain.cliffs == cfg.terrain.cliffs
+    with pytest.raises(ScenarioError, match="expected a list of"):
+        scenario_from_dict({"terrain": {"cliffs": {"height_m": 1.0}}})

@@ -283,7 +283,8 @@ def stream_vectors(good: list[bytes]) -> list[dict]:
          cobs.encode(crc32(b"").to_bytes(4, "little")) + b"\x00" + b),
         ("bad_cobs", "a code byte pointing past the end", b"\x05\x11\x22\x00" + b),
         ("oversize_decoded", f"{MAX_FRAME_BYTES} bytes of valid COBS decoding to "
-                             "MAX_PAYLOAD_BYTES + 5 bytes", cobs.encode(b"\x41" * 4101) + b"\x00" + b),
+                             "MAX_PAYLOAD_BYTES + 5 bytes",
+         cobs.encode(b"\x41" * 4101) + b"\x00" + b),
         ("oversize_at_cap", f"{MAX_FRAME_BYTES + 1} bytes without a delimiter: dropped before "
                             "the delimiter comes", b"\x41" * (MAX_FRAME_BYTES + 1) + b"\x00" + b),
         ("endless", "10000 non-zero bytes: counted once, memory stays bounded",
