@@ -13,8 +13,11 @@ over the same cable, in the same run:
   altimeter sample), send it through a SerialLink (COBS + CRC framing), wait for the
   COMMAND that a peer process answers through its own SerialLink, decode it.
 
-The ratio lockstep/echo is what the link, framing and codec cost on top of the ttys. The
-whole run takes about 2 x --seconds plus a second of set-up.
+The two alternate in blocks of 0.5 s, so on a shared machine both see the same load; the
+table gives the median and the range of the blocks. The ratio lockstep/echo (median of
+the paired blocks) is what the link, framing and codec cost on top of the ttys, or save:
+the COMMAND coming back is shorter than the FRAME that the echo returns. The whole run
+takes about 2 x --seconds plus a second of set-up.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import multiprocessing
 import os
 import pathlib
 import select
+import statistics
 import sys
 import time
 import tty
@@ -39,12 +43,13 @@ from bridge.framing import encode_frame  # noqa: E402
 
 STOP = b"\xff"  # echo peer: a chunk of these ends the echo phase
 WARMUP_ROUNDS = 50
+BLOCK_S = 0.5  # one measurement block; echo and lockstep blocks alternate
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=4.0,
-                        help="length of each measurement, s (default 4)")
+                        help="time spent on each of the two measurements, s (default 4)")
     return parser.parse_args(argv)
 
 
@@ -83,30 +88,35 @@ def _pty() -> tuple[int, int, str]:
     return master, slave, os.ttyname(slave)
 
 
-# --- the peer: echoes, then answers frames with commands
+# --- the peer: echoes, or answers frames with commands, as the main process asks
 
 
-def _peer(port: str, echo_size: int, ready) -> None:
-    with serial.Serial(port, timeout=10.0, exclusive=True) as tty_port:
-        ready.send("echo")
-        while True:
-            data = tty_port.read(echo_size)
-            if not data or data == STOP * echo_size:
-                break
-            tty_port.write(data)
-    with open_link(f"serial://{port}", "fsw") as link:
-        ready.send("lockstep")
-        while True:
-            msg = link.recv_msg(10.0, expect=p.FRAME)
-            if msg.name == "end":
-                break
-            link.send(_command(msg.seq))
+def _peer(port: str, echo_size: int, control) -> None:
+    while True:
+        mode = control.recv()
+        if mode == "echo":
+            with serial.Serial(port, timeout=10.0, exclusive=True) as tty_port:
+                control.send("ready")
+                while True:
+                    data = tty_port.read(echo_size)
+                    if not data or data == STOP * echo_size:
+                        break
+                    tty_port.write(data)
+        elif mode == "lockstep":
+            with open_link(f"serial://{port}", "fsw") as link:
+                control.send("ready")
+                while (msg := link.recv_msg(10.0, expect=p.FRAME)).name != "end":
+                    link.send(_command(msg.seq))
+        else:
+            return
+        control.send("done")
 
 
-# --- the two measurements
+# --- the two measurements, one block each
 
 
-def _echo(port: str, size: int, seconds: float) -> tuple[int, float]:
+def _echo(port: str, size: int, seconds: float) -> float:
+    """Echo round trips per second over ``seconds``."""
     data = encode_frame(_frame(0))
     assert len(data) == size
     with serial.Serial(port, timeout=10.0, exclusive=True) as tty_port:
@@ -120,10 +130,11 @@ def _echo(port: str, size: int, seconds: float) -> tuple[int, float]:
                 raise RuntimeError("echo came back different")
             rounds += 1
         tty_port.write(STOP * size)
-    return rounds, elapsed
+    return rounds / elapsed
 
 
-def _lockstep(port: str, seconds: float) -> tuple[int, float, dict]:
+def _lockstep(port: str, seconds: float, totals: dict) -> float:
+    """Lockstep cycles per second over ``seconds``; adds the link's stats to ``totals``."""
     with open_link(f"serial://{port}", "plant") as link:
         seq = 0
         for seq in range(WARMUP_ROUNDS):
@@ -137,11 +148,24 @@ def _lockstep(port: str, seconds: float) -> tuple[int, float, dict]:
                 raise RuntimeError(f"command out of step at seq {seq}")
             cycles += 1
         link.send_msg(p.END, [seq, "benchmark done"])
-        return cycles, elapsed, dict(link.stats)
+        for key, value in link.stats.items():
+            totals[key] = totals.get(key, 0) + value
+    return cycles / elapsed
+
+
+def _run_block(mode: str, control, measure) -> float:
+    control.send(mode)
+    if not control.poll(10.0) or control.recv() != "ready":
+        raise RuntimeError(f"the {mode} peer did not start")
+    rate = measure()
+    if not control.poll(10.0) or control.recv() != "done":
+        raise RuntimeError(f"the {mode} peer did not finish")
+    return rate
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    blocks = max(1, round(args.seconds / BLOCK_S))
     context = multiprocessing.get_context("fork")  # the children inherit the pty masters
     (master_a, slave_a, port_a), (master_b, slave_b, port_b) = _pty(), _pty()
     forwarder = context.Process(target=_forward, args=(master_a, master_b), daemon=True)
@@ -150,16 +174,21 @@ def main(argv: list[str] | None = None) -> int:
     os.close(master_b)
     frame_bytes = len(encode_frame(_frame(0)))
     command_bytes = len(encode_frame(_command(0)))
-    ready, peer_end = context.Pipe()
+    control, peer_end = context.Pipe()
     peer = context.Process(target=_peer, args=(port_b, frame_bytes, peer_end), daemon=True)
     peer.start()
+    echo, lock, totals = [], [], {}
     try:
-        if not ready.poll(10.0) or ready.recv() != "echo":
-            raise RuntimeError("the echo peer did not start")
-        rounds, echo_s = _echo(port_a, frame_bytes, args.seconds)
-        if not ready.poll(10.0) or ready.recv() != "lockstep":
-            raise RuntimeError("the lockstep peer did not start")
-        cycles, lock_s, stats = _lockstep(port_a, args.seconds)
+        for k in range(blocks):  # interleaved, so both see the same load on a shared machine
+            order = ("echo", "lockstep") if k % 2 == 0 else ("lockstep", "echo")
+            for mode in order:
+                if mode == "echo":
+                    echo.append(_run_block(mode, control,
+                                           lambda: _echo(port_a, frame_bytes, BLOCK_S)))
+                else:
+                    lock.append(_run_block(mode, control,
+                                           lambda: _lockstep(port_a, BLOCK_S, totals)))
+        control.send("quit")
         peer.join(10.0)
     finally:
         for child in (peer, forwarder):
@@ -169,20 +198,25 @@ def main(argv: list[str] | None = None) -> int:
         os.close(slave_b)
         forwarder.join(5.0)
 
-    echo_rate, lock_rate = rounds / echo_s, cycles / lock_s
-    print(f"serial lockstep over a pty null modem ({port_a} <-> {port_b}), "
-          f"{args.seconds:g} s each, {os.cpu_count()} CPUs")
+    lock_rate = statistics.median(lock)
+    ratios = [b / a for a, b in zip(echo, lock)]
+    print(f"serial lockstep over a pty null modem ({port_a} <-> {port_b}): {blocks} blocks of "
+          f"{BLOCK_S:g} s each, interleaved; {os.cpu_count()} CPUs, load "
+          f"{os.getloadavg()[0]:.1f}")
     print()
-    print(f"{'':34}{'per second':>12}{'us each':>10}  bytes out / back")
-    print(f"{'bare pyserial echo':34}{echo_rate:12.0f}{1e6 / echo_rate:10.0f}"
-          f"  {frame_bytes} / {frame_bytes}")
-    print(f"{'SerialLink lockstep FRAME/COMMAND':34}{lock_rate:12.0f}{1e6 / lock_rate:10.0f}"
-          f"  {frame_bytes} / {command_bytes}")
-    print(f"{'ratio lockstep / echo':34}{lock_rate / echo_rate:12.2f}")
+    print(f"{'':34}{'median/s':>10}{'min-max/s':>15}{'us each':>9}  bytes out / back")
+    for name, rates, out_back in (
+            ("bare pyserial echo", echo, f"{frame_bytes} / {frame_bytes}"),
+            ("SerialLink lockstep FRAME/COMMAND", lock, f"{frame_bytes} / {command_bytes}")):
+        rate = statistics.median(rates)
+        spread = f"{min(rates):.0f}-{max(rates):.0f}"
+        print(f"{name:34}{rate:10.0f}{spread:>15}{1e6 / rate:9.0f}  {out_back}")
+    print(f"{'ratio lockstep / echo':34}{statistics.median(ratios):10.2f}"
+          f"{min(ratios):8.2f}-{max(ratios):.2f}   (median of paired blocks)")
     print()
-    errors = {k: stats[k] for k in ("crc_errors", "cobs_errors", "runts", "oversize")}
-    print(f"plant end: {stats['frames_ok']} frames received, errors {errors}, "
-          f"{stats['bytes_out']} bytes written")
+    errors = {k: totals[k] for k in ("crc_errors", "cobs_errors", "runts", "oversize")}
+    print(f"plant end: {totals['frames_ok']} frames received, errors {errors}, "
+          f"{totals['bytes_out']} bytes written")
     uart_s = (frame_bytes + command_bytes) * 10 / 921600  # 8N1: 10 bits a byte
     print(f"a 50 Hz run needs 50 cycles/s: headroom x{lock_rate / 50:.0f} here. The ptys have "
           f"no baud rate; on a 921600 baud UART the bytes alone take {uart_s * 1e3:.1f} ms a "
