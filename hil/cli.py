@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="names for the runs in the plot and text (default: folder names)")
     p.set_defaults(func=cmd_compare)
 
+    from hil.hil_cmd import add_parser as add_hil_parser
+    add_hil_parser(sub, _add_common)
+
     p = sub.add_parser("scenarios", help="list the shipped scenarios",
                        description="List the scenarios shipped with fsil, with their descriptions.")
     p.set_defaults(func=cmd_scenarios)

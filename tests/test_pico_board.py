@@ -1,0 +1,259 @@
+"""The board's protocol core (hil/pico/board.py) under CPython: bytes in, bytes out.
+
+Handshake, commands equal to the flight software run in-process, version mismatch, a new
+HELLO restarting a run, END, faults, garbage before a frame, and the helpers the Pico's
+USB pump uses (the read sizes that never outwait a frame, Ctrl-C between frames).
+"""
+
+from __future__ import annotations
+
+import random
+
+import msgpack
+import pytest
+
+from bridge import codec, protocol
+from bridge.framing import FrameDecoder, encode_frame
+from fsw.core import FlightSoftware
+from hil.pico import board as board_mod
+from hil.pico.board import FAULT, RUNNING, WAITING, Board, ReadSizer, repl_request
+from hil.scenario import load_scenario
+from plant.lander import Command, LanderPlant
+
+
+class Host:
+    """The host's side of the byte stream: frames out, decoded messages back."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+        self.decoder = FrameDecoder()
+
+    def send_payload(self, payload: bytes, split: int | None = None) -> list:
+        data = encode_frame(payload)
+        out = b""
+        if split:
+            for k in range(0, len(data), split):
+                out += self.board.feed(data[k:k + split])
+        else:
+            out = self.board.feed(data)
+        return [codec.decode(p) for p in self.decoder.feed(out)]
+
+    def send(self, type_id: int, fields, split: int | None = None) -> list:
+        return self.send_payload(codec.encode(type_id, fields), split)
+
+
+@pytest.fixture(scope="module")
+def hello_fields():
+    cfg = load_scenario("terminal")
+    plant = LanderPlant(cfg)
+    plant.reset(1)
+    r = cfg.rates
+    rates = {"frame_hz": r.frame_hz, "imu_hz": r.imu_hz, "altimeter_hz": r.altimeter_hz,
+             "physics_hz": r.physics_hz}
+    return ["plant", cfg.name, rates, plant.fsw_config()]
+
+
+def _frames(n: int):
+    """The first n sensor frames of the terminal scenario, with the commands in-process."""
+    cfg = load_scenario("terminal")
+    plant = LanderPlant(cfg)
+    frame = plant.reset(1)
+    fsw = FlightSoftware(plant.fsw_config())
+    out = []
+    for _ in range(n):
+        result = fsw.step(frame.seq, frame.t_us, frame.imu, frame.alt)
+        out.append((frame, result))
+        frame = plant.step(Command(result[0], tuple(result[1])))
+    return out
+
+
+def test_handshake_then_commands_equal_the_flight_software_in_process(hello_fields):
+    states = []
+    host = Host(Board(on_state=states.append))
+    (ack,) = host.send(protocol.HELLO, hello_fields)
+    assert ack.name == "hello_ack"
+    assert ack.role == "fsw" and ack.software.startswith("fsil-fsw ")
+    assert ack.runtime.startswith("cpython ")
+    assert states == [RUNNING]
+    for frame, (throttle, torque, mode, nav7, flags) in _frames(60):
+        (cmd,) = host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt])
+        assert cmd.name == "command" and cmd.seq == frame.seq
+        assert (cmd.throttle, cmd.torque_nm, cmd.mode, cmd.nav, cmd.flags) == \
+            (throttle, list(torque), mode, list(nav7), flags)
+        assert cmd.compute_us >= 0
+    assert host.board.stats["frames"] == 60
+
+
+def test_a_new_hello_restarts_the_run(hello_fields):
+    host = Host(Board())
+    host.send(protocol.HELLO, hello_fields)
+    frames = _frames(20)
+    for frame, _ in frames:
+        host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt])
+    (ack,) = host.send(protocol.HELLO, hello_fields)      # the host came back
+    assert ack.name == "hello_ack" and host.board.runs == 2
+    for frame, (throttle, _, mode, nav7, _) in frames[:5]:
+        (cmd,) = host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt])
+        assert (cmd.seq, cmd.throttle, cmd.mode, cmd.nav) == (frame.seq, throttle, mode, list(nav7))
+
+
+def test_end_returns_to_waiting_and_a_frame_without_a_run_is_refused(hello_fields):
+    states = []
+    host = Host(Board(on_state=states.append))
+    host.send(protocol.HELLO, hello_fields)
+    (reply,) = host.send(protocol.END, [0, "touchdown"])
+    assert reply.name == "end" and host.board.state == WAITING
+    assert host.send(protocol.END, [0, "again"]) == []       # no END ping-pong
+    (reply,) = host.send(protocol.FRAME, [5, 100, [], None])
+    assert reply.name == "end" and "send HELLO first" in reply.reason
+    assert states == [RUNNING, WAITING, FAULT]
+    (ack,) = host.send(protocol.HELLO, hello_fields)          # and it comes back
+    assert ack.name == "hello_ack" and host.board.state == RUNNING
+
+
+def test_hello_of_another_version_gets_an_end_in_the_hosts_version(hello_fields):
+    board = Board()
+    newer = msgpack.packb([protocol.PROTOCOL_VERSION + 1, protocol.HELLO, *hello_fields])
+    (reply,) = FrameDecoder().feed(board.feed(encode_frame(newer)))
+    version, type_id, seq, reason = msgpack.unpackb(reply)
+    assert (version, type_id, seq) == (protocol.PROTOCOL_VERSION + 1, protocol.END, 0)
+    assert reason == (f"board firmware speaks protocol {protocol.PROTOCOL_VERSION}, host speaks "
+                      f"{protocol.PROTOCOL_VERSION + 1}: update the firmware (fsil hil deploy)")
+    assert board.state == FAULT
+
+
+def test_old_firmware_answers_a_current_host_readably(hello_fields):
+    host = Host(Board(protocol_version=0))                    # firmware of protocol 0
+    (reply,) = host.send(protocol.HELLO, hello_fields)       # decodes with the host's codec
+    assert reply.name == "end"
+    assert reply.reason == (f"board firmware speaks protocol 0, host speaks "
+                            f"{protocol.PROTOCOL_VERSION}: update the firmware (fsil hil deploy)")
+
+
+def test_garbage_before_a_frame_is_dropped_and_counted(hello_fields):
+    rng = random.Random(3)
+    board = Board()
+    hello = encode_frame(codec.encode(protocol.HELLO, hello_fields))
+    flipped = bytearray(hello)
+    flipped[40] ^= 0x10
+    junk = bytes(rng.randrange(256) for _ in range(500)) + b"\x00"
+    stream = junk + hello[:30] + b"\x00" + bytes(flipped) + b"\x00\x00" + hello
+    out = b""
+    for k in range(0, len(stream), 13):
+        out += board.feed(stream[k:k + 13])
+    replies = [codec.decode(p) for p in FrameDecoder().feed(out)]
+    assert [r.name for r in replies] == ["hello_ack"]
+    stats = board.deframer.stats
+    assert stats["frames_ok"] == 1
+    assert stats["crc_errors"] + stats["cobs_errors"] + stats["runts"] >= 2
+
+
+def test_protocol_errors_and_faults_end_the_run_and_the_board_survives(hello_fields, monkeypatch):
+    host = Host(Board())
+    (reply,) = host.send(protocol.HELLO, ["plant", "x", {}, {"vehicle": {}}])
+    assert reply.name == "end" and reply.reason.startswith("fsw: cannot start: KeyError")
+    (reply,) = host.send(protocol.HELLO_ACK, ["fsw", "x", "y"])
+    assert reply.name == "end" and "got hello_ack while expecting hello" in reply.reason
+    (reply,) = host.send_payload(msgpack.packb([protocol.PROTOCOL_VERSION, protocol.FRAME, 1]))
+    assert reply.name == "end" and reply.reason.startswith("protocol error: malformed frame")
+    host.send(protocol.HELLO, hello_fields)
+
+    def broken(*args):
+        raise ZeroDivisionError("division by zero")
+    monkeypatch.setattr(host.board.fsw, "step", broken)
+    (reply,) = host.send(protocol.FRAME, [7, 35000, [], None])
+    assert reply.name == "end" and reply.seq == 7
+    assert reply.reason == "fsw: fault at seq 7: ZeroDivisionError: division by zero"
+    assert host.board.state == FAULT
+    (ack,) = host.send(protocol.HELLO, hello_fields)
+    assert ack.name == "hello_ack"
+
+
+def test_byte_by_byte_input_gives_the_same_answers(hello_fields):
+    whole, split = Host(Board()), Host(Board())
+    assert whole.send(protocol.HELLO, hello_fields)[0].name == "hello_ack"
+    assert split.send(protocol.HELLO, hello_fields, split=1)[0].name == "hello_ack"
+    for frame, _ in _frames(5):
+        fields = [frame.seq, frame.t_us, frame.imu, frame.alt]
+        a, = whole.send(protocol.FRAME, fields)
+        b, = split.send(protocol.FRAME, fields, split=1)
+        assert (a.seq, a.throttle, a.nav) == (b.seq, b.throttle, b.nav)
+
+
+def test_runtime_name_and_clock():
+    assert board_mod.runtime_name().startswith("cpython 3.")
+    assert board_mod.CLOCK == "time.perf_counter_ns"      # MicroPython: time.ticks_us
+
+
+# --- the Pico pump's helpers ------------------------------------------------------------------
+class BlockingStream:
+    """A Pico's stdin: read(n) returns n bytes or, if fewer are there, fails the test."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def read(self, n: int) -> bytes:
+        assert self.pos + n <= len(self.data), "the read would block: asked past the frame"
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return chunk
+
+
+def _pump(payloads: list[bytes]) -> tuple[list[bytes], int, int]:
+    """Read a stream of frames as the Pico does; (payloads, reads, bytes)."""
+    from hil.pico import wire
+    stream = b"\x00" + b"".join(encode_frame(p) for p in payloads)   # the link's flush byte
+    src = BlockingStream(stream)
+    sizer = ReadSizer()
+    deframer = wire.Deframer()
+    got, reads = [], 0
+    while src.pos < len(stream):
+        data = src.read(sizer.size())
+        assert 1 <= len(data) <= 255
+        sizer.took(data)
+        got += deframer.feed(data)
+        reads += 1
+    assert sizer.head == 0                      # ends at a frame boundary
+    return got, reads, len(stream)
+
+
+def test_read_sizes_never_wait_past_the_end_of_a_frame():
+    rng = random.Random(9)
+    payloads = [bytes(rng.choice([0, 0, 1, 7, 255]) for _ in range(rng.randint(1, 1500)))
+                for _ in range(40)]
+    got, _, _ = _pump(payloads)
+    assert got == payloads
+
+
+def test_protocol_frames_take_few_reads(hello_fields):
+    payloads = [codec.encode(protocol.HELLO, hello_fields)]
+    payloads += [codec.encode(protocol.FRAME, [f.seq, f.t_us, f.imu, f.alt]) for f, _ in _frames(30)]
+    got, reads, size = _pump(payloads)
+    assert got == payloads
+    assert reads < size / 8                      # far fewer reads than bytes
+
+
+def test_read_sizer_resyncs_on_a_zero_where_data_was_due():
+    sizer = ReadSizer()
+    sizer.took(b"\x0a")                 # a code byte: 9 data bytes due
+    sizer.took(b"\x05")
+    sizer.took(b"\x01\x00")             # a zero among them: taken as a delimiter
+    assert sizer.head == 0 and sizer.size() == 1
+
+
+def test_ctrl_c_between_frames_is_a_repl_request_and_no_frame_is():
+    assert repl_request(b"\x03") and repl_request(b"\r\x03")
+    assert not repl_request(b"\r") and not repl_request(b"\x00")
+    for type_id, fields in ((protocol.END, [1, "x"]), (protocol.FRAME, [0, 0, [], None]),
+                            (protocol.COMMAND, [1, 0.5, [0.0] * 3, 1, 3, [1.0] * 7, 0])):
+        frame = encode_frame(codec.encode(type_id, fields))
+        assert not repl_request(frame[:2])
+    # mpremote's interrupt then raw-REPL request, after a frame: seen in the first two reads
+    sizer = ReadSizer()
+    sizer.took(encode_frame(codec.encode(protocol.END, [1, "x"])))
+    src = BlockingStream(b"\r\x03\r\x01")
+    head = src.read(sizer.size())
+    sizer.took(head)
+    head += src.read(sizer.size())
+    assert repl_request(head) and src.pos == 2
