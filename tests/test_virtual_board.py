@@ -1,0 +1,191 @@
+"""The virtual board: the hil/pico firmware under real MicroPython (WebAssembly, Node.js),
+behind a pseudo-terminal, driven by ``fsil hil`` through pyserial.
+
+Skipped only when the virtual board's npm package is not installed
+(``npm ci --prefix hil/virtual``, which CI runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tty
+from pathlib import Path
+
+import pytest
+
+from hil import hil_cmd, virtual
+from hil.cli import main
+from hil.pico.board import Board
+
+ROOT = Path(__file__).resolve().parent.parent
+NEEDS_NODE_MODULES = pytest.mark.skipif(
+    not (virtual.PACKAGE_DIR / "package.json").is_file(),
+    reason="the virtual board's MicroPython is not installed: run npm ci --prefix hil/virtual")
+
+
+def _fsil(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "hil.cli", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _history_rows(path: Path) -> int:
+    try:
+        return max(0, len(path.read_text().splitlines()) - 1)
+    except FileNotFoundError:
+        return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split()]
+
+
+@NEEDS_NODE_MODULES
+def test_virtual_board_lands_the_terminal_scenario_under_micropython(tmp_path):
+    out = tmp_path / "run"
+    proc = _fsil("hil", "--virtual", "--scenario", "terminal", "--out", str(out),
+                 "--no-progress")
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 0, stdout + stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["outcome"] == "landed"
+    assert summary["link"].startswith("serial")
+    assert re.fullmatch(r"micropython \d+\.\d+\.\d+( \(.*\))?", summary["fsw_runtime"])
+    assert summary["fsw_software"].startswith("fsil-fsw ")
+    assert summary["cycles"] > 8000
+    assert summary["link_stats"]["crc_errors"] == 0
+    assert _history_rows(out / "history.csv") == summary["cycles"]
+    assert (out / "descent.png").is_file()
+    print(f"virtual board: {summary['cycles']} cycles in {summary['wall_time_s']:.1f} s, "
+          f"{summary['cycles'] / summary['wall_time_s']:.0f} cycles/s")
+
+
+@NEEDS_NODE_MODULES
+def test_virtual_board_killed_mid_run_is_exit_3_with_the_history_kept(tmp_path):
+    out = tmp_path / "run"
+    proc = _fsil("hil", "--virtual", "--scenario", "terminal", "--out", str(out),
+                 "--no-progress", "--timeout", "5")
+    try:
+        deadline = time.monotonic() + 120
+        while _history_rows(out / "history.csv") < 300:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.05)
+        boards = [pid for pid in _children(proc.pid)
+                  if b"board.mjs" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(boards) == 1
+        os.kill(boards[0], signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 3, stdout + stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["outcome"] == "link_failure"
+    assert summary["fsw_runtime"].startswith("micropython")
+    assert _history_rows(out / "history.csv") >= 300
+    reason_lines = [line for line in stderr.splitlines() if line.startswith("fsil: ")]
+    assert len(reason_lines) == 1 and "link failure" in reason_lines[0], stderr
+
+
+def test_old_board_firmware_is_reported_clearly(tmp_path, capsys):
+    """A board whose firmware speaks another protocol version: one line saying so, exit 3."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    board = Board(protocol_version=0)
+    stop = threading.Event()
+
+    def pump():
+        import select
+        while not stop.is_set():
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    return
+                reply = board.feed(data)
+                if reply:
+                    os.write(master, reply)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        code = main(["hil", "--port", os.ttyname(slave), "--scenario", "terminal",
+                     "--out", str(tmp_path / "run"), "--no-progress", "--hello-timeout", "10"])
+    finally:
+        stop.set()
+        thread.join(5)
+        os.close(master)
+        os.close(slave)
+    err = capsys.readouterr().err
+    assert code == 3
+    assert ("board firmware speaks protocol 0, host speaks 1: update the firmware "
+            "(fsil hil deploy)") in err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["outcome"] == "link_failure" and "update the firmware" in summary["reason"]
+
+
+def test_missing_node_is_a_one_line_error_with_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FSIL_NODE", str(tmp_path / "no-node-here"))
+    code = main(["hil", "--virtual", "--scenario", "terminal", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("fsil: error: ")
+
+
+def test_board_without_its_micropython_package_says_so(tmp_path):
+    """No silent fallback: board.mjs away from its node_modules fails with one line."""
+    copy = tmp_path / "board.mjs"
+    copy.write_text((ROOT / "hil" / "virtual" / "board.mjs").read_text())
+    done = subprocess.run([virtual.node_path() or "node", str(copy), "--run", "-"],
+                          input="print(1)\n", capture_output=True, text=True, timeout=60)
+    if virtual.node_path() is None:
+        pytest.skip("node is not installed")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot start MicroPython" in lines[0]
+    assert "npm ci --prefix hil/virtual" in lines[0]
+
+
+def test_bad_arguments_exit_2(tmp_path, capsys):
+    assert main(["hil", "--scenario", "terminal"]) == 2                       # no board given
+    assert main(["hil", "--virtual", "--port", "/dev/null"]) == 2             # both given
+    assert main(["hil", "deploy"]) == 2                                       # deploy: no port
+    assert main(["hil", "--port", "zmq+tcp://127.0.0.1:5"]) == 2              # not serial
+    capsys.readouterr()
+
+
+def test_deploy_copies_the_firmware_with_mpremote(tmp_path, monkeypatch, capsys):
+    log = tmp_path / "argv.json"
+    fake = tmp_path / "mpremote"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\n"
+                    f"json.dump(sys.argv[1:], open({str(log)!r}, 'w'))\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(hil_cmd, "mpremote_command", lambda: [str(fake)])
+    assert main(["hil", "deploy", "--port", "/dev/ttyACM7"]) == 0
+    argv = json.loads(log.read_text())
+    assert argv[:3] == ["connect", "/dev/ttyACM7", "exec"]
+    groups = " ".join(argv).split(" + ")
+    copies = [g.split()[-1] for g in groups if g.startswith("fs cp ")]
+    assert copies[:2] == [":wire.py", ":board.py"] and copies[-1] == ":main.py"
+    fsw_files = sorted(p.name for p in (ROOT / "fsw").glob("*.py"))
+    assert sorted(c[len(":fsw/"):] for c in copies if c.startswith(":fsw/")) == fsw_files
+    assert ":bridge/__init__.py" in copies and ":bridge/protocol.py" in copies
+    assert groups[-1] == "reset"
+    # the bridge/__init__.py sent is empty (the host's imports msgpack and zmq)
+    empty = [g.split()[-2] for g in groups if g.endswith(":bridge/__init__.py")][0]
+    assert not empty.endswith(str(Path("bridge", "__init__.py")))
+
+    fake.write_text(f"#!{sys.executable}\nimport sys\nsys.exit(1)\n")
+    assert main(["hil", "deploy", "--port", "/dev/ttyACM7"]) == 3
+    assert "deploy to /dev/ttyACM7 failed" in capsys.readouterr().err
