@@ -34,7 +34,6 @@ VARIANTS = ("default", "legacy")
 # Default FDIR: what the flight software does when the altimeter is late or gone.
 GUARD_RANGE_M = 400.0            # the altimeter is assumed to lock by this range at worst
 STOP_THRUST_FRACTION = 0.5       # of the thrust kept for stopping when it locks late
-UNCERTAINTY_GROWTH = 0.5         # assumed altitude error while overdue, per metre of altitude
 BLIND_MARGIN_M = 100.0           # extra clearance when landing without the altimeter
 REPLAN_JUMP_M = 50.0             # a terrain step this large re-plans the approach
 PHASE_END_TGO_S = 3.0            # leave a ZEM/ZEV phase this close to its aim point
@@ -83,15 +82,15 @@ class FlightSoftware:
         nav = self.nav
         nav.ground_m = self.site.ground(nav.r)
         nav.propagate(imu, self.mode in ("init", "coast"))
-        agl_before = nav.agl_m()
+        h_before = nav.altitude_m()
         nav.fuse_altimeter(alt)
         self._update_mass(dt)
         self._update_mode(t_us)
-        if self.variant == "default" and abs(nav.agl_m() - agl_before) > REPLAN_JUMP_M and (
+        if self.variant == "default" and abs(nav.altitude_m() - h_before) > REPLAN_JUMP_M and (
                 self.mode == "approach" or
                 self.mode == "braking" and nav.agl_m() < 1.2 * HIGH_GATE[0]):
-            # The height above the ground changed under us: re-plan from the corrected one,
-            # stopping where the vehicle can rather than insisting on the site.
+            # Our own height was wrong by a lot: re-plan from the corrected one, stopping
+            # where the vehicle can rather than insisting on the site.
             self.mode = "approach"
             self._start_phase("approach", t_us, divert_free=True)
 
@@ -195,10 +194,9 @@ class FlightSoftware:
         return self.site.to_inertial(a_local, axes)
 
     def _local(self):
-        """Guidance state in the site frame, with the height taken above the ground below."""
+        """Guidance state in the site frame (height above the site's datum)."""
         nav = self.nav
-        pos, vel, axes = self.site.local(nav.r, nav.v)
-        return (nav.agl_m(), pos[1], pos[2]), vel, axes
+        return self.site.local(nav.r, nav.v)
 
     def _blind(self):
         """Landing without a healthy altimeter (default flight software only)."""
@@ -227,9 +225,8 @@ class FlightSoftware:
         a_stop = STOP_THRUST_FRACTION * self.max_thrust_n / self.mass_kg - g
         if a_stop <= 0.0:
             return a_thr
-        agl = nav.agl_m()
-        sigma = nav.agl_sigma_m() + UNCERTAINTY_GROWTH * max(agl, 0.0)
-        v_cap = math.sqrt(2.0 * a_stop * max(GUARD_RANGE_M, agl - 3.0 * sigma))
+        sigma = nav.agl_sigma_m() + nav.overdue_sigma_m()
+        v_cap = math.sqrt(2.0 * a_stop * max(GUARD_RANGE_M, nav.agl_m() - 3.0 * sigma))
         vz = nav.vertical_speed_mps()
         if vz >= -v_cap:
             return a_thr

@@ -49,7 +49,7 @@ class Navigator:
 
     # Filter tuning (SI units).
     ACCEL_NOISE_MPS2 = 0.003      # process noise on vertical acceleration, 1 sigma
-    TERRAIN_RATE_M_PER_M = 0.02   # terrain height change per metre flown, 1 sigma
+    TERRAIN_RATE_M_PER_M = 0.01   # terrain height change per metre flown, 1 sigma
     MAP_SIGMA_SITE_M = 20.0       # terrain known to this at the site (1 sigma) ...
     MAP_SIGMA_PER_M = 0.05        # ... growing with the ground distance from it
     GATE_SIGMA = 5.0              # innovation check, in sigmas
@@ -60,6 +60,8 @@ class Navigator:
     UNHEALTHY_AFTER_S = 3.0       # default: no accepted sample for this long -> unhealthy
     EXPECT_VALID_BELOW_M = 4000.0 # default: altimeter expected valid below this height
     LEGACY_JUMP_M = 500.0         # legacy: a jump this large disables the altimeter
+    UNCERTAINTY_GROWTH = 0.5      # default: assumed height error while overdue, per metre
+    OVERDUE_VEL_SIGMA_MPS = 1.0   # default: assumed vertical-speed error after a late lock
 
     def __init__(self, r, v, q, t_us, site_radius_m, alt_noise_m, alt_noise_fraction,
                  boresight_body, pos_sigma_m, vel_sigma_mps, variant="default"):
@@ -241,11 +243,22 @@ class Navigator:
         mean = sum(out) / len(out)
         spread = max(out) - min(out)
         if spread <= self.STEP_SPREAD_M + 4.0 * sigma_r + 0.02 * abs(mean):
-            self.terrain_m -= mean
+            if self.alt_overdue or not self.alt_ever_valid and self.agl_m() < self.EXPECT_VALID_BELOW_M:
+                # The altimeter locked late, after its deadline: our own height has drifted
+                # without it, so the disagreement is ours. Re-base the height; gravity has
+                # turned its error into a vertical-speed error too, so open that up.
+                self.r = vec.add(self.r, vec.scale(self.up(), mean))
+                P[0] = r_meas + spread * spread
+                P[1] = P[2] = P[3] = P[6] = 0.0
+                P[4] = max(P[4], self.OVERDUE_VEL_SIGMA_MPS ** 2)
+            else:
+                # The altimeter has been fine: a persistent jump is the ground (a cliff, a
+                # crater rim), not a broken sensor. Re-base the terrain under us.
+                self.terrain_m -= mean
+                P[8] += r_meas
             self.jump_m = mean
             self.steps += 1
             self._outliers = []
-            P[8] += r_meas
             self._accepted(t_us)
             self.alt_rejected = False
             self.alt_used = True
@@ -278,8 +291,13 @@ class Navigator:
             self.alt_healthy = False
         if self.legacy:
             self.alt_overdue = False
-        else:
-            self.alt_overdue = not self.alt_healthy and self.agl_m() < self.EXPECT_VALID_BELOW_M
+            return
+        self.alt_overdue = not self.alt_healthy and self.agl_m() < self.EXPECT_VALID_BELOW_M
+
+    def overdue_sigma_m(self):
+        """Height uncertainty assumed while the altimeter is overdue (it should have
+        corrected us by now, so the filter's own figure is too optimistic)."""
+        return self.UNCERTAINTY_GROWTH * max(self.agl_m(), 0.0)
 
     def alt_sigma_m(self):
         return self.agl_sigma_m()
