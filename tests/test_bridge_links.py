@@ -123,8 +123,11 @@ def test_bad_urls_quote_the_grammar(url):
 
 
 def test_unknown_scheme_lists_every_form():
-    with pytest.raises(UrlError, match="zmq\\+ipc://PATH, zmq\\+tcp://HOST:PORT or loop://NAME"):
+    from bridge.url import SCHEMES
+    with pytest.raises(UrlError) as info:
         open_link("zmq+foo://x", "plant")
+    for _, form in SCHEMES.values():
+        assert form in str(info.value)
 
 
 def test_port_zero_only_for_the_plant():
