@@ -85,6 +85,36 @@ def build_parser() -> argparse.ArgumentParser:
     from hil.hil_cmd import add_parser as add_hil_parser
     add_hil_parser(sub, _add_common)
 
+    p = sub.add_parser("inject", help="command a sensor fault in a running plant",
+                       description="Send one sensor-fault request to the plant running in "
+                                   "RUN_DIR (through RUN_DIR/control.url); it takes effect at "
+                                   "the plant's next step and shows in history.csv (column "
+                                   "'faults') and summary.json. See docs/faults.md.")
+    p.add_argument("run_dir", metavar="RUN_DIR", type=Path,
+                   help="run folder of a running 'fsil run' or 'fsil plant' (its --out)")
+    p.add_argument("sensor", metavar="SENSOR", choices=("altimeter", "imu"),
+                   help="altimeter or imu")
+    p.add_argument("kind", metavar="KIND",
+                   help="altimeter: off, stuck, bias, scale, noise, dropout, spike, late, "
+                        "latency; imu: bias, scale, saturation, stuck_axis, off; "
+                        "with --clear also 'all'")
+    p.add_argument("--value", type=float, metavar="V",
+                   help="size; unit per kind: m, fraction, probability, s, m/s^2 or rad/s")
+    p.add_argument("--magnitude", type=float, metavar="M", help="spike size, m")
+    p.add_argument("--axis", type=int, metavar="N", help="IMU axis 0, 1, 2 or -1 (default: all)")
+    p.add_argument("--channel", choices=("accel", "gyro"), help="IMU channel")
+    p.add_argument("--until", type=float, metavar="S",
+                   help="sim time at which the fault ends, s (default: permanent)")
+    p.add_argument("--name", default=None, help="a label for the summary")
+    p.add_argument("--clear", action="store_true",
+                   help="end the armed or active SENSOR KIND fault(s) instead")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                   help="longest wait for the plant's answer, s (default: 5)")
+    p.set_defaults(func=cmd_inject)
+
+    from hil.hil_cmd import add_parser as add_hil_parser
+    add_hil_parser(sub, _add_common)
+
     p = sub.add_parser("scenarios", help="list the shipped scenarios",
                        description="List the scenarios shipped with fsil, with their descriptions.")
     p.set_defaults(func=cmd_scenarios)
@@ -96,6 +126,48 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     from hil.scenario import list_scenarios
     for name, desc in list_scenarios():
         print(f"{name:16s} {desc}")
+    return 0
+
+
+def cmd_inject(args: argparse.Namespace) -> int:
+    from hil.control import Rejected, send_request
+    from hil.errors import ScenarioError
+    from hil.scenario import fault_from_dict
+    if not args.timeout > 0:
+        raise HilErrorConfig(f"--timeout must be > 0 s, got {args.timeout}")
+    options = {"value": args.value, "magnitude": args.magnitude, "axis": args.axis,
+               "channel": args.channel, "until_time_s": args.until}
+    given = {k: v for k, v in options.items() if v is not None}
+    request: dict = {"sensor": args.sensor}
+    if args.clear:
+        if given:
+            flags = ", ".join("--" + ("until" if k == "until_time_s" else k) for k in given)
+            raise HilErrorConfig(f"--clear takes no {flags}")
+        if args.kind != "all":
+            request["kind"] = args.kind
+        request["clear"] = True
+    else:
+        request.update(kind=args.kind, **given)
+    if args.name:
+        request["name"] = args.name
+    if not args.clear:
+        try:  # the plant checks again; this catches a bad request without one
+            fault_from_dict(request, "fsil inject")
+        except ScenarioError as e:
+            raise HilErrorConfig(e.reason) from None
+    reply = send_request(args.run_dir, request, args.timeout)
+    if not reply.get("ok"):
+        raise Rejected(f"the plant rejected the request: {reply.get('error')}")
+    if reply.get("action") == "clear":
+        labels = ", ".join(f"{c['sensor']}:{c['kind']}" for c in reply.get("cleared", []))
+        print(f"fsil inject: cleared {labels} at t = {reply['t_s']:.3f} s "
+              f"(frames from seq {reply['seq']} on)")
+    elif reply.get("fired"):
+        print(f"fsil inject: {reply['label']} in effect from t = {reply['t_s']:.3f} s "
+              f"(frame seq {reply['seq']})")
+    else:
+        print(f"fsil inject: {reply['label']} armed at t = {reply['armed_t_s']:.3f} s; it fires "
+              f"when its trigger holds")
     return 0
 
 

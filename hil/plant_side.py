@@ -24,6 +24,7 @@ from bridge import protocol
 from bridge.codec import encode
 from bridge.errors import BridgeError, PeerTimeout, ProtocolError
 from bridge.url import open_link
+from hil.control import ControlServer, FaultControl
 from hil.errors import EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED, LinkFailure
 from hil.history import HistoryWriter
 from hil.scenario import scenario_to_dict
@@ -42,6 +43,7 @@ HISTORY_COLUMNS = [
     "nav_pos_err_m", "nav_vel_err_mps", "nav_alt_err_m",
     "cmd_throttle", "cmd_tx_nm", "cmd_ty_nm", "cmd_tz_nm", "cmd_flags",
     "compute_us", "round_trip_us",
+    "faults",   # sensor faults active during the frame, "altimeter:late;imu:bias" (plant.faults)
 ]
 
 POLL_SLICE_S = 0.25   # how often a wait for the peer checks that its process is alive
@@ -83,7 +85,8 @@ class PlantSide:
 
     def __init__(self, cfg: ScenarioConfig, url: str, out_dir: Path, seed: int | None = None,
                  fsw_launcher: Callable[[str], subprocess.Popen] | None = None,
-                 progress: bool = False, hello_timeout_s: float = 60.0) -> None:
+                 progress: bool = False, hello_timeout_s: float = 60.0,
+                 control: bool | str = True) -> None:
         self.cfg = cfg
         self.url = url
         self.out_dir = Path(out_dir)
@@ -93,6 +96,11 @@ class PlantSide:
         self.progress = progress
         self.hello_timeout_s = hello_timeout_s
         self.timeout_s = cfg.run.link_timeout_s
+        # Control channel (hil.control, fsil inject): True = ipc://OUT_DIR/control.sock,
+        # a string = that ZeroMQ endpoint (ipc or loopback tcp), False = none.
+        self.control = control
+        self.control_endpoint: str | None = None
+
 
     # --- the run ------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -107,6 +115,7 @@ class PlantSide:
         history_path = self.out_dir / "history.csv"
         bar = _Progress(self.cfg.run.max_sim_time_s, self.progress)
         link = None
+        control = self._open_control(plant)
         try:
             link = open_link(self.url, "plant")
             self.url = link.url  # the bound address (a tcp port 0 becomes the real port)
@@ -138,6 +147,8 @@ class PlantSide:
                 if failure is not None:
                     self._end(link, frame.seq, f"plant: {failure}")
                 link.close()
+            if control is not None:
+                control.close()
         wall_s = time.monotonic() - wall0
         summary = self._summary(plant, prop0, cycles, wall_s, info, failure, link)
         (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -155,6 +166,25 @@ class PlantSide:
         return RunResult(code, summary, self.out_dir)
 
     # --- pieces -------------------------------------------------------------------------
+    def _open_control(self, plant: LanderPlant) -> FaultControl | None:
+        """Serve the control channel; every ``plant.step`` (lockstep or real time) first
+        applies at most one waiting request and answers it right after the step."""
+        if self.control is False:
+            return None
+        endpoint = self.control if isinstance(self.control, str) else None
+        control = FaultControl(ControlServer(self.out_dir, endpoint))
+        self.control_endpoint = control.server.endpoint
+        step = plant.step
+
+        def step_with_control(command: Command) -> SensorFrame:
+            control.before_step(plant)
+            frame = step(command)
+            control.after_step(plant, frame)
+            return frame
+
+        plant.step = step_with_control  # type: ignore[method-assign]
+        return control
+
     def _handshake(self, link, plant: LanderPlant, info: dict) -> None:
         r = self.cfg.rates
         rates = {"frame_hz": r.frame_hz, "imu_hz": r.imu_hz, "altimeter_hz": r.altimeter_hz,
@@ -232,6 +262,7 @@ class PlantSide:
             *nav, pos_err, vel_err, nav[6] - t["alt_m"],
             cmd.throttle, *cmd.torque_nm, cmd.flags,
             cmd.compute_us, rtt_us,
+            plant.faults.label(plant.t_us),
         ]
 
     def _summary(self, plant: LanderPlant, prop0: float, cycles: int, wall_s: float,
@@ -263,6 +294,8 @@ class PlantSide:
             "scenario": self.cfg.name,
             "imu": {k: _jsonable(v) for k, v in plant.imu.params.items()},
             "files": {"history": "history.csv", "plot": "descent.png"},
+            "faults": plant.faults.summary(),
+            "control": self.control_endpoint,
             "config": scenario_to_dict(self.cfg),
         }
 

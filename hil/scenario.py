@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import ScenarioError
-from plant.config import CliffConfig, CraterConfig, ScenarioConfig, TerrainConfig
+from plant.config import CliffConfig, CraterConfig, FaultConfig, ScenarioConfig, TerrainConfig
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 
 # Fields that hold a list of tables ([[table.key]]), and the dataclass each entry maps to.
 _ITEM_TYPES: dict[tuple[type, str], type] = {(TerrainConfig, "craters"): CraterConfig,
-                                             (TerrainConfig, "cliffs"): CliffConfig}
+                                             (TerrainConfig, "cliffs"): CliffConfig,
+                                             (ScenarioConfig, "faults"): FaultConfig}
 
 _CHOICES_RE = re.compile(r"^\s*[\w.-]+(\s*\|\s*[\w.-]+)+\s*$")
 
@@ -66,6 +67,16 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> Scenario
     """
     cfg = _build(ScenarioConfig, data, _Where(source, "", ""))
     _check_cross_fields(cfg, source)
+    return cfg
+
+
+def fault_from_dict(data: Any, source: str = "<fault>") -> FaultConfig:
+    """Validate one fault (a ``[[faults]]`` table's keys, e.g. a run-time request) into a config.
+
+    The same rules as in a scenario file; raises :class:`ScenarioError` (``key`` is the field).
+    """
+    cfg = _build(FaultConfig, data, _Where(source, "", ""))
+    _check_fault(cfg, _Where(source, "", ""))
     return cfg
 
 
@@ -163,6 +174,10 @@ def _build(cls: type, data: Any, where: _Where) -> Any:
                                                    f"{where.prefix}{key}."))
         else:
             kwargs[key] = _value(cls, f, tp, value, where)
+    for name, f in fields.items():
+        if f.metadata.get("required") and kwargs.get(name) is None:
+            choices = _choices(f.metadata)
+            raise where.fail(name, f"needs {name}" + (f" ({' | '.join(choices)})" if choices else ""))
     return cls(**kwargs)
 
 
@@ -279,6 +294,17 @@ def _check_cross_fields(cfg: ScenarioConfig, source: str) -> None:
         raise ScenarioError(source, "altimeter.boresight_body",
                             f"[altimeter] boresight_body = {_show(alt.boresight_body)} "
                             f"must not be zero")
+    for i, fault in enumerate(cfg.faults):
+        _check_fault(fault, _Where(source, f"[[faults]] #{i + 1}:", f"faults[{i}]."))
+
+
+def _check_fault(fault: FaultConfig, where: _Where) -> None:
+    """A fault's sensor/kind combination and the parameters its kind needs (plant.faults)."""
+    from plant.faults import FaultSpecError, check_fault
+    try:
+        check_fault(fault)
+    except FaultSpecError as error:
+        raise where.fail(error.key, error.reason) from None
 
 
 def _is_multiple(a: float, b: float) -> bool:
@@ -412,6 +438,9 @@ def reference_markdown() -> str:
             for (owner, key), item in _ITEM_TYPES.items():
                 if owner is tp:
                     table(item, f"[[{f.name}.{key}]]")
+    for (owner, key), item in _ITEM_TYPES.items():
+        if owner is ScenarioConfig:
+            table(item, f"[[{key}]]")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -426,9 +455,11 @@ def _reference_row(cls: type, f: dataclasses.Field, tp: Any) -> str:
     else:
         kind = {float: "number", int: "integer", str: "string", bool: "boolean"}.get(
             allowed[0], allowed[0].__name__)
-    if optional:
+    if optional and not f.metadata.get("required"):
         kind += " (optional)"
-    shown_default = "from preset" if default is None else \
+    shown_default = "required" if f.metadata.get("required") else \
+        {"ImuConfig": "from preset", "FaultConfig": "none"}.get(cls.__name__, "derived") \
+        if default is None else \
         "none" if default == [] else f"`{_show(default)}`"
     choices = _choices(f.metadata)
     lo, hi = f.metadata.get("lo"), f.metadata.get("hi")

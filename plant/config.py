@@ -12,9 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def param(default: Any, lo: float | None = None, hi: float | None = None, help: str = "") -> Any:
-    """A dataclass field with a default, an inclusive range and a help text."""
-    meta = {"lo": lo, "hi": hi, "help": help}
+def param(default: Any, lo: float | None = None, hi: float | None = None, help: str = "",
+          required: bool = False) -> Any:
+    """A dataclass field with a default, an inclusive range and a help text.
+
+    ``required``: a table that maps onto the dataclass must give this key (the default,
+    None, only stands for "not given").
+    """
+    meta = {"lo": lo, "hi": hi, "help": help, "required": required}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return field(default=default, metadata=meta)
@@ -165,6 +170,26 @@ class RunConfig:
 
 
 @dataclass
+class FaultConfig:
+    """A sensor fault: which sensor, what goes wrong, when (one [[faults]] table; docs/faults.md)."""
+
+    sensor: str | None = param(None, help="altimeter | imu", required=True)
+    kind: str | None = param(None, help="off | stuck | bias | scale | noise | dropout | spike | "
+                                        "late | latency | saturation | stuck_axis", required=True)
+    at_time_s: float = param(0.0, 0.0, 1e6, "fires at or after this sim time")
+    below_altitude_m: float | None = param(None, -1e5, 1e6, "and once the true altitude above "
+                                           "the terrain is below this")
+    below_range_m: float | None = param(None, 0.0, 1e6, "and once the altimeter's true slant "
+                                        "range is below this")
+    until_time_s: float | None = param(None, 0.0, 1e6, "ends at this sim time (none: permanent)")
+    value: float | None = param(None, -1e9, 1e9, "size; unit and meaning per kind (docs/faults.md)")
+    magnitude: float | None = param(None, -1e9, 1e9, "spike size, m (altimeter spike)")
+    axis: int | None = param(None, -1, 2, "IMU axis 0, 1, 2; -1 or none: all three")
+    channel: str | None = param(None, help="accel | gyro")
+    name: str = param("", help="a label for the summary")
+
+
+@dataclass
 class ScenarioConfig:
     """A whole scenario: one TOML file."""
 
@@ -180,3 +205,4 @@ class ScenarioConfig:
     terrain: TerrainConfig = field(default_factory=TerrainConfig)
     touchdown: TouchdownConfig = field(default_factory=TouchdownConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    faults: list = param([], help="list of [[faults]] tables: sensor faults (docs/faults.md)")

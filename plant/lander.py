@@ -16,6 +16,7 @@ import numpy as np
 from plant import dynamics
 from plant.altimeter import LaserAltimeter
 from plant.config import ScenarioConfig
+from plant.faults import FaultSet
 from plant.imu import Imu
 from plant.moon import MEAN_RADIUS_M, SiteFrame
 from plant.terrain import Terrain
@@ -92,7 +93,9 @@ class LanderPlant:
         """Start a run from the scenario's initial state; returns frame 0."""
         seed = self.cfg.run.seed if seed is None else seed
         self.seed = seed
-        ss_imu, ss_alt, ss_know = np.random.SeedSequence(seed).spawn(3)
+        # Children 0..2 are the same whether 3 or 4 are spawned: adding the fault generator
+        # left runs without faults bit for bit as they were.
+        ss_imu, ss_alt, ss_know, ss_fault = np.random.SeedSequence(seed).spawn(4)
         rates = self.cfg.rates
         self.imu = Imu(self.cfg.imu, rates.imu_hz, np.random.default_rng(ss_imu))
         self.altimeter = LaserAltimeter(self.cfg.altimeter, rates.altimeter_hz,
@@ -115,6 +118,10 @@ class LanderPlant:
         self._acc_dv = 0.0
         self._acc_dth = [0.0, 0.0, 0.0]
         self._imu_buffer: list[list[float]] = []
+        self.faults = FaultSet(self.cfg.faults, np.random.default_rng(ss_fault),
+                               1.0 / rates.imu_hz, self.cfg.altimeter.acquisition_s)
+        self.faults.begin_frame(0, 0)
+        self._update_faults()
         self._sample_altimeter()
         return SensorFrame(0, 0, [], self.altimeter.delivered(0))
 
@@ -126,11 +133,14 @@ class LanderPlant:
         thr_target = self.command.throttle
         torque = self.command.torque_nm
         check_ground = self._near_ground()
+        self.faults.begin_frame(self.seq + 1, self.t_us)
         for _ in range(self.steps_per_frame):
             self.state, dv_z, dth = dynamics.rk4_step(
                 self.state, self.dt_us * 1e-6, thr_target, torque, self.veh)
             self.step_index += 1
             self.t_us = self.step_index * self.dt_us
+            if self.faults:
+                self._update_faults()
             self._acc_dv += dv_z
             for i in range(3):
                 self._acc_dth[i] += dth[i]
@@ -249,15 +259,26 @@ class LanderPlant:
         dv_true = np.array([0.0, 0.0, self._acc_dv])
         dth_true = np.array(self._acc_dth)
         dv, dth = self.imu.measure(dv_true, dth_true)
-        self._imu_buffer.append([self.t_us, *(float(x) for x in dv), *(float(x) for x in dth)])
         self._acc_dv = 0.0
         self._acc_dth = [0.0, 0.0, 0.0]
+        out = self.faults.apply_imu(self.t_us, dv, dth, dv_true, dth_true)
+        if out is None:  # the unit is off: no sample
+            return
+        dv, dth = out
+        self._imu_buffer.append([self.t_us, *(float(x) for x in dv), *(float(x) for x in dth)])
 
     def _sample_altimeter(self) -> None:
         s = self.state
         rot = np.array(dynamics.quat_to_matrix(s[6:10]))
-        self.altimeter.sample(self.t_us, np.array(s[0:3]), rot, self.terrain)
+        self.altimeter.sample(self.t_us, np.array(s[0:3]), rot, self.terrain,
+                              self.faults.apply_altimeter)
         self.next_alt_us += self.alt_period_us  # absolute schedule: no drift
+
+    def _update_faults(self) -> None:
+        """Fault triggers at this physics step (the true altitude only when one needs it)."""
+        alt = self.terrain.altitude_m(np.array(self.state[0:3])) \
+            if self.faults.wants_altitude else None
+        self.faults.update_triggers(self.t_us, alt)
 
     def _touchdown(self) -> None:
         self.done = True

@@ -257,3 +257,98 @@ def test_ctrl_c_between_frames_is_a_repl_request_and_no_frame_is():
     sizer.took(head)
     head += src.read(sizer.size())
     assert repl_request(head) and src.pos == 2
+
+
+# --- main.py, the Pico's pump, run under CPython with stand-ins for the board's modules ------
+class _Stdin:
+    """The Pico's stdin: poll says whether bytes wait; read(n) must not block."""
+
+    def __init__(self, data: bytes) -> None:
+        self.src = BlockingStream(data)
+
+    def waiting(self) -> bool:
+        return self.src.pos < len(self.src.data)
+
+    def read(self, n: int) -> bytes:
+        return self.src.read(n)
+
+
+class _Poller:
+    def __init__(self, stdin: _Stdin) -> None:
+        self.stdin = stdin
+        self.idle_polls = 0
+
+    def register(self, *args) -> None:
+        pass
+
+    def poll(self, timeout_ms: int = -1):
+        if self.stdin.waiting():
+            return [(self.stdin, 1)]
+        self.idle_polls += 1
+        if self.idle_polls > 100:
+            raise TimeoutError("main.py kept polling after the input ended")
+        return []
+
+
+def test_pico_main_pumps_frames_and_leaves_on_ctrl_c(hello_fields, monkeypatch):
+    import io
+    import runpy
+    import sys
+    import time
+    import types
+    from pathlib import Path
+
+    frames = _frames(20)
+    stream = b"\x00" + encode_frame(codec.encode(protocol.HELLO, hello_fields))
+    stream += b"".join(encode_frame(codec.encode(protocol.FRAME, [f.seq, f.t_us, f.imu, f.alt]))
+                       for f, _ in frames)
+    stream += b"\r\x03\r\x01"                                  # mpremote's interrupt
+    stdin = _Stdin(stream)
+    stdout = io.BytesIO()
+    kbd = []
+    led = []
+    fake_select = types.SimpleNamespace(poll=lambda: _Poller(stdin), POLLIN=1)
+    fake_micropython = types.SimpleNamespace(kbd_intr=kbd.append)
+
+    class Pin:
+        OUT = 1
+
+        def __init__(self, name, mode):
+            self.v = 0
+
+        def value(self, v=None):
+            if v is not None:
+                self.v = v
+                led.append(v)
+            return self.v
+
+        def toggle(self):
+            self.value(1 - self.v)
+
+    monkeypatch.setitem(sys.modules, "select", fake_select)
+    monkeypatch.setitem(sys.modules, "micropython", fake_micropython)
+    monkeypatch.setitem(sys.modules, "machine", types.SimpleNamespace(Pin=Pin))
+    monkeypatch.setattr(time, "ticks_ms", lambda: int(time.monotonic() * 1000), raising=False)
+    monkeypatch.setattr(time, "ticks_diff", lambda a, b: a - b, raising=False)
+    monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=stdin))
+    monkeypatch.setattr(sys, "stdout", types.SimpleNamespace(buffer=stdout))
+    import gc
+    monkeypatch.setattr(gc, "mem_free", lambda: 10**6, raising=False)
+    pico = str(Path(__file__).resolve().parent.parent / "hil" / "pico")
+    monkeypatch.syspath_prepend(pico)
+    for name in ("board", "wire", "main"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+
+    try:
+        runpy.run_path(str(Path(pico) / "main.py"), run_name="main")
+    finally:
+        for name in ("board", "wire"):          # the firmware's top-level names
+            sys.modules.pop(name, None)
+
+    replies = [codec.decode(p) for p in FrameDecoder().feed(stdout.getvalue())]
+    assert [r.name for r in replies] == ["hello_ack"] + ["command"] * len(frames)
+    assert [r.seq for r in replies[1:]] == [f.seq for f, _ in frames]
+    assert [r.throttle for r in replies[1:]] == [res[0] for _, res in frames]
+    assert kbd == [-1, 3]                     # Ctrl-C off while it runs, back on when it leaves
+    assert stdin.src.pos == len(stream) - 2   # it left before taking mpremote's Ctrl-A
+    assert 1 in led and led[-1] == 0
