@@ -82,9 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="names for the runs in the plot and text (default: folder names)")
     p.set_defaults(func=cmd_compare)
 
-    from hil.hil_cmd import add_parser as add_hil_parser
-    add_hil_parser(sub, _add_common)
-
     p = sub.add_parser("inject", help="command a sensor fault in a running plant",
                        description="Send one sensor-fault request to the plant running in "
                                    "RUN_DIR (through RUN_DIR/control.url); it takes effect at "

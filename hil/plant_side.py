@@ -101,7 +101,6 @@ class PlantSide:
         self.control = control
         self.control_endpoint: str | None = None
 
-
     # --- the run ------------------------------------------------------------------------
     def run(self) -> RunResult:
         self.out_dir.mkdir(parents=True, exist_ok=True)

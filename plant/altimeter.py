@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Callable
 
 import numpy as np
 
@@ -52,8 +53,15 @@ class LaserAltimeter:
         self.samples = 0
         self.dropouts = 0
 
-    def sample(self, t_us: int, r_m: np.ndarray, body_to_mci: np.ndarray, terrain: Terrain) -> None:
-        """Take the sample at time ``t_us`` (position MCI ``r_m``, attitude matrix body->MCI)."""
+    def sample(self, t_us: int, r_m: np.ndarray, body_to_mci: np.ndarray, terrain: Terrain,
+               post: Callable[[int, float | None, float, bool],
+                              tuple[float, bool, int] | None] | None = None) -> None:
+        """Take the sample at time ``t_us`` (position MCI ``r_m``, attitude matrix body->MCI).
+
+        ``post(t_us, true_range_m, range_m, valid)``, if given, sees the model's result and
+        returns ``(range_m, valid, extra_delay_us)`` to queue instead, or None to queue
+        nothing (sensor faults, ``plant/faults.py``).
+        """
         cfg = self.config
         direction = body_to_mci @ self.boresight_body
         true_range = terrain.ray_range_m(r_m, direction, cfg.max_range_m)
@@ -79,12 +87,21 @@ class LaserAltimeter:
                 measured = max(0.0, true_range + sigma * noise)
             else:
                 measured = 0.0
-        self._pending.append((t_us + self._latency_us, int(t_us), measured, valid))
+        delay_us = self._latency_us
+        if post is not None:
+            out = post(int(t_us), true_range, measured, valid)
+            if out is None:
+                return
+            measured, valid, extra_us = out
+            delay_us += extra_us
+        self._pending.append((t_us + delay_us, int(t_us), measured, valid))
 
     def delivered(self, t_us: int) -> tuple[int, float, bool] | None:
         """Latest (sample time us, range m, valid) delivered by ``t_us``; None before the first.
 
-        Call with non-decreasing times: delivered samples leave the queue.
+        Call with non-decreasing times: delivered samples leave the queue. The queue is first
+        in, first out: with a varying delay (a latency fault) no sample overtakes an earlier
+        one; samples held up behind a late one come out with it and the newest wins.
         """
         pending = self._pending
         while pending and pending[0][0] <= t_us:

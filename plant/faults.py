@@ -1,0 +1,429 @@
+"""Sensor faults: scheduled in the scenario (``[[faults]]``) or commanded during a run.
+
+A fault acts on a sensor's *output*, after the sensor model (``plant/altimeter.py``,
+``plant/imu.py``): the model runs as always -- same random draws, same acquisition -- and
+the fault then changes, invalidates, delays or withholds what the unit delivers. So a run
+with faults shares its sensor noise with the same seed's run without them, and a run with
+none is bit-for-bit the run it was before faults existed.
+
+Life of a fault (:class:`Fault`):
+
+* **armed** when added (at reset for the scenario's, when the request arrives for injected
+  ones);
+* **fired** at the first moment all of its triggers hold: sim time ``>= at_time_s``; the true
+  altitude above the terrain ``< below_altitude_m`` (if given; checked every physics step);
+  the altimeter's true slant range ``< below_range_m`` (if given; checked at each altimeter
+  sample, and that sample is already affected; no surface within the maximum range counts
+  as infinitely far);
+* **active** from firing until sim time ``>= until_time_s`` (if given) or until cleared;
+* **ended** (``cleared_t_s``, ``cleared_by`` = ``"until"`` or ``"clear"``). A fault whose
+  ``until_time_s`` passes before it fired ends without firing.
+
+Altimeter kinds (``value`` unit in brackets), applied to each sample taken while active:
+
+==========  =====================================================================
+off         no sample at all: the frame keeps carrying the last delivered one
+stuck       the last valid range delivered before firing, flagged valid, every
+            sample (a frozen unit); invalid if the unit had no valid range yet
+bias        range + value [m]
+scale       range + value * true range (so true * (1 + value) plus the model noise)
+noise       range + value * N(0, 1) [m, one sigma]
+dropout     invalid with probability value [0..1]
+spike       range + magnitude [m] with probability value [0..1] (still valid)
+late        invalid while the true range > value [m]; below it the unit acquires
+            again: valid once it has been below value for the altimeter's
+            acquisition_s (any sample above value restarts that)
+latency     delivered value [s] later (on top of the model's latency_s)
+==========  =====================================================================
+
+Precedence in one sample: the additive kinds (scale, bias, noise, spike) on a valid
+sample, clamped at 0 m; then late and dropout invalidate it (an invalid sample has range
+0); then stuck replaces it; latency delays it; off withholds it. Random numbers (noise:
+one normal, dropout and spike: one uniform per active fault per sample) come from the
+plant's fourth generator, drawn whether or not the sample is valid.
+
+IMU kinds, on one ``channel`` (``accel``: delta-velocity, ``gyro``: delta-angle) and one
+``axis`` (0, 1, 2; -1 or none: all three), per sample of interval ``dt = 1 / imu_hz``:
+
+==========  =====================================================================
+bias        + value * dt  (value in m/s^2 for accel, rad/s for gyro)
+scale       + value * true increment
+saturation  clipped to +-value * dt (value in m/s^2 or rad/s)
+stuck_axis  the axis repeats the increment it delivered last before firing
+off         no samples: frames carry an empty IMU list (whole unit; no channel)
+==========  =====================================================================
+
+Precedence: scale and bias, then saturation, then stuck_axis, then off.
+
+The IMU samples with faults applied are what the frames carry: the history's ``imu_*``
+columns show them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from plant.config import FaultConfig
+
+ALTIMETER_KINDS = ("off", "stuck", "bias", "scale", "noise", "dropout", "spike", "late", "latency")
+IMU_KINDS = ("bias", "scale", "saturation", "stuck_axis", "off")
+KINDS: dict[str, tuple[str, ...]] = {"altimeter": ALTIMETER_KINDS, "imu": IMU_KINDS}
+CHANNELS = ("accel", "gyro")
+MAX_EXTRA_LATENCY_S = 60.0
+
+_INF = math.inf
+
+# value rule per (sensor, kind): (needed?, lo, hi, lo_open, hi_open, what it is)
+# needed False = the kind takes no value.
+_VALUE_RULES: dict[tuple[str, str], tuple[bool, float, float, bool, bool, str]] = {
+    ("altimeter", "off"): (False, 0, 0, False, False, ""),
+    ("altimeter", "stuck"): (False, 0, 0, False, False, ""),
+    ("altimeter", "bias"): (True, -_INF, _INF, True, True, "the range offset in m"),
+    ("altimeter", "scale"): (True, -1.0, _INF, True, True,
+                             "the scale error as a fraction: measured = true * (1 + value)"),
+    ("altimeter", "noise"): (True, 0.0, _INF, True, True, "the extra one-sigma noise in m"),
+    ("altimeter", "dropout"): (True, 0.0, 1.0, False, False,
+                               "the probability that a sample is lost"),
+    ("altimeter", "spike"): (True, 0.0, 1.0, False, False,
+                             "the probability of a spike per sample"),
+    ("altimeter", "late"): (True, 0.0, _INF, True, True,
+                            "the range in m below which samples become valid"),
+    ("altimeter", "latency"): (True, 0.0, MAX_EXTRA_LATENCY_S, True, False,
+                               "the extra delivery delay in s"),
+    ("imu", "bias"): (True, -_INF, _INF, True, True,
+                      "the bias in m/s^2 (accel) or rad/s (gyro)"),
+    ("imu", "scale"): (True, -1.0, _INF, True, True, "the scale error as a fraction"),
+    ("imu", "saturation"): (True, 0.0, _INF, True, True,
+                            "the limit in m/s^2 (accel) or rad/s (gyro)"),
+    ("imu", "stuck_axis"): (False, 0, 0, False, False, ""),
+    ("imu", "off"): (False, 0, 0, False, False, ""),
+}
+
+
+class FaultSpecError(ValueError):
+    """A fault description that cannot be used: ``key`` is the offending field."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key, self.reason = key, reason
+        super().__init__(reason)
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def check_fault(f: FaultConfig) -> None:
+    """Check one fault's sensor/kind combination and the parameters its kind needs.
+
+    Ranges of single fields are the loader's job (``plant.config`` metadata); this checks
+    what depends on the kind. Raises :class:`FaultSpecError`.
+    """
+    if f.sensor is None:
+        raise FaultSpecError("sensor", "needs sensor = altimeter or imu")
+    if f.sensor not in KINDS:
+        raise FaultSpecError("sensor", f'sensor = "{f.sensor}" is not one of altimeter, imu')
+    kinds = KINDS[f.sensor]
+    if f.kind is None:
+        raise FaultSpecError("kind", f"needs kind; {f.sensor} faults: {', '.join(kinds)}")
+    if f.kind not in kinds:
+        raise FaultSpecError("kind", f'kind = "{f.kind}" is not a{"n" if f.sensor[0] in "aeiou" else ""} '
+                                     f"{f.sensor} fault; {f.sensor} faults: {', '.join(kinds)}")
+    what = f'kind = "{f.kind}"'
+    needed, lo, hi, lo_open, hi_open, meaning = _VALUE_RULES[(f.sensor, f.kind)]
+    if needed:
+        if f.value is None:
+            raise FaultSpecError("value", f"{what} needs value ({meaning})")
+        v = float(f.value)
+        if not math.isfinite(v) or (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi):
+            lo_s = "" if lo == -_INF else f"{'>' if lo_open else '>='} {_num(lo)}"
+            hi_s = "" if hi == _INF else f"{'<' if hi_open else '<='} {_num(hi)}"
+            bounds = " and ".join(s for s in (lo_s, hi_s) if s) or "finite"
+            raise FaultSpecError("value", f"value = {_num(v)} for {what} must be {bounds} "
+                                          f"({meaning})")
+    elif f.value is not None:
+        raise FaultSpecError("value", f"value is not used by {what}")
+    if f.kind == "spike" and f.sensor == "altimeter":
+        if f.magnitude is None or f.magnitude == 0.0:
+            raise FaultSpecError("magnitude", f"{what} needs magnitude (the spike size in m, "
+                                              f"non-zero; negative reads short)")
+    elif f.magnitude is not None:
+        raise FaultSpecError("magnitude", f"magnitude is not used by {f.sensor} {what}")
+    if f.sensor == "altimeter" or f.kind == "off":
+        for key in ("channel", "axis"):
+            if getattr(f, key) is not None:
+                which = "imu faults other than off" if f.sensor == "imu" else "imu faults"
+                raise FaultSpecError(key, f"{key} is only for {which}")
+    else:
+        if f.channel is None:
+            raise FaultSpecError("channel", f"imu {what} needs channel = accel or gyro")
+        if f.channel not in CHANNELS:
+            raise FaultSpecError("channel", f'channel = "{f.channel}" is not one of accel, gyro')
+        if f.axis is not None and f.axis not in (-1, 0, 1, 2):
+            raise FaultSpecError("axis", f"axis = {f.axis} must be 0, 1, 2 or -1 (all)")
+    if f.until_time_s is not None and not f.until_time_s > f.at_time_s:
+        raise FaultSpecError("until_time_s", f"until_time_s = {_num(f.until_time_s)} must be "
+                                             f"after at_time_s = {_num(f.at_time_s)}")
+
+
+@dataclass
+class Fault:
+    """One fault and what happened to it; times in integer microseconds of sim time."""
+
+    cfg: FaultConfig
+    source: str                          # "scenario" | "inject"
+    number: int                          # 0-based, in the order added
+    at_us: int
+    until_us: int | None
+    armed_t_us: int
+    fired_t_us: int | None = None
+    fired_seq: int | None = None
+    ended_t_us: int | None = None
+    ended_by: str | None = None          # "until" | "clear"
+    hold: object = None                  # stuck: range (m) or None; stuck_axis: 6-vector
+    lock_start_us: int | None = None     # late: first sample below value, None while above
+    index: np.ndarray | None = field(default=None, repr=False)  # IMU 6-vector slots
+
+    @property
+    def label(self) -> str:
+        return f"{self.cfg.sensor}:{self.cfg.kind}"
+
+    @property
+    def active(self) -> bool:
+        return self.fired_t_us is not None and self.ended_t_us is None
+
+    def params(self) -> dict:
+        c = self.cfg
+        out = {k: getattr(c, k) for k in ("value", "magnitude", "channel", "axis")
+               if getattr(c, k) is not None}
+        if c.sensor == "imu" and c.kind != "off" and c.axis is None:
+            out["axis"] = -1
+        return out
+
+    def trigger(self) -> dict:
+        c = self.cfg
+        out = {"at_time_s": c.at_time_s}
+        for k in ("below_altitude_m", "below_range_m", "until_time_s"):
+            if getattr(c, k) is not None:
+                out[k] = getattr(c, k)
+        return out
+
+    def summary(self) -> dict:
+        """The summary.json entry."""
+        return {
+            "sensor": self.cfg.sensor, "kind": self.cfg.kind, "name": self.cfg.name,
+            "source": self.source, "params": self.params(), "trigger": self.trigger(),
+            "armed_t_s": self.armed_t_us / 1e6,
+            "fired_t_s": None if self.fired_t_us is None else self.fired_t_us / 1e6,
+            "fired_seq": self.fired_seq,
+            "cleared_t_s": None if self.ended_t_us is None else self.ended_t_us / 1e6,
+            "cleared_by": self.ended_by,
+        }
+
+
+class FaultSet:
+    """The plant's faults: triggers, and their effect on the sensor outputs.
+
+    The plant calls, in this order: :meth:`begin_frame` at the start of each frame;
+    :meth:`update_triggers` at every physics step (only while the set is non-empty:
+    ``bool(faults)`` is False once no fault is armed or active); :meth:`apply_imu` on each
+    IMU sample; :meth:`apply_altimeter` on each altimeter sample (as the altimeter's
+    ``post`` hook). :meth:`add` and :meth:`clear` may be called between frames.
+    """
+
+    def __init__(self, faults: list[FaultConfig], rng: np.random.Generator, imu_dt_s: float,
+                 acquisition_s: float) -> None:
+        self.rng = rng
+        self.imu_dt_s = float(imu_dt_s)
+        self.acquisition_us = int(round(acquisition_s * 1e6))
+        self.faults: list[Fault] = []
+        self._live: list[Fault] = []          # armed or active, in the order added
+        self.frame_seq = 0
+        self.frame_start_us = 0
+        self.last_alt_m: float | None = None
+        self._last_valid_range_m: float | None = None
+        self._last_imu = np.zeros(6)
+        for f in faults:
+            self.add(f, "scenario", 0)
+
+    def __bool__(self) -> bool:
+        return bool(self._live)
+
+    @property
+    def wants_altitude(self) -> bool:
+        """Does an armed fault wait for an altitude trigger (the plant then computes it)?"""
+        return any(f.fired_t_us is None and f.cfg.below_altitude_m is not None for f in self._live)
+
+    # --- adding and clearing --------------------------------------------------------------
+    def add(self, cfg: FaultConfig, source: str, t_us: int) -> Fault:
+        """Arm a fault at sim time ``t_us``; it fires when its triggers hold."""
+        check_fault(cfg)
+        f = Fault(cfg, source, len(self.faults), int(round(cfg.at_time_s * 1e6)),
+                  None if cfg.until_time_s is None else int(round(cfg.until_time_s * 1e6)),
+                  int(t_us))
+        if cfg.sensor == "imu" and cfg.kind != "off":
+            base = 0 if cfg.channel == "accel" else 3
+            axes = [0, 1, 2] if cfg.axis is None or cfg.axis == -1 else [cfg.axis]
+            f.index = np.array([base + a for a in axes])
+        self.faults.append(f)
+        self._live.append(f)
+        return f
+
+    def clear(self, t_us: int, sensor: str, kind: str | None = None,
+              name: str | None = None) -> list[Fault]:
+        """End every armed or active fault of ``sensor`` (and ``kind``, ``name`` if given)."""
+        out = [f for f in self._live if f.cfg.sensor == sensor
+               and (kind is None or f.cfg.kind == kind) and (not name or f.cfg.name == name)]
+        for f in out:
+            f.ended_t_us, f.ended_by = int(t_us), "clear"
+            self._live.remove(f)
+        return out
+
+    # --- time line -------------------------------------------------------------------------
+    def begin_frame(self, seq: int, t_us: int) -> None:
+        """A new frame starts at ``t_us``: samples from here on go into frame ``seq``."""
+        self.frame_seq = seq
+        self.frame_start_us = int(t_us)
+
+    def update_triggers(self, t_us: int, true_alt_m: float | None = None) -> None:
+        """End faults whose ``until_time_s`` has come; fire those whose triggers now hold.
+
+        ``true_alt_m`` (above the terrain) is needed only when :attr:`wants_altitude`.
+        Range triggers are checked in :meth:`apply_altimeter`, at the altimeter's samples.
+        """
+        if true_alt_m is not None:
+            self.last_alt_m = float(true_alt_m)
+        self._tick(t_us, None)
+
+    def _tick(self, t_us: int, range_m: float | None) -> None:
+        for f in list(self._live):
+            if f.until_us is not None and t_us >= f.until_us:
+                f.ended_t_us, f.ended_by = int(t_us), "until"
+                self._live.remove(f)
+            elif f.fired_t_us is None and self._triggered(f, t_us, range_m):
+                self._fire(f, t_us)
+
+    def _triggered(self, f: Fault, t_us: int, range_m: float | None) -> bool:
+        c = f.cfg
+        if t_us < f.at_us:
+            return False
+        if c.below_altitude_m is not None and not (
+                self.last_alt_m is not None and self.last_alt_m < c.below_altitude_m):
+            return False
+        if c.below_range_m is not None and not (range_m is not None and range_m < c.below_range_m):
+            return False
+        return True
+
+    def _fire(self, f: Fault, t_us: int) -> None:
+        f.fired_t_us, f.fired_seq = int(t_us), self.frame_seq
+        if f.cfg.kind == "stuck":
+            f.hold = self._last_valid_range_m
+        elif f.cfg.kind == "stuck_axis":
+            f.hold = self._last_imu.copy()
+
+    # --- effects ---------------------------------------------------------------------------
+    def apply_altimeter(self, t_us: int, true_range_m: float | None, measured: float,
+                        valid: bool) -> tuple[float, bool, int] | None:
+        """One altimeter sample after the model: ``(range_m, valid, extra_delay_us)``, or
+        None when the unit is off (no sample). ``true_range_m`` None: no surface in range."""
+        rng_m = _INF if true_range_m is None else float(true_range_m)
+        self._tick(t_us, rng_m)
+        extra_s = 0.0
+        drop = off = False
+        stuck: Fault | None = None
+        for f in self._live:
+            if f.cfg.sensor != "altimeter" or f.fired_t_us is None:
+                continue
+            kind, v = f.cfg.kind, f.cfg.value
+            if kind == "scale":
+                if valid:
+                    measured += v * rng_m
+            elif kind == "bias":
+                if valid:
+                    measured += v
+            elif kind == "noise":
+                z = float(self.rng.standard_normal())
+                if valid:
+                    measured += v * z
+            elif kind == "spike":
+                u = float(self.rng.random())
+                if valid and u < v:
+                    measured += f.cfg.magnitude
+            elif kind == "dropout":
+                if float(self.rng.random()) < v:
+                    drop = True
+            elif kind == "late":
+                if rng_m > v:
+                    f.lock_start_us = None
+                    drop = True
+                else:
+                    if f.lock_start_us is None:
+                        f.lock_start_us = int(t_us)
+                    if t_us - f.lock_start_us < self.acquisition_us:
+                        drop = True
+            elif kind == "stuck":
+                stuck = stuck or f
+            elif kind == "latency":
+                extra_s += v
+            elif kind == "off":
+                off = True
+        if valid:
+            measured = max(0.0, measured)
+        if drop:
+            valid = False
+        if not valid:
+            measured = 0.0
+        if stuck is not None:
+            measured, valid = (stuck.hold, True) if stuck.hold is not None else (0.0, False)
+        if off:
+            return None
+        if valid:
+            self._last_valid_range_m = measured
+        return measured, valid, int(round(extra_s * 1e6))
+
+    def apply_imu(self, t_us: int, dv: np.ndarray, dth: np.ndarray, dv_true: np.ndarray,
+                  dth_true: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """One IMU sample after the model: ``(dv, dtheta)``, or None when the unit is off."""
+        active = [f for f in self._live if f.cfg.sensor == "imu" and f.fired_t_us is not None]
+        if not active:
+            self._last_imu = np.concatenate((dv, dth))
+            return dv, dth
+        y = np.concatenate((dv, dth))
+        x = np.concatenate((dv_true, dth_true))
+        dt = self.imu_dt_s
+        for f in active:  # additive first
+            if f.cfg.kind == "scale":
+                y[f.index] += f.cfg.value * x[f.index]
+            elif f.cfg.kind == "bias":
+                y[f.index] += f.cfg.value * dt
+        for f in active:
+            if f.cfg.kind == "saturation":
+                lim = f.cfg.value * dt
+                y[f.index] = np.clip(y[f.index], -lim, lim)
+        for f in active:
+            if f.cfg.kind == "stuck_axis":
+                y[f.index] = f.hold[f.index]
+        if any(f.cfg.kind == "off" for f in active):
+            return None
+        self._last_imu = y.copy()
+        return y[:3], y[3:]
+
+    # --- reporting -------------------------------------------------------------------------
+    def label(self, t_us: int) -> str:
+        """Faults active at any time in the current frame (from its start to ``t_us``), as
+        ``"altimeter:late;imu:bias"`` (each sensor:kind once, in the order added); ``""``."""
+        out: list[str] = []
+        for f in self.faults:
+            if f.fired_t_us is None or f.fired_t_us > t_us:
+                continue
+            if f.ended_t_us is not None and f.ended_t_us <= self.frame_start_us:
+                continue
+            if f.label not in out:
+                out.append(f.label)
+        return ";".join(out)
+
+    def summary(self) -> list[dict]:
+        """Every fault, armed, fired or ended, in the order added (summary.json ``faults``)."""
+        return [f.summary() for f in self.faults]
