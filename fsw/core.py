@@ -63,7 +63,7 @@ class FlightSoftware:
                              self.site.radius_m, float(alt["noise_m"]),
                              float(alt["noise_fraction"]), alt["boresight_body"],
                              float(nav0["pos_sigma_m"]), float(nav0["vel_sigma_mps"]),
-                             variant)
+                             variant, site["up"])
         self.steps_seen = 0
         self.ignition_t_us = int(config["ignition_t_us"])
         self.mode = "init"
@@ -80,7 +80,7 @@ class FlightSoftware:
         dt = (t_us - self.last_t_us) * 1e-6
         self.last_t_us = t_us
         nav = self.nav
-        nav.ground_m = self.site.ground(nav.r)
+        nav.ground_m = self.site.ground(nav.d)
         nav.propagate(imu, self.mode in ("init", "coast"))
         h_before = nav.altitude_m()
         nav.fuse_altimeter(alt)
@@ -100,7 +100,7 @@ class FlightSoftware:
         elif self.mode == "terminal":
             a_thr, _ = guidance.vertical_descent(
                 max(0.0, nav.agl_m() - self._blind_margin()), nav.v, nav.up(), self.site,
-                nav.r, vec.norm(gravity(nav.r)))
+                nav.d, vec.norm(gravity(nav.r)))
         if a_thr is not None and nav.alt_overdue:
             a_thr = self._limit_descent(a_thr)
 
@@ -196,7 +196,7 @@ class FlightSoftware:
     def _local(self):
         """Guidance state in the site frame (height above the site's datum)."""
         nav = self.nav
-        return self.site.local(nav.r, nav.v)
+        return self.site.local(nav.d, nav.v, nav.altitude_m())
 
     def _blind(self):
         """Landing without a healthy altimeter (default flight software only)."""

@@ -29,15 +29,19 @@ class SiteGeometry:
         self.north = vec.cross(self.up, self.east)
         self.radius_m = radius_m
 
-    def local(self, r, v):
-        """Curvilinear state: (alt, downrange, crossrange), their rates, and the local axes."""
+    def local(self, d, v, alt_m=None):
+        """Curvilinear state from the position ``d`` relative to the site's datum point:
+        (alt, downrange, crossrange), their rates, and the local axes. ``alt_m`` may give the
+        altitude already computed (float32-safe, see nav.Navigator.altitude_m)."""
+        R = self.radius_m
+        r = vec.add(vec.scale(self.up, R), d)
         rn = vec.norm(r)
         u = vec.scale(r, 1.0 / rn)
         e_a = vec.unit(vec.cross(self.north, u))
         e_c = vec.cross(u, e_a)
-        down, cross = self.ground(r)
-        k = self.radius_m / rn
-        pos = (rn - self.radius_m, down, cross)
+        down, cross = self.ground(d)
+        k = R / rn
+        pos = (rn - R if alt_m is None else alt_m, down, cross)
         vel = (vec.dot(v, u), vec.dot(v, e_a) * k, vec.dot(v, e_c) * k)
         return pos, vel, (u, e_a, e_c)
 
@@ -47,12 +51,15 @@ class SiteGeometry:
         return vec.add(vec.add(vec.scale(u, a_local[0]), vec.scale(e_a, a_local[1])),
                        vec.scale(e_c, a_local[2]))
 
-    def ground(self, r):
-        """(downrange_m, crossrange_m) of the point under r, arc lengths from the site."""
-        u = vec.unit(r)
-        c = math.asin(vec.clamp(vec.dot(u, self.north), -1.0, 1.0))
-        a = math.atan2(vec.dot(u, self.east), vec.dot(u, self.up))
-        return a * self.radius_m, c * self.radius_m
+    def ground(self, d):
+        """(downrange_m, crossrange_m) of the point under ``d`` (relative to the site's datum
+        point), arc lengths from the site; only small numbers are formed (float32-safe)."""
+        R = self.radius_m
+        x = R + vec.dot(d, self.up)
+        a = math.atan2(vec.dot(d, self.east), x)
+        n = vec.dot(d, self.north)
+        c = math.atan2(n, math.sqrt(x * x + vec.dot(d, self.east) ** 2))
+        return a * R, c * R
 
 
 def effective_gravity(r_m, v_h_mps, v_h_target_mps):
@@ -125,7 +132,7 @@ class Phase:
         self.divert_free = False  # aim point follows the stopping point (after a re-plan)
 
 
-def vertical_descent(alt_m, v, up, site, r, g_mag):
+def vertical_descent(alt_m, v, up, site, d, g_mag):
     """Terminal phase: a descent-rate schedule and horizontal velocity nulling.
 
     The descent rate is ``clamp(0.05 h, 1, 3)`` m/s; while the horizontal speed is above
@@ -141,7 +148,7 @@ def vertical_descent(alt_m, v, up, site, r, g_mag):
         vz_des = 0.0
     a_up = g_mag + 1.2 * (vz_des - vz)
     # Null horizontal speed; lean a little towards the site while high enough.
-    down, cross = site.ground(r)
+    down, cross = site.ground(d)
     a_h = vec.scale(v_h, -0.6)
     if alt_m > 10.0 and v_h_mag < HOLD_SPEED_MPS:
         e = vec.add(vec.scale(site.east, -down), vec.scale(site.north, -cross))

@@ -64,8 +64,16 @@ class Navigator:
     OVERDUE_VEL_SIGMA_MPS = 1.0   # default: assumed vertical-speed error after a late lock
 
     def __init__(self, r, v, q, t_us, site_radius_m, alt_noise_m, alt_noise_fraction,
-                 boresight_body, pos_sigma_m, vel_sigma_mps, variant="default"):
-        self.r = tuple(r)
+                 boresight_body, pos_sigma_m, vel_sigma_mps, variant="default",
+                 site_up=None):
+        # Position is kept relative to a local origin -- the landing site on its datum --
+        # so that single-precision floats (MicroPython on a Pico) keep centimetres: in the
+        # Moon-centred frame a float32 resolves only 0.125 m, and a 5 ms step's motion near
+        # the ground would be lost in rounding.
+        up0 = vec.unit(site_up if site_up is not None else r)
+        self.site_up = up0
+        self.origin = vec.scale(up0, site_radius_m)
+        self.d = vec.sub(tuple(r), self.origin)
         self.v = tuple(v)
         self.q = vec.qnormalize(tuple(q))
         self.t_us = t_us
@@ -101,12 +109,24 @@ class Navigator:
         self._outliers = []           # default: recent rejected innovations
 
     # --- derived quantities -------------------------------------------------------------
+    @property
+    def r(self):
+        """Position in the Moon-centred frame (for gravity and telemetry)."""
+        return vec.add(self.origin, self.d)
+
+    def _move(self, delta):
+        self.d = vec.add(self.d, delta)
+
     def up(self):
         return vec.unit(self.r)
 
     def altitude_m(self):
         """Navigated altitude above the landing-site datum."""
-        return vec.norm(self.r) - self.site_radius_m
+        # |R u + d| - R, written so that it keeps its precision in float32.
+        d, R = self.d, self.site_radius_m
+        ud = vec.dot(self.site_up, d)
+        num = 2.0 * R * ud + vec.dot(d, d)
+        return num / (math.sqrt(R * R + num) + R)
 
     def vertical_speed_mps(self):
         return vec.dot(self.v, self.up())
@@ -154,7 +174,7 @@ class Navigator:
             g = gravity(self.r)
             v_old = self.v
             self.v = vec.add(vec.add(v_old, dv_i), vec.scale(g, dt))
-            self.r = vec.add(self.r, vec.scale(vec.add(v_old, self.v), 0.5 * dt))
+            self._move(vec.scale(vec.add(v_old, self.v), 0.5 * dt))
             self.last_rate_body = vec.scale(dth, 1.0 / dt)
             self.last_specific_force = vec.norm(dv_b) / dt
             self._propagate_cov(dt)
@@ -210,7 +230,7 @@ class Navigator:
         if not self.alt_ever_valid:
             # Trust the first valid sample completely: the altitude becomes the range.
             self.alt_ever_valid = True
-            self.r = vec.add(self.r, vec.scale(self.up(), y))
+            self._move(vec.scale(self.up(), y))
             self.P[0] = r_meas
             self._accepted(t_us)
             return
@@ -247,7 +267,7 @@ class Navigator:
                 # The altimeter locked late, after its deadline: our own height has drifted
                 # without it, so the disagreement is ours. Re-base the height; gravity has
                 # turned its error into a vertical-speed error too, so open that up.
-                self.r = vec.add(self.r, vec.scale(self.up(), mean))
+                self._move(vec.scale(self.up(), mean))
                 P[0] = r_meas + spread * spread
                 P[1] = P[2] = P[3] = P[6] = 0.0
                 P[4] = max(P[4], self.OVERDUE_VEL_SIGMA_MPS ** 2)
@@ -270,7 +290,7 @@ class Navigator:
         s = ph[0] - ph[2] + r_meas
         k = (ph[0] / s, ph[1] / s, ph[2] / s)
         up = self.up()
-        self.r = vec.add(self.r, vec.scale(up, k[0] * y))
+        self._move(vec.scale(up, k[0] * y))
         self.v = vec.add(self.v, vec.scale(up, k[1] * y))
         self.terrain_m += k[2] * y
         # P <- P - K (H P) ; H P = ph^T (P symmetric).

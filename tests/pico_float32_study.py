@@ -8,7 +8,8 @@ float32 effect, not all of it:
     python tests/pico_float32_study.py terminal nominal
 
 prints, per scenario: float64 as is, float32 position in the Moon-centred frame (as
-fsw/nav.py keeps it), and float32 position relative to the landing site. Not a test: it
+fsw/nav.py kept it before it moved to a site-relative position), and float32 position
+relative to the landing site (what fsw/nav.py keeps now; tests/test_fsw_float32.py checks it). Not a test: it
 takes about a minute and reaches into fsw/nav.py's Navigator (``r``, ``v``, ``propagate``).
 """
 
@@ -33,7 +34,9 @@ def rounding(origin):
     def propagate(self, imu, calibrating=False):
         for s in imu:
             ORIGINAL(self, [s], calibrating)
-            self.r = tuple(origin[i] + f32(self.r[i] - origin[i]) for i in range(3))
+            r = self.r  # Moon-centred; fsw/nav.py keeps d = r - site origin
+            r32 = tuple(origin[i] + f32(r[i] - origin[i]) for i in range(3))
+            self.d = tuple(r32[i] - self.origin[i] for i in range(3))
             self.v = tuple(f32(x) for x in self.v)
     return propagate
 
