@@ -72,8 +72,10 @@ class Board:
     answered and the compute time (us) spent in them.
     """
 
-    def __init__(self, on_state=None, clock=None, protocol_version=protocol.PROTOCOL_VERSION):
+    def __init__(self, on_state=None, clock=None, protocol_version=protocol.PROTOCOL_VERSION,
+                 variant="default"):
         self.on_state = on_state
+        self.variant = variant                     # flight software configuration (--fsw)
         self.ticks_us, self.ticks_diff = clock if clock is not None else (_ticks_us, _ticks_diff)
         self.protocol_version = protocol_version   # a test may pretend to be older firmware
         self.deframer = wire.Deframer()
@@ -125,7 +127,7 @@ class Board:
         self.fsw = None
         self.last_seq = 0
         try:
-            self.fsw = core.FlightSoftware(fields[3])
+            self.fsw = core.FlightSoftware(fields[3], self.variant)
         except Exception as e:  # a bad config must not take the board down
             return self._end_run("fsw: cannot start: %s: %s" % (type(e).__name__, e), FAULT)
         self.runs += 1

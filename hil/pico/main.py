@@ -63,7 +63,11 @@ class Led:
 
 def run():
     led = Led(LED)
-    board = Board(on_state=led.set_state)
+    try:  # written by 'fsil hil deploy --fsw VARIANT'
+        from fsw_config import VARIANT
+    except ImportError:
+        VARIANT = "default"
+    board = Board(on_state=led.set_state, variant=VARIANT)
     sizer = ReadSizer()
     stdin = sys.stdin.buffer
     stdout = sys.stdout.buffer

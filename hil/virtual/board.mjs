@@ -38,7 +38,8 @@ function fail(message, code = 1) {
 }
 
 function parseArgs(argv) {
-  const opts = { device: null, fd: null, run: null, heapKb: 512, stats: false, quiet: false };
+  const opts = { device: null, fd: null, run: null, heapKb: 512, stats: false, quiet: false,
+                 fsw: "default" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -50,9 +51,10 @@ function parseArgs(argv) {
     else if (a === "--heap-kb") opts.heapKb = Number.parseInt(value(), 10);
     else if (a === "--stats") opts.stats = true;
     else if (a === "--quiet") opts.quiet = true;
+    else if (a === "--fsw") opts.fsw = value();
     else if (a === "-h" || a === "--help") {
       process.stdout.write("usage: board.mjs (DEVICE | --fd N | --run SCRIPT.py) " +
-                           "[--heap-kb N] [--stats] [--quiet]\n");
+                           "[--heap-kb N] [--stats] [--quiet] [--fsw default|legacy]\n");
       process.exit(0);
     } else if (a.startsWith("-")) fail(`unknown option ${a}`, 2);
     else if (opts.device === null) opts.device = a;
@@ -63,6 +65,7 @@ function parseArgs(argv) {
   }
   if (opts.fd !== null && !(opts.fd >= 0)) fail("--fd needs a file descriptor number", 2);
   if (!(opts.heapKb >= 64)) fail("--heap-kb needs a number >= 64", 2);
+  if (!["default", "legacy"].includes(opts.fsw)) fail("--fsw takes default or legacy", 2);
   return opts;
 }
 
@@ -130,7 +133,7 @@ def _diff(a, b):
     d = (a - b) & 0x3FFFFFFF
     return d - 0x40000000 if d & 0x20000000 else d
 
-_board = _board_mod.Board(clock=(jsclock.ticks_us, _diff))
+_board = _board_mod.Board(clock=(jsclock.ticks_us, _diff), variant=FSW_VARIANT)
 
 def feed_hex(h):
     out = _board.feed(binascii.unhexlify(h))
@@ -174,7 +177,7 @@ async function runBoard(opts) {
   const mp = await startMicroPython(opts.heapKb, (line) => process.stderr.write(`${line}\n`));
   let feedHex, boardStats, runtime;
   try {
-    mp.runPython(SETUP);
+    mp.runPython(`FSW_VARIANT = "${opts.fsw}"\n` + SETUP);
     feedHex = mp.globals.get("feed_hex");
     boardStats = mp.globals.get("board_stats");
     runtime = mp.globals.get("runtime")();
