@@ -80,6 +80,8 @@ class KnowledgeConfig:
     position_sigma_m: float = param(30.0, 0.0, 1e5)
     velocity_sigma_mps: float = param(0.03, 0.0, 100.0)
     attitude_sigma_deg: float = param(0.002, 0.0, 10.0)
+    altitude_bias_m: float = param(0.0, -1e5, 1e5, "fixed error of the given altitude: the "
+                                   "flight software believes it is this much higher")
 
 
 @dataclass
@@ -170,6 +172,23 @@ class RunConfig:
 
 
 @dataclass
+class DeadlineConfig:
+    """Deadline policy of a real-time run (``--realtime``; docs/timing.md); lockstep ignores it."""
+
+    period_s: float | None = param(None, 1e-4, 10.0, "wall-clock time between frames "
+                                   "(default 1 / frame_hz: real time)")
+    deadline_s: float | None = param(None, 1e-5, 10.0, "frame due -> its command back, at "
+                                     "most period_s (default period_s)")
+    on_miss: str = param("hold", help="hold | skip")
+    max_consecutive_misses: int = param(0, 0, 10**9, "end the run after this many misses in "
+                                        "a row (0: no limit)")
+    max_total_misses: int = param(0, 0, 10**9, "end the run after this many misses in all "
+                                  "(0: no limit)")
+    lost_after_s: float = param(1.0, 1e-3, 3600.0, "a command not back this long after its "
+                                "frame counts as dropped; frames go out again")
+
+
+@dataclass
 class FaultConfig:
     """A sensor fault: which sensor, what goes wrong, when (one [[faults]] table; docs/faults.md)."""
 
@@ -205,4 +224,5 @@ class ScenarioConfig:
     terrain: TerrainConfig = field(default_factory=TerrainConfig)
     touchdown: TouchdownConfig = field(default_factory=TouchdownConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    deadline: DeadlineConfig = field(default_factory=DeadlineConfig)
     faults: list = param([], help="list of [[faults]] tables: sensor faults (docs/faults.md)")

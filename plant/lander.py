@@ -168,7 +168,8 @@ class LanderPlant:
         v, k, a = self.cfg.vehicle, self.cfg.knowledge, self.cfg.altimeter
         s = self.state
         dr, dv, dth = self._know_err
-        r = np.array(s[0:3]) + dr
+        r0 = np.array(s[0:3])
+        r = r0 + dr + k.altitude_bias_m * r0 / np.linalg.norm(r0)
         vel = np.array(s[3:6]) + dv
         q = _qmul(s[6:10], _qrotvec(dth))
         return {
