@@ -129,15 +129,17 @@ def check_fault(f: FaultConfig) -> None:
     if f.kind is None:
         raise FaultSpecError("kind", f"needs kind; {f.sensor} faults: {', '.join(kinds)}")
     if f.kind not in kinds:
-        raise FaultSpecError("kind", f'kind = "{f.kind}" is not a{"n" if f.sensor[0] in "aeiou" else ""} '
-                                     f"{f.sensor} fault; {f.sensor} faults: {', '.join(kinds)}")
+        raise FaultSpecError("kind", f'kind = "{f.kind}" is not an {f.sensor} fault; '
+                                     f"{f.sensor} faults: {', '.join(kinds)}")
     what = f'kind = "{f.kind}"'
     needed, lo, hi, lo_open, hi_open, meaning = _VALUE_RULES[(f.sensor, f.kind)]
     if needed:
         if f.value is None:
             raise FaultSpecError("value", f"{what} needs value ({meaning})")
         v = float(f.value)
-        if not math.isfinite(v) or (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi):
+        below = v <= lo if lo_open else v < lo
+        above = v >= hi if hi_open else v > hi
+        if not math.isfinite(v) or below or above:
             lo_s = "" if lo == -_INF else f"{'>' if lo_open else '>='} {_num(lo)}"
             hi_s = "" if hi == _INF else f"{'<' if hi_open else '<='} {_num(hi)}"
             bounds = " and ".join(s for s in (lo_s, hi_s) if s) or "finite"

@@ -19,7 +19,7 @@ from hil.errors import ScenarioError
 from hil.scenario import fault_from_dict, load_scenario, scenario_from_dict, scenario_to_dict
 from plant.altimeter import LaserAltimeter
 from plant.config import FaultConfig
-from plant.faults import FaultSet, check_fault, FaultSpecError
+from plant.faults import FaultSet, FaultSpecError, check_fault
 from plant.imu import Imu
 from plant.lander import Command, LanderPlant
 

@@ -161,7 +161,7 @@ def test_control_protocol_against_a_running_plant(tmp_path):
     time.sleep(0.5)   # well into the descent: the altimeter has valid ranges
 
     # Not a map: rejected at once, in the request's encoding.
-    assert json.loads(_raw(endpoint, b"{not json")) ["ok"] is False
+    assert json.loads(_raw(endpoint, b"{not json"))["ok"] is False
     bad = msgpack.unpackb(_raw(endpoint, msgpack.packb([1, 2])))
     assert bad == {"ok": False, "error": "expected a map, got list"}
     # Invalid fault: the scenario file's rules and words.
