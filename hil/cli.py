@@ -33,6 +33,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hello-timeout", type=float, default=60.0,
                    help="longest wait for the flight software's handshake, s (default: 60)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--realtime", action="store_true",
+                   help="pace frames on the wall clock at the scenario's rate and measure every "
+                        "deadline (see docs/timing.md; default: lockstep)")
+    p.add_argument("--rt-priority", type=int, default=None, metavar="PRIO",
+                   help="run the plant (and the flight software it starts) at SCHED_FIFO "
+                        "priority PRIO, 1..99 (root or CAP_SYS_NICE; see docs/timing.md)")
+    p.add_argument("--max-sim-time", type=float, default=None, metavar="S",
+                   help="end the run after S s of sim time (default: the scenario's "
+                        "max_sim_time_s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link", default=None,
                    help="zmq+ipc://PATH or zmq+tcp://127.0.0.1:PORT (default: ipc in a fresh "
                         "temporary folder)")
+    p.add_argument("--fsw-load-ms", type=float, default=0.0, metavar="MS",
+                   help="the flight software busy-waits MS ms per cycle inside its measured "
+                        "compute time (load injection; default 0)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("plant", help="start the plant alone and serve a flight software on --link",
@@ -67,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=10.0,
                    help="longest wait for the next frame, s (default: 10)")
     p.add_argument("--quiet", action="store_true", help="print nothing when the run ends well")
+    p.add_argument("--rt-priority", type=int, default=None, metavar="PRIO",
+                   help="run at SCHED_FIFO priority PRIO, 1..99 (root or CAP_SYS_NICE)")
+    p.add_argument("--load-ms", type=float, default=0.0, metavar="MS",
+                   help="busy-wait MS ms per cycle inside the measured compute time (load "
+                        "injection; default 0)")
     p.set_defaults(func=cmd_fsw)
 
     p = sub.add_parser("compare", help="plot two runs together and print their differences",
@@ -111,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hil.hil_cmd import add_parser as add_hil_parser
     add_hil_parser(sub, _add_common)
+
+    p = sub.add_parser("bench", help="benchmarks: 'fsil bench timing'",
+                       description="Benchmarks of the harness itself.")
+    bench = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    from hil.bench_timing import add_arguments as add_bench_timing
+    add_bench_timing(bench.add_parser(
+        "timing", help="wake-up latency of the real-time pacer beside cyclictest's",
+        description="Run the plant's real-time pacer and cyclictest (rt-tests) side by side "
+                    "at each rate and print their wake-up latency percentiles and the ratio "
+                    "of the p99s."))
 
     p = sub.add_parser("scenarios", help="list the shipped scenarios",
                        description="List the scenarios shipped with fsil, with their descriptions.")
@@ -179,7 +206,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_fsw(args: argparse.Namespace) -> int:
     from fsw.host.runner import main_fsw
-    return main_fsw(args.link, args.timeout, quiet=args.quiet)
+    _check_load(args.load_ms, "--load-ms")
+    _rt_priority(args.rt_priority)
+    return main_fsw(args.link, args.timeout, quiet=args.quiet, load_ms=args.load_ms)
+
+
+def _rt_priority(priority: int | None) -> None:
+    """Switch this process to SCHED_FIFO ``priority`` if asked; children inherit it."""
+    if priority is None:
+        return
+    if not 1 <= priority <= 99:
+        raise HilErrorConfig(f"--rt-priority must be 1 .. 99, got {priority}")
+    from hil.pacing import set_fifo_priority
+    try:
+        set_fifo_priority(priority)
+    except PermissionError as e:
+        raise HilErrorConfig(f"--rt-priority: {e}") from None
+
+
+def _check_load(load_ms: float, flag: str) -> None:
+    if not 0.0 <= load_ms <= 10_000.0:
+        raise HilErrorConfig(f"{flag} must be 0 .. 10000 ms, got {load_ms:g}")
 
 
 def _load(args: argparse.Namespace):
@@ -191,9 +238,15 @@ def _load(args: argparse.Namespace):
         if not args.timeout > 0:
             raise HilErrorConfig(f"--timeout must be > 0 s, got {args.timeout}")
         cfg.run.link_timeout_s = args.timeout
+    if args.max_sim_time is not None:
+        if not 0 < args.max_sim_time <= 1e5:
+            raise HilErrorConfig(f"--max-sim-time must be > 0 and <= 1e5 s, "
+                                 f"got {args.max_sim_time:g}")
+        cfg.run.max_sim_time_s = args.max_sim_time
     seed = cfg.run.seed if args.seed is None else args.seed
     if seed < 0:
         raise HilErrorConfig(f"--seed must be >= 0, got {seed}")
+    _rt_priority(getattr(args, "rt_priority", None))  # before any fsw starts: it inherits it
     out = args.out or Path("runs") / f"{cfg.name}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     return cfg, seed, out
 
@@ -208,7 +261,7 @@ def cmd_plant(args: argparse.Namespace) -> int:
     cfg, seed, out = _load(args)
     _check_url(args.link)
     result = PlantSide(cfg, args.link, out, seed, progress=not args.no_progress,
-                       hello_timeout_s=args.hello_timeout).run()
+                       hello_timeout_s=args.hello_timeout, realtime=args.realtime).run()
     _print_summary(result)
     return result.exit_code
 
@@ -216,6 +269,7 @@ def cmd_plant(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from hil.plant_side import PlantSide
     cfg, seed, out = _load(args)
+    _check_load(args.fsw_load_ms, "--fsw-load-ms")
     tmp = None
     url = args.link
     if url is None:
@@ -227,13 +281,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     def launch_fsw(bound_url: str) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "hil.cli", "fsw", "--link", bound_url,
                "--timeout", f"{cfg.run.link_timeout_s + 5.0:g}", "--quiet"]
+        if args.fsw_load_ms > 0:
+            cmd += ["--load-ms", f"{args.fsw_load_ms:g}"]
         procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL))
         return procs[-1]
 
     try:
         result = PlantSide(cfg, url, out, seed, fsw_launcher=launch_fsw,
                            progress=not args.no_progress,
-                           hello_timeout_s=args.hello_timeout).run()
+                           hello_timeout_s=args.hello_timeout, realtime=args.realtime).run()
     finally:
         for proc in procs:
             try:
@@ -258,6 +314,9 @@ def _print_summary(result) -> None:
     print(f"  propellant: used {s['propellant_used_kg']:.1f} kg, left {s['propellant_left_kg']:.1f} kg")
     print(f"  sim {s['sim_time_s']:.1f} s in {s['wall_time_s']:.1f} s wall, {s['cycles']} cycles, "
           f"link {s['link']}, fsw {s.get('fsw_runtime')}")
+    if s.get("timing"):
+        from hil.timing import format_report
+        print("\n".join(format_report(s["timing"])))
     print(f"  run folder: {result.out_dir}")
     if s["outcome"] == "link_failure":
         print(f"fsil: {s['reason']}", file=sys.stderr)

@@ -28,6 +28,7 @@ from hil.control import ControlServer, FaultControl
 from hil.errors import EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED, LinkFailure
 from hil.history import HistoryWriter
 from hil.scenario import scenario_to_dict
+from hil.timing import TIMING_COLUMNS, TimingLog
 from plant.config import ScenarioConfig
 from plant.lander import Command, LanderPlant, SensorFrame
 
@@ -86,7 +87,7 @@ class PlantSide:
     def __init__(self, cfg: ScenarioConfig, url: str, out_dir: Path, seed: int | None = None,
                  fsw_launcher: Callable[[str], subprocess.Popen] | None = None,
                  progress: bool = False, hello_timeout_s: float = 60.0,
-                 control: bool | str = True) -> None:
+                 control: bool | str = True, realtime: bool = False) -> None:
         self.cfg = cfg
         self.url = url
         self.out_dir = Path(out_dir)
@@ -96,6 +97,8 @@ class PlantSide:
         self.progress = progress
         self.hello_timeout_s = hello_timeout_s
         self.timeout_s = cfg.run.link_timeout_s
+        self.realtime = realtime  # pace frames on the wall clock (hil.realtime) vs lockstep
+        self.timing: TimingLog | None = None
         # Control channel (hil.control, fsil inject): True = ipc://OUT_DIR/control.sock,
         # a string = that ZeroMQ endpoint (ipc or loopback tcp), False = none.
         self.control = control
@@ -108,6 +111,7 @@ class PlantSide:
         plant = LanderPlant(self.cfg)
         frame = plant.reset(self.seed)
         prop0 = plant.truth()["propellant_kg"]
+        self.timing = TimingLog.for_run(self.cfg, self.realtime)
         info: dict = {"fsw_runtime": None, "fsw_software": None}
         failure: LinkFailure | None = None
         cycles = 0
@@ -120,9 +124,13 @@ class PlantSide:
             self.url = link.url  # the bound address (a tcp port 0 becomes the real port)
             if self.fsw_launcher is not None:
                 self.fsw_process = self.fsw_launcher(self.url)
-            with HistoryWriter(history_path, HISTORY_COLUMNS) as hist:
+            columns = HISTORY_COLUMNS + TIMING_COLUMNS if self.realtime else HISTORY_COLUMNS
+            with HistoryWriter(history_path, columns) as hist:
                 self._handshake(link, plant, info)
-                while not plant.done:
+                if self.realtime:  # paced on the wall clock; returns with the plant done
+                    from hil.realtime import RealtimeLoop
+                    frame, cycles = RealtimeLoop(self, link, plant, hist, bar).run(frame)
+                while not plant.done:  # lockstep
                     t_send = time.perf_counter_ns()
                     link.send_msg(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt],
                                   timeout_s=self.timeout_s)
@@ -130,7 +138,10 @@ class PlantSide:
                     rtt_us = (time.perf_counter_ns() - t_send) // 1000
                     hist.write(self._row(plant, frame, cmd, rtt_us))
                     bar.update(frame.t_us * 1e-6, protocol.MODES[cmd.mode], hist_alt(plant))
+                    t_step = time.perf_counter_ns()
                     frame = plant.step(Command(cmd.throttle, tuple(cmd.torque_nm)))
+                    self.timing.lockstep(cycles, rtt_us, cmd.compute_us,
+                                         (time.perf_counter_ns() - t_step) // 1000)
                     cycles += 1
                 self._end(link, frame.seq, plant.outcome.outcome + ": " + plant.outcome.reason)
         except LinkFailure as e:
@@ -149,7 +160,18 @@ class PlantSide:
             if control is not None:
                 control.close()
         wall_s = time.monotonic() - wall0
+        if self.realtime:
+            cycles = self.timing.cycles  # also when the link failed mid-run
         summary = self._summary(plant, prop0, cycles, wall_s, info, failure, link)
+        summary["timing"] = self.timing.report()
+        if self.realtime:
+            try:
+                from hil.timing import plot_timing
+                plot_timing(self.timing, self.out_dir / "timing.png",
+                            f"{self.cfg.name} seed {self.seed}: timing ({summary['outcome']})")
+                summary["files"]["timing_plot"] = "timing.png"
+            except Exception as e:  # a plot must never lose the run's results
+                summary["timing_plot_error"] = str(e)
         (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if history_path.exists():
             try:

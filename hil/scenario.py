@@ -294,6 +294,17 @@ def _check_cross_fields(cfg: ScenarioConfig, source: str) -> None:
         raise ScenarioError(source, "altimeter.boresight_body",
                             f"[altimeter] boresight_body = {_show(alt.boresight_body)} "
                             f"must not be zero")
+    dl = cfg.deadline
+    period_s = dl.period_s if dl.period_s is not None else 1.0 / r.frame_hz
+    if dl.deadline_s is not None and dl.deadline_s > period_s * (1 + 1e-9):
+        raise ScenarioError(source, "deadline.deadline_s",
+                            f"[deadline] deadline_s = {_show(dl.deadline_s)} must be at most "
+                            f"the period, {_show(period_s)} s"
+                            + ("" if dl.period_s is not None else " (1 / frame_hz)"))
+    if dl.lost_after_s < (dl.deadline_s or period_s):
+        raise ScenarioError(source, "deadline.lost_after_s",
+                            f"[deadline] lost_after_s = {_show(dl.lost_after_s)} must be at "
+                            f"least the deadline, {_show(dl.deadline_s or period_s)} s")
     for i, fault in enumerate(cfg.faults):
         _check_fault(fault, _Where(source, f"[[faults]] #{i + 1}:", f"faults[{i}]."))
 

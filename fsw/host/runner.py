@@ -30,8 +30,14 @@ def runtime_name() -> str:
     return f"{sys.implementation.name} {v.major}.{v.minor}.{v.micro}"
 
 
-def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0) -> str:
-    """Run the flight software against the plant at ``url`` until END; returns the reason."""
+def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0,
+          load_ms: float = 0.0) -> str:
+    """Run the flight software against the plant at ``url`` until END; returns the reason.
+
+    ``load_ms`` > 0 busy-waits that long after each step, inside the measured compute time:
+    an injected load that proves the plant's deadline measurement (``fsil fsw --load-ms``).
+    """
+    load_ns = round(load_ms * 1e6)
     with open_link(url, "fsw") as link:
         try:
             hello = link.recv_msg(hello_timeout_s, expect=protocol.HELLO)
@@ -56,15 +62,19 @@ def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0) -> s
                 return msg.reason
             t0 = time.perf_counter_ns()
             throttle, torque, mode, nav7, flags = fsw.step(msg.seq, msg.t_us, msg.imu, msg.alt)
+            if load_ns > 0:
+                busy_until = time.perf_counter_ns() + load_ns
+                while time.perf_counter_ns() < busy_until:
+                    pass
             compute_us = (time.perf_counter_ns() - t0) // 1000
             link.send_msg(protocol.COMMAND, [msg.seq, throttle, torque, mode, compute_us, nav7, flags])
             last_seq = msg.seq
 
 
-def main_fsw(url: str, timeout_s: float, quiet: bool = False) -> int:
+def main_fsw(url: str, timeout_s: float, quiet: bool = False, load_ms: float = 0.0) -> int:
     """Entry for ``fsil fsw``: serve one run, print one line on failure, return the exit code."""
     try:
-        reason = serve(url, timeout_s)
+        reason = serve(url, timeout_s, load_ms=load_ms)
     except FswRunError as e:
         print(f"fsil fsw: {e}", file=sys.stderr)
         return e.exit_code

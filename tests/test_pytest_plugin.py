@@ -1,0 +1,95 @@
+"""The pytest plugin as a user meets it: installed (entry point pytest11), loaded by a pytest
+run on a test file outside this repository, its fixtures running real-time fsil runs."""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[1]
+
+USER_TESTS = '''
+import pytest
+
+FIFO = {fifo!r}   # SCHED_FIFO where permitted: robust on a shared machine
+
+@pytest.mark.fsil(scenario="terminal", max_sim_time_s=2, args=FIFO)
+def test_control_loop_meets_its_deadline(fsil_timing):
+    report = fsil_timing
+    assert report.mode == "realtime" and report.cycles == 100
+    assert report.deadline_misses == 0
+    assert report.latency.p99 < 0.010          # seconds
+    assert report.compute.p50 < report.latency.p50
+    assert report.deadline == 0.02 and report.run_dir.joinpath("timing.png").exists()
+
+def test_injected_load_is_caught(fsil_run):
+    report = fsil_run("terminal", max_sim_time_s=1, fsw_load_ms=30)
+    assert report.deadline_misses == report.cycles == 50
+    assert report.longest_overrun >= 0.010
+    assert report.outcome == "timeout" and report.exit_code == 1
+
+@pytest.mark.fsil(link="tcp", max_sim_time_s=1)
+def test_over_tcp(fsil_timing):
+    assert fsil_timing.summary["link"].startswith("zmq+tcp://127.0.0.1:")
+    assert fsil_timing.cycles == 50
+
+@pytest.mark.fsil(max_sim_time_s=1)
+def test_an_impossible_budget_fails(fsil_timing):
+    assert fsil_timing.latency.p99 < 1e-9
+'''
+
+
+def _fifo() -> list[str]:
+    """Arguments that run a timing run at SCHED_FIFO, where permitted."""
+    ok = os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= 50
+    return ["--rt-priority", "50"] if ok else []
+
+
+def test_plugin_is_installed_and_documents_its_options(pytester):
+    result = pytester.runpytest_subprocess("--help")
+    result.stdout.fnmatch_lines(["*fsil real-time timing tests*", "*--fsil-scenario=NAME|PATH*",
+                                 "*--fsil-link=LINK*", "*--fsil-fsw-load-ms=MS*"])
+    result = pytester.runpytest_subprocess("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.fsil(scenario=None, link=None*"])
+
+
+def test_users_timing_tests_pass_and_fail_on_their_numbers(pytester):
+    assert REPO not in pytester.path.resolve().parents      # a user's folder, not ours
+    pytester.makepyfile(test_user_loop=USER_TESTS.format(fifo=_fifo()))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines([
+        "*test_an_impossible_budget_fails*",
+        "*fsil timing*",
+        "*test_control_loop_meets_its_deadline: 0 misses in 100 cycles (deadline 20 ms)*",
+        "*test_injected_load_is_caught: 50 misses in 50 cycles*",
+    ])
+
+
+def test_settings_from_the_ini_file_and_command_line(pytester):
+    pytester.makeini("[pytest]\nfsil_scenario = terminal\nfsil_max_sim_time = 1\n")
+    pytester.makepyfile(test_cfg='''
+        def test_from_ini(fsil_timing):
+            assert fsil_timing.cycles == 50
+            assert fsil_timing.summary["scenario"] == "terminal"
+            assert fsil_timing.summary["seed"] == 7
+    ''')
+    fifo = [f"--fsil-args={' '.join(_fifo())}"] if _fifo() else []
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--fsil-seed", "7", *fifo)
+    result.assert_outcomes(passed=1)
+
+
+def test_a_run_that_cannot_start_fails_the_test_with_the_reason(pytester):
+    pytester.makepyfile(test_bad='''
+        import pytest
+        @pytest.mark.fsil(scenario="no-such-scenario", max_sim_time_s=1)
+        def test_x(fsil_timing):
+            pass
+    ''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fsil timing run failed (exit 2)*",
+                                 '*no shipped scenario named "no-such-scenario"*'])

@@ -1,0 +1,195 @@
+"""Real-time loop (hil.realtime) against a scripted flight software in its own process.
+
+The fake flight software answers every frame at once, except where its script says: answer
+seq N after a delay, never answer it, answer it twice, or end the run. Frames at 10 Hz (100 ms
+period) and scripted delays of 150 ms: every expected miss, hit and skip has >= 50 ms of
+margin, so the tests hold on a busy two-core machine (neighbours delay a process by up to
+tens of ms there).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hil.plant_side import HISTORY_COLUMNS, PlantSide
+from hil.scenario import load_scenario
+from hil.timing import TIMING_COLUMNS
+
+REPO = Path(__file__).resolve().parents[1]
+
+FAKE_FSW = textwrap.dedent('''
+    import json, sys, time
+    sys.path.insert(0, sys.argv[3])
+    from bridge import protocol
+    from bridge.url import open_link
+    script = json.loads(sys.argv[2])
+    delays = {int(k): v for k, v in script.get("delay_ms", {}).items()}
+    default = script.get("default_delay_ms", 0)
+    silent_from = script.get("silent_from", 1 << 60)
+    seen = []
+    with open_link(sys.argv[1], "fsw") as link:
+        link.recv_msg(30.0, expect=protocol.HELLO)
+        link.send_msg(protocol.HELLO_ACK, ["fsw", "fake 0", "cpython"])
+        while True:
+            msg = link.recv_msg(30.0, expect=(protocol.FRAME,))
+            if msg.type_id == protocol.END:
+                break
+            seen.append([msg.seq, len(msg.imu)])
+            if msg.seq == script.get("end_at"):
+                link.send_msg(protocol.END, [msg.seq, "fake fsw gives up"])
+                break
+            if msg.seq in script.get("drop", []) or msg.seq >= silent_from:
+                continue
+            t0 = time.perf_counter()
+            busy = delays.get(msg.seq, default) / 1000.0
+            while time.perf_counter() - t0 < busy:
+                pass
+            fields = [msg.seq, 0.5, [0.0, 0.0, 0.0], 2, int((time.perf_counter() - t0) * 1e6),
+                      [0.0] * 7, 0]
+            link.send_msg(protocol.COMMAND, fields)
+            if msg.seq in script.get("duplicate", []):
+                link.send_msg(protocol.COMMAND, fields)
+    with open(script["log"], "w") as f:
+        json.dump(seen, f)
+''')
+
+
+def run_rt(tmp_path: Path, script: dict, sim_s: float = 2.0, **deadline) -> tuple:
+    """One real-time run of the terminal scenario at 10 Hz against the fake; returns
+    (RunResult, timing block, history DataFrame, frames the fake saw as {seq: n_imu})."""
+    cfg = load_scenario("terminal")
+    cfg.rates.frame_hz = 10.0   # 20 IMU samples per frame
+    cfg.run.max_sim_time_s = sim_s
+    cfg.run.link_timeout_s = deadline.pop("link_timeout_s", 5.0)
+    for key, value in deadline.items():
+        setattr(cfg.deadline, key, value)
+    fake = tmp_path / "fake_fsw.py"
+    fake.write_text(FAKE_FSW)
+    log = tmp_path / "seen.json"
+    script = {**script, "log": str(log)}
+    procs = []
+
+    def launch(url: str) -> subprocess.Popen:
+        procs.append(subprocess.Popen([sys.executable, str(fake), url, json.dumps(script),
+                                       str(REPO)]))
+        return procs[-1]
+
+    out = tmp_path / "run"
+    try:
+        result = PlantSide(cfg, f"zmq+ipc://{tmp_path}/l.sock", out, fsw_launcher=launch,
+                           realtime=True).run()
+    finally:
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    hist = pd.read_csv(out / "history.csv")
+    seen = {s: n for s, n in json.loads(log.read_text())} if log.exists() else {}
+    return result, result.summary["timing"], hist, seen
+
+
+def test_all_on_time(tmp_path):
+    result, t, h, seen = run_rt(tmp_path, {})
+    assert result.summary["outcome"] == "timeout"   # 2 s of sim time, no touchdown
+    assert t["mode"] == "realtime" and t["cycles"] == 20 == len(h)
+    assert t["deadline_misses"] == 0 and t["frames_sent"] == 20 == t["commands_received"]
+    assert t["skipped_frames"] == t["late_commands"] == t["dropped_commands"] == 0
+    assert t["period_us"] == t["deadline_us"] == 100_000
+    assert list(h.columns) == HISTORY_COLUMNS + TIMING_COLUMNS
+    assert (h["deadline_met"] == 1).all()
+    assert (h["applied_seq"] == h["seq"]).all()
+    assert (h["due_us"].diff().dropna() == 100_000).all()         # absolute schedule
+    assert (h["jitter_us"] >= 0).all() and (h["sent_us"] >= h["due_us"]).all()
+    assert (h["round_trip_us"] >= h["compute_us"]).all()
+    assert (h["plant_step_us"] > 0).all()
+    assert all(n == 20 for s, n in seen.items() if s > 0)       # 200 Hz IMU / 10 Hz frames
+    for key in ("latency_us", "compute_us", "jitter_us", "plant_step_us"):
+        assert t[key]["count"] == 20 and t[key]["p50"] <= t[key]["p99"] <= t[key]["max"]
+    assert (tmp_path / "run" / "timing.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("on_miss", ["hold", "skip"])
+def test_late_command_hold_and_skip(tmp_path, on_miss):
+    result, t, h, seen = run_rt(tmp_path, {"delay_ms": {"10": 150}}, on_miss=on_miss)
+    # cycle 10 misses (its command ~50 ms late); frame 11 is due while command 10 is still
+    # owed: skipped, a miss too; frame 12 carries the IMU samples of frames 11 and 12.
+    assert t["late_commands"] == 1 and t["skipped_frames"] == 1
+    assert t["deadline_misses"] == 2 and t["longest_miss_streak"] == 2
+    assert 50_000 <= t["longest_overrun_us"] < 100_000
+    assert 11 not in seen and seen[12] == 40
+    row = h.set_index("seq")
+    assert row.loc[10, "deadline_met"] == 0 and pd.isna(row.loc[11, "sent_us"])
+    assert row.loc[11, "late_seq"] == 10 and row.loc[11, "late_overrun_us"] >= 50_000
+    # hold: the late command drives cycle 11; skip: it is dropped and command 9 holds
+    assert row.loc[10, "applied_seq"] == 9
+    assert row.loc[11, "applied_seq"] == (10 if on_miss == "hold" else 9)
+    assert row.loc[12, "applied_seq"] == 12 and row.loc[12, "deadline_met"] == 1
+    assert t["policy"]["on_miss"] == on_miss
+
+
+def test_duplicate_counted_and_ignored(tmp_path):
+    _, t, h, _ = run_rt(tmp_path, {"duplicate": [5]})
+    assert t["duplicate_commands"] == 1 and t["deadline_misses"] == 0
+    assert t["commands_received"] == 20
+
+
+def test_deadline_shorter_than_the_period(tmp_path):
+    """Deadline 50 ms of a 100 ms period: a command 70 ms after its frame misses, but is in
+    before the next frame is due, so no frame is skipped; the next on-time command wins."""
+    _, t, h, _ = run_rt(tmp_path, {"delay_ms": {"10": 70}}, deadline_s=0.05)
+    assert t["deadline_us"] == 50_000
+    assert t["deadline_misses"] == 1 and t["late_commands"] == 1 and t["skipped_frames"] == 0
+    assert 20_000 <= t["longest_overrun_us"] < 50_000
+    row = h.set_index("seq")
+    assert row.loc[10, "deadline_met"] == 0 and row.loc[10, "applied_seq"] == 9
+    assert row.loc[11, "deadline_met"] == 1 and row.loc[11, "applied_seq"] == 11
+
+
+def test_lost_command_is_dropped_and_frames_resume(tmp_path):
+    _, t, h, seen = run_rt(tmp_path, {"drop": [7]}, lost_after_s=0.15)
+    # frame 7 is given up 150 ms after it went out: frame 8 (100 ms) is skipped, frame 9
+    # (200 ms) goes out with every IMU sample since frame 7
+    assert t["dropped_commands"] == 1 and t["skipped_frames"] == 1
+    assert t["deadline_misses"] == 2
+    assert 8 not in seen and seen[9] == 40
+
+
+def test_consecutive_limit_ends_the_run(tmp_path):
+    result, t, h, _ = run_rt(tmp_path, {"default_delay_ms": 150}, max_consecutive_misses=6)
+    assert result.exit_code == 1
+    assert result.summary["outcome"] == "deadline_abort"
+    assert "6 consecutive deadline misses (limit 6)" in result.summary["reason"]
+    assert t["abort"] == result.summary["reason"]
+    assert t["cycles"] == 6 == len(h) == result.summary["cycles"]
+    assert t["deadline_misses"] == 6
+
+
+def test_total_limit_ends_the_run(tmp_path):
+    result, t, _, _ = run_rt(tmp_path, {"delay_ms": {"10": 150, "15": 150}},
+                             max_total_misses=3)
+    assert result.summary["outcome"] == "deadline_abort"
+    assert "3 deadline misses (limit 3)" in t["abort"]
+    assert t["cycles"] == 16   # misses at 10, 11 (skipped), 15: ends after cycle 15
+
+
+def test_fsw_end_is_a_link_failure(tmp_path):
+    result, t, h, _ = run_rt(tmp_path, {"end_at": 12})
+    assert result.exit_code == 3 and result.summary["outcome"] == "link_failure"
+    assert "fake fsw gives up" in result.summary["reason"]
+    assert result.summary["cycles"] == t["cycles"] == len(h) >= 12
+
+
+def test_silent_fsw_is_a_stall(tmp_path):
+    result, t, _, _ = run_rt(tmp_path, {"silent_from": 5}, sim_s=10.0, lost_after_s=0.15,
+                             link_timeout_s=0.5)
+    assert result.exit_code == 3
+    assert "no command within" in result.summary["reason"]
+    assert t["dropped_commands"] >= 1
