@@ -44,6 +44,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                         "max_sim_time_s)")
 
 
+def _add_fsw_variant(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fsw", choices=("default", "legacy"), default="default",
+                   help="flight software configuration: 'default' (altimeter fault detection, "
+                        "isolation and recovery) or 'legacy' (the altimeter logic that failed "
+                        "in flight; see docs/scenarios.md) (default: default)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fsil",
@@ -62,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fsw-load-ms", type=float, default=0.0, metavar="MS",
                    help="the flight software busy-waits MS ms per cycle inside its measured "
                         "compute time (load injection; default 0)")
+    _add_fsw_variant(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("plant", help="start the plant alone and serve a flight software on --link",
@@ -76,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the flight software (host runner) against a plant "
                                    "serving on --link, until the plant ends the run.")
     p.add_argument("--link", required=True, help="zmq+ipc://PATH, zmq+tcp://HOST:PORT")
+    _add_fsw_variant(p)
     p.add_argument("--timeout", type=float, default=10.0,
                    help="longest wait for the next frame, s (default: 10)")
     p.add_argument("--quiet", action="store_true", help="print nothing when the run ends well")
@@ -85,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="busy-wait MS ms per cycle inside the measured compute time (load "
                         "injection; default 0)")
     p.set_defaults(func=cmd_fsw)
+
+    p = sub.add_parser("bench", help="benchmarks: 'fsil bench timing'",
+                       description="Benchmarks of the harness itself.")
+    bench = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    from hil.bench_timing import add_arguments as add_bench_timing
+    add_bench_timing(bench.add_parser(
+        "timing", help="wake-up latency of the real-time pacer beside cyclictest's",
+        description="Run the plant's real-time pacer and cyclictest (rt-tests) side by side "
+                    "at each rate and print their wake-up latency percentiles and the ratio "
+                    "of the p99s."))
 
     p = sub.add_parser("compare", help="plot two runs together and print their differences",
                        description="Plot two run folders against sim time (true and estimated "
@@ -128,16 +147,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hil.hil_cmd import add_parser as add_hil_parser
     add_hil_parser(sub, _add_common)
-
-    p = sub.add_parser("bench", help="benchmarks: 'fsil bench timing'",
-                       description="Benchmarks of the harness itself.")
-    bench = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
-    from hil.bench_timing import add_arguments as add_bench_timing
-    add_bench_timing(bench.add_parser(
-        "timing", help="wake-up latency of the real-time pacer beside cyclictest's",
-        description="Run the plant's real-time pacer and cyclictest (rt-tests) side by side "
-                    "at each rate and print their wake-up latency percentiles and the ratio "
-                    "of the p99s."))
 
     p = sub.add_parser("scenarios", help="list the shipped scenarios",
                        description="List the scenarios shipped with fsil, with their descriptions.")
@@ -208,7 +217,8 @@ def cmd_fsw(args: argparse.Namespace) -> int:
     from fsw.host.runner import main_fsw
     _check_load(args.load_ms, "--load-ms")
     _rt_priority(args.rt_priority)
-    return main_fsw(args.link, args.timeout, quiet=args.quiet, load_ms=args.load_ms)
+    return main_fsw(args.link, args.timeout, quiet=args.quiet, load_ms=args.load_ms,
+                    variant=args.fsw)
 
 
 def _rt_priority(priority: int | None) -> None:
@@ -283,6 +293,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                "--timeout", f"{cfg.run.link_timeout_s + 5.0:g}", "--quiet"]
         if args.fsw_load_ms > 0:
             cmd += ["--load-ms", f"{args.fsw_load_ms:g}"]
+        cmd += ["--fsw", args.fsw]
         procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL))
         return procs[-1]
 

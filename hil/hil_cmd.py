@@ -49,6 +49,8 @@ def add_parser(sub, add_common) -> None:
                    help="use the virtual board (needs Node.js and 'npm ci --prefix hil/virtual')")
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD,
                    help=f"baud rate for a UART (USB CDC ignores it; default {DEFAULT_BAUD})")
+    from hil.cli import _add_fsw_variant
+    _add_fsw_variant(p)
     p.set_defaults(func=cmd_hil)
 
 
@@ -57,7 +59,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
         if args.virtual or not args.port:
             raise ConfigError("'fsil hil deploy' needs --port PORT (the virtual board loads the "
                               "firmware by itself)")
-        return deploy(args.port)
+        return deploy(args.port, args.fsw)
     if bool(args.virtual) == bool(args.port):
         raise ConfigError("give one of --port PORT (a board) or --virtual (the virtual board)")
     if not args.baud > 0:
@@ -96,7 +98,8 @@ def _run_virtual(args: argparse.Namespace) -> int:
     procs: list[subprocess.Popen] = []
 
     def launch(bound_url: str) -> subprocess.Popen:
-        proc = subprocess.Popen(virtual.board_command("--fd", str(master), "--quiet"),
+        proc = subprocess.Popen(virtual.board_command("--fd", str(master), "--quiet",
+                                                      "--fsw", args.fsw),
                                 pass_fds=(master,), stdin=subprocess.DEVNULL)
         procs.append(proc)
         os.close(master)       # the board's copy is the only one: if it dies, the port hangs up
@@ -128,7 +131,7 @@ def mpremote_command() -> list[str]:
     return [sys.executable, "-m", "mpremote"]
 
 
-def deploy_plan(port: str, empty_init: str) -> list[str]:
+def deploy_plan(port: str, empty_init: str, fsw_config: str | None = None) -> list[str]:
     """mpremote's arguments: make the folders, copy the firmware, fsw/ and bridge/protocol.py,
     main.py last, then reset the board so it starts the firmware."""
     mkdirs = ("import os\n"
@@ -140,6 +143,8 @@ def deploy_plan(port: str, empty_init: str) -> list[str]:
     cmd = ["connect", port, "exec", mkdirs]
     copies = [(str(PICO_DIR / name), ":" + name) for name in FIRMWARE]
     copies += [(str(p), ":fsw/" + p.name) for p in sorted((ROOT / "fsw").glob("*.py"))]
+    if fsw_config is not None:
+        copies.append((fsw_config, ":fsw_config.py"))
     copies += [(empty_init, ":bridge/__init__.py"),
                (str(ROOT / "bridge" / "protocol.py"), ":bridge/protocol.py"),
                (str(PICO_DIR / "main.py"), ":main.py")]
@@ -148,12 +153,14 @@ def deploy_plan(port: str, empty_init: str) -> list[str]:
     return cmd + ["+", "reset"]
 
 
-def deploy(port: str) -> int:
+def deploy(port: str, variant: str = "default") -> int:
     """Copy the firmware to the board on ``port`` with mpremote; 0 on success, else 3."""
     with tempfile.TemporaryDirectory(prefix="fsil-deploy-") as tmp:
         empty = os.path.join(tmp, "__init__.py")
         Path(empty).write_text("")   # the host's bridge/__init__.py imports msgpack and zmq
-        cmd = mpremote_command() + deploy_plan(port, empty)
+        config = os.path.join(tmp, "fsw_config.py")
+        Path(config).write_text(f'VARIANT = "{variant}"  # written by fsil hil deploy --fsw\n')
+        cmd = mpremote_command() + deploy_plan(port, empty, config)
         print(f"fsil hil deploy: copying the firmware to {port} with mpremote", file=sys.stderr)
         try:
             done = subprocess.run(cmd, stdin=subprocess.DEVNULL)

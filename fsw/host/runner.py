@@ -31,7 +31,7 @@ def runtime_name() -> str:
 
 
 def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0,
-          load_ms: float = 0.0) -> str:
+          load_ms: float = 0.0, variant: str = "default") -> str:
     """Run the flight software against the plant at ``url`` until END; returns the reason.
 
     ``load_ms`` > 0 busy-waits that long after each step, inside the measured compute time:
@@ -47,8 +47,9 @@ def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0,
             raise FswRunError(f"fsw: bad handshake from the plant: {e}", 3) from e
         if hello.type_id == protocol.END:
             return hello.reason
-        fsw = core.FlightSoftware(hello.config)
-        link.send_msg(protocol.HELLO_ACK, ["fsw", f"{core.NAME} {core.VERSION}", runtime_name()])
+        fsw = core.FlightSoftware(hello.config, variant)
+        link.send_msg(protocol.HELLO_ACK, ["fsw", f"{core.NAME} {core.VERSION} ({variant})",
+                                           runtime_name()])
         last_seq = -1
         while True:
             try:
@@ -71,10 +72,11 @@ def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0,
             last_seq = msg.seq
 
 
-def main_fsw(url: str, timeout_s: float, quiet: bool = False, load_ms: float = 0.0) -> int:
+def main_fsw(url: str, timeout_s: float, quiet: bool = False, load_ms: float = 0.0,
+             variant: str = "default") -> int:
     """Entry for ``fsil fsw``: serve one run, print one line on failure, return the exit code."""
     try:
-        reason = serve(url, timeout_s, load_ms=load_ms)
+        reason = serve(url, timeout_s, load_ms=load_ms, variant=variant)
     except FswRunError as e:
         print(f"fsil fsw: {e}", file=sys.stderr)
         return e.exit_code
