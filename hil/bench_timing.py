@@ -31,14 +31,13 @@ EXIT_OK, EXIT_ABOVE_TARGET, EXIT_NO_TOOL = 0, 1, 2
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from hil.pacing import SPIN_NS
     p.add_argument("--rates", default="100,1000", metavar="HZ[,HZ...]",
                    help="loop rates to measure, Hz (default: 100,1000)")
     p.add_argument("--duration", type=int, default=5, metavar="S",
                    help="seconds per rate, whole seconds (default: 5)")
-    p.add_argument("--spin-us", type=float, default=SPIN_NS / 1000, metavar="US",
-                   help=f"the pacer spins the last US us before each due time "
-                        f"(default: {SPIN_NS / 1000:g}, as fsil run --realtime)")
+    p.add_argument("--spin-us", type=float, default=None, metavar="US",
+                   help="the pacer spins the last US us before each due time (default: as "
+                        "fsil run --realtime: 1500, at most a quarter of the period)")
     p.add_argument("--fifo", type=int, default=None, metavar="PRIO",
                    help="run both loops at SCHED_FIFO priority PRIO, 1..99 (needs root; "
                         "default: normal scheduling for both)")
@@ -81,10 +80,10 @@ def main(args: argparse.Namespace) -> int:
         ours, theirs = _measure(rate, args, cyclictest)
         ratio = (ours["p99"] / theirs["p99"]) if theirs["p99"] else math.inf
         worst = max(worst, ratio)
-        print(_line(rate, f"fsil pacer (spin {args.spin_us:g} us)", ours))
+        print(_line(rate, f"fsil pacer (spin {ours['spin_us']:g} us)", ours))
         print(_line(rate, f"cyclictest {version}", theirs))
         verdict = "within" if ratio <= TARGET_RATIO else "ABOVE"
-        print(f"{'':>9}  p99 ratio fsil / cyclictest: {ratio:.2f} ({verdict} the "
+        print(f"{'':>9}  p99 ratio fsil / cyclictest: {ratio:.2g} ({verdict} the "
               f"{TARGET_RATIO:g}x target)")
         results.append({"rate_hz": rate, "fsil": ours, "cyclictest": theirs, "p99_ratio": ratio})
     print("(the pacer sleeps, then spins the last stretch before each due time: its cpu "
@@ -130,7 +129,7 @@ def _measure(rate: float, args: argparse.Namespace, cyclictest: str) -> tuple[di
     return ours, theirs
 
 
-def _pace(rate: float, duration_s: int, spin_us: float, fifo: int | None) -> dict:
+def _pace(rate: float, duration_s: int, spin_us: float | None, fifo: int | None) -> dict:
     """The plant's pacer alone for ``duration_s``: wake - due per cycle, us."""
     import numpy as np
 
@@ -144,7 +143,7 @@ def _pace(rate: float, duration_s: int, spin_us: float, fifo: int | None) -> dic
         old = (os.sched_getscheduler(0), os.sched_getparam(0))
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(fifo))
     try:
-        pacer = Pacer(period_ns, round(spin_us * 1000))
+        pacer = Pacer(period_ns, None if spin_us is None else round(spin_us * 1000))
         pacer.start(lead_ns=100_000_000)  # let cyclictest start first
         cpu0, wall0 = time.process_time(), time.perf_counter()
         for k in range(n):
@@ -158,7 +157,7 @@ def _pace(rate: float, duration_s: int, spin_us: float, fifo: int | None) -> dic
     out = {"cycles": n, **{name: float(us[nearest_rank(q, n) - 1])
                            for name, q in (("p50", 50), ("p90", 90), ("p99", 99),
                                            ("p99.9", 99.9))}}
-    return {**out, "max": float(us[-1]), "cpu": cpu}
+    return {**out, "max": float(us[-1]), "cpu": cpu, "spin_us": pacer.spin_ns / 1000}
 
 
 def _cyclictest_result(doc: dict) -> dict:

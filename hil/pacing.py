@@ -6,9 +6,10 @@ cycle does not push the next one back (``next += period``, never ``sleep(period)
 
 A wait first blocks in coarse slices -- ``time.sleep`` or, in the plant, a poll of the link
 so commands are read the moment they arrive -- until ``spin_ns`` before the due time, then
-spins on the clock for the last stretch. The operating system's sleep overshoots by tens
-to hundreds of microseconds (more on a busy or virtual machine); the spin absorbs what is
-less than ``spin_ns`` at the price of that much CPU per cycle. ``fsil bench timing`` measures
+spins on the clock for the last stretch (:func:`spin_for`: 1.5 ms, at most a quarter of the
+period). The operating system's sleep overshoots by tens to hundreds of microseconds (more
+on a busy or virtual machine); the spin absorbs what is less than the window, at the price
+of that much CPU per cycle. ``fsil bench timing`` measures
 the resulting wake-up error beside cyclictest's.
 """
 
@@ -18,8 +19,18 @@ import time
 from typing import Callable
 
 SPIN_NS = 1_500_000   # spin the last 1.5 ms before a due time (Trick sleeps to ~2 ms before)
+SPIN_FRACTION = 4     # ... but at most a quarter of the period, so the loop sleeps every cycle
 
 clock_ns = time.perf_counter_ns
+
+
+def spin_for(period_ns: int) -> int:
+    """The spin window for a period: 1.5 ms, at most a quarter of the period (250 us at 1 kHz).
+
+    A loop that never sleeps is preempted by the scheduler's tick under SCHED_OTHER and
+    throttled by the kernel's real-time budget under SCHED_FIFO: both cost milliseconds.
+    """
+    return min(SPIN_NS, period_ns // SPIN_FRACTION)
 
 
 def coarse_ms(remaining_ns: int, spin_ns: int = SPIN_NS) -> float:
@@ -57,11 +68,11 @@ class Pacer:
     records as its start jitter (there measured at the frame's send).
     """
 
-    def __init__(self, period_ns: int, spin_ns: int = SPIN_NS) -> None:
+    def __init__(self, period_ns: int, spin_ns: int | None = None) -> None:
         if period_ns <= 0:
             raise ValueError(f"period must be > 0 ns, got {period_ns}")
         self.period_ns = int(period_ns)
-        self.spin_ns = int(spin_ns)
+        self.spin_ns = spin_for(self.period_ns) if spin_ns is None else int(spin_ns)
         self.t0_ns = 0
 
     def start(self, lead_ns: int | None = None) -> int:

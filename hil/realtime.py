@@ -34,7 +34,7 @@ from bridge import protocol
 from bridge.codec import MAX_IMU_SAMPLES_PER_FRAME, decode, encode
 from bridge.errors import BridgeError, PeerTimeout, ProtocolError
 from hil.errors import LinkFailure
-from hil.pacing import SPIN_NS, clock_ns, coarse_ms
+from hil.pacing import clock_ns, coarse_ms, spin_for
 from hil.timing import NONE, TimingLog
 from plant.lander import Command, LanderPlant, Outcome, SensorFrame
 
@@ -66,7 +66,7 @@ class RealtimeLoop:
         self.hold = dl.on_miss == "hold"
         self.max_streak = dl.max_consecutive_misses
         self.max_total = dl.max_total_misses
-        self.spin_ns = SPIN_NS
+        self.spin_ns = spin_for(self.period_ns)
         self.stall_ns = round(side.timeout_s * 1e9)
         from hil.plant_side import HISTORY_COLUMNS, hist_alt
         self.hist_alt = hist_alt

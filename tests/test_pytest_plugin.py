@@ -93,3 +93,30 @@ def test_a_run_that_cannot_start_fails_the_test_with_the_reason(pytester):
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fsil timing run failed (exit 2)*",
                                  '*no shipped scenario named "no-such-scenario"*'])
+
+
+def _virtual_problem() -> str | None:
+    try:
+        from hil import virtual
+    except ImportError as e:   # the virtual board is not in this checkout
+        return str(e)
+    return virtual.problem()
+
+
+def test_link_is_a_parameter_virtual_board_over_serial(pytester):
+    """The same fixture over the virtual board: MicroPython behind a pseudo-terminal."""
+    why = _virtual_problem()
+    if why is not None:
+        import pytest
+        pytest.skip(f"virtual board unavailable: {why}")
+    pytester.makepyfile(test_board=f'''
+        import pytest
+        @pytest.mark.fsil(link="virtual", max_sim_time_s=2, args={_fifo()!r})
+        def test_board_loop(fsil_timing):
+            assert fsil_timing.summary["link"].startswith("serial://")
+            assert fsil_timing.summary["fsw_runtime"].startswith("micropython")
+            assert fsil_timing.cycles == 100 and fsil_timing.deadline_misses == 0
+            assert fsil_timing.compute.count == 100
+    ''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

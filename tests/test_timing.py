@@ -169,3 +169,10 @@ def test_bad_deadline_table(table, key, words):
 def test_deadline_equal_to_the_period_is_fine():
     cfg = scenario_from_dict({"rates": {"frame_hz": 50.0}, "deadline": {"deadline_s": 0.02}})
     assert math.isclose(cfg.deadline.deadline_s, 0.02)
+
+
+def test_spin_window_leaves_every_cycle_a_sleep():
+    from hil.pacing import SPIN_NS, spin_for
+    assert spin_for(20_000_000) == SPIN_NS == 1_500_000      # 50 Hz: 1.5 ms
+    assert spin_for(1_000_000) == 250_000                     # 1 kHz: a quarter period
+    assert Pacer(1_000_000).spin_ns == 250_000 and Pacer(1_000_000, 0).spin_ns == 0
