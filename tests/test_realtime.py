@@ -42,6 +42,8 @@ FAKE_FSW = textwrap.dedent('''
             if msg.type_id == protocol.END:
                 break
             seen.append([msg.seq, len(msg.imu)])
+            if msg.seq == script.get("exit_at"):
+                sys.exit(5)
             if msg.seq == script.get("end_at"):
                 link.send_msg(protocol.END, [msg.seq, "fake fsw gives up"])
                 break
@@ -193,3 +195,10 @@ def test_silent_fsw_is_a_stall(tmp_path):
     assert result.exit_code == 3
     assert "no command within" in result.summary["reason"]
     assert t["dropped_commands"] >= 1
+
+
+def test_dead_fsw_is_reported_with_its_exit_code(tmp_path):
+    result, t, h, _ = run_rt(tmp_path, {"exit_at": 8}, sim_s=10.0)
+    assert result.exit_code == 3 and result.summary["outcome"] == "link_failure"
+    assert "exited with code 5" in result.summary["reason"]
+    assert t["cycles"] == len(h) >= 8
