@@ -34,7 +34,7 @@ import numpy as np
 
 from bridge.protocol import MODES
 from hil.errors import ConfigError
-from hil.history import read_columns
+from hil.history import as_floats, read_columns
 
 REQUIRED_COLUMNS = ("t_s", "true_alt_m", "nav_alt_m", "true_vert_speed_mps", "alt_valid", "mode")
 COLOURS = ("tab:blue", "tab:orange")
@@ -101,26 +101,13 @@ def load_run(path: str | os.PathLike[str], label: str | None = None) -> Run:
         label=label or folder.resolve().name,
         folder=folder,
         summary=summary,
-        t=_numeric(data["t_s"]),
-        true_alt=_numeric(data["true_alt_m"]),
-        nav_alt=_numeric(data["nav_alt_m"]),
-        descent=-_numeric(data["true_vert_speed_mps"]),
-        valid=np.nan_to_num(_numeric(data["alt_valid"])) > 0.5,
+        t=as_floats(data["t_s"]),
+        true_alt=as_floats(data["true_alt_m"]),
+        nav_alt=as_floats(data["nav_alt_m"]),
+        descent=-as_floats(data["true_vert_speed_mps"]),
+        valid=np.nan_to_num(as_floats(data["alt_valid"])) > 0.5,
         mode=_mode_names(data["mode"]),
     )
-
-
-def _numeric(col: np.ndarray) -> np.ndarray:
-    """A column as floats (non-numeric cells as NaN)."""
-    if col.dtype.kind == "f":
-        return col
-    out = np.full(col.shape, np.nan)
-    for i, v in enumerate(col.tolist()):
-        try:
-            out[i] = float(v)
-        except (TypeError, ValueError):
-            pass
-    return out
 
 
 def _mode_names(col: np.ndarray) -> list[str]:

@@ -157,6 +157,19 @@ def _to_array(cells: list[str]) -> np.ndarray:
         return strings
 
 
+def as_floats(col: np.ndarray) -> np.ndarray:
+    """A column from ``read_columns`` as floats (non-numeric cells as NaN)."""
+    if col.dtype.kind == "f":
+        return col
+    out = np.full(col.shape, np.nan)
+    for i, v in enumerate(col.tolist()):
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
 def read_history(path: str | os.PathLike[str]) -> Any:
     """The whole history as a ``pandas.DataFrame`` (pandas needed); a partial last line is dropped."""
     import pandas as pd

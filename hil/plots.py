@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bridge.protocol import MODES
-from hil.history import read_columns
+from hil.history import as_floats, read_columns
 
 MAX_POINTS = 4000   # plotted points per line, after decimation
 T_COLUMN = "t_s"
@@ -101,7 +101,7 @@ def _draw(ax, panel: _Panel, t: np.ndarray, data: dict[str, np.ndarray]) -> None
         _draw_mode(ax, t, data["mode"])
         return
     if panel.columns == ("alt_valid",):
-        valid = np.nan_to_num(_numeric(data["alt_valid"]))
+        valid = np.nan_to_num(as_floats(data["alt_valid"]))
         ax.fill_between(t, valid, step="post", alpha=0.4)
         ax.step(t, valid, where="post", lw=1)
         ax.set_yticks([0, 1], ["invalid", "valid"])
@@ -110,19 +110,19 @@ def _draw(ax, panel: _Panel, t: np.ndarray, data: dict[str, np.ndarray]) -> None
     scale, unit = 1.0, panel.ylabel
     present = [c for c in panel.columns if c in data]
     if panel.ylabel == "m" and panel.title == "altitude" and present:
-        values = np.abs(np.concatenate([_numeric(data[c]) for c in present]))
+        values = np.abs(np.concatenate([as_floats(data[c]) for c in present]))
         values = values[np.isfinite(values)]
         if values.size and values.max() > 5000:
             scale, unit = 1e-3, "km"
     for c in present:
-        ax.plot(t, _numeric(data[c]) * scale, lw=1, label=c)
+        ax.plot(t, as_floats(data[c]) * scale, lw=1, label=c)
     ax.set_ylabel(unit)
     lines = list(present)
     if panel.right and any(c in data for c in panel.right):
         ax2 = ax.twinx() if present else ax
         for c in panel.right:
             if c in data:
-                ax2.plot(t, _numeric(data[c]), lw=1, ls="--", color="tab:red", label=c)
+                ax2.plot(t, as_floats(data[c]), lw=1, ls="--", color="tab:red", label=c)
                 lines.append(c)
         ax2.set_ylabel(panel.right_label)
         if ax2 is not ax:
@@ -148,14 +148,3 @@ def _draw_mode(ax, t: np.ndarray, mode: np.ndarray) -> None:
     ax.set_ylim(-0.5, len(names) - 0.5)
 
 
-def _numeric(col: np.ndarray) -> np.ndarray:
-    """A column as floats (non-numeric cells as NaN)."""
-    if col.dtype.kind == "f":
-        return col
-    out = np.full(col.shape, np.nan)
-    for i, v in enumerate(col.tolist()):
-        try:
-            out[i] = float(v)
-        except (TypeError, ValueError):
-            pass
-    return out
