@@ -114,7 +114,10 @@ class ControlServer:
                 from error
         self.endpoint = self._socket.getsockopt(zmq.LAST_ENDPOINT).decode()
         self.url_file = self.run_dir / CONTROL_URL_FILE
-        self.url_file.write_text(self.endpoint + "\n", encoding="utf-8")
+        # Atomically: a reader polling for the file never sees it empty.
+        tmp = self.url_file.with_name(self.url_file.name + ".tmp")
+        tmp.write_text(self.endpoint + "\n", encoding="utf-8")
+        os.replace(tmp, self.url_file)
 
     def poll(self) -> dict | None:
         """The next request, if one is waiting (never blocks); None otherwise.
