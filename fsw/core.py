@@ -64,7 +64,6 @@ class FlightSoftware:
                              float(alt["noise_fraction"]), alt["boresight_body"],
                              float(nav0["pos_sigma_m"]), float(nav0["vel_sigma_mps"]),
                              variant, site["up"])
-        self.steps_seen = 0
         self.ignition_t_us = int(config["ignition_t_us"])
         self.mode = "init"
         self.phase = None

@@ -68,17 +68,22 @@ def effective_gravity(r_m, v_h_mps, v_h_target_mps):
     return GM_M3PS2 / (r_m * r_m) - v2 / r_m
 
 
-def zem_zev(r, v, g, r_t, v_t, t_go):
-    """Thrust acceleration that reaches (r_t, v_t) in t_go under constant gravity g."""
+def _zem_zev_terms(r, v, g, r_t, v_t, t_go):
+    """Zero-effort miss and zero-effort velocity error after ``t_go`` under gravity g."""
     zem = vec.sub(r_t, vec.add(vec.add(r, vec.scale(v, t_go)), vec.scale(g, 0.5 * t_go * t_go)))
     zev = vec.sub(v_t, vec.add(v, vec.scale(g, t_go)))
+    return zem, zev
+
+
+def zem_zev(r, v, g, r_t, v_t, t_go):
+    """Thrust acceleration that reaches (r_t, v_t) in t_go under constant gravity g."""
+    zem, zev = _zem_zev_terms(r, v, g, r_t, v_t, t_go)
     return vec.sub(vec.scale(zem, 6.0 / (t_go * t_go)), vec.scale(zev, 2.0 / t_go))
 
 
 def zem_zev_ends(r, v, g, r_t, v_t, t_go):
     """Thrust acceleration now and at arrival of the (linear in time) ZEM/ZEV profile."""
-    zem = vec.sub(r_t, vec.add(vec.add(r, vec.scale(v, t_go)), vec.scale(g, 0.5 * t_go * t_go)))
-    zev = vec.sub(v_t, vec.add(v, vec.scale(g, t_go)))
+    zem, zev = _zem_zev_terms(r, v, g, r_t, v_t, t_go)
     a_now = vec.sub(vec.scale(zem, 6.0 / (t_go * t_go)), vec.scale(zev, 2.0 / t_go))
     a_end = vec.sub(vec.scale(zev, 4.0 / t_go), vec.scale(zem, 6.0 / (t_go * t_go)))
     return a_now, a_end
@@ -132,6 +137,9 @@ class Phase:
         self.divert_free = False  # aim point follows the stopping point (after a re-plan)
 
 
+HOLD_SPEED_MPS = 1.0   # terminal: hold height while sliding faster than this
+
+
 def vertical_descent(alt_m, v, up, site, d, g_mag):
     """Terminal phase: a descent-rate schedule and horizontal velocity nulling.
 
@@ -159,5 +167,3 @@ def vertical_descent(alt_m, v, up, site, d, g_mag):
         a_h = vec.scale(a_h, a_h_max / a_h_mag)
     return vec.add(vec.scale(up, a_up), a_h), vz_des
 
-
-HOLD_SPEED_MPS = 1.0   # terminal: hold height while sliding faster than this

@@ -94,18 +94,14 @@ class Navigator:
         self._cal_sum = [0.0, 0.0, 0.0]
         self._cal_time_s = 0.0
         self.last_rate_body = (0.0, 0.0, 0.0)
-        self.last_specific_force = 0.0
         self.alt_used = False
         self.alt_rejected = False
-        self.reject_count = 0
         self.alt_last_t_us = -1
         self.alt_ever_valid = False
         self.alt_disabled = False     # legacy: ignored for good after a large jump
         self.alt_healthy = False
         self.alt_overdue = False
         self.last_accept_us = None
-        self.steps = 0                # default: terrain steps accepted
-        self.jump_m = 0.0             # the last step's size (for re-planning)
         self._outliers = []           # default: recent rejected innovations
 
     # --- derived quantities -------------------------------------------------------------
@@ -176,7 +172,6 @@ class Navigator:
             self.v = vec.add(vec.add(v_old, dv_i), vec.scale(g, dt))
             self._move(vec.scale(vec.add(v_old, self.v), 0.5 * dt))
             self.last_rate_body = vec.scale(dth, 1.0 / dt)
-            self.last_specific_force = vec.norm(dv_b) / dt
             self._propagate_cov(dt)
 
     def _propagate_cov(self, dt):
@@ -276,8 +271,6 @@ class Navigator:
                 # crater rim), not a broken sensor. Re-base the terrain under us.
                 self.terrain_m -= mean
                 P[8] += r_meas
-            self.jump_m = mean
-            self.steps += 1
             self._outliers = []
             self._accepted(t_us)
             self.alt_rejected = False
@@ -318,6 +311,3 @@ class Navigator:
         """Height uncertainty assumed while the altimeter is overdue (it should have
         corrected us by now, so the filter's own figure is too optimistic)."""
         return self.UNCERTAINTY_GROWTH * max(self.agl_m(), 0.0)
-
-    def alt_sigma_m(self):
-        return self.agl_sigma_m()

@@ -215,9 +215,14 @@ def pack(obj):
     return bytes(out)
 
 
-def _pack_len(out, n, fix_base, fix_max, code16, code32):
+def _pack_len(out, n, fix_base, fix_max, code8, code16, code32):
+    """A length header in its smallest form: fix (if ``fix_max`` >= 0), 8 bit (if
+    ``code8``), 16 or 32 bit."""
     if n <= fix_max:
         out.append(fix_base | n)
+    elif code8 is not None and n <= 0xFF:
+        out.append(code8)
+        out.append(n)
     elif n <= 0xFFFF:
         out.append(code16)
         out.extend(struct.pack(">H", n))
@@ -241,39 +246,19 @@ def _pack(obj, out):
         _pack_int(obj, out)
     elif t is str:
         b = obj.encode("utf-8")
-        n = len(b)
-        if n < 32:
-            out.append(0xA0 | n)
-        elif n <= 0xFF:
-            out.append(0xD9)
-            out.append(n)
-        elif n <= 0xFFFF:
-            out.append(0xDA)
-            out.extend(struct.pack(">H", n))
-        else:
-            out.append(0xDB)
-            out.extend(struct.pack(">I", n))
+        _pack_len(out, len(b), 0xA0, 31, 0xD9, 0xDA, 0xDB)
         out.extend(b)
     elif t is list or t is tuple:
-        _pack_len(out, len(obj), 0x90, 15, 0xDC, 0xDD)
+        _pack_len(out, len(obj), 0x90, 15, None, 0xDC, 0xDD)
         for x in obj:
             _pack(x, out)
     elif isinstance(obj, dict):
-        _pack_len(out, len(obj), 0x80, 15, 0xDE, 0xDF)
+        _pack_len(out, len(obj), 0x80, 15, None, 0xDE, 0xDF)
         for k in obj:
             _pack(k, out)
             _pack(obj[k], out)
     elif t is bytes or t is bytearray:
-        n = len(obj)
-        if n <= 0xFF:
-            out.append(0xC4)
-            out.append(n)
-        elif n <= 0xFFFF:
-            out.append(0xC5)
-            out.extend(struct.pack(">H", n))
-        else:
-            out.append(0xC6)
-            out.extend(struct.pack(">I", n))
+        _pack_len(out, len(obj), 0, -1, 0xC4, 0xC5, 0xC6)
         out.extend(obj)
     else:
         raise WireError("cannot pack %s" % t.__name__)
