@@ -1,8 +1,8 @@
 """The virtual board: the hil/pico firmware under real MicroPython (WebAssembly, Node.js),
 behind a pseudo-terminal, driven by ``fsil hil`` through pyserial.
 
-Skipped only when the virtual board's npm package is not installed
-(``npm ci --prefix hil/virtual``, which CI runs).
+Skipped only when the virtual board cannot start here (no Node.js, or its npm package not
+installed: ``npm ci --prefix hil/virtual``, which CI runs).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from hil.pico.board import Board
 
 ROOT = Path(__file__).resolve().parent.parent
 NEEDS_NODE_MODULES = pytest.mark.skipif(
-    not (virtual.PACKAGE_DIR / "package.json").is_file(),
-    reason="the virtual board's MicroPython is not installed: run npm ci --prefix hil/virtual")
+    virtual.problem() is not None,
+    reason=f"the virtual board cannot start here: {virtual.problem()}")
 
 
 def _fsil(*args: str, **kw) -> subprocess.Popen:
