@@ -28,6 +28,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="run folder for summary.json, history.csv and descent.png "
                         "(default: runs/SCENARIO-seedN-TIME)")
+    p.add_argument("--force", action="store_true",
+                   help="reuse a non-empty --out folder: fsil's files from an earlier run in it "
+                        "are removed first (default: refuse it)")
     p.add_argument("--timeout", type=float, default=None,
                    help="longest wait for the peer, s (default: the scenario's link_timeout_s)")
     p.add_argument("--hello-timeout", type=float, default=60.0,
@@ -56,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fsil",
         description="Flight software in the loop: land a lunar lander with the flight software "
                     "and the physics plant as two processes over ZeroMQ.")
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("run", help="run a landing: plant and flight software as two processes",
@@ -86,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link", required=True, help="zmq+ipc://PATH, zmq+tcp://HOST:PORT")
     _add_fsw_variant(p)
     p.add_argument("--timeout", type=float, default=10.0,
-                   help="longest wait for the next frame, s (default: 10)")
+                   help="longest wait for the next frame, s (default: 10; the plant's first "
+                        "HELLO is awaited up to 60 s)")
     p.add_argument("--quiet", action="store_true", help="print nothing when the run ends well")
     p.add_argument("--rt-priority", type=int, default=None, metavar="PRIO",
                    help="run at SCHED_FIFO priority PRIO, 1..99 (root or CAP_SYS_NICE)")
@@ -215,6 +220,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_fsw(args: argparse.Namespace) -> int:
     from fsw.host.runner import main_fsw
+    _check_url(args.link, "fsw")
     _check_load(args.load_ms, "--load-ms")
     _rt_priority(args.rt_priority)
     return main_fsw(args.link, args.timeout, quiet=args.quiet, load_ms=args.load_ms,
@@ -258,18 +264,87 @@ def _load(args: argparse.Namespace):
         raise HilErrorConfig(f"--seed must be >= 0, got {seed}")
     _rt_priority(getattr(args, "rt_priority", None))  # before any fsw starts: it inherits it
     out = args.out or Path("runs") / f"{cfg.name}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    prepare_run_folder(out, getattr(args, "force", False))
     return cfg, seed, out
 
 
-def _check_url(url: str) -> None:
+# What fsil writes into a run folder: removed from a reused one (--force) so nothing stale
+# (an old plot, an old summary) is mistaken for this run's.
+RUN_FILES = ("summary.json", "history.csv", "history.parquet", "descent.png", "timing.png",
+             "fsw.log", "control.url", "control.sock")
+
+
+def prepare_run_folder(out: Path, force: bool) -> None:
+    """Make ``out`` a usable, empty run folder, or say in one line why it cannot be."""
+    if out.exists() and not out.is_dir():
+        raise HilErrorConfig(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise HilErrorConfig(f"--out {out}: folder is not empty (an earlier run?); "
+                                 "choose another or add --force to reuse it")
+        for name in RUN_FILES:
+            try:
+                (out / name).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                raise HilErrorConfig(f"--out {out}: cannot remove {name}: "
+                                     f"{e.strerror or e}") from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".fsil-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise HilErrorConfig(f"--out {out}: cannot write there: {e.strerror or e}") from None
+
+
+def version_line() -> str:
+    """'fsil 0.1.0 (protocol 2)', with the git commit when run from a checkout."""
+    from bridge.protocol import PROTOCOL_VERSION
+    info = build_info()
+    commit = f", commit {info['git_commit']}" if info.get("git_commit") else ""
+    return f"fsil {info['version']} (protocol {PROTOCOL_VERSION}{commit})"
+
+
+def build_info() -> dict:
+    """The fsil version and, from a git checkout, the commit (for summary.json and --version)."""
+    from importlib import metadata
+    try:
+        version = metadata.version("fsil")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    commit = None
+    root = Path(__file__).resolve().parent.parent
+    if (root / ".git").exists():
+        try:
+            done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+                                  capture_output=True, text=True, timeout=5)
+            if done.returncode == 0:
+                commit = done.stdout.strip()
+                dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                        "--untracked-files=no"],
+                                       capture_output=True, text=True, timeout=5)
+                if dirty.returncode == 0 and dirty.stdout.strip():
+                    commit += "+dirty"
+        except (OSError, subprocess.SubprocessError):
+            commit = None
+    return {"version": version, "git_commit": commit}
+
+
+def _check_url(url: str, role: str = "plant") -> None:
     from bridge.url import parse_url
-    parse_url(url)
+    parse_url(url, role)
 
 
 def cmd_plant(args: argparse.Namespace) -> int:
     from hil.plant_side import PlantSide
-    cfg, seed, out = _load(args)
     _check_url(args.link)
+    if args.link.startswith("loop://"):
+        raise HilErrorConfig(f"--link {args.link}: a loop:// link exists only inside one "
+                             "process, so no flight software could join this plant; use "
+                             "zmq+ipc://, zmq+tcp:// or serial://")
+    cfg, seed, out = _load(args)
     result = PlantSide(cfg, args.link, out, seed, progress=not args.no_progress,
                        hello_timeout_s=args.hello_timeout, realtime=args.realtime).run()
     _print_summary(result)
