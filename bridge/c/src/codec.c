@@ -1,0 +1,740 @@
+/* Messages <-> payload bytes, walking the generated layouts (see fsil/codec.h). */
+#include "fsil/codec.h"
+
+#include <math.h>
+#include <string.h>
+
+#define IMU_SAMPLE_LEN 7u /* [t_us, dvx, dvy, dvz, dax, day, daz] */
+#define ALT_SAMPLE_LEN 3u /* [t_us, range_m, valid] */
+#define VEL_SAMPLE_LEN 8u /* [t_us, vlos0..2, range0..2, valid_mask] */
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+fsil_str_t fsil_str(const char *text)
+{
+    fsil_str_t s;
+    s.ptr = text;
+    s.len = (uint32_t)strlen(text);
+    return s;
+}
+
+int fsil_str_eq(fsil_str_t s, const char *text)
+{
+    size_t n = strlen(text);
+    return n == s.len && (n == 0 || memcmp(s.ptr, text, n) == 0);
+}
+
+/* Python's name of a decoded value's type, for error texts. */
+static const char *type_name(const fsil_mp_obj_t *obj)
+{
+    switch (obj->type) {
+    case FSIL_MP_NIL: return "NoneType";
+    case FSIL_MP_BOOL: return "bool";
+    case FSIL_MP_INT: return "int";
+    case FSIL_MP_FLOAT: return "float";
+    case FSIL_MP_STR: return "str";
+    case FSIL_MP_ARRAY: return "list";
+    case FSIL_MP_MAP: return "dict";
+    }
+    return "?";
+}
+
+/* "expected WHAT, got TYPE" (or "array of N" for arrays). */
+static fsil_status_t bad(fsil_error_t *err, const char *what, const fsil_mp_obj_t *got)
+{
+    fsil_error_add(err, "expected ");
+    fsil_error_add(err, what);
+    fsil_error_add(err, ", got ");
+    if (got->type == FSIL_MP_ARRAY) {
+        fsil_error_add(err, "array of ");
+        fsil_error_add_u(err, got->n);
+    } else {
+        fsil_error_add(err, type_name(got));
+    }
+    return FSIL_ERR_MALFORMED;
+}
+
+static fsil_status_t next(fsil_mpr_t *r, fsil_mp_obj_t *obj, fsil_error_t *err)
+{
+    fsil_mp_status_t st = fsil_mpr_next(r, obj);
+    if (st != FSIL_MP_OK) { /* cannot happen after fsil_mp_check; kept for safety */
+        fsil_error_add(err, fsil_mp_status_text(st));
+        return FSIL_ERR_MALFORMED;
+    }
+    return FSIL_OK;
+}
+
+/* ---- decoding one value of each kind ---------------------------------------------------- */
+
+static fsil_status_t dec_f(fsil_mpr_t *r, double *out, fsil_error_t *err)
+{
+    fsil_mp_obj_t o;
+    fsil_status_t st = next(r, &o, err);
+    if (st != FSIL_OK) {
+        return st;
+    }
+    if (o.type == FSIL_MP_FLOAT) {
+        *out = o.f;
+    } else if (o.type == FSIL_MP_INT) {
+        *out = o.negative ? (double)o.i : (double)o.u;
+    } else {
+        return bad(err, "a float", &o);
+    }
+    return FSIL_OK;
+}
+
+/* An integer within [lo, hi] (hi as unsigned: 0..UINT64_MAX). */
+static fsil_status_t dec_int(fsil_mpr_t *r, int64_t lo, uint64_t hi, const char *what,
+                             uint64_t *u_out, int64_t *i_out, fsil_error_t *err)
+{
+    fsil_mp_obj_t o;
+    fsil_status_t st = next(r, &o, err);
+    if (st != FSIL_OK) {
+        return st;
+    }
+    if (o.type != FSIL_MP_INT) {
+        return bad(err, what, &o);
+    }
+    if (o.negative ? o.i < lo : o.u > hi) {
+        fsil_error_add(err, "expected ");
+        fsil_error_add(err, what);
+        fsil_error_add(err, ", got ");
+        if (o.negative) {
+            fsil_error_add_i(err, o.i);
+        } else {
+            fsil_error_add_u(err, o.u);
+        }
+        return FSIL_ERR_MALFORMED;
+    }
+    if (u_out != NULL) {
+        *u_out = o.u;
+    }
+    if (i_out != NULL) {
+        *i_out = o.negative ? o.i : (int64_t)o.u;
+    }
+    return FSIL_OK;
+}
+
+static fsil_status_t dec_array(fsil_mpr_t *r, uint32_t n, const char *what, fsil_error_t *err)
+{
+    fsil_mp_obj_t o;
+    fsil_status_t st = next(r, &o, err);
+    if (st != FSIL_OK) {
+        return st;
+    }
+    if (o.type != FSIL_MP_ARRAY || o.n != n) {
+        return bad(err, what, &o);
+    }
+    return FSIL_OK;
+}
+
+/* nil -> *present = false; an array of n -> true; else an error. */
+static fsil_status_t dec_nil_or_array(fsil_mpr_t *r, uint32_t n, const char *what, bool *present,
+                                      fsil_error_t *err)
+{
+    fsil_mpr_t peek = *r;
+    fsil_mp_obj_t o;
+    fsil_status_t st = next(&peek, &o, err);
+    if (st != FSIL_OK) {
+        return st;
+    }
+    if (o.type == FSIL_MP_NIL) {
+        *r = peek;
+        *present = false;
+        return FSIL_OK;
+    }
+    *present = true;
+    return dec_array(r, n, what, err);
+}
+
+static fsil_status_t dec_floats(fsil_mpr_t *r, double *out, uint32_t n, const char *what,
+                                fsil_error_t *err)
+{
+    uint32_t k;
+    fsil_status_t st = dec_array(r, n, what, err);
+    for (k = 0; st == FSIL_OK && k < n; k++) {
+        fsil_error_t inner;
+        fsil_error_clear(&inner);
+        st = dec_f(r, &out[k], &inner);
+        if (st != FSIL_OK) { /* "element 2: expected a float, got str" */
+            fsil_error_add(err, "element ");
+            fsil_error_add_u(err, k);
+            fsil_error_add(err, ": ");
+            fsil_error_add(err, inner.text);
+        }
+    }
+    return st;
+}
+
+static fsil_status_t dec_imu(fsil_mpr_t *r, fsil_imu_t *imu, fsil_error_t *err)
+{
+    fsil_mp_obj_t o;
+    uint32_t j;
+    fsil_status_t st = next(r, &o, err);
+    if (st != FSIL_OK) {
+        return st;
+    }
+    if (o.type != FSIL_MP_ARRAY) {
+        return bad(err, "an array of IMU samples", &o);
+    }
+    if (o.n > FSIL_MAX_IMU_SAMPLES) {
+        fsil_error_add(err, "more than ");
+        fsil_error_add_u(err, FSIL_MAX_IMU_SAMPLES);
+        fsil_error_add(err, " IMU samples: ");
+        fsil_error_add_u(err, o.n);
+        return FSIL_ERR_MALFORMED;
+    }
+    imu->count = o.n;
+    for (j = 0; j < o.n; j++) {
+        fsil_imu_sample_t *s = &imu->s[j];
+        uint32_t k;
+        st = dec_array(r, IMU_SAMPLE_LEN, "an IMU sample of 7", err);
+        if (st == FSIL_OK) {
+            st = dec_int(r, INT64_MIN, INT64_MAX, "an integer t_us", NULL, &s->t_us, err);
+        }
+        for (k = 0; st == FSIL_OK && k < 6; k++) {
+            st = dec_f(r, k < 3 ? &s->dv[k] : &s->dth[k - 3], err);
+        }
+        if (st != FSIL_OK) {
+            fsil_error_add(err, " (IMU sample ");
+            fsil_error_add_u(err, j);
+            fsil_error_add(err, ")");
+            return st;
+        }
+    }
+    return FSIL_OK;
+}
+
+static fsil_status_t dec_alt(fsil_mpr_t *r, fsil_alt_t *alt, fsil_error_t *err)
+{
+    fsil_mp_obj_t o;
+    fsil_status_t st = dec_nil_or_array(r, ALT_SAMPLE_LEN,
+                                        "nil or an altimeter sample [t_us, range_m, valid]",
+                                        &alt->present, err);
+    if (st != FSIL_OK || !alt->present) {
+        return st;
+    }
+    st = dec_int(r, INT64_MIN, INT64_MAX, "an integer t_us", NULL, &alt->t_us, err);
+    if (st == FSIL_OK) {
+        st = dec_f(r, &alt->range_m, err);
+    }
+    if (st == FSIL_OK) {
+        st = next(r, &o, err);
+    }
+    if (st == FSIL_OK) {
+        if (o.type != FSIL_MP_BOOL) {
+            return bad(err, "a boolean valid", &o);
+        }
+        alt->valid = o.b;
+    }
+    return st;
+}
+
+static fsil_status_t dec_vel(fsil_mpr_t *r, fsil_vel_t *vel, fsil_error_t *err)
+{
+    uint64_t mask = 0;
+    uint32_t k;
+    fsil_status_t st = dec_nil_or_array(r, VEL_SAMPLE_LEN,
+                                        "nil or a velocimeter sample of 8", &vel->present, err);
+    if (st != FSIL_OK || !vel->present) {
+        return st;
+    }
+    st = dec_int(r, 0, INT64_MAX, "a t_us integer >= 0", NULL, &vel->t_us, err);
+    for (k = 0; st == FSIL_OK && k < 6; k++) {
+        st = dec_f(r, k < 3 ? &vel->vlos_mps[k] : &vel->range_m[k - 3], err);
+    }
+    if (st == FSIL_OK) {
+        st = dec_int(r, 0, 7, "a valid_mask 0..7", &mask, NULL, err);
+    }
+    vel->valid_mask = (uint32_t)mask;
+    return st;
+}
+
+static fsil_status_t dec_field(fsil_mpr_t *r, fsil_kind_t kind, void *at, fsil_error_t *err)
+{
+    fsil_mp_obj_t o;
+    fsil_status_t st;
+    switch (kind) {
+    case FSIL_KIND_U:
+        return dec_int(r, 0, UINT64_MAX, "an unsigned integer", (uint64_t *)at, NULL, err);
+    case FSIL_KIND_U32: {
+        uint64_t v = 0;
+        st = dec_int(r, 0, UINT32_MAX, "an unsigned 32-bit integer", &v, NULL, err);
+        *(uint32_t *)at = (uint32_t)v;
+        return st;
+    }
+    case FSIL_KIND_I:
+        return dec_int(r, INT64_MIN, INT64_MAX, "an integer", NULL, (int64_t *)at, err);
+    case FSIL_KIND_T:
+        return dec_int(r, 0, INT64_MAX, "a time in us >= 0", NULL, (int64_t *)at, err);
+    case FSIL_KIND_F:
+        return dec_f(r, (double *)at, err);
+    case FSIL_KIND_S:
+    case FSIL_KIND_B:
+        st = next(r, &o, err);
+        if (st != FSIL_OK) {
+            return st;
+        }
+        if (kind == FSIL_KIND_S) {
+            if (o.type != FSIL_MP_STR) {
+                return bad(err, "a string", &o);
+            }
+            ((fsil_str_t *)at)->ptr = o.s;
+            ((fsil_str_t *)at)->len = o.n;
+        } else {
+            if (o.type != FSIL_MP_BOOL) {
+                return bad(err, "a boolean", &o);
+            }
+            *(bool *)at = o.b;
+        }
+        return FSIL_OK;
+    case FSIL_KIND_M: {
+        fsil_mpr_t peek = *r;
+        const uint8_t *start = r->p;
+        st = next(&peek, &o, err);
+        if (st != FSIL_OK) {
+            return st;
+        }
+        if (o.type != FSIL_MP_MAP) {
+            return bad(err, "a map", &o);
+        }
+        if (fsil_mpr_skip(r) != FSIL_MP_OK) { /* keys were checked by fsil_mp_check */
+            return fsil_error_set(err, FSIL_ERR_MALFORMED, "bad map");
+        }
+        ((fsil_map_t *)at)->ptr = start;
+        ((fsil_map_t *)at)->len = (uint32_t)(r->p - start);
+        return FSIL_OK;
+    }
+    case FSIL_KIND_F3:
+        return dec_floats(r, (double *)at, 3, "an array of 3 floats", err);
+    case FSIL_KIND_F7:
+        return dec_floats(r, (double *)at, 7, "an array of 7 floats", err);
+    case FSIL_KIND_F7_OR_NIL: {
+        fsil_opt_f7_t *opt = (fsil_opt_f7_t *)at;
+        fsil_mpr_t peek = *r;
+        st = next(&peek, &o, err);
+        if (st == FSIL_OK && o.type == FSIL_MP_NIL) {
+            *r = peek;
+            opt->present = false;
+            return FSIL_OK;
+        }
+        opt->present = true;
+        return dec_floats(r, opt->v, 7, "nil or an array of 7 floats", err);
+    }
+    case FSIL_KIND_IMU:
+        return dec_imu(r, (fsil_imu_t *)at, err);
+    case FSIL_KIND_ALT:
+        return dec_alt(r, (fsil_alt_t *)at, err);
+    case FSIL_KIND_VEL:
+        return dec_vel(r, (fsil_vel_t *)at, err);
+    }
+    return fsil_error_set(err, FSIL_ERR_MALFORMED, "field of an unknown kind");
+}
+
+fsil_status_t fsil_decode(const uint8_t *payload, size_t len, fsil_msg_t *msg, fsil_error_t *err)
+{
+    fsil_mpr_t r;
+    fsil_mp_obj_t o;
+    fsil_mp_status_t mp;
+    const fsil_layout_t *layout;
+    uint32_t k, count;
+    fsil_error_t scratch;
+    if (err == NULL) {
+        err = &scratch;
+    }
+    fsil_error_clear(err);
+    if (len > FSIL_MAX_PAYLOAD_BYTES) {
+        fsil_error_set(err, FSIL_ERR_TOO_LARGE, "payload of ");
+        fsil_error_add_u(err, len);
+        fsil_error_add(err, " bytes, more than the limit of ");
+        fsil_error_add_u(err, FSIL_MAX_PAYLOAD_BYTES);
+        return FSIL_ERR_TOO_LARGE;
+    }
+    mp = fsil_mp_check(payload, len);
+    if (mp != FSIL_MP_OK) {
+        fsil_error_set(err, FSIL_ERR_MALFORMED, "not one complete msgpack object (");
+        fsil_error_add(err, fsil_mp_status_text(mp));
+        fsil_error_add(err, ")");
+        return FSIL_ERR_MALFORMED;
+    }
+    fsil_mpr_init(&r, payload, len);
+    (void)fsil_mpr_next(&r, &o);
+    if (o.type != FSIL_MP_ARRAY || o.n < 2) {
+        fsil_error_set(err, FSIL_ERR_MALFORMED, "");
+        return bad(err, "an array [version, type_id, ...]", &o);
+    }
+    count = o.n;
+    (void)fsil_mpr_next(&r, &o);
+    if (o.type != FSIL_MP_INT || o.negative || o.u != FSIL_PROTOCOL_VERSION) {
+        fsil_error_set(err, FSIL_ERR_VERSION, "protocol version ");
+        if (o.type == FSIL_MP_INT && !o.negative) {
+            fsil_error_add_u(err, o.u);
+        } else {
+            fsil_error_add(err, o.type == FSIL_MP_INT ? "negative" : type_name(&o));
+        }
+        fsil_error_add(err, ", expected ");
+        fsil_error_add_u(err, FSIL_PROTOCOL_VERSION);
+        return FSIL_ERR_VERSION;
+    }
+    (void)fsil_mpr_next(&r, &o);
+    layout = (o.type == FSIL_MP_INT && !o.negative && o.u <= FSIL_MSG_MAX_ID)
+                 ? fsil_layout((uint32_t)o.u) : NULL;
+    if (layout == NULL) {
+        fsil_error_set(err, FSIL_ERR_UNKNOWN, "unknown message type ");
+        if (o.type == FSIL_MP_INT && !o.negative) {
+            fsil_error_add_u(err, o.u);
+        } else {
+            fsil_error_add(err, type_name(&o));
+        }
+        return FSIL_ERR_UNKNOWN;
+    }
+    msg->type = (uint32_t)o.u;
+    if (count - 2u != layout->count) {
+        fsil_error_set(err, FSIL_ERR_MALFORMED, layout->name);
+        fsil_error_add(err, ": expected ");
+        fsil_error_add_u(err, layout->count);
+        fsil_error_add(err, " fields, got ");
+        fsil_error_add_u(err, count - 2u);
+        return FSIL_ERR_MALFORMED;
+    }
+    for (k = 0; k < layout->count; k++) {
+        const fsil_field_t *f = &layout->fields[k];
+        fsil_error_t detail;
+        fsil_status_t st;
+        fsil_error_clear(&detail);
+        st = dec_field(&r, f->kind, (uint8_t *)&msg->u + f->offset, &detail);
+        if (st != FSIL_OK) {
+            fsil_error_set(err, st, layout->name);
+            fsil_error_add(err, " field ");
+            fsil_error_add(err, f->name);
+            fsil_error_add(err, ": ");
+            fsil_error_add(err, detail.text);
+            return st;
+        }
+    }
+    return FSIL_OK;
+}
+
+/* ---- encoding ---------------------------------------------------------------------------- */
+
+static fsil_status_t enc_field(fsil_mpw_t *w, fsil_kind_t kind, const void *at, fsil_error_t *err)
+{
+    uint32_t k;
+    switch (kind) {
+    case FSIL_KIND_U:
+        fsil_mpw_uint(w, *(const uint64_t *)at);
+        return FSIL_OK;
+    case FSIL_KIND_U32:
+        fsil_mpw_uint(w, *(const uint32_t *)at);
+        return FSIL_OK;
+    case FSIL_KIND_I:
+        fsil_mpw_int(w, *(const int64_t *)at);
+        return FSIL_OK;
+    case FSIL_KIND_T:
+        if (*(const int64_t *)at < 0) {
+            return fsil_error_set(err, FSIL_ERR_ARG, "a time in us must be >= 0");
+        }
+        fsil_mpw_int(w, *(const int64_t *)at);
+        return FSIL_OK;
+    case FSIL_KIND_F:
+        fsil_mpw_double(w, *(const double *)at);
+        return FSIL_OK;
+    case FSIL_KIND_S: {
+        const fsil_str_t *s = (const fsil_str_t *)at;
+        if (s->len > 0 && (s->ptr == NULL || !fsil_utf8_valid((const uint8_t *)s->ptr, s->len))) {
+            return fsil_error_set(err, FSIL_ERR_ARG, "not a UTF-8 string");
+        }
+        fsil_mpw_str(w, s->ptr, s->len);
+        return FSIL_OK;
+    }
+    case FSIL_KIND_B:
+        fsil_mpw_bool(w, *(const bool *)at);
+        return FSIL_OK;
+    case FSIL_KIND_M: {
+        const fsil_map_t *m = (const fsil_map_t *)at;
+        fsil_mpr_t r;
+        fsil_mp_obj_t o;
+        if (m->ptr == NULL || fsil_mp_check(m->ptr, m->len) != FSIL_MP_OK) {
+            return fsil_error_set(err, FSIL_ERR_ARG, "not one well-formed msgpack map");
+        }
+        fsil_mpr_init(&r, m->ptr, m->len);
+        if (fsil_mpr_next(&r, &o) != FSIL_MP_OK || o.type != FSIL_MP_MAP) {
+            return fsil_error_set(err, FSIL_ERR_ARG, "not a msgpack map");
+        }
+        fsil_mpw_raw(w, m->ptr, m->len);
+        return FSIL_OK;
+    }
+    case FSIL_KIND_F3:
+    case FSIL_KIND_F7: {
+        uint32_t n = kind == FSIL_KIND_F3 ? 3u : 7u;
+        fsil_mpw_array(w, n);
+        for (k = 0; k < n; k++) {
+            fsil_mpw_double(w, ((const double *)at)[k]);
+        }
+        return FSIL_OK;
+    }
+    case FSIL_KIND_F7_OR_NIL: {
+        const fsil_opt_f7_t *opt = (const fsil_opt_f7_t *)at;
+        if (!opt->present) {
+            fsil_mpw_nil(w);
+            return FSIL_OK;
+        }
+        return enc_field(w, FSIL_KIND_F7, opt->v, err);
+    }
+    case FSIL_KIND_IMU: {
+        const fsil_imu_t *imu = (const fsil_imu_t *)at;
+        if (imu->count > FSIL_MAX_IMU_SAMPLES) {
+            return fsil_error_set(err, FSIL_ERR_ARG, "too many IMU samples");
+        }
+        fsil_mpw_array(w, imu->count);
+        for (k = 0; k < imu->count; k++) {
+            const fsil_imu_sample_t *s = &imu->s[k];
+            fsil_mpw_array(w, IMU_SAMPLE_LEN);
+            fsil_mpw_int(w, s->t_us);
+            fsil_mpw_double(w, s->dv[0]);
+            fsil_mpw_double(w, s->dv[1]);
+            fsil_mpw_double(w, s->dv[2]);
+            fsil_mpw_double(w, s->dth[0]);
+            fsil_mpw_double(w, s->dth[1]);
+            fsil_mpw_double(w, s->dth[2]);
+        }
+        return FSIL_OK;
+    }
+    case FSIL_KIND_ALT: {
+        const fsil_alt_t *alt = (const fsil_alt_t *)at;
+        if (!alt->present) {
+            fsil_mpw_nil(w);
+            return FSIL_OK;
+        }
+        fsil_mpw_array(w, ALT_SAMPLE_LEN);
+        fsil_mpw_int(w, alt->t_us);
+        fsil_mpw_double(w, alt->range_m);
+        fsil_mpw_bool(w, alt->valid);
+        return FSIL_OK;
+    }
+    case FSIL_KIND_VEL: {
+        const fsil_vel_t *vel = (const fsil_vel_t *)at;
+        if (!vel->present) {
+            fsil_mpw_nil(w);
+            return FSIL_OK;
+        }
+        if (vel->t_us < 0 || vel->valid_mask > 7u) {
+            return fsil_error_set(err, FSIL_ERR_ARG, "velocimeter t_us < 0 or valid_mask > 7");
+        }
+        fsil_mpw_array(w, VEL_SAMPLE_LEN);
+        fsil_mpw_int(w, vel->t_us);
+        for (k = 0; k < 3; k++) {
+            fsil_mpw_double(w, vel->vlos_mps[k]);
+        }
+        for (k = 0; k < 3; k++) {
+            fsil_mpw_double(w, vel->range_m[k]);
+        }
+        fsil_mpw_uint(w, vel->valid_mask);
+        return FSIL_OK;
+    }
+    }
+    return fsil_error_set(err, FSIL_ERR_ARG, "field of an unknown kind");
+}
+
+fsil_status_t fsil_encode(const fsil_msg_t *msg, uint8_t *buf, size_t cap, size_t *len,
+                          fsil_error_t *err)
+{
+    const fsil_layout_t *layout = fsil_layout(msg->type);
+    fsil_mpw_t w;
+    uint32_t k;
+    fsil_error_clear(err);
+    *len = 0;
+    if (layout == NULL) {
+        fsil_error_set(err, FSIL_ERR_UNKNOWN, "unknown message type ");
+        fsil_error_add_u(err, msg->type);
+        return FSIL_ERR_UNKNOWN;
+    }
+    fsil_mpw_init(&w, buf, cap < FSIL_MAX_PAYLOAD_BYTES ? cap : FSIL_MAX_PAYLOAD_BYTES);
+    fsil_mpw_array(&w, layout->count + 2u);
+    fsil_mpw_uint(&w, FSIL_PROTOCOL_VERSION);
+    fsil_mpw_uint(&w, msg->type);
+    for (k = 0; k < layout->count; k++) {
+        const fsil_field_t *f = &layout->fields[k];
+        fsil_error_t detail;
+        fsil_status_t st;
+        fsil_error_clear(&detail);
+        st = enc_field(&w, f->kind, (const uint8_t *)&msg->u + f->offset, &detail);
+        if (st != FSIL_OK) {
+            fsil_error_set(err, st, layout->name);
+            fsil_error_add(err, " field ");
+            fsil_error_add(err, f->name);
+            fsil_error_add(err, ": ");
+            fsil_error_add(err, detail.text);
+            return st;
+        }
+    }
+    if (w.overflow) {
+        if (cap < FSIL_MAX_PAYLOAD_BYTES) {
+            return fsil_error_set(err, FSIL_ERR_ARG, "encode buffer too small");
+        }
+        return fsil_error_set(err, FSIL_ERR_TOO_LARGE, "payload larger than 4096 bytes");
+    }
+    *len = w.len;
+    return FSIL_OK;
+}
+
+fsil_status_t fsil_encode_hello_ack(uint8_t *buf, size_t cap, size_t *len,
+                                    const char *software, const char *runtime)
+{
+    fsil_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = FSIL_MSG_HELLO_ACK;
+    m.u.hello_ack.role = fsil_str("fsw");
+    m.u.hello_ack.software = fsil_str(software);
+    m.u.hello_ack.runtime = fsil_str(runtime);
+    return fsil_encode(&m, buf, cap, len, NULL);
+}
+
+fsil_status_t fsil_encode_end(uint8_t *buf, size_t cap, size_t *len, uint64_t seq,
+                              const char *reason)
+{
+    fsil_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = FSIL_MSG_END;
+    m.u.end.seq = seq;
+    m.u.end.reason = fsil_str(reason);
+    return fsil_encode(&m, buf, cap, len, NULL);
+}
+
+/* ---- reading maps ------------------------------------------------------------------------ */
+
+fsil_status_t fsil_map_find(fsil_map_t map, const char *path, fsil_mpr_t *value, fsil_error_t *err)
+{
+    fsil_mpr_t r;
+    const char *key = path;
+    fsil_mpr_init(&r, map.ptr, map.len);
+    for (;;) {
+        const char *dot = strchr(key, '.');
+        size_t key_len = dot != NULL ? (size_t)(dot - key) : strlen(key);
+        fsil_mp_obj_t o;
+        uint32_t pairs, k;
+        bool found = false;
+        if (fsil_mpr_next(&r, &o) != FSIL_MP_OK || o.type != FSIL_MP_MAP) {
+            fsil_error_set(err, FSIL_ERR_MALFORMED, path);
+            fsil_error_add(err, ": not a map at \"");
+            fsil_error_add_n(err, key, key_len);
+            fsil_error_add(err, "\"");
+            return FSIL_ERR_MALFORMED;
+        }
+        pairs = o.n;
+        for (k = 0; k < pairs && !found; k++) {
+            if (fsil_mpr_next(&r, &o) != FSIL_MP_OK) {
+                break;
+            }
+            if (o.type == FSIL_MP_STR && o.n == key_len && memcmp(o.s, key, key_len) == 0) {
+                found = true;
+            } else if (fsil_mpr_skip(&r) != FSIL_MP_OK) {
+                break;
+            }
+        }
+        if (!found) {
+            fsil_error_set(err, FSIL_ERR_MALFORMED, path);
+            fsil_error_add(err, ": missing");
+            return FSIL_ERR_MALFORMED;
+        }
+        if (dot == NULL) {
+            *value = r;
+            return FSIL_OK;
+        }
+        key = dot + 1;
+    }
+}
+
+static fsil_status_t map_error(fsil_error_t *err, const char *path, const char *what)
+{
+    fsil_error_set(err, FSIL_ERR_MALFORMED, path);
+    fsil_error_add(err, ": expected ");
+    fsil_error_add(err, what);
+    return FSIL_ERR_MALFORMED;
+}
+
+fsil_status_t fsil_map_get_f64(fsil_map_t map, const char *path, double *out, fsil_error_t *err)
+{
+    fsil_mpr_t r;
+    fsil_error_t ignored;
+    fsil_status_t st = fsil_map_find(map, path, &r, err);
+    if (st != FSIL_OK) {
+        return st;
+    }
+    fsil_error_clear(&ignored);
+    if (dec_f(&r, out, &ignored) != FSIL_OK) {
+        return map_error(err, path, "a number");
+    }
+    return FSIL_OK;
+}
+
+fsil_status_t fsil_map_get_f64s(fsil_map_t map, const char *path, double *out, uint32_t n,
+                                fsil_error_t *err)
+{
+    fsil_mpr_t r;
+    fsil_error_t ignored;
+    fsil_status_t st = fsil_map_find(map, path, &r, err);
+    if (st != FSIL_OK) {
+        return st;
+    }
+    fsil_error_clear(&ignored);
+    if (dec_floats(&r, out, n, "", &ignored) != FSIL_OK) {
+        fsil_error_set(err, FSIL_ERR_MALFORMED, path);
+        fsil_error_add(err, ": expected an array of ");
+        fsil_error_add_u(err, n);
+        fsil_error_add(err, " numbers");
+        return FSIL_ERR_MALFORMED;
+    }
+    return FSIL_OK;
+}
+
+fsil_status_t fsil_map_get_i64(fsil_map_t map, const char *path, int64_t *out, fsil_error_t *err)
+{
+    fsil_mpr_t r;
+    fsil_error_t ignored;
+    fsil_status_t st = fsil_map_find(map, path, &r, err);
+    if (st != FSIL_OK) {
+        return st;
+    }
+    fsil_error_clear(&ignored);
+    if (dec_int(&r, INT64_MIN, INT64_MAX, "", NULL, out, &ignored) != FSIL_OK) {
+        return map_error(err, path, "an integer");
+    }
+    return FSIL_OK;
+}
+
+fsil_status_t fsil_map_get_str(fsil_map_t map, const char *path, fsil_str_t *out, fsil_error_t *err)
+{
+    fsil_mpr_t r;
+    fsil_mp_obj_t o;
+    fsil_status_t st = fsil_map_find(map, path, &r, err);
+    if (st != FSIL_OK) {
+        return st;
+    }
+    if (fsil_mpr_next(&r, &o) != FSIL_MP_OK || o.type != FSIL_MP_STR) {
+        return map_error(err, path, "a string");
+    }
+    out->ptr = o.s;
+    out->len = o.n;
+    return FSIL_OK;
+}
+
+fsil_status_t fsil_map_get_map(fsil_map_t map, const char *path, fsil_map_t *out, fsil_error_t *err)
+{
+    fsil_mpr_t r, peek;
+    fsil_mp_obj_t o;
+    fsil_status_t st = fsil_map_find(map, path, &r, err);
+    if (st != FSIL_OK) {
+        return st;
+    }
+    peek = r;
+    if (fsil_mpr_next(&peek, &o) != FSIL_MP_OK || o.type != FSIL_MP_MAP) {
+        return map_error(err, path, "a map");
+    }
+    out->ptr = r.p;
+    if (fsil_mpr_skip(&r) != FSIL_MP_OK) {
+        return map_error(err, path, "a well-formed map");
+    }
+    out->len = (uint32_t)(r.p - out->ptr);
+    return FSIL_OK;
+}
