@@ -103,7 +103,7 @@ static int link_failure(fsil_client_t *c, const char *while_doing)
         return 3;
     }
     fsil_client_end(c, c->error.text); /* no-op if the client already sent END */
-    fprintf(stderr, "fsil-example-fsw: %s: %s\n", fsil_status_name(c->error.status), c->error.text);
+    fprintf(stderr, "fsil-example-fsw: %s: %s\n", fsil_err_name(c->error.status), c->error.text);
     return 3;
 }
 
@@ -112,7 +112,7 @@ int main(int argc, char **argv)
     const fsil_hello_t *hello;
     const fsil_frame_t *frame;
     fsil_error_t err;
-    fsil_status_t st;
+    fsil_err_t st;
     char runtime[96];
     struct sigaction sa;
     if (argc != 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {

@@ -745,21 +745,21 @@ void lander_step(lander_t *L, const fsil_frame_t *frame, fsil_command_t *cmd)
 
 /* ---- set-up from HELLO ---------------------------------------------------------------------- */
 
-static fsil_status_t get_v3(fsil_map_t config, const char *path, v3_t *out, fsil_error_t *err)
+static fsil_err_t get_v3(fsil_map_t config, const char *path, v3_t *out, fsil_error_t *err)
 {
     double a[3];
-    fsil_status_t st = fsil_map_get_f64s(config, path, a, 3, err);
+    fsil_err_t st = fsil_map_get_f64s(config, path, a, 3, err);
     *out = v3(a[0], a[1], a[2]);
     return st;
 }
 
-fsil_status_t lander_init(lander_t *L, fsil_map_t config, fsil_error_t *err)
+fsil_err_t lander_init(lander_t *L, fsil_map_t config, fsil_error_t *err)
 {
     double dry, prop, isp, q4[4], pos_sigma, vel_sigma, t0_s;
     int64_t t0_us;
     v3_t r0, v0;
     quat_t q0;
-    fsil_status_t st = FSIL_OK;
+    fsil_err_t st = FSIL_OK;
     fsil_mpr_t probe;
     fsil_error_t ignored;
     memset(L, 0, sizeof *L);

@@ -61,7 +61,7 @@ typedef struct {
 } lander_t;
 
 /* Set up from the HELLO config map; FSIL_ERR_MALFORMED with err naming a missing or bad key. */
-fsil_status_t lander_init(lander_t *L, fsil_map_t config, fsil_error_t *err);
+fsil_err_t lander_init(lander_t *L, fsil_map_t config, fsil_error_t *err);
 /* One cycle: answer one frame. Fills throttle, torque_nm, mode, nav and flags of cmd. */
 void lander_step(lander_t *L, const fsil_frame_t *frame, fsil_command_t *cmd);
 

@@ -9,7 +9,7 @@ void fsil_client_init(fsil_client_t *c, fsil_link_t *link)
     c->link = link;
 }
 
-static fsil_status_t fail(fsil_client_t *c, fsil_status_t st, const char *what, const char *detail)
+static fsil_err_t fail(fsil_client_t *c, fsil_err_t st, const char *what, const char *detail)
 {
     fsil_error_set(&c->error, st, what);
     fsil_error_add(&c->error, detail);
@@ -53,11 +53,11 @@ void fsil_client_end(fsil_client_t *c, const char *reason)
 }
 
 /* Receive and decode one message; a protocol error ends the run with END. */
-static fsil_status_t receive(fsil_client_t *c, uint32_t timeout_ms)
+static fsil_err_t receive(fsil_client_t *c, uint32_t timeout_ms)
 {
     size_t len;
     fsil_error_t why;
-    fsil_status_t st = fsil_link_recv(c->link, c->rx, sizeof c->rx, &len, timeout_ms);
+    fsil_err_t st = fsil_link_recv(c->link, c->rx, sizeof c->rx, &len, timeout_ms);
     if (st != FSIL_OK) {
         c->error = c->link->error;
         c->error.status = st;
@@ -81,7 +81,7 @@ static fsil_status_t receive(fsil_client_t *c, uint32_t timeout_ms)
 }
 
 /* The peer ended the run: keep its reason, answer with END. */
-static fsil_status_t peer_ended(fsil_client_t *c)
+static fsil_err_t peer_ended(fsil_client_t *c)
 {
     fsil_str_t r = c->msg.u.end.reason;
     size_t n = r.len < FSIL_END_REASON_BYTES - 1 ? r.len : FSIL_END_REASON_BYTES - 1;
@@ -91,9 +91,9 @@ static fsil_status_t peer_ended(fsil_client_t *c)
     return fail(c, FSIL_ERR_END, "the plant ended the run: ", c->end_reason);
 }
 
-fsil_status_t fsil_client_hello(fsil_client_t *c, uint32_t timeout_ms, const fsil_hello_t **hello)
+fsil_err_t fsil_client_hello(fsil_client_t *c, uint32_t timeout_ms, const fsil_hello_t **hello)
 {
-    fsil_status_t st;
+    fsil_err_t st;
     for (;;) {
         st = receive(c, timeout_ms);
         if (st != FSIL_OK) {
@@ -119,9 +119,9 @@ fsil_status_t fsil_client_hello(fsil_client_t *c, uint32_t timeout_ms, const fsi
     }
 }
 
-fsil_status_t fsil_client_ack(fsil_client_t *c, const char *software, const char *runtime)
+fsil_err_t fsil_client_ack(fsil_client_t *c, const char *software, const char *runtime)
 {
-    fsil_status_t st = fsil_encode_hello_ack(c->ack, sizeof c->ack, &c->ack_len, software, runtime);
+    fsil_err_t st = fsil_encode_hello_ack(c->ack, sizeof c->ack, &c->ack_len, software, runtime);
     if (st != FSIL_OK) {
         return fail(c, FSIL_ERR_ARG, "HELLO_ACK does not encode: ", "software/runtime too long");
     }
@@ -133,9 +133,9 @@ fsil_status_t fsil_client_ack(fsil_client_t *c, const char *software, const char
     return st;
 }
 
-static fsil_status_t resend(fsil_client_t *c, const uint8_t *bytes, size_t len)
+static fsil_err_t resend(fsil_client_t *c, const uint8_t *bytes, size_t len)
 {
-    fsil_status_t st = fsil_link_send(c->link, bytes, len, FSIL_END_SEND_TIMEOUT_MS * 10u);
+    fsil_err_t st = fsil_link_send(c->link, bytes, len, FSIL_END_SEND_TIMEOUT_MS * 10u);
     if (st != FSIL_OK) {
         c->error = c->link->error;
         c->error.status = st;
@@ -143,10 +143,10 @@ static fsil_status_t resend(fsil_client_t *c, const uint8_t *bytes, size_t len)
     return st;
 }
 
-fsil_status_t fsil_client_next_frame(fsil_client_t *c, uint32_t timeout_ms,
+fsil_err_t fsil_client_next_frame(fsil_client_t *c, uint32_t timeout_ms,
                                      const fsil_frame_t **frame)
 {
-    fsil_status_t st;
+    fsil_err_t st;
     if (c->ended) {
         return fail(c, FSIL_ERR_CLOSED, "the run has ended", "");
     }
@@ -197,11 +197,11 @@ fsil_status_t fsil_client_next_frame(fsil_client_t *c, uint32_t timeout_ms,
     }
 }
 
-fsil_status_t fsil_client_command(fsil_client_t *c, fsil_command_t *cmd)
+fsil_err_t fsil_client_command(fsil_client_t *c, fsil_command_t *cmd)
 {
     fsil_msg_t m;
     fsil_error_t why;
-    fsil_status_t st;
+    fsil_err_t st;
     if (!c->have_frame || c->answered) {
         return fail(c, FSIL_ERR_ARG, "no frame to answer", "");
     }

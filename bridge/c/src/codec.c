@@ -40,7 +40,7 @@ static const char *type_name(const fsil_mp_obj_t *obj)
 }
 
 /* "expected WHAT, got TYPE" (or "array of N" for arrays). */
-static fsil_status_t bad(fsil_error_t *err, const char *what, const fsil_mp_obj_t *got)
+static fsil_err_t bad(fsil_error_t *err, const char *what, const fsil_mp_obj_t *got)
 {
     fsil_error_add(err, "expected ");
     fsil_error_add(err, what);
@@ -54,7 +54,7 @@ static fsil_status_t bad(fsil_error_t *err, const char *what, const fsil_mp_obj_
     return FSIL_ERR_MALFORMED;
 }
 
-static fsil_status_t next(fsil_mpr_t *r, fsil_mp_obj_t *obj, fsil_error_t *err)
+static fsil_err_t next(fsil_mpr_t *r, fsil_mp_obj_t *obj, fsil_error_t *err)
 {
     fsil_mp_status_t st = fsil_mpr_next(r, obj);
     if (st != FSIL_MP_OK) { /* cannot happen after fsil_mp_check; kept for safety */
@@ -66,10 +66,10 @@ static fsil_status_t next(fsil_mpr_t *r, fsil_mp_obj_t *obj, fsil_error_t *err)
 
 /* ---- decoding one value of each kind ---------------------------------------------------- */
 
-static fsil_status_t dec_f(fsil_mpr_t *r, double *out, fsil_error_t *err)
+static fsil_err_t dec_f(fsil_mpr_t *r, double *out, fsil_error_t *err)
 {
     fsil_mp_obj_t o;
-    fsil_status_t st = next(r, &o, err);
+    fsil_err_t st = next(r, &o, err);
     if (st != FSIL_OK) {
         return st;
     }
@@ -84,11 +84,11 @@ static fsil_status_t dec_f(fsil_mpr_t *r, double *out, fsil_error_t *err)
 }
 
 /* An integer within [lo, hi] (hi as unsigned: 0..UINT64_MAX). */
-static fsil_status_t dec_int(fsil_mpr_t *r, int64_t lo, uint64_t hi, const char *what,
+static fsil_err_t dec_int(fsil_mpr_t *r, int64_t lo, uint64_t hi, const char *what,
                              uint64_t *u_out, int64_t *i_out, fsil_error_t *err)
 {
     fsil_mp_obj_t o;
-    fsil_status_t st = next(r, &o, err);
+    fsil_err_t st = next(r, &o, err);
     if (st != FSIL_OK) {
         return st;
     }
@@ -115,10 +115,10 @@ static fsil_status_t dec_int(fsil_mpr_t *r, int64_t lo, uint64_t hi, const char 
     return FSIL_OK;
 }
 
-static fsil_status_t dec_array(fsil_mpr_t *r, uint32_t n, const char *what, fsil_error_t *err)
+static fsil_err_t dec_array(fsil_mpr_t *r, uint32_t n, const char *what, fsil_error_t *err)
 {
     fsil_mp_obj_t o;
-    fsil_status_t st = next(r, &o, err);
+    fsil_err_t st = next(r, &o, err);
     if (st != FSIL_OK) {
         return st;
     }
@@ -129,12 +129,12 @@ static fsil_status_t dec_array(fsil_mpr_t *r, uint32_t n, const char *what, fsil
 }
 
 /* nil -> *present = false; an array of n -> true; else an error. */
-static fsil_status_t dec_nil_or_array(fsil_mpr_t *r, uint32_t n, const char *what, bool *present,
+static fsil_err_t dec_nil_or_array(fsil_mpr_t *r, uint32_t n, const char *what, bool *present,
                                       fsil_error_t *err)
 {
     fsil_mpr_t peek = *r;
     fsil_mp_obj_t o;
-    fsil_status_t st = next(&peek, &o, err);
+    fsil_err_t st = next(&peek, &o, err);
     if (st != FSIL_OK) {
         return st;
     }
@@ -147,11 +147,11 @@ static fsil_status_t dec_nil_or_array(fsil_mpr_t *r, uint32_t n, const char *wha
     return dec_array(r, n, what, err);
 }
 
-static fsil_status_t dec_floats(fsil_mpr_t *r, double *out, uint32_t n, const char *what,
+static fsil_err_t dec_floats(fsil_mpr_t *r, double *out, uint32_t n, const char *what,
                                 fsil_error_t *err)
 {
     uint32_t k;
-    fsil_status_t st = dec_array(r, n, what, err);
+    fsil_err_t st = dec_array(r, n, what, err);
     for (k = 0; st == FSIL_OK && k < n; k++) {
         fsil_error_t inner;
         fsil_error_clear(&inner);
@@ -166,11 +166,11 @@ static fsil_status_t dec_floats(fsil_mpr_t *r, double *out, uint32_t n, const ch
     return st;
 }
 
-static fsil_status_t dec_imu(fsil_mpr_t *r, fsil_imu_t *imu, fsil_error_t *err)
+static fsil_err_t dec_imu(fsil_mpr_t *r, fsil_imu_t *imu, fsil_error_t *err)
 {
     fsil_mp_obj_t o;
     uint32_t j;
-    fsil_status_t st = next(r, &o, err);
+    fsil_err_t st = next(r, &o, err);
     if (st != FSIL_OK) {
         return st;
     }
@@ -205,10 +205,10 @@ static fsil_status_t dec_imu(fsil_mpr_t *r, fsil_imu_t *imu, fsil_error_t *err)
     return FSIL_OK;
 }
 
-static fsil_status_t dec_alt(fsil_mpr_t *r, fsil_alt_t *alt, fsil_error_t *err)
+static fsil_err_t dec_alt(fsil_mpr_t *r, fsil_alt_t *alt, fsil_error_t *err)
 {
     fsil_mp_obj_t o;
-    fsil_status_t st = dec_nil_or_array(r, ALT_SAMPLE_LEN,
+    fsil_err_t st = dec_nil_or_array(r, ALT_SAMPLE_LEN,
                                         "nil or an altimeter sample [t_us, range_m, valid]",
                                         &alt->present, err);
     if (st != FSIL_OK || !alt->present) {
@@ -230,11 +230,11 @@ static fsil_status_t dec_alt(fsil_mpr_t *r, fsil_alt_t *alt, fsil_error_t *err)
     return st;
 }
 
-static fsil_status_t dec_vel(fsil_mpr_t *r, fsil_vel_t *vel, fsil_error_t *err)
+static fsil_err_t dec_vel(fsil_mpr_t *r, fsil_vel_t *vel, fsil_error_t *err)
 {
     uint64_t mask = 0;
     uint32_t k;
-    fsil_status_t st = dec_nil_or_array(r, VEL_SAMPLE_LEN,
+    fsil_err_t st = dec_nil_or_array(r, VEL_SAMPLE_LEN,
                                         "nil or a velocimeter sample of 8", &vel->present, err);
     if (st != FSIL_OK || !vel->present) {
         return st;
@@ -250,10 +250,10 @@ static fsil_status_t dec_vel(fsil_mpr_t *r, fsil_vel_t *vel, fsil_error_t *err)
     return st;
 }
 
-static fsil_status_t dec_field(fsil_mpr_t *r, fsil_kind_t kind, void *at, fsil_error_t *err)
+static fsil_err_t dec_field(fsil_mpr_t *r, fsil_kind_t kind, void *at, fsil_error_t *err)
 {
     fsil_mp_obj_t o;
-    fsil_status_t st;
+    fsil_err_t st;
     switch (kind) {
     case FSIL_KIND_U:
         return dec_int(r, 0, UINT64_MAX, "an unsigned integer", (uint64_t *)at, NULL, err);
@@ -331,7 +331,7 @@ static fsil_status_t dec_field(fsil_mpr_t *r, fsil_kind_t kind, void *at, fsil_e
     return fsil_error_set(err, FSIL_ERR_MALFORMED, "field of an unknown kind");
 }
 
-fsil_status_t fsil_decode(const uint8_t *payload, size_t len, fsil_msg_t *msg, fsil_error_t *err)
+fsil_err_t fsil_decode(const uint8_t *payload, size_t len, fsil_msg_t *msg, fsil_error_t *err)
 {
     fsil_mpr_t r;
     fsil_mp_obj_t o;
@@ -400,7 +400,7 @@ fsil_status_t fsil_decode(const uint8_t *payload, size_t len, fsil_msg_t *msg, f
     for (k = 0; k < layout->count; k++) {
         const fsil_field_t *f = &layout->fields[k];
         fsil_error_t detail;
-        fsil_status_t st;
+        fsil_err_t st;
         fsil_error_clear(&detail);
         st = dec_field(&r, f->kind, (uint8_t *)&msg->u + f->offset, &detail);
         if (st != FSIL_OK) {
@@ -417,7 +417,7 @@ fsil_status_t fsil_decode(const uint8_t *payload, size_t len, fsil_msg_t *msg, f
 
 /* ---- encoding ---------------------------------------------------------------------------- */
 
-static fsil_status_t enc_field(fsil_mpw_t *w, fsil_kind_t kind, const void *at, fsil_error_t *err)
+static fsil_err_t enc_field(fsil_mpw_t *w, fsil_kind_t kind, const void *at, fsil_error_t *err)
 {
     uint32_t k;
     switch (kind) {
@@ -536,7 +536,7 @@ static fsil_status_t enc_field(fsil_mpw_t *w, fsil_kind_t kind, const void *at, 
     return fsil_error_set(err, FSIL_ERR_ARG, "field of an unknown kind");
 }
 
-fsil_status_t fsil_encode(const fsil_msg_t *msg, uint8_t *buf, size_t cap, size_t *len,
+fsil_err_t fsil_encode(const fsil_msg_t *msg, uint8_t *buf, size_t cap, size_t *len,
                           fsil_error_t *err)
 {
     const fsil_layout_t *layout = fsil_layout(msg->type);
@@ -556,7 +556,7 @@ fsil_status_t fsil_encode(const fsil_msg_t *msg, uint8_t *buf, size_t cap, size_
     for (k = 0; k < layout->count; k++) {
         const fsil_field_t *f = &layout->fields[k];
         fsil_error_t detail;
-        fsil_status_t st;
+        fsil_err_t st;
         fsil_error_clear(&detail);
         st = enc_field(&w, f->kind, (const uint8_t *)&msg->u + f->offset, &detail);
         if (st != FSIL_OK) {
@@ -578,7 +578,7 @@ fsil_status_t fsil_encode(const fsil_msg_t *msg, uint8_t *buf, size_t cap, size_
     return FSIL_OK;
 }
 
-fsil_status_t fsil_encode_hello_ack(uint8_t *buf, size_t cap, size_t *len,
+fsil_err_t fsil_encode_hello_ack(uint8_t *buf, size_t cap, size_t *len,
                                     const char *software, const char *runtime)
 {
     fsil_msg_t m;
@@ -590,7 +590,7 @@ fsil_status_t fsil_encode_hello_ack(uint8_t *buf, size_t cap, size_t *len,
     return fsil_encode(&m, buf, cap, len, NULL);
 }
 
-fsil_status_t fsil_encode_end(uint8_t *buf, size_t cap, size_t *len, uint64_t seq,
+fsil_err_t fsil_encode_end(uint8_t *buf, size_t cap, size_t *len, uint64_t seq,
                               const char *reason)
 {
     fsil_msg_t m;
@@ -603,7 +603,7 @@ fsil_status_t fsil_encode_end(uint8_t *buf, size_t cap, size_t *len, uint64_t se
 
 /* ---- reading maps ------------------------------------------------------------------------ */
 
-fsil_status_t fsil_map_find(fsil_map_t map, const char *path, fsil_mpr_t *value, fsil_error_t *err)
+fsil_err_t fsil_map_find(fsil_map_t map, const char *path, fsil_mpr_t *value, fsil_error_t *err)
 {
     fsil_mpr_t r;
     const char *key = path;
@@ -645,7 +645,7 @@ fsil_status_t fsil_map_find(fsil_map_t map, const char *path, fsil_mpr_t *value,
     }
 }
 
-static fsil_status_t map_error(fsil_error_t *err, const char *path, const char *what)
+static fsil_err_t map_error(fsil_error_t *err, const char *path, const char *what)
 {
     fsil_error_set(err, FSIL_ERR_MALFORMED, path);
     fsil_error_add(err, ": expected ");
@@ -653,11 +653,11 @@ static fsil_status_t map_error(fsil_error_t *err, const char *path, const char *
     return FSIL_ERR_MALFORMED;
 }
 
-fsil_status_t fsil_map_get_f64(fsil_map_t map, const char *path, double *out, fsil_error_t *err)
+fsil_err_t fsil_map_get_f64(fsil_map_t map, const char *path, double *out, fsil_error_t *err)
 {
     fsil_mpr_t r;
     fsil_error_t ignored;
-    fsil_status_t st = fsil_map_find(map, path, &r, err);
+    fsil_err_t st = fsil_map_find(map, path, &r, err);
     if (st != FSIL_OK) {
         return st;
     }
@@ -668,12 +668,12 @@ fsil_status_t fsil_map_get_f64(fsil_map_t map, const char *path, double *out, fs
     return FSIL_OK;
 }
 
-fsil_status_t fsil_map_get_f64s(fsil_map_t map, const char *path, double *out, uint32_t n,
+fsil_err_t fsil_map_get_f64s(fsil_map_t map, const char *path, double *out, uint32_t n,
                                 fsil_error_t *err)
 {
     fsil_mpr_t r;
     fsil_error_t ignored;
-    fsil_status_t st = fsil_map_find(map, path, &r, err);
+    fsil_err_t st = fsil_map_find(map, path, &r, err);
     if (st != FSIL_OK) {
         return st;
     }
@@ -688,11 +688,11 @@ fsil_status_t fsil_map_get_f64s(fsil_map_t map, const char *path, double *out, u
     return FSIL_OK;
 }
 
-fsil_status_t fsil_map_get_i64(fsil_map_t map, const char *path, int64_t *out, fsil_error_t *err)
+fsil_err_t fsil_map_get_i64(fsil_map_t map, const char *path, int64_t *out, fsil_error_t *err)
 {
     fsil_mpr_t r;
     fsil_error_t ignored;
-    fsil_status_t st = fsil_map_find(map, path, &r, err);
+    fsil_err_t st = fsil_map_find(map, path, &r, err);
     if (st != FSIL_OK) {
         return st;
     }
@@ -703,11 +703,11 @@ fsil_status_t fsil_map_get_i64(fsil_map_t map, const char *path, int64_t *out, f
     return FSIL_OK;
 }
 
-fsil_status_t fsil_map_get_str(fsil_map_t map, const char *path, fsil_str_t *out, fsil_error_t *err)
+fsil_err_t fsil_map_get_str(fsil_map_t map, const char *path, fsil_str_t *out, fsil_error_t *err)
 {
     fsil_mpr_t r;
     fsil_mp_obj_t o;
-    fsil_status_t st = fsil_map_find(map, path, &r, err);
+    fsil_err_t st = fsil_map_find(map, path, &r, err);
     if (st != FSIL_OK) {
         return st;
     }
@@ -719,11 +719,11 @@ fsil_status_t fsil_map_get_str(fsil_map_t map, const char *path, fsil_str_t *out
     return FSIL_OK;
 }
 
-fsil_status_t fsil_map_get_map(fsil_map_t map, const char *path, fsil_map_t *out, fsil_error_t *err)
+fsil_err_t fsil_map_get_map(fsil_map_t map, const char *path, fsil_map_t *out, fsil_error_t *err)
 {
     fsil_mpr_t r, peek;
     fsil_mp_obj_t o;
-    fsil_status_t st = fsil_map_find(map, path, &r, err);
+    fsil_err_t st = fsil_map_find(map, path, &r, err);
     if (st != FSIL_OK) {
         return st;
     }

@@ -73,7 +73,7 @@ bool fsil_cobs_decode(const uint8_t *src, size_t len, uint8_t *dst, size_t *out_
     return true;
 }
 
-fsil_status_t fsil_frame_encode(const uint8_t *payload, size_t len, uint8_t *dst, size_t cap,
+fsil_err_t fsil_frame_encode(const uint8_t *payload, size_t len, uint8_t *dst, size_t cap,
                                 size_t *out_len)
 {
     uint8_t body[FSIL_MAX_BODY_BYTES];

@@ -1,10 +1,10 @@
 /* The link interface's dispatch and statistics (see fsil/link.h). */
 #include "fsil/link.h"
 
-fsil_status_t fsil_link_send(fsil_link_t *link, const uint8_t *payload, size_t len,
+fsil_err_t fsil_link_send(fsil_link_t *link, const uint8_t *payload, size_t len,
                              uint32_t timeout_ms)
 {
-    fsil_status_t st;
+    fsil_err_t st;
     if (!link->open) {
         return fsil_error_set(&link->error, FSIL_ERR_CLOSED, "link is closed");
     }
@@ -19,10 +19,10 @@ fsil_status_t fsil_link_send(fsil_link_t *link, const uint8_t *payload, size_t l
     return st;
 }
 
-fsil_status_t fsil_link_recv(fsil_link_t *link, uint8_t *buf, size_t cap, size_t *len,
+fsil_err_t fsil_link_recv(fsil_link_t *link, uint8_t *buf, size_t cap, size_t *len,
                              uint32_t timeout_ms)
 {
-    fsil_status_t st;
+    fsil_err_t st;
     *len = 0;
     if (!link->open) {
         return fsil_error_set(&link->error, FSIL_ERR_CLOSED, "link is closed");

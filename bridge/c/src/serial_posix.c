@@ -110,7 +110,7 @@ static int baud_constant(uint32_t baud, speed_t *out)
     return 0;
 }
 
-fsil_status_t fsil_serial_open(fsil_serial_link_t *s, const char *path, uint32_t baud,
+fsil_err_t fsil_serial_open(fsil_serial_link_t *s, const char *path, uint32_t baud,
                                fsil_error_t *err)
 {
     struct termios tio;

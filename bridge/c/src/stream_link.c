@@ -8,13 +8,13 @@ static uint32_t elapsed_ms(fsil_stream_link_t *s, uint32_t start)
     return (uint32_t)(s->io.now_ms(s->io.ctx) - start); /* wraps correctly */
 }
 
-static fsil_status_t stream_send(fsil_link_t *link, const uint8_t *payload, size_t len,
+static fsil_err_t stream_send(fsil_link_t *link, const uint8_t *payload, size_t len,
                                  uint32_t timeout_ms)
 {
     fsil_stream_link_t *s = (fsil_stream_link_t *)link;
     size_t n = 0, done = 0, start_at = 0;
     uint32_t start = s->io.now_ms(s->io.ctx);
-    fsil_status_t st;
+    fsil_err_t st;
     if (s->flush_next) {
         s->tx[0] = 0;
         start_at = 1;
@@ -47,7 +47,7 @@ static fsil_status_t stream_send(fsil_link_t *link, const uint8_t *payload, size
     return FSIL_OK;
 }
 
-static fsil_status_t stream_recv(fsil_link_t *link, uint8_t *buf, size_t cap, size_t *len,
+static fsil_err_t stream_recv(fsil_link_t *link, uint8_t *buf, size_t cap, size_t *len,
                                  uint32_t timeout_ms)
 {
     fsil_stream_link_t *s = (fsil_stream_link_t *)link;

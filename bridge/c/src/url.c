@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-static fsil_status_t bad_url(fsil_error_t *err, const char *url, const char *reason)
+static fsil_err_t bad_url(fsil_error_t *err, const char *url, const char *reason)
 {
     fsil_error_set(err, FSIL_ERR_URL, "bad link URL \"");
     fsil_error_add(err, url);
@@ -39,14 +39,14 @@ static int parse_uint(const char *text, size_t len, uint32_t lo, uint32_t hi, ui
     return 1;
 }
 
-static fsil_status_t open_serial(fsil_url_link_t *out, const char *url, const char *rest,
+static fsil_err_t open_serial(fsil_url_link_t *out, const char *url, const char *rest,
                                  fsil_error_t *err)
 {
     char path[256];
     const char *query = strchr(rest, '?');
     size_t path_len = query != NULL ? (size_t)(query - rest) : strlen(rest);
     uint32_t baud = FSIL_DEFAULT_BAUD;
-    fsil_status_t st;
+    fsil_err_t st;
     if (path_len == 0) {
         return bad_url(err, url, "missing PATH");
     }
@@ -72,12 +72,12 @@ static fsil_status_t open_serial(fsil_url_link_t *out, const char *url, const ch
 }
 
 #ifdef FSIL_WITH_ZMQ
-static fsil_status_t open_zmq(fsil_url_link_t *out, const char *url, const char *rest, int ipc,
+static fsil_err_t open_zmq(fsil_url_link_t *out, const char *url, const char *rest, int ipc,
                               fsil_error_t *err)
 {
     char endpoint[300];
     size_t len = strlen(rest);
-    fsil_status_t st;
+    fsil_err_t st;
     if (strpbrk(rest, "?#") != NULL) {
         return bad_url(err, url, "no query or fragment allowed");
     }
@@ -113,7 +113,7 @@ static fsil_status_t open_zmq(fsil_url_link_t *out, const char *url, const char 
 }
 #endif
 
-fsil_status_t fsil_open_url(fsil_url_link_t *out, const char *url, fsil_error_t *err)
+fsil_err_t fsil_open_url(fsil_url_link_t *out, const char *url, fsil_error_t *err)
 {
     out->link = NULL;
     if (starts(url, "serial://")) {

@@ -13,7 +13,23 @@ static int poll_ms(uint32_t timeout_ms)
     return timeout_ms > 0x7fffffffu ? 0x7fffffff : (int)timeout_ms;
 }
 
-static fsil_status_t zmq_failed(fsil_link_t *link, const char *what)
+/* Wait for events on the socket: 1 ready, 0 not in time (or a signal), -1 failed. */
+static int wait_socket(fsil_zmq_link_t *z, short events, uint32_t timeout_ms)
+{
+    zmq_pollitem_t item;
+    int n;
+    item.socket = z->socket;
+    item.fd = 0;
+    item.events = events;
+    item.revents = 0;
+    n = zmq_poll(&item, 1, poll_ms(timeout_ms));
+    if (n < 0) {
+        return zmq_errno() == EINTR ? 0 : -1;
+    }
+    return n > 0 ? 1 : 0;
+}
+
+static fsil_err_t zmq_failed(fsil_link_t *link, const char *what)
 {
     fsil_error_set(&link->error, FSIL_ERR_IO, what);
     fsil_error_add(&link->error, ": ");
@@ -21,18 +37,12 @@ static fsil_status_t zmq_failed(fsil_link_t *link, const char *what)
     return FSIL_ERR_IO;
 }
 
-static fsil_status_t z_send(fsil_link_t *link, const uint8_t *payload, size_t len,
+static fsil_err_t z_send(fsil_link_t *link, const uint8_t *payload, size_t len,
                             uint32_t timeout_ms)
 {
     fsil_zmq_link_t *z = (fsil_zmq_link_t *)link;
-    zmq_pollitem_t item;
-    int n;
-    item.socket = z->socket;
-    item.fd = 0;
-    item.events = ZMQ_POLLOUT;
-    item.revents = 0;
-    n = zmq_poll(&item, 1, poll_ms(timeout_ms));
-    if (n < 0 && zmq_errno() != EINTR) {
+    int n = wait_socket(z, ZMQ_POLLOUT, timeout_ms);
+    if (n < 0) {
         return zmq_failed(link, "send failed");
     }
     if (n <= 0 || zmq_send(z->socket, payload, len, ZMQ_DONTWAIT) < 0) {
@@ -47,18 +57,12 @@ static fsil_status_t z_send(fsil_link_t *link, const uint8_t *payload, size_t le
     return FSIL_OK;
 }
 
-static fsil_status_t z_recv(fsil_link_t *link, uint8_t *buf, size_t cap, size_t *len,
+static fsil_err_t z_recv(fsil_link_t *link, uint8_t *buf, size_t cap, size_t *len,
                             uint32_t timeout_ms)
 {
     fsil_zmq_link_t *z = (fsil_zmq_link_t *)link;
-    zmq_pollitem_t item;
-    int n;
-    item.socket = z->socket;
-    item.fd = 0;
-    item.events = ZMQ_POLLIN;
-    item.revents = 0;
-    n = zmq_poll(&item, 1, poll_ms(timeout_ms));
-    if (n < 0 && zmq_errno() != EINTR) {
+    int n = wait_socket(z, ZMQ_POLLIN, timeout_ms);
+    if (n < 0) {
         return zmq_failed(link, "receive failed");
     }
     if (n > 0) {
@@ -104,7 +108,7 @@ static uint32_t z_now_ms(fsil_link_t *link)
 
 static const fsil_link_ops_t zmq_ops = {z_send, z_recv, z_close, z_now_ms, NULL};
 
-fsil_status_t fsil_zmq_open(fsil_zmq_link_t *z, const char *endpoint, int bind,
+fsil_err_t fsil_zmq_open(fsil_zmq_link_t *z, const char *endpoint, int bind,
                             fsil_error_t *err)
 {
     int linger = 0;

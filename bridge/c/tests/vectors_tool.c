@@ -261,14 +261,14 @@ static fsil_msg_t msg;
 static void cmd_decode(const uint8_t *p, size_t n)
 {
     fsil_error_t err;
-    fsil_status_t st = fsil_decode(p, n, &msg, &err);
+    fsil_err_t st = fsil_decode(p, n, &msg, &err);
     const fsil_layout_t *layout;
     size_t len = 0;
     uint32_t k;
     fsil_mpr_t r;
     fsil_mpw_t w;
     if (st != FSIL_OK) {
-        printf("{\"ok\":false,\"status\":\"%s\",\"error\":", fsil_status_name(st));
+        printf("{\"ok\":false,\"status\":\"%s\",\"error\":", fsil_err_name(st));
         print_str(err.text, strlen(err.text));
         printf("}\n");
         return;
@@ -341,8 +341,8 @@ int main(void)
         if (strcmp(line, "decode") == 0) {
             cmd_decode(data, n);
         } else if (strcmp(line, "frame") == 0) {
-            fsil_status_t st = fsil_frame_encode(data, n, out, sizeof out, &len);
-            printf("{\"status\":\"%s\",\"frame\":", fsil_status_name(st));
+            fsil_err_t st = fsil_frame_encode(data, n, out, sizeof out, &len);
+            printf("{\"status\":\"%s\",\"frame\":", fsil_err_name(st));
             print_hex(out, len);
             printf("}\n");
         } else if (strcmp(line, "cobs") == 0) {

@@ -57,15 +57,15 @@ typedef struct {
 void fsil_client_init(fsil_client_t *c, fsil_link_t *link);
 /* Wait for HELLO. Its strings and maps point into the client's buffer: read them before
  * the next call. FSIL_ERR_END if the plant ended the run first. */
-fsil_status_t fsil_client_hello(fsil_client_t *c, uint32_t timeout_ms, const fsil_hello_t **hello);
-fsil_status_t fsil_client_ack(fsil_client_t *c, const char *software, const char *runtime);
+fsil_err_t fsil_client_hello(fsil_client_t *c, uint32_t timeout_ms, const fsil_hello_t **hello);
+fsil_err_t fsil_client_ack(fsil_client_t *c, const char *software, const char *runtime);
 /* Wait for the next new FRAME (timeout_ms of silence at most). FSIL_ERR_END when the
  * plant ends the run (answered already; reason in c->end_reason). On a protocol error
  * the client sends END("protocol error: ...") itself before returning it. */
-fsil_status_t fsil_client_next_frame(fsil_client_t *c, uint32_t timeout_ms,
+fsil_err_t fsil_client_next_frame(fsil_client_t *c, uint32_t timeout_ms,
                                      const fsil_frame_t **frame);
 /* Answer the frame last handed out (cmd->seq is set to its seq). */
-fsil_status_t fsil_client_command(fsil_client_t *c, fsil_command_t *cmd);
+fsil_err_t fsil_client_command(fsil_client_t *c, fsil_command_t *cmd);
 /* End the run from this side: STATUS (if the protocol has it) then END(reason), best
  * effort. Does nothing if the run has ended already. */
 void fsil_client_end(fsil_client_t *c, const char *reason);

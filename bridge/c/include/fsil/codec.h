@@ -10,17 +10,17 @@
 
 #include "fsil/msgpack.h"
 #include "fsil/protocol.h"
-#include "fsil/status.h"
+#include "fsil/err.h"
 
 /* Decode one payload. The checks run in the host's order: size, one complete msgpack
  * object, an array, version, type id, field count, each field. On failure msg is
  * unspecified and err (may be NULL) says why, naming the message and field. */
-fsil_status_t fsil_decode(const uint8_t *payload, size_t len, fsil_msg_t *msg, fsil_error_t *err);
+fsil_err_t fsil_decode(const uint8_t *payload, size_t len, fsil_msg_t *msg, fsil_error_t *err);
 
 /* Encode one message into buf (cap bytes; FSIL_MAX_PAYLOAD_BYTES always suffice).
  * FSIL_ERR_TOO_LARGE above FSIL_MAX_PAYLOAD_BYTES, FSIL_ERR_ARG if buf is too small
  * or a field is out of its range (named in err). */
-fsil_status_t fsil_encode(const fsil_msg_t *msg, uint8_t *buf, size_t cap, size_t *len,
+fsil_err_t fsil_encode(const fsil_msg_t *msg, uint8_t *buf, size_t cap, size_t *len,
                           fsil_error_t *err);
 
 /* A string for encoding, from a NUL-terminated C string. */
@@ -29,22 +29,22 @@ fsil_str_t fsil_str(const char *text);
 int fsil_str_eq(fsil_str_t s, const char *text);
 
 /* ---- convenience encoders: thin wrappers over fsil_encode ---- */
-fsil_status_t fsil_encode_hello_ack(uint8_t *buf, size_t cap, size_t *len,
+fsil_err_t fsil_encode_hello_ack(uint8_t *buf, size_t cap, size_t *len,
                                     const char *software, const char *runtime);
-fsil_status_t fsil_encode_end(uint8_t *buf, size_t cap, size_t *len, uint64_t seq,
+fsil_err_t fsil_encode_end(uint8_t *buf, size_t cap, size_t *len, uint64_t seq,
                               const char *reason);
 
 /* ---- reading a received map (HELLO rates and config) ----
  * A path names nested keys with dots: "vehicle.dry_mass_kg". Integers are read as
  * doubles where a double is asked for. Each returns FSIL_OK or FSIL_ERR_MALFORMED with
  * err naming the path ("config vehicle.dry_mass_kg: missing"). */
-fsil_status_t fsil_map_get_f64(fsil_map_t map, const char *path, double *out, fsil_error_t *err);
-fsil_status_t fsil_map_get_f64s(fsil_map_t map, const char *path, double *out, uint32_t n,
+fsil_err_t fsil_map_get_f64(fsil_map_t map, const char *path, double *out, fsil_error_t *err);
+fsil_err_t fsil_map_get_f64s(fsil_map_t map, const char *path, double *out, uint32_t n,
                                 fsil_error_t *err);
-fsil_status_t fsil_map_get_i64(fsil_map_t map, const char *path, int64_t *out, fsil_error_t *err);
-fsil_status_t fsil_map_get_str(fsil_map_t map, const char *path, fsil_str_t *out, fsil_error_t *err);
-fsil_status_t fsil_map_get_map(fsil_map_t map, const char *path, fsil_map_t *out, fsil_error_t *err);
+fsil_err_t fsil_map_get_i64(fsil_map_t map, const char *path, int64_t *out, fsil_error_t *err);
+fsil_err_t fsil_map_get_str(fsil_map_t map, const char *path, fsil_str_t *out, fsil_error_t *err);
+fsil_err_t fsil_map_get_map(fsil_map_t map, const char *path, fsil_map_t *out, fsil_error_t *err);
 /* Position a reader at the value of path; FSIL_ERR_MALFORMED if it is missing. */
-fsil_status_t fsil_map_find(fsil_map_t map, const char *path, fsil_mpr_t *value, fsil_error_t *err);
+fsil_err_t fsil_map_find(fsil_map_t map, const char *path, fsil_mpr_t *value, fsil_error_t *err);
 
 #endif /* FSIL_CODEC_H */

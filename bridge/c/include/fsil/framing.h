@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "fsil/protocol.h"
-#include "fsil/status.h"
+#include "fsil/err.h"
 
 /* CRC-32/IEEE (zlib's): reflected 0xEDB88320, init and final XOR 0xFFFFFFFF. Pass 0 as crc
  * to start; feed the result back to continue over more data. */
@@ -28,7 +28,7 @@ bool fsil_cobs_decode(const uint8_t *src, size_t len, uint8_t *dst, size_t *out_
 
 /* One frame, delimiter included, into dst (FSIL_MAX_FRAME_BYTES suffice). FSIL_ERR_ARG for
  * an empty payload or too small a dst, FSIL_ERR_TOO_LARGE above FSIL_MAX_PAYLOAD_BYTES. */
-fsil_status_t fsil_frame_encode(const uint8_t *payload, size_t len, uint8_t *dst, size_t cap,
+fsil_err_t fsil_frame_encode(const uint8_t *payload, size_t len, uint8_t *dst, size_t cap,
                                 size_t *out_len);
 
 /* The host's counters, same names (bridge.framing.COUNTERS). */

@@ -14,14 +14,14 @@
 #include <stdint.h>
 
 #include "fsil/framing.h"
-#include "fsil/status.h"
+#include "fsil/err.h"
 
 typedef struct fsil_link fsil_link_t;
 
 typedef struct {
-    fsil_status_t (*send)(fsil_link_t *link, const uint8_t *payload, size_t len,
+    fsil_err_t (*send)(fsil_link_t *link, const uint8_t *payload, size_t len,
                           uint32_t timeout_ms);
-    fsil_status_t (*recv)(fsil_link_t *link, uint8_t *buf, size_t cap, size_t *len,
+    fsil_err_t (*recv)(fsil_link_t *link, uint8_t *buf, size_t cap, size_t *len,
                           uint32_t timeout_ms);
     void (*close)(fsil_link_t *link);
     /* a monotonic clock in ms (wraps at 2^32): every wait is measured on it */
@@ -41,10 +41,10 @@ struct fsil_link {
 };
 
 /* Send one payload, waiting at most timeout_ms for the peer to take it. */
-fsil_status_t fsil_link_send(fsil_link_t *link, const uint8_t *payload, size_t len,
+fsil_err_t fsil_link_send(fsil_link_t *link, const uint8_t *payload, size_t len,
                              uint32_t timeout_ms);
 /* Receive one payload into buf, waiting at most timeout_ms (FSIL_ERR_TIMEOUT after). */
-fsil_status_t fsil_link_recv(fsil_link_t *link, uint8_t *buf, size_t cap, size_t *len,
+fsil_err_t fsil_link_recv(fsil_link_t *link, uint8_t *buf, size_t cap, size_t *len,
                              uint32_t timeout_ms);
 /* Close; safe to call more than once. */
 void fsil_link_close(fsil_link_t *link);

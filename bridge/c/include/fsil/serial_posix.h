@@ -14,7 +14,7 @@ typedef struct {
 
 /* Open path (e.g. "/dev/ttyACM0") at baud, raw, locked for exclusive use. On failure err
  * names the port and the reason ("in use by another program", "No such file ..."). */
-fsil_status_t fsil_serial_open(fsil_serial_link_t *s, const char *path, uint32_t baud,
+fsil_err_t fsil_serial_open(fsil_serial_link_t *s, const char *path, uint32_t baud,
                                fsil_error_t *err);
 
 #endif /* FSIL_SERIAL_POSIX_H */

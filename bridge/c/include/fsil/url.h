@@ -26,6 +26,6 @@ typedef struct {
 
 /* Connect to the plant at url (the flight software's role). On failure err says why, a
  * malformed URL with FSIL_ERR_URL and the grammar. */
-fsil_status_t fsil_open_url(fsil_url_link_t *out, const char *url, fsil_error_t *err);
+fsil_err_t fsil_open_url(fsil_url_link_t *out, const char *url, fsil_error_t *err);
 
 #endif /* FSIL_URL_H */

@@ -13,7 +13,7 @@ typedef struct {
 } fsil_zmq_link_t;
 
 /* endpoint: a ZeroMQ endpoint, "ipc:///tmp/x.sock" or "tcp://127.0.0.1:5555". */
-fsil_status_t fsil_zmq_open(fsil_zmq_link_t *z, const char *endpoint, int bind,
+fsil_err_t fsil_zmq_open(fsil_zmq_link_t *z, const char *endpoint, int bind,
                             fsil_error_t *err);
 
 #endif /* FSIL_ZMQ_LINK_H */

@@ -1,9 +1,9 @@
-/* Status names and one-line error texts (see fsil/status.h). */
-#include "fsil/status.h"
+/* Status names and one-line error texts (see fsil/err.h). */
+#include "fsil/err.h"
 
 #include <string.h>
 
-const char *fsil_status_name(fsil_status_t status)
+const char *fsil_err_name(fsil_err_t status)
 {
     switch (status) {
     case FSIL_OK: return "ok";
@@ -50,7 +50,7 @@ void fsil_error_add(fsil_error_t *err, const char *text)
     fsil_error_add_n(err, text, strlen(text));
 }
 
-fsil_status_t fsil_error_set(fsil_error_t *err, fsil_status_t status, const char *text)
+fsil_err_t fsil_error_set(fsil_error_t *err, fsil_err_t status, const char *text)
 {
     if (err != NULL) {
         err->status = status;
