@@ -74,8 +74,13 @@ class FlightSoftware:
         self.hold_dir = vec.rotate(self.nav.q, (0.0, 0.0, 1.0))
 
     # --- one cycle ----------------------------------------------------------------------
-    def step(self, seq, t_us, imu, alt):
-        """Answer one frame; returns (throttle, torque_nm, mode_index, nav7, flags)."""
+    def step(self, frame):
+        """Answer one frame (``.seq``, ``.t_us``, ``.imu``, ``.alt``, ``.vel``; see fsw/frame.py).
+
+        Returns (throttle, torque_nm, mode_index, nav7, flags): the flight-software contract
+        of docs/your-fsw.md.
+        """
+        t_us, imu, alt = frame.t_us, frame.imu, frame.alt
         dt = (t_us - self.last_t_us) * 1e-6
         self.last_t_us = t_us
         nav = self.nav

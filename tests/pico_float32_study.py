@@ -52,7 +52,7 @@ def run(name, mode):
     try:
         fsw = FlightSoftware(config)
         while not plant.done:
-            throttle, torque, _, nav7, _ = fsw.step(frame.seq, frame.t_us, frame.imu, frame.alt)
+            throttle, torque, _, nav7, _ = fsw.step(frame)
             frame = plant.step(Command(throttle, tuple(torque)))
     finally:
         navmod.Navigator.propagate = ORIGINAL

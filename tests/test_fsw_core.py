@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from fsw.core import FlightSoftware
+from fsw.frame import Frame
 from hil.scenario import load_scenario, scenario_from_dict, scenario_to_dict
 from plant.lander import Command, LanderPlant
 
@@ -30,7 +31,7 @@ def fly(cfg, seed: int, record: bool = False, max_frames: int = 200_000) -> dict
     frames, outputs = [], []
     alt_err_100 = None
     for _ in range(max_frames):
-        out = fsw.step(frame.seq, frame.t_us, frame.imu, frame.alt)
+        out = fsw.step(frame)
         if record:
             frames.append(frame)
             outputs.append(out)
@@ -96,7 +97,7 @@ def test_commands_depend_on_sim_time_not_on_sequence_numbers(terminal_runs) -> N
     seq = 1000
     for k, f in enumerate(frames):
         seq += 1 + (k % 3) * 5                           # gaps of 0, 5, 10 seq numbers
-        out = fsw.step(seq, f.t_us, f.imu, f.alt)
+        out = fsw.step(Frame(seq, f.t_us, f.imu, f.alt))
         assert out == outputs[k], f"frame {k} (t = {f.t_us} us)"
 
 
@@ -112,14 +113,14 @@ def test_dt_comes_from_time_stamps_at_half_the_frame_rate() -> None:
     imu, alt, t_us = frame.imu, frame.alt, frame.t_us
     n = 0
     while t_us < 60 * US:
-        thr, tq, *_ = fsw.step(n, t_us, imu, alt)
+        thr, tq, *_ = fsw.step(Frame(n, t_us, imu, alt))
         n += 1
         imu = []
         for _ in range(2):
             frame = plant.step(Command(thr, tq))
             imu += frame.imu
         alt, t_us = frame.alt, frame.t_us
-    fsw.step(n, t_us, imu, alt)
+    fsw.step(Frame(n, t_us, imu, alt))
     m1 = plant.truth()["mass_kg"]
     assert m0 - m1 > 20.0                                # a real burn
     assert abs(fsw.mass_kg - m1) < 0.01 * (m0 - m1)
@@ -144,7 +145,7 @@ def test_strapdown_coast_with_an_ideal_imu_matches_the_plant_gravity() -> None:
     fused = 0
     r_start = np.array(plant.state[0:3])
     while frame.t_us <= 60 * US:
-        thr, tq, *_ = fsw.step(frame.seq, frame.t_us, frame.imu, frame.alt)
+        thr, tq, *_ = fsw.step(frame)
         assert thr == 0.0                                # engine off: a pure coast
         fused += fsw.nav.alt_used
         truth = plant.truth()                            # both at frame.t_us

@@ -41,7 +41,7 @@ def _land(name: str) -> tuple:
     fsw = FlightSoftware(plant.fsw_config())
     worst = 0.0
     while not plant.done:
-        thr, tq, _, nav7, _ = fsw.step(frame.seq, frame.t_us, frame.imu, frame.alt)
+        thr, tq, _, nav7, _ = fsw.step(frame)
         frame = plant.step(Command(thr, tq))
         t = plant.truth()
         if t["alt_m"] < 100.0:

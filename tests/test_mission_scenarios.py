@@ -31,7 +31,7 @@ def fly(name: str, variant: str, seed: int = 1) -> dict:
     fsw = FlightSoftware(plant.fsw_config(), variant)
     trace = {"t": [], "true_alt": [], "nav_alt": [], "vz": [], "alt_valid": []}
     while not plant.done:
-        thr, tq, _, nav7, _ = fsw.step(frame.seq, frame.t_us, frame.imu, frame.alt)
+        thr, tq, _, nav7, _ = fsw.step(frame)
         frame = plant.step(Command(thr, tq))
         if frame.seq % 5 == 0:
             tr = plant.truth()

@@ -61,7 +61,7 @@ def _frames(n: int):
     fsw = FlightSoftware(plant.fsw_config())
     out = []
     for _ in range(n):
-        result = fsw.step(frame.seq, frame.t_us, frame.imu, frame.alt)
+        result = fsw.step(frame)
         out.append((frame, result))
         frame = plant.step(Command(result[0], tuple(result[1])))
     return out

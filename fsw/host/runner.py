@@ -14,6 +14,7 @@ from bridge import protocol
 from bridge.errors import BridgeError, PeerTimeout, ProtocolError
 from bridge.url import open_link
 from fsw import core
+from fsw.frame import Frame
 
 
 class FswRunError(Exception):
@@ -62,7 +63,8 @@ def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0,
             if msg.type_id == protocol.END:
                 return msg.reason
             t0 = time.perf_counter_ns()
-            throttle, torque, mode, nav7, flags = fsw.step(msg.seq, msg.t_us, msg.imu, msg.alt)
+            frame = Frame(msg.seq, msg.t_us, msg.imu, msg.alt, msg.fields.get("vel"))
+            throttle, torque, mode, nav7, flags = fsw.step(frame)
             if load_ns > 0:
                 busy_until = time.perf_counter_ns() + load_ns
                 while time.perf_counter_ns() < busy_until:

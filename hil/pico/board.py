@@ -24,6 +24,7 @@ import time
 
 from bridge import protocol
 from fsw import core
+from fsw.frame import Frame
 
 try:
     import wire                      # on the board: files at the root of the filesystem
@@ -139,10 +140,11 @@ class Board:
         return wire.encode_message(protocol.HELLO_ACK, ["fsw", software, runtime_name()])
 
     def _frame(self, fields):
-        seq, t_us, imu, alt = fields
+        seq = fields[0]
+        frame = Frame(seq, fields[1], fields[2], fields[3], fields[4] if len(fields) > 4 else None)
         try:
             t0 = self.ticks_us()
-            throttle, torque, mode, nav7, flags = self.fsw.step(seq, t_us, imu, alt)
+            throttle, torque, mode, nav7, flags = self.fsw.step(frame)
             compute_us = self.ticks_diff(self.ticks_us(), t0)
             if compute_us < 0:
                 compute_us = 0
