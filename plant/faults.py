@@ -62,7 +62,8 @@ columns show them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -186,7 +187,7 @@ class Fault:
     ended_by: str | None = None          # "until" | "clear"
     hold: object = None                  # stuck: range (m) or None; stuck_axis: 6-vector
     lock_start_us: int | None = None     # late: first sample below value, None while above
-    index: np.ndarray | None = field(default=None, repr=False)  # IMU 6-vector slots
+    index: tuple[int, ...] = ()          # IMU: slots in the 6-vector [dv xyz, dtheta xyz]
 
     @property
     def label(self) -> str:
@@ -246,7 +247,8 @@ class FaultSet:
         self.frame_start_us = 0
         self.last_alt_m: float | None = None
         self._last_valid_range_m: float | None = None
-        self._last_imu = np.zeros(6)
+        self._last_imu: list[float] = [0.0] * 6
+        self._imu_active = False           # an IMU fault has fired and not ended
         for f in faults:
             self.add(f, "scenario", 0)
 
@@ -268,7 +270,7 @@ class FaultSet:
         if cfg.sensor == "imu" and cfg.kind != "off":
             base = 0 if cfg.channel == "accel" else 3
             axes = [0, 1, 2] if cfg.axis is None or cfg.axis == -1 else [cfg.axis]
-            f.index = np.array([base + a for a in axes])
+            f.index = tuple(base + a for a in axes)
         self.faults.append(f)
         self._live.append(f)
         return f
@@ -281,7 +283,12 @@ class FaultSet:
         for f in out:
             f.ended_t_us, f.ended_by = int(t_us), "clear"
             self._live.remove(f)
+        self._refresh()
         return out
+
+    def _refresh(self) -> None:
+        self._imu_active = any(f.cfg.sensor == "imu" and f.fired_t_us is not None
+                               for f in self._live)
 
     # --- time line -------------------------------------------------------------------------
     def begin_frame(self, seq: int, t_us: int) -> None:
@@ -304,6 +311,7 @@ class FaultSet:
             if f.until_us is not None and t_us >= f.until_us:
                 f.ended_t_us, f.ended_by = int(t_us), "until"
                 self._live.remove(f)
+                self._refresh()
             elif f.fired_t_us is None and self._triggered(f, t_us, range_m):
                 self._fire(f, t_us)
 
@@ -323,7 +331,8 @@ class FaultSet:
         if f.cfg.kind == "stuck":
             f.hold = self._last_valid_range_m
         elif f.cfg.kind == "stuck_axis":
-            f.hold = self._last_imu.copy()
+            f.hold = list(self._last_imu)
+        self._refresh()
 
     # --- effects ---------------------------------------------------------------------------
     def apply_altimeter(self, t_us: int, true_range_m: float | None, measured: float,
@@ -385,32 +394,40 @@ class FaultSet:
             self._last_valid_range_m = measured
         return measured, valid, int(round(extra_s * 1e6))
 
-    def apply_imu(self, t_us: int, dv: np.ndarray, dth: np.ndarray, dv_true: np.ndarray,
-                  dth_true: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """One IMU sample after the model: ``(dv, dtheta)``, or None when the unit is off."""
+    def apply_imu(self, t_us: int, y: list[float], dv_true: Sequence[float],
+                  dth_true: Sequence[float]) -> list[float] | None:
+        """One IMU sample after the model, or None when the unit is off.
+
+        ``y`` the model's output ``[dvx, dvy, dvz, dax, day, daz]`` (m/s, rad, a list of
+        floats), ``dv_true`` and ``dth_true`` the true increments (three floats each).
+        Returns ``y`` itself (changed in place while an IMU fault is active).
+        """
+        if not self._imu_active:
+            self._last_imu = y
+            return y
+        x = [*dv_true, *dth_true]
         active = [f for f in self._live if f.cfg.sensor == "imu" and f.fired_t_us is not None]
-        if not active:
-            self._last_imu = np.concatenate((dv, dth))
-            return dv, dth
-        y = np.concatenate((dv, dth))
-        x = np.concatenate((dv_true, dth_true))
         dt = self.imu_dt_s
         for f in active:  # additive first
             if f.cfg.kind == "scale":
-                y[f.index] += f.cfg.value * x[f.index]
+                for i in f.index:
+                    y[i] += f.cfg.value * x[i]
             elif f.cfg.kind == "bias":
-                y[f.index] += f.cfg.value * dt
+                for i in f.index:
+                    y[i] += f.cfg.value * dt
         for f in active:
             if f.cfg.kind == "saturation":
                 lim = f.cfg.value * dt
-                y[f.index] = np.clip(y[f.index], -lim, lim)
+                for i in f.index:
+                    y[i] = min(max(y[i], -lim), lim)
         for f in active:
             if f.cfg.kind == "stuck_axis":
-                y[f.index] = f.hold[f.index]
+                for i in f.index:
+                    y[i] = f.hold[i]
         if any(f.cfg.kind == "off" for f in active):
             return None
-        self._last_imu = y.copy()
-        return y[:3], y[3:]
+        self._last_imu = y
+        return y
 
     # --- reporting -------------------------------------------------------------------------
     def label(self, t_us: int) -> str:

@@ -27,6 +27,7 @@ the unit's errors are drawn at construction, then normals are drawn in blocks.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -147,7 +148,12 @@ def to_si(p: dict[str, float]) -> dict[str, float]:
 
 
 class Imu:
-    """One IMU unit: its errors are drawn once from ``rng``, then it measures increments."""
+    """One IMU unit: its errors are drawn once from ``rng``, then it measures increments.
+
+    The hot path (:meth:`sample`) is plain Python floats: per sample a few dozen float
+    operations, no numpy call. Normals are drawn ``_BLOCK`` samples at a time (the same
+    stream as drawing them sample by sample) and multiplied by their sigmas per block.
+    """
 
     def __init__(self, config: ImuConfig, rate_hz: float, rng: np.random.Generator) -> None:
         self.preset = config.preset
@@ -178,54 +184,93 @@ class Imu:
         off = np.ones((3, 3)) - np.eye(3)
         self.accel_misalignment = mis * rng.standard_normal((3, 3)) * off
         self.gyro_misalignment = mis * rng.standard_normal((3, 3)) * off
-        self._gm = gm_sigma * rng.standard_normal(6)           # starts stationary
+        gm0 = gm_sigma * rng.standard_normal(6)                # starts stationary
 
-        a6 = np.zeros((6, 6))
-        a6[:3, :3] = np.diag(1.0 + self.scale_error[:3]) @ (np.eye(3) + self.accel_misalignment)
-        a6[3:, 3:] = np.diag(1.0 + self.scale_error[3:]) @ (np.eye(3) + self.gyro_misalignment)
-        self._a6 = a6
-        self._bias_dt = self.turn_on_bias * dt
+        acc = np.diag(1.0 + self.scale_error[:3]) @ (np.eye(3) + self.accel_misalignment)
+        gyr = np.diag(1.0 + self.scale_error[3:]) @ (np.eye(3) + self.gyro_misalignment)
+        self._a = acc.tolist() + gyr.tolist()                  # row i of the triad's matrix
+        self._bias_dt = (self.turn_on_bias * dt).tolist()
         self._noise_sigma = noise * math.sqrt(dt)
         phi = math.exp(-dt / si["bias_correlation_time_s"])
+        self._gm = gm0.tolist()
         self._gm_phi = phi
         self._gm_drive = gm_sigma * math.sqrt(1.0 - phi * phi)
         self._gm_dt = dt
-        self._limit = rng_lim * dt
-        self._saturates = bool(np.isfinite(self._limit).any())
-        self._quantum = quantum
+        limit = rng_lim * dt
+        self._limit = limit.tolist()
+        self._saturates = bool(np.isfinite(limit).any())
+        self._quantum = quantum.tolist()
         self._quantised = bool((quantum > 0.0).any())
-        self._qsafe = np.where(quantum > 0.0, quantum, 1.0)
-        self._carry = np.zeros(6)
-        self._block = np.empty((0, 12))
+        self._carry = [0.0] * 6
+        self._noise: list[list[float]] = []        # per sample: 6 white-noise increments
+        self._drive: list[list[float]] = []        # per sample: 6 Gauss-Markov drives
         self._row = 0
         self.samples = 0
 
     @property
     def gm_bias(self) -> np.ndarray:
         """Current Gauss-Markov bias (m/s^2 for 0..2, rad/s for 3..5)."""
-        return self._gm.copy()
+        return np.array(self._gm)
+
+    def _refill(self) -> None:
+        z = self._rng.standard_normal((_BLOCK, 12))
+        self._noise = (z[:, :6] * self._noise_sigma).tolist()
+        self._drive = (z[:, 6:] * self._gm_drive).tolist()
+        self._row = 0
+
+    def sample(self, dv_true: Sequence[float], dtheta_true: Sequence[float]) -> list[float]:
+        """Measured ``[dvx, dvy, dvz, dax, day, daz]`` (m/s, rad; body axes) for one interval.
+
+        ``dv_true`` and ``dtheta_true`` are three floats each (any sequence).
+        """
+        row = self._row
+        if row >= len(self._noise):
+            self._refill()
+            row = 0
+        self._row = row + 1
+        self.samples += 1
+        n, d, g, b = self._noise[row], self._drive[row], self._gm, self._bias_dt
+        dt, phi = self._gm_dt, self._gm_phi
+        a0, a1, a2, a3, a4, a5 = self._a
+        x0, x1, x2 = dv_true
+        x3, x4, x5 = dtheta_true
+        # Written out per axis: a loop costs a third more on this hot path.
+        y = [((a0[0] * x0 + a0[1] * x1 + a0[2] * x2) + b[0] + g[0] * dt) + n[0],
+             ((a1[0] * x0 + a1[1] * x1 + a1[2] * x2) + b[1] + g[1] * dt) + n[1],
+             ((a2[0] * x0 + a2[1] * x1 + a2[2] * x2) + b[2] + g[2] * dt) + n[2],
+             ((a3[0] * x3 + a3[1] * x4 + a3[2] * x5) + b[3] + g[3] * dt) + n[3],
+             ((a4[0] * x3 + a4[1] * x4 + a4[2] * x5) + b[4] + g[4] * dt) + n[4],
+             ((a5[0] * x3 + a5[1] * x4 + a5[2] * x5) + b[5] + g[5] * dt) + n[5]]
+        # Gauss-Markov step to the next interval.
+        g[0] = g[0] * phi + d[0]
+        g[1] = g[1] * phi + d[1]
+        g[2] = g[2] * phi + d[2]
+        g[3] = g[3] * phi + d[3]
+        g[4] = g[4] * phi + d[4]
+        g[5] = g[5] * phi + d[5]
+        if self._saturates:
+            for i, lim in enumerate(self._limit):
+                v = y[i]
+                if v > lim:
+                    y[i] = lim
+                elif v < -lim:
+                    y[i] = -lim
+        if self._quantised:
+            carry = self._carry
+            for i, q in enumerate(self._quantum):
+                v = y[i] + carry[i]
+                if q > 0.0:
+                    o = round(v / q) * q            # half to even, like numpy
+                    if o == 0.0:
+                        o = math.copysign(0.0, v)   # numpy keeps the sign of a zero
+                    carry[i] = v - o
+                    y[i] = o
+                else:
+                    y[i] = v                        # carry stays 0.0 on an unquantised axis
+        return y
 
     def measure(self, dv_true: np.ndarray, dtheta_true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Measured (delta-v m/s, delta-angle rad) in body axes for one sample interval."""
-        if self._row >= self._block.shape[0]:
-            self._block = self._rng.standard_normal((_BLOCK, 12))
-            self._row = 0
-        z = self._block[self._row]
-        self._row += 1
-        self.samples += 1
-
-        x = np.concatenate((dv_true, dtheta_true))
-        y = self._a6 @ x
-        y += self._bias_dt
-        y += self._gm * self._gm_dt
-        y += z[:6] * self._noise_sigma
-        # Gauss-Markov step to the next interval.
-        self._gm = self._gm * self._gm_phi + z[6:] * self._gm_drive
-        if self._saturates:
-            np.clip(y, -self._limit, self._limit, out=y)
-        if self._quantised:
-            y += self._carry
-            q = np.where(self._quantum > 0.0, np.round(y / self._qsafe) * self._qsafe, y)
-            self._carry = y - q
-            y = q
-        return y[:3], y[3:]
+        y = self.sample(np.asarray(dv_true, dtype=float).tolist(),
+                        np.asarray(dtheta_true, dtype=float).tolist())
+        return np.array(y[:3]), np.array(y[3:])

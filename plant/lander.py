@@ -257,16 +257,15 @@ class LanderPlant:
         return alt <= 2.0 * speed * frame_s + 50.0
 
     def _sample_imu(self) -> None:
-        dv_true = np.array([0.0, 0.0, self._acc_dv])
-        dth_true = np.array(self._acc_dth)
-        dv, dth = self.imu.measure(dv_true, dth_true)
+        dv_true = (0.0, 0.0, self._acc_dv)
+        dth_true = self._acc_dth
+        y = self.imu.sample(dv_true, dth_true)
         self._acc_dv = 0.0
         self._acc_dth = [0.0, 0.0, 0.0]
-        out = self.faults.apply_imu(self.t_us, dv, dth, dv_true, dth_true)
-        if out is None:  # the unit is off: no sample
+        y = self.faults.apply_imu(self.t_us, y, dv_true, dth_true)
+        if y is None:  # the unit is off: no sample
             return
-        dv, dth = out
-        self._imu_buffer.append([self.t_us, *(float(x) for x in dv), *(float(x) for x in dth)])
+        self._imu_buffer.append([self.t_us, *y])
 
     def _sample_altimeter(self) -> None:
         s = self.state
