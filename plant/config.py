@@ -90,19 +90,22 @@ class ImuConfig:
 
     preset: str = param("navigation", help="navigation | tactical | mems | ideal")
     gyro_bias_dph: float | None = param(None, 0.0, 1e5, "constant (turn-on) bias, deg/h")
-    gyro_bias_instability_dph: float | None = param(None, 0.0, 1e5, "deg/h, Gauss-Markov")
+    gyro_bias_instability_dph: float | None = param(None, 0.0, 1e5, "deg/h, IEEE-952 reading: "
+                                                    "Allan floor / 0.664 (flicker noise)")
     gyro_arw_dpsh: float | None = param(None, 0.0, 100.0, "angle random walk, deg/sqrt(h)")
     gyro_scale_ppm: float | None = param(None, 0.0, 1e5)
     gyro_range_dps: float | None = param(None, 1.0, 1e5, "saturation")
     gyro_quantum_rad: float | None = param(None, 0.0, 1.0, "delta-angle LSB")
     accel_bias_ug: float | None = param(None, 0.0, 1e6, "constant (turn-on) bias, micro-g")
-    accel_bias_instability_ug: float | None = param(None, 0.0, 1e6, "micro-g, Gauss-Markov")
+    accel_bias_instability_ug: float | None = param(None, 0.0, 1e6, "micro-g, IEEE-952 reading: "
+                                                    "Allan floor / 0.664 (flicker noise)")
     accel_vrw_mpsh: float | None = param(None, 0.0, 100.0, "velocity random walk, m/s/sqrt(h)")
     accel_scale_ppm: float | None = param(None, 0.0, 1e5)
     accel_range_g: float | None = param(None, 0.1, 1e4, "saturation")
     accel_quantum_mps: float | None = param(None, 0.0, 1.0, "delta-velocity LSB")
     misalignment_mrad: float | None = param(None, 0.0, 100.0, "per-axis non-orthogonality")
-    bias_correlation_time_s: float | None = param(None, 1.0, 1e6, "Gauss-Markov time constant")
+    bias_correlation_time_s: float | None = param(None, 1.0, 1e6, "the bias-instability floor "
+                                                  "holds from 10 s to this averaging time")
 
 
 @dataclass
