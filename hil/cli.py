@@ -130,17 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
                                    "'faults') and summary.json. See docs/faults.md.")
     p.add_argument("run_dir", metavar="RUN_DIR", type=Path,
                    help="run folder of a running 'fsil run' or 'fsil plant' (its --out)")
-    p.add_argument("sensor", metavar="SENSOR", choices=("altimeter", "imu"),
-                   help="altimeter or imu")
+    from plant.faults import KINDS
+    p.add_argument("sensor", metavar="SENSOR", choices=tuple(KINDS),
+                   help=", ".join(KINDS))
     p.add_argument("kind", metavar="KIND",
-                   help="altimeter: off, stuck, bias, scale, noise, dropout, spike, late, "
-                        "latency; imu: bias, scale, saturation, stuck_axis, off; "
-                        "with --clear also 'all'")
+                   help="; ".join(f"{s}: {', '.join(k)}" for s, k in KINDS.items())
+                        + "; with --clear also 'all'")
     p.add_argument("--value", type=float, metavar="V",
                    help="size; unit per kind: m, fraction, probability, s, m/s^2 or rad/s")
     p.add_argument("--magnitude", type=float, metavar="M", help="spike size, m")
     p.add_argument("--axis", type=int, metavar="N", help="IMU axis 0, 1, 2 or -1 (default: all)")
-    p.add_argument("--channel", choices=("accel", "gyro"), help="IMU channel")
+    p.add_argument("--channel", choices=("accel", "gyro", "velocity", "range"),
+                   help="IMU channel (accel, gyro) or velocimeter channel (velocity, range)")
+    p.add_argument("--beam", type=int, metavar="N",
+                   help="velocimeter beam 0, 1, 2 or -1 (default: all)")
     p.add_argument("--until", type=float, metavar="S",
                    help="sim time at which the fault ends, s (default: permanent)")
     p.add_argument("--name", default=None, help="a label for the summary")
@@ -174,7 +177,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise HilErrorConfig(f"--timeout must be > 0 s, got {args.timeout}")
     options = {"value": args.value, "magnitude": args.magnitude, "axis": args.axis,
-               "channel": args.channel, "until_time_s": args.until}
+               "channel": args.channel, "beam": args.beam, "until_time_s": args.until}
     given = {k: v for k, v in options.items() if v is not None}
     request: dict = {"sensor": args.sensor}
     if args.clear:

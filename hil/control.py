@@ -246,7 +246,7 @@ class FaultControl:
                                f"got {', '.join(extra)}")
             sensor, kind, name = data.get("sensor"), data.get("kind"), data.get("name")
             if sensor not in KINDS:
-                raise Rejected(f"sensor = {sensor!r} is not one of altimeter, imu")
+                raise Rejected(f"sensor = {sensor!r} is not one of {', '.join(KINDS)}")
             if kind is not None and kind not in KINDS[sensor]:
                 raise Rejected(f"kind = {kind!r} is not a {sensor} fault; {sensor} faults: "
                                + ", ".join(KINDS[sensor]))

@@ -294,6 +294,22 @@ def _check_cross_fields(cfg: ScenarioConfig, source: str) -> None:
         raise ScenarioError(source, "altimeter.boresight_body",
                             f"[altimeter] boresight_body = {_show(alt.boresight_body)} "
                             f"must not be zero")
+    for i, fault in enumerate(cfg.faults):
+        if fault.sensor == "altimeter" and fault.kind in ("power", "sensitivity") \
+                and not alt.link_budget:
+            raise ScenarioError(source, f"faults[{i}].kind",
+                                f'[[faults]] #{i + 1}: kind = "{fault.kind}" acts on the '
+                                f"altimeter's link budget: set [altimeter] link_budget = true")
+    vel = cfg.velocimeter
+    from plant.velocimeter import beams_problem
+    problem = beams_problem(vel.beams_body)
+    if problem:
+        raise ScenarioError(source, "velocimeter.beams_body",
+                            f"[velocimeter] beams_body = {_show(vel.beams_body)} {problem}")
+    if not vel.min_range_m < vel.max_range_m:
+        raise ScenarioError(source, "velocimeter.min_range_m",
+                            f"[velocimeter] min_range_m = {_show(vel.min_range_m)} must be less "
+                            f"than max_range_m = {_show(vel.max_range_m)}")
     dl = cfg.deadline
     period_s = dl.period_s if dl.period_s is not None else 1.0 / r.frame_hz
     if dl.deadline_s is not None and dl.deadline_s > period_s * (1 + 1e-9):

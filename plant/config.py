@@ -8,6 +8,7 @@ these dataclasses, each key one field. Field metadata carries the allowed range
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,6 +121,45 @@ class AltimeterConfig:
     acquisition_s: float = param(0.5, 0.0, 600.0, "in range this long before the first valid sample")
     latency_s: float = param(0.02, 0.0, 10.0, "sample to delivery")
     dropout_probability: float = param(0.0, 0.0, 1.0, "per sample")
+    link_budget: bool = param(False, help="returns must be detected: the link budget below")
+    laser_peak_power_w: float = param(5000.0, 1e-3, 1e9, "transmitted peak power of a pulse")
+    pulse_rate_hz: float = param(100.0, 0.1, 1e6, "laser pulses per second")
+    receiver_aperture_mm: float = param(50.0, 1.0, 2000.0, "receiving telescope diameter")
+    optics_efficiency: float = param(0.5, 1e-4, 1.0, "transmit x receive optics and filter")
+    receiver_sensitivity_nw: float = param(10.0, 1e-6, 1e6, "received peak power detected half "
+                                           "the time")
+    threshold_snr: float = param(5.0, 0.1, 100.0, "detection threshold over the noise sigma")
+    min_detections: int = param(5, 1, 100000, "detected pulses a sample needs")
+    speed_loss_db_per_mps: float = param(0.0, 0.0, 10.0, "signal loss per m/s of closing "
+                                         "speed along the boresight")
+
+
+def cone_beams(off_nadir_deg: float) -> list[list[float]]:
+    """Three unit vectors ``off_nadir_deg`` from body -z, 120 degrees apart in azimuth from +x."""
+    s, c = math.sin(math.radians(off_nadir_deg)), math.cos(math.radians(off_nadir_deg))
+    return [[s * math.cos(a), s * math.sin(a), -c] for a in (0.0, 2.0 * math.pi / 3.0,
+                                                               4.0 * math.pi / 3.0)]
+
+
+@dataclass
+class VelocimeterConfig:
+    """Doppler lidar velocimeter (NASA Navigation Doppler Lidar class): three fixed beams,
+    line-of-sight velocity and range per beam (docs/plant-sensors.md)."""
+
+    enabled: bool = param(False, help="fly one (a scenario without this table has none)")
+    beams_body: list = param(cone_beams(22.5), -1.0, 1.0,
+                             "three beam directions, body axes (normalised on load); default "
+                             "22.5 deg off body -z, 120 deg apart")
+    rate_hz: float = param(10.0, 0.1, 1000.0, "samples per second")
+    min_range_m: float = param(2.0, 0.0, 1e6)
+    max_range_m: float = param(6000.0, 1.0, 1e6, "slant range along a beam")
+    velocity_noise_mps: float = param(0.02, 0.0, 100.0, "one sigma per beam")
+    range_noise_m: float = param(2.0, 0.0, 1e4, "one sigma per beam, constant part")
+    range_noise_fraction: float = param(0.0005, 0.0, 1.0, "one sigma, proportional to range")
+    acquisition_s: float = param(1.0, 0.0, 600.0, "a beam in range this long before its "
+                                 "first valid sample")
+    latency_s: float = param(0.05, 0.0, 10.0, "sample to delivery")
+    dropout_probability: float = param(0.0, 0.0, 1.0, "per beam and sample")
 
 
 @dataclass
@@ -151,6 +191,8 @@ class TerrainConfig:
     """Mean surface plus craters and cliffs; heights relative to the mean lunar radius."""
 
     mean_height_m: float = param(0.0, -10000.0, 10000.0)
+    albedo: float = param(0.15, 0.001, 1.0, "Lambertian reflectance at the laser wavelength "
+                          "(mare about 0.15 at 1064 nm)")
     craters: list = param([], help="list of [[terrain.craters]] tables")
     cliffs: list = param([], help="list of [[terrain.cliffs]] tables")
 
@@ -195,9 +237,10 @@ class DeadlineConfig:
 class FaultConfig:
     """A sensor fault: which sensor, what goes wrong, when (one [[faults]] table; docs/faults.md)."""
 
-    sensor: str | None = param(None, help="altimeter | imu", required=True)
+    sensor: str | None = param(None, help="altimeter | imu | velocimeter", required=True)
     kind: str | None = param(None, help="off | stuck | bias | scale | noise | dropout | spike | "
-                                        "late | latency | saturation | stuck_axis", required=True)
+                                        "late | latency | saturation | stuck_axis | unflagged",
+                             required=True)
     at_time_s: float = param(0.0, 0.0, 1e6, "fires at or after this sim time")
     below_altitude_m: float | None = param(None, -1e5, 1e6, "and once the true altitude above "
                                            "the terrain is below this")
@@ -207,7 +250,8 @@ class FaultConfig:
     value: float | None = param(None, -1e9, 1e9, "size; unit and meaning per kind (docs/faults.md)")
     magnitude: float | None = param(None, -1e9, 1e9, "spike size, m (altimeter spike)")
     axis: int | None = param(None, -1, 2, "IMU axis 0, 1, 2; -1 or none: all three")
-    channel: str | None = param(None, help="accel | gyro")
+    channel: str | None = param(None, help="accel | gyro | velocity | range")
+    beam: int | None = param(None, -1, 2, "velocimeter beam 0, 1, 2; -1 or none: all three")
     name: str = param("", help="a label for the summary")
 
 
@@ -224,6 +268,7 @@ class ScenarioConfig:
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     imu: ImuConfig = field(default_factory=ImuConfig)
     altimeter: AltimeterConfig = field(default_factory=AltimeterConfig)
+    velocimeter: VelocimeterConfig = field(default_factory=VelocimeterConfig)
     terrain: TerrainConfig = field(default_factory=TerrainConfig)
     touchdown: TouchdownConfig = field(default_factory=TouchdownConfig)
     run: RunConfig = field(default_factory=RunConfig)

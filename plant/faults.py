@@ -69,10 +69,17 @@ import numpy as np
 
 from plant.config import FaultConfig
 
-ALTIMETER_KINDS = ("off", "stuck", "bias", "scale", "noise", "dropout", "spike", "late", "latency")
+ALTIMETER_KINDS = ("off", "stuck", "bias", "scale", "noise", "dropout", "spike", "late", "latency",
+                   "power", "sensitivity")
 IMU_KINDS = ("bias", "scale", "saturation", "stuck_axis", "off")
-KINDS: dict[str, tuple[str, ...]] = {"altimeter": ALTIMETER_KINDS, "imu": IMU_KINDS}
+VELOCIMETER_KINDS = ("off", "stuck", "bias", "scale", "noise", "dropout", "late", "latency",
+                     "unflagged")
+KINDS: dict[str, tuple[str, ...]] = {"altimeter": ALTIMETER_KINDS, "imu": IMU_KINDS,
+                                     "velocimeter": VELOCIMETER_KINDS}
 CHANNELS = ("accel", "gyro")
+VEL_CHANNELS = ("velocity", "range")
+_VEL_ADDITIVE = ("bias", "scale", "noise")          # take channel
+_VEL_UNIT_WIDE = ("off", "latency")                 # the whole unit: no beam
 MAX_EXTRA_LATENCY_S = 60.0
 
 _INF = math.inf
@@ -94,6 +101,11 @@ _VALUE_RULES: dict[tuple[str, str], tuple[bool, float, float, bool, bool, str]] 
                             "the range in m below which samples become valid"),
     ("altimeter", "latency"): (True, 0.0, MAX_EXTRA_LATENCY_S, True, False,
                                "the extra delivery delay in s"),
+    ("altimeter", "power"): (True, 0.0, _INF, True, True,
+                             "the laser power as a fraction of nominal (link budget)"),
+    ("altimeter", "sensitivity"): (True, 0.0, _INF, True, True,
+                                   "the factor on the receiver's minimum detectable power "
+                                   "(link budget; > 1 is worse)"),
     ("imu", "bias"): (True, -_INF, _INF, True, True,
                       "the bias in m/s^2 (accel) or rad/s (gyro)"),
     ("imu", "scale"): (True, -1.0, _INF, True, True, "the scale error as a fraction"),
@@ -101,6 +113,21 @@ _VALUE_RULES: dict[tuple[str, str], tuple[bool, float, float, bool, bool, str]] 
                             "the limit in m/s^2 (accel) or rad/s (gyro)"),
     ("imu", "stuck_axis"): (False, 0, 0, False, False, ""),
     ("imu", "off"): (False, 0, 0, False, False, ""),
+    ("velocimeter", "off"): (False, 0, 0, False, False, ""),
+    ("velocimeter", "stuck"): (False, 0, 0, False, False, ""),
+    ("velocimeter", "unflagged"): (False, 0, 0, False, False, ""),
+    ("velocimeter", "bias"): (True, -_INF, _INF, True, True,
+                              "the offset in m/s (channel velocity) or m (channel range)"),
+    ("velocimeter", "scale"): (True, -1.0, _INF, True, True,
+                               "the scale error as a fraction: measured = true * (1 + value)"),
+    ("velocimeter", "noise"): (True, 0.0, _INF, True, True,
+                               "the extra one-sigma noise in m/s or m"),
+    ("velocimeter", "dropout"): (True, 0.0, 1.0, False, False,
+                                 "the probability that a beam's sample is lost"),
+    ("velocimeter", "late"): (True, 0.0, _INF, True, True,
+                              "the beam range in m below which beams become valid"),
+    ("velocimeter", "latency"): (True, 0.0, MAX_EXTRA_LATENCY_S, True, False,
+                                 "the extra delivery delay in s"),
 }
 
 
@@ -122,10 +149,11 @@ def check_fault(f: FaultConfig) -> None:
     Ranges of single fields are the loader's job (``plant.config`` metadata); this checks
     what depends on the kind. Raises :class:`FaultSpecError`.
     """
+    sensors = ", ".join(KINDS)
     if f.sensor is None:
-        raise FaultSpecError("sensor", "needs sensor = altimeter or imu")
+        raise FaultSpecError("sensor", f"needs sensor ({' | '.join(KINDS)})")
     if f.sensor not in KINDS:
-        raise FaultSpecError("sensor", f'sensor = "{f.sensor}" is not one of altimeter, imu')
+        raise FaultSpecError("sensor", f'sensor = "{f.sensor}" is not one of {sensors}')
     kinds = KINDS[f.sensor]
     if f.kind is None:
         raise FaultSpecError("kind", f"needs kind; {f.sensor} faults: {', '.join(kinds)}")
@@ -154,10 +182,13 @@ def check_fault(f: FaultConfig) -> None:
                                               f"non-zero; negative reads short)")
     elif f.magnitude is not None:
         raise FaultSpecError("magnitude", f"magnitude is not used by {f.sensor} {what}")
-    if f.sensor == "altimeter" or f.kind == "off":
+    if f.sensor == "velocimeter":
+        _check_velocimeter_keys(f, what)
+    elif f.sensor == "altimeter" or f.kind == "off":
         for key in ("channel", "axis"):
             if getattr(f, key) is not None:
-                which = "imu faults other than off" if f.sensor == "imu" else "imu faults"
+                which = "imu faults other than off" if f.sensor == "imu" \
+                    else "imu faults and velocimeter bias, scale, noise"
                 raise FaultSpecError(key, f"{key} is only for {which}")
     else:
         if f.channel is None:
@@ -166,9 +197,29 @@ def check_fault(f: FaultConfig) -> None:
             raise FaultSpecError("channel", f'channel = "{f.channel}" is not one of accel, gyro')
         if f.axis is not None and f.axis not in (-1, 0, 1, 2):
             raise FaultSpecError("axis", f"axis = {f.axis} must be 0, 1, 2 or -1 (all)")
+    if f.sensor != "velocimeter" and f.beam is not None:
+        raise FaultSpecError("beam", "beam is only for velocimeter faults")
     if f.until_time_s is not None and not f.until_time_s > f.at_time_s:
         raise FaultSpecError("until_time_s", f"until_time_s = {_num(f.until_time_s)} must be "
                                              f"after at_time_s = {_num(f.at_time_s)}")
+
+
+def _check_velocimeter_keys(f: FaultConfig, what: str) -> None:
+    if f.axis is not None:
+        raise FaultSpecError("axis", "axis is only for imu faults (velocimeter: beam)")
+    if f.kind in _VEL_ADDITIVE:
+        if f.channel is not None and f.channel not in VEL_CHANNELS:
+            raise FaultSpecError("channel", f'channel = "{f.channel}" is not one of velocity, '
+                                            f"range (velocimeter {what})")
+    elif f.channel is not None:
+        raise FaultSpecError("channel", f"channel is only for velocimeter bias, scale, noise "
+                                        f"(and imu faults), not {what}")
+    if f.beam is not None:
+        if f.kind in _VEL_UNIT_WIDE:
+            raise FaultSpecError("beam", f"beam is not used by velocimeter {what} "
+                                         f"(it acts on the whole unit)")
+        if f.beam not in (-1, 0, 1, 2):
+            raise FaultSpecError("beam", f"beam = {f.beam} must be 0, 1, 2 or -1 (all)")
 
 
 @dataclass
@@ -187,7 +238,9 @@ class Fault:
     ended_by: str | None = None          # "until" | "clear"
     hold: object = None                  # stuck: range (m) or None; stuck_axis: 6-vector
     lock_start_us: int | None = None     # late: first sample below value, None while above
-    index: tuple[int, ...] = ()          # IMU: slots in the 6-vector [dv xyz, dtheta xyz]
+    index: tuple[int, ...] = ()          # IMU: slots in the 6-vector [dv xyz, dtheta xyz];
+    #                                      velocimeter: the beams it acts on
+    beam_lock_us: list = None            # velocimeter late: per beam, like lock_start_us
 
     @property
     def label(self) -> str:
@@ -199,10 +252,15 @@ class Fault:
 
     def params(self) -> dict:
         c = self.cfg
-        out = {k: getattr(c, k) for k in ("value", "magnitude", "channel", "axis")
+        out = {k: getattr(c, k) for k in ("value", "magnitude", "channel", "axis", "beam")
                if getattr(c, k) is not None}
         if c.sensor == "imu" and c.kind != "off" and c.axis is None:
             out["axis"] = -1
+        if c.sensor == "velocimeter":
+            if c.kind not in _VEL_UNIT_WIDE and c.beam is None:
+                out["beam"] = -1
+            if c.kind in _VEL_ADDITIVE and c.channel is None:
+                out["channel"] = "velocity"
         return out
 
     def trigger(self) -> dict:
@@ -232,15 +290,18 @@ class FaultSet:
     The plant calls, in this order: :meth:`begin_frame` at the start of each frame;
     :meth:`update_triggers` at every physics step (only while the set is non-empty:
     ``bool(faults)`` is False once no fault is armed or active); :meth:`apply_imu` on each
-    IMU sample; :meth:`apply_altimeter` on each altimeter sample (as the altimeter's
-    ``post`` hook). :meth:`add` and :meth:`clear` may be called between frames.
+    IMU sample; :meth:`apply_altimeter` on each altimeter sample and
+    :meth:`apply_velocimeter` on each velocimeter sample (as the sensors' ``post`` hooks).
+    :meth:`add` and :meth:`clear` may be called between frames.
     """
 
     def __init__(self, faults: list[FaultConfig], rng: np.random.Generator, imu_dt_s: float,
-                 acquisition_s: float) -> None:
+                 acquisition_s: float, velocimeter_acquisition_s: float = 0.0) -> None:
         self.rng = rng
         self.imu_dt_s = float(imu_dt_s)
         self.acquisition_us = int(round(acquisition_s * 1e6))
+        self.vel_acquisition_us = int(round(velocimeter_acquisition_s * 1e6))
+        self._last_vel: list[tuple[float, float] | None] = [None] * 3   # per beam: last valid
         self.faults: list[Fault] = []
         self._live: list[Fault] = []          # armed or active, in the order added
         self.frame_seq = 0
@@ -271,6 +332,9 @@ class FaultSet:
             base = 0 if cfg.channel == "accel" else 3
             axes = [0, 1, 2] if cfg.axis is None or cfg.axis == -1 else [cfg.axis]
             f.index = tuple(base + a for a in axes)
+        elif cfg.sensor == "velocimeter":
+            f.index = (0, 1, 2) if cfg.beam is None or cfg.beam == -1 else (cfg.beam,)
+            f.beam_lock_us = [None, None, None]
         self.faults.append(f)
         self._live.append(f)
         return f
@@ -332,6 +396,8 @@ class FaultSet:
             f.hold = self._last_valid_range_m
         elif f.cfg.kind == "stuck_axis":
             f.hold = list(self._last_imu)
+        if f.cfg.sensor == "velocimeter" and f.cfg.kind == "stuck":
+            f.hold = list(self._last_vel)
         self._refresh()
 
     # --- effects ---------------------------------------------------------------------------
@@ -428,6 +494,103 @@ class FaultSet:
             return None
         self._last_imu = y
         return y
+
+    def altimeter_link(self, t_us: int, true_range_m: float | None) -> tuple[float, float]:
+        """The link-budget faults at an altimeter sample: ``(laser power factor, receiver
+        sensitivity factor)``, products over the active ``power`` and ``sensitivity``
+        faults (1.0 each without). Fires range triggers, as :meth:`apply_altimeter`."""
+        self._tick(t_us, _INF if true_range_m is None else float(true_range_m))
+        gain = worse = 1.0
+        for f in self._live:
+            if f.cfg.sensor == "altimeter" and f.fired_t_us is not None:
+                if f.cfg.kind == "power":
+                    gain *= f.cfg.value
+                elif f.cfg.kind == "sensitivity":
+                    worse *= f.cfg.value
+        return gain, worse
+
+    def apply_velocimeter(self, t_us: int, true_ranges: list, true_vlos: list,
+                          sample: list) -> tuple[list, int] | None:
+        """One velocimeter sample after the model: ``(sample, extra_delay_us)``, or None when
+        the unit is off. ``sample`` is ``[v0, v1, v2, r0, r1, r2, valid_mask]`` (changed in
+        place); ``true_ranges`` per beam (None: no surface within the maximum range)."""
+        self._tick(t_us, None)
+        active = [f for f in self._live if f.cfg.sensor == "velocimeter"
+                  and f.fired_t_us is not None]
+        mask = sample[6]
+        extra_s = 0.0
+        if active:
+            drop = [False, False, False]
+            stuck: Fault | None = None
+            unflag = off = False
+            unflag_beams: set[int] = set()
+            for f in active:
+                kind, v = f.cfg.kind, f.cfg.value
+                off_ = 3 if f.cfg.channel == "range" else 0
+                for k in f.index:
+                    valid = mask >> k & 1
+                    if kind == "bias":
+                        if valid:
+                            sample[off_ + k] += v
+                    elif kind == "scale":
+                        truth = true_vlos[k] if off_ == 0 else (true_ranges[k] or 0.0)
+                        if valid:
+                            sample[off_ + k] += v * truth
+                    elif kind == "noise":
+                        z = float(self.rng.standard_normal())
+                        if valid:
+                            sample[off_ + k] += v * z
+                    elif kind == "dropout":
+                        if float(self.rng.random()) < v:
+                            drop[k] = True
+                    elif kind == "late":
+                        rho = _INF if true_ranges[k] is None else true_ranges[k]
+                        if rho > v:
+                            f.beam_lock_us[k] = None
+                            drop[k] = True
+                        else:
+                            if f.beam_lock_us[k] is None:
+                                f.beam_lock_us[k] = int(t_us)
+                            if t_us - f.beam_lock_us[k] < self.vel_acquisition_us:
+                                drop[k] = True
+                    elif kind == "unflagged":
+                        unflag = True
+                        unflag_beams.add(k)
+                if kind == "stuck":
+                    stuck = stuck or f
+                elif kind == "latency":
+                    extra_s += v
+                elif kind == "off":
+                    off = True
+            for k in range(3):
+                if mask >> k & 1:
+                    sample[3 + k] = max(0.0, sample[3 + k])
+                if drop[k]:
+                    mask &= ~(1 << k)
+                if not mask >> k & 1:
+                    sample[k] = sample[3 + k] = 0.0
+            if stuck is not None:
+                for k in stuck.index:
+                    held = stuck.hold[k]
+                    if held is None:
+                        sample[k] = sample[3 + k] = 0.0
+                        mask &= ~(1 << k)
+                    else:
+                        sample[k], sample[3 + k] = held
+                        mask |= 1 << k
+            sample[6] = mask
+            if off:
+                return None
+            if unflag:       # good data delivered without its valid flag (IM-1)
+                for k in unflag_beams:
+                    if mask >> k & 1:
+                        self._last_vel[k] = (sample[k], sample[3 + k])
+                    sample[6] &= ~(1 << k)
+                mask = sample[6]
+        for k in range(3):
+            if mask >> k & 1:
+                self._last_vel[k] = (sample[k], sample[3 + k])
+        return sample, int(round(extra_s * 1e6))
 
     # --- reporting -------------------------------------------------------------------------
     def label(self, t_us: int) -> str:

@@ -20,6 +20,7 @@ from plant.faults import FaultSet
 from plant.imu import Imu
 from plant.moon import MEAN_RADIUS_M, SiteFrame
 from plant.terrain import Terrain
+from plant.velocimeter import DopplerVelocimeter
 
 US_PER_S = 1_000_000
 
@@ -48,6 +49,7 @@ class SensorFrame:
     t_us: int
     imu: list[list[float]]          # [t_us, dvx, dvy, dvz, dax, day, daz] per sample
     alt: list | None                # [t_us, range_m, valid] or None
+    vel: list | None = None         # [t_us, v0, v1, v2, r0, r1, r2, valid_mask] or None
 
 
 @dataclass
@@ -93,13 +95,16 @@ class LanderPlant:
         """Start a run from the scenario's initial state; returns frame 0."""
         seed = self.cfg.run.seed if seed is None else seed
         self.seed = seed
-        # Children 0..2 are the same whether 3 or 4 are spawned: adding the fault generator
-        # left runs without faults bit for bit as they were.
-        ss_imu, ss_alt, ss_know, ss_fault = np.random.SeedSequence(seed).spawn(4)
+        # Children 0..3 are the same whether 4 or 5 are spawned: adding a generator leaves
+        # runs without the new model bit for bit as they were.
+        ss_imu, ss_alt, ss_know, ss_fault, ss_vel = np.random.SeedSequence(seed).spawn(5)
         rates = self.cfg.rates
         self.imu = Imu(self.cfg.imu, rates.imu_hz, np.random.default_rng(ss_imu))
         self.altimeter = LaserAltimeter(self.cfg.altimeter, rates.altimeter_hz,
-                                        np.random.default_rng(ss_alt))
+                                        np.random.default_rng(ss_alt), self.cfg.terrain.albedo)
+        self.velocimeter = DopplerVelocimeter(self.cfg.velocimeter, np.random.default_rng(ss_vel)) \
+            if self.cfg.velocimeter.enabled else None
+        self.next_vel_us = 0
         know = np.random.default_rng(ss_know)
         self.state = self._initial_state()
         k = self.cfg.knowledge
@@ -119,11 +124,14 @@ class LanderPlant:
         self._acc_dth = [0.0, 0.0, 0.0]
         self._imu_buffer: list[list[float]] = []
         self.faults = FaultSet(self.cfg.faults, np.random.default_rng(ss_fault),
-                               1.0 / rates.imu_hz, self.cfg.altimeter.acquisition_s)
+                               1.0 / rates.imu_hz, self.cfg.altimeter.acquisition_s,
+                               self.cfg.velocimeter.acquisition_s)
         self.faults.begin_frame(0, 0)
         self._update_faults()
         self._sample_altimeter()
-        return SensorFrame(0, 0, [], self.altimeter.delivered(0))
+        if self.velocimeter is not None:
+            self._sample_velocimeter()
+        return SensorFrame(0, 0, [], self.altimeter.delivered(0), self._vel(0))
 
     def step(self, command: Command) -> SensorFrame:
         """Apply ``command`` for one frame period; returns the next frame."""
@@ -148,6 +156,8 @@ class LanderPlant:
                 self._sample_imu()
             if self.t_us >= self.next_alt_us:
                 self._sample_altimeter()
+            if self.velocimeter is not None and self.t_us >= self.next_vel_us:
+                self._sample_velocimeter()
             if self.propellant_out_t_us is None and thr_target > 0 and \
                     self.state[13] <= self.veh.dry_mass_kg:
                 self.propellant_out_t_us = self.t_us
@@ -160,7 +170,8 @@ class LanderPlant:
                                    " of sim time", {})
         self.seq += 1
         imu, self._imu_buffer = self._imu_buffer, []
-        return SensorFrame(self.seq, self.t_us, imu, self.altimeter.delivered(self.t_us))
+        return SensorFrame(self.seq, self.t_us, imu, self.altimeter.delivered(self.t_us),
+                           self._vel(self.t_us))
 
     # --- configuration for the flight software ------------------------------------------
     def fsw_config(self) -> dict:
@@ -186,6 +197,7 @@ class LanderPlant:
                          "vel_sigma_mps": max(k.velocity_sigma_mps, 0.01)},
             "altimeter": {"boresight_body": list(a.boresight_body), "noise_m": a.noise_m,
                           "noise_fraction": a.noise_fraction},
+            **({"velocimeter": self.velocimeter.hello_config()} if self.velocimeter else {}),
             "ignition_t_us": int(round(self.cfg.initial.coast_s * US_PER_S)),
             "imu_hz": self.cfg.rates.imu_hz,
             "fsw": {},
@@ -270,9 +282,27 @@ class LanderPlant:
     def _sample_altimeter(self) -> None:
         s = self.state
         rot = np.array(dynamics.quat_to_matrix(s[6:10]))
-        self.altimeter.sample(self.t_us, np.array(s[0:3]), rot, self.terrain,
-                              self.faults.apply_altimeter)
+        if self.cfg.altimeter.link_budget:      # closing speed and link faults
+            r = np.array(s[0:3])
+            surface = getattr(self, "surface_velocity_mps", None)
+            v = np.array(s[3:6]) - (surface(r) if surface is not None else 0.0)
+            self.altimeter.sample(self.t_us, r, rot, self.terrain, self.faults.apply_altimeter,
+                                  v, self.faults.altimeter_link)
+        else:
+            self.altimeter.sample(self.t_us, np.array(s[0:3]), rot, self.terrain,
+                                  self.faults.apply_altimeter)
         self.next_alt_us += self.alt_period_us  # absolute schedule: no drift
+
+    def _sample_velocimeter(self) -> None:
+        s = self.state
+        rot = np.array(dynamics.quat_to_matrix(s[6:10]))
+        surface = getattr(self, "surface_velocity_mps", None)   # rotating Moon, when it is one
+        self.velocimeter.sample(self.t_us, np.array(s[0:3]), np.array(s[3:6]), rot,
+                                self.terrain, surface, self.faults.apply_velocimeter)
+        self.next_vel_us += self.velocimeter.period_us  # absolute schedule: no drift
+
+    def _vel(self, t_us: int) -> list | None:
+        return self.velocimeter.delivered(t_us) if self.velocimeter is not None else None
 
     def _update_faults(self) -> None:
         """Fault triggers at this physics step (the true altitude only when one needs it)."""
