@@ -40,6 +40,9 @@ HISTORY_COLUMNS = [
     "mass_kg", "propellant_kg", "throttle_actual",
     "imu_dvx_mps", "imu_dvy_mps", "imu_dvz_mps", "imu_dax_rad", "imu_day_rad", "imu_daz_rad",
     "alt_t_s", "alt_range_m", "alt_valid", "alt_true_range_m",
+    # velocimeter sample carried by the frame (plant.velocimeter; empty without one)
+    "vel_t_s", "vel_los0_mps", "vel_los1_mps", "vel_los2_mps",
+    "vel_range0_m", "vel_range1_m", "vel_range2_m", "vel_valid_mask",
     "nav_x_m", "nav_y_m", "nav_z_m", "nav_vx_mps", "nav_vy_mps", "nav_vz_mps", "nav_alt_m",
     "nav_pos_err_m", "nav_vel_err_mps", "nav_alt_err_m",
     "cmd_throttle", "cmd_tx_nm", "cmd_ty_nm", "cmd_tz_nm", "cmd_flags",
@@ -280,6 +283,7 @@ class PlantSide:
             *imu,
             alt[0] * 1e-6 if alt else None, alt[1] if alt else None,
             int(bool(alt[2])) if alt else 0, plant.altimeter.last_true_range_m,
+            *_vel_cells(frame.vel),
             *nav, pos_err, vel_err, nav[6] - t["alt_m"],
             cmd.throttle, *cmd.torque_nm, cmd.flags,
             cmd.compute_us, rtt_us,
@@ -319,6 +323,13 @@ class PlantSide:
             "control": self.control_endpoint,
             "config": scenario_to_dict(self.cfg),
         }
+
+
+def _vel_cells(vel: list | None) -> list:
+    """The velocimeter columns: sample time in s, six floats, the valid mask; or empty."""
+    if vel is None:
+        return [None] * 8
+    return [vel[0] * 1e-6, *vel[1:7], int(vel[7])]
 
 
 def hist_alt(plant: LanderPlant) -> float:
