@@ -2,7 +2,8 @@
 
 One generic path: :func:`encode` takes a type id and the fields (a dict by name, or a
 sequence in layout order); :func:`decode` checks a payload and returns a :class:`Message`.
-Both check every field against its kind, so a bad message is refused at the sender too.
+Both check every field against its kind and range (:mod:`bridge.kinds`) and the role
+strings (``protocol.ROLES``), so a bad message is refused at the sender too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import msgpack
 from bridge.errors import MalformedMessage, PayloadTooLarge, UnknownMessage, VersionError
 from bridge.kinds import DECODERS, ENCODERS, Bad, describe
 from bridge.protocol import (COMMAND, END, FRAME, HELLO, HELLO_ACK, LAYOUTS, MAX_PAYLOAD_BYTES,
-                             NAMES, PROTOCOL_VERSION)
+                             NAMES, PROTOCOL_VERSION, ROLES, STATUS)
 
 # A FRAME with this many IMU samples always fits MAX_PAYLOAD_BYTES (at most 64 bytes each),
 # so a run needs imu_hz / frame_hz <= MAX_IMU_SAMPLES_PER_FRAME.
@@ -105,6 +106,8 @@ def encode(type_id: int, fields: Mapping[str, Any] | Sequence[Any]) -> bytes:
             out.append(convert(value))
         except Bad as bad:
             raise MalformedMessage(str(bad), name, field) from None
+    if type_id in ROLES and out[2] != ROLES[type_id]:
+        raise MalformedMessage(f'role must be "{ROLES[type_id]}", got {out[2]!r}', name, "role")
     try:
         payload = msgpack.packb(out, use_bin_type=True, default=_plain)
     except (TypeError, ValueError, OverflowError) as error:
@@ -132,7 +135,7 @@ def decode(payload: bytes) -> Message:
         raise MalformedMessage(f"expected an array [version, type_id, ...], got {describe(obj)}")
     version, type_id = obj[0], obj[1]
     if version != PROTOCOL_VERSION or type(version) is not int:
-        raise VersionError(version, PROTOCOL_VERSION)
+        raise VersionError(version, PROTOCOL_VERSION, _end_reason(obj))
     plan = _DECODE_PLAN.get(type_id) if type(type_id) is int else None
     if plan is None:
         raise UnknownMessage(type_id)
@@ -146,7 +149,17 @@ def decode(payload: bytes) -> Message:
             k += 1
     except Bad as bad:
         raise MalformedMessage(str(bad), NAMES[type_id], plan[k - 2][0]) from None
+    if type_id in ROLES and fields["role"] != ROLES[type_id]:
+        raise MalformedMessage(f'role must be "{ROLES[type_id]}", got {fields["role"]!r}',
+                               NAMES[type_id], "role")
     return Message(type_id, fields)
+
+
+def _end_reason(obj: list) -> str | None:
+    """The reason of an END of any protocol version (its layout never changes), else None."""
+    if len(obj) == 4 and obj[1] == END and type(obj[1]) is int and type(obj[3]) is str:
+        return obj[3]
+    return None
 
 
 # --- convenience constructors: thin wrappers over encode(), one per message type.
@@ -163,18 +176,24 @@ def encode_hello_ack(software: str, runtime: str, role: str = "fsw") -> bytes:
 
 
 def encode_frame(seq: int, t_us: int, imu: Sequence[Sequence[float]],
-                 alt: Sequence[Any] | None) -> bytes:
-    """FRAME, plant -> fsw: IMU samples since the last frame and the latest altimeter sample."""
-    return encode(FRAME, {"seq": seq, "t_us": t_us, "imu": imu, "alt": alt})
+                 alt: Sequence[Any] | None, vel: Sequence[Any] | None = None) -> bytes:
+    """FRAME, plant -> fsw: IMU samples since the last frame, the latest altimeter and
+    velocimeter samples."""
+    return encode(FRAME, {"seq": seq, "t_us": t_us, "imu": imu, "alt": alt, "vel": vel})
 
 
 def encode_command(seq: int, throttle: float, torque_nm: Sequence[float], mode: int,
-                   compute_us: int, nav: Sequence[float], flags: int = 0) -> bytes:
+                   compute_us: int, nav: Sequence[float] | None = None, flags: int = 0) -> bytes:
     """COMMAND, fsw -> plant, answering frame ``seq``."""
     return encode(COMMAND, {"seq": seq, "throttle": throttle, "torque_nm": torque_nm, "mode": mode,
                             "compute_us": compute_us, "nav": nav, "flags": flags})
 
 
 def encode_end(seq: int, reason: str) -> bytes:
-    """END, either way: orderly end of the run."""
+    """END, either way: end of the run."""
     return encode(END, {"seq": seq, "reason": reason})
+
+
+def encode_status(seq: int, stats: Mapping[str, int]) -> bytes:
+    """STATUS, either way: the sender's link counters."""
+    return encode(STATUS, {"seq": seq, "stats": stats})

@@ -18,6 +18,20 @@ need to read the text. The constructor arguments are kept in ``args`` so errors 
 
 from __future__ import annotations
 
+REASON_MAX_CHARS = 300  # a peer's text shown in one line is cut here
+
+
+def one_line(text: str, limit: int = REASON_MAX_CHARS) -> str:
+    """A peer's text (an END reason) made safe to print on one line.
+
+    Control characters (newlines, ANSI escapes) are shown escaped (``\\n``, ``\\x1b``),
+    and the text is cut to ``limit`` characters.
+    """
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
 
 class BridgeError(Exception):
     """Base of every error raised by the bridge."""
@@ -75,15 +89,23 @@ class ProtocolError(BridgeError):
 
 
 class VersionError(ProtocolError):
-    """The peer speaks another protocol version."""
+    """The peer speaks another protocol version.
 
-    def __init__(self, got: object, expected: int) -> None:
-        super().__init__(got, expected)
+    ``end_reason`` is the reason of the message when it is an END (whose layout is the same
+    in every version, so a peer can always say why it stops), else None.
+    """
+
+    def __init__(self, got: object, expected: int, end_reason: str | None = None) -> None:
+        super().__init__(got, expected, end_reason)
         self.got = got
         self.expected = expected
+        self.end_reason = end_reason
 
     def __str__(self) -> str:
-        return f"protocol version {self.got!r} received, this end speaks version {self.expected}"
+        text = f"protocol version {self.got!r} received, this end speaks version {self.expected}"
+        if self.end_reason is not None:
+            text += f" (the peer ended the run: {one_line(self.end_reason)})"
+        return text
 
 
 class UnknownMessage(ProtocolError):

@@ -7,7 +7,8 @@ A backend writes three private hooks and nothing else:
     _close_internal() -> None                   release the transport (called once)
 
 The base owns the deadlines (it raises PeerTimeout), the statistics, the closed state and
-the message layer (:meth:`Link.send_msg`, :meth:`Link.recv_msg`).
+the message layer (:meth:`Link.send_msg`, :meth:`Link.recv_msg`), which records the peer's
+STATUS messages (:attr:`Link.peer_stats`) wherever they come.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from bridge.codec import Message, decode, encode
 from bridge.errors import LinkError, PeerTimeout, UnexpectedMessage
-from bridge.protocol import END, NAMES
+from bridge.protocol import END, NAMES, STATUS
 
 DEFAULT_SEND_TIMEOUT_S = 10.0  # how long send() waits for the peer to take a payload
 
@@ -35,6 +36,7 @@ class Link:
         self.send_timeout_s = send_timeout_s
         self.stats = {"bytes_sent": 0, "bytes_received": 0, "messages_sent": 0,
                       "messages_received": 0}
+        self.peer_stats: dict[str, int] | None = None  # the latest STATUS counters received
         self._closed = False
 
     # --- payloads
@@ -77,19 +79,35 @@ class Link:
         self.send(encode(type_id, fields), timeout_s)
 
     def recv_msg(self, timeout_s: float, expect: int | tuple[int, ...] | None = None) -> Message:
-        """Receive and decode one message.
+        """Receive and decode one message, waiting at most ``timeout_s`` in all.
 
+        A STATUS is recorded in :attr:`peer_stats` (see :meth:`note_status`); unless STATUS
+        is among ``expect``, it is then skipped and the wait goes on to its deadline.
         With ``expect`` (a type id or a tuple of them), any other type raises
         UnexpectedMessage -- except END, which is always returned so the caller sees it.
         """
-        msg = decode(self.recv(timeout_s))
-        if expect is None or msg.type_id == END:
-            return msg
+        _check_timeout(timeout_s)
         expected = (expect,) if isinstance(expect, int) else expect
-        if msg.type_id not in expected:
-            names = " or ".join(NAMES.get(t, str(t)) for t in expected)
-            raise UnexpectedMessage(msg.name, names)
-        return msg
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                msg = decode(self.recv(max(0.0, deadline - time.monotonic())))
+            except PeerTimeout:
+                raise PeerTimeout(timeout_s, "a message from the peer", self.url) from None
+            if msg.type_id == STATUS:
+                self.note_status(msg)
+                if expected is not None and STATUS not in expected:
+                    continue
+            if expected is None or msg.type_id == END:
+                return msg
+            if msg.type_id not in expected:
+                names = " or ".join(NAMES.get(t, str(t)) for t in expected)
+                raise UnexpectedMessage(msg.name, names)
+            return msg
+
+    def note_status(self, msg: Message) -> None:
+        """Record a decoded STATUS: :attr:`peer_stats` becomes its counters (a copy)."""
+        self.peer_stats = dict(msg.stats)
 
     # --- life cycle
 

@@ -1,4 +1,4 @@
-"""The wire protocol's one table: version, message ids and field layouts.
+"""The wire protocol's one table: version, message ids, field layouts and value ranges.
 
 This module is shared by the host and the board firmware, so it is written in the subset
 of Python that MicroPython runs: constants and tuples only, no imports.
@@ -8,38 +8,53 @@ Every message is one msgpack array::
     [PROTOCOL_VERSION, type_id, field_1, field_2, ...]
 
 with the fields in the order given by ``LAYOUTS[type_id]``. Each field is ``(name, kind)``
-where kind is one of:
+where kind is one of (docs/protocol.md gives the byte forms):
 
-    "u"   unsigned integer            "i"   signed integer
-    "f"   float (an integer is accepted and read as float)
-    "s"   UTF-8 string                "b"   boolean
-    "m"   map with string keys        "f3"  array of 3 floats
-    "f7"  array of 7 floats           "imu" array of IMU samples (see below)
-    "alt" nil, or one altimeter sample (see below)
+    "u"      unsigned 32-bit integer, 0 .. U32_MAX
+    "t"      time, integer microseconds, 0 .. T_US_MAX (a signed 64-bit integer >= 0)
+    "mode"   unsigned integer, an index into MODES
+    "f"      finite float (an integer is accepted and read as float)
+    "s"      UTF-8 string
+    "m"      map with string keys
+    "counts" map of string keys to unsigned integers (0 .. COUNT_MAX), link counters
+    "f3"     array of 3 finite floats
+    "nav"    nil, or an array of 7 finite floats
+    "imu"    array of IMU samples, time stamps strictly increasing (see below)
+    "alt"    nil, or one altimeter sample (see below)
+    "vel"    nil, or one velocimeter sample (see below)
+    "rates"  map of sample rates (see the HELLO section of docs/protocol.md)
+    "config" map: the flight software's configuration (docs/protocol.md, HELLO config)
 
 IMU sample: ``[t_us, dvx, dvy, dvz, dax, day, daz]`` -- sample time (integer us, end of
-the interval), delta-velocity (m/s) and delta-angle (rad) over the interval, body axes.
+the interval), delta-velocity (m/s, specific force integrated over the interval: gravity
+is not sensed) and delta-angle (rad) over the interval, body axes.
 Altimeter sample: ``[t_us, range_m, valid]`` -- measurement time (integer us), slant
-range (m), validity flag.
+range (m) along the boresight, validity flag (boolean).
+Velocimeter sample: ``[t_us, vlos0, vlos1, vlos2, range0, range1, range2, valid_mask]`` --
+measurement time (integer us), each beam's line-of-sight velocity (m/s, the rate of change
+of its range: negative while closing), each beam's range (m), and the valid beams as a bit
+mask (bit N set = beam N valid, 0 .. 7).
 """
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 # Message type ids.
 HELLO = 1       # plant -> fsw: start of a run
 HELLO_ACK = 2   # fsw -> plant: accepts the run, says what it is
 FRAME = 3       # plant -> fsw: sensor frame
 COMMAND = 4     # fsw -> plant: command answering one frame
-END = 5         # either way: orderly end of the run
+END = 5         # either way: end of the run; [seq, reason] in every protocol version
+STATUS = 6      # either way, optional, after the handshake: the sender's link counters
 
-NAMES = {HELLO: "hello", HELLO_ACK: "hello_ack", FRAME: "frame", COMMAND: "command", END: "end"}
+NAMES = {HELLO: "hello", HELLO_ACK: "hello_ack", FRAME: "frame", COMMAND: "command", END: "end",
+         STATUS: "status"}
 
 LAYOUTS = {
     HELLO: (
         ("role", "s"),          # "plant"
         ("scenario", "s"),      # scenario name
-        ("rates", "m"),         # {"frame_hz", "imu_hz", "altimeter_hz", "physics_hz"}: floats, Hz
-        ("config", "m"),        # vehicle, target and initial state vector for the flight software
+        ("rates", "rates"),     # {"frame_hz", "imu_hz", "altimeter_hz", "physics_hz", ...}: Hz
+        ("config", "config"),   # vehicle, site, Moon, sensors, initial estimate (docs/protocol.md)
     ),
     HELLO_ACK: (
         ("role", "s"),          # "fsw"
@@ -48,24 +63,33 @@ LAYOUTS = {
     ),
     FRAME: (
         ("seq", "u"),           # frame sequence number, 0 for the first frame
-        ("t_us", "i"),          # sim time at the frame, integer microseconds
+        ("t_us", "t"),          # sim time at the frame, integer microseconds
         ("imu", "imu"),         # IMU samples since the previous frame, oldest first
         ("alt", "alt"),         # latest delivered altimeter sample, or nil before the first
+        ("vel", "vel"),         # latest delivered velocimeter sample, or nil (none yet / none fitted)
     ),
     COMMAND: (
         ("seq", "u"),           # the frame sequence number this command answers
         ("throttle", "f"),      # 0 = engine off, else min_throttle..1 of max thrust
         ("torque_nm", "f3"),    # attitude torque demand, body axes, N m
-        ("mode", "u"),          # index into MODES
-        ("compute_us", "u"),    # flight software's own compute time for this cycle, us
-        ("nav", "f7"),          # estimate: position (m, 3), velocity (m/s, 3), altitude (m)
+        ("mode", "mode"),       # index into MODES
+        ("compute_us", "u"),    # flight software's own compute time for this cycle, us (saturated)
+        ("nav", "nav"),         # estimate: position (m, 3), velocity (m/s, 3), altitude (m); or nil
         ("flags", "u"),         # bit field, see FLAG_*
     ),
     END: (
-        ("seq", "u"),           # last sequence number sent by the sender
+        ("seq", "u"),           # last frame sequence number sent (plant) or answered (fsw)
         ("reason", "s"),        # why the run ends, one line
     ),
+    STATUS: (
+        ("seq", "u"),           # as END: the last frame sequence number sent or answered
+        ("stats", "counts"),    # {"frames_received", "frames_repeated", "commands_resent",
+                                #  "bad_frames", "crc_errors", ...}: unsigned integers
+    ),
 }
+
+# The value the "role" field must hold, per message.
+ROLES = {HELLO: "plant", HELLO_ACK: "fsw"}
 
 # Flight software modes, in mission order; the command carries the index.
 MODES = ("init", "coast", "braking", "approach", "terminal", "touchdown", "safe")
@@ -74,6 +98,16 @@ MODES = ("init", "coast", "braking", "approach", "terminal", "touchdown", "safe"
 FLAG_ALT_USED = 1        # an altimeter sample was fused this cycle
 FLAG_ALT_REJECTED = 2    # an altimeter sample was rejected by the innovation check this cycle
 FLAG_ALT_HEALTHY = 4     # the flight software trusts the altimeter at the moment
+FLAG_VEL_USED = 8        # a velocimeter sample was fused this cycle
+FLAG_VEL_REJECTED = 16   # a velocimeter sample was rejected this cycle
+FLAG_VEL_HEALTHY = 32    # the flight software trusts the velocimeter at the moment
+FLAG_NAV_COV_FAULT = 64  # the flight software's own covariance check failed this cycle
+
+# Integer ranges.
+U32_MAX = 0xFFFFFFFF             # "u": seq, compute_us, flags
+T_US_MAX = 0x7FFFFFFFFFFFFFFF    # "t": time stamps, us (int64, never negative)
+COUNT_MAX = 0xFFFFFFFFFFFFFFFF   # "counts" values (uint64)
+VEL_BEAMS = 3                    # velocimeter beams; valid_mask < 1 << VEL_BEAMS
 
 # Largest encoded message accepted, bytes.
 MAX_PAYLOAD_BYTES = 4096

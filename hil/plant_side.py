@@ -22,7 +22,7 @@ import numpy as np
 
 from bridge import protocol
 from bridge.codec import encode
-from bridge.errors import BridgeError, PeerTimeout, ProtocolError
+from bridge.errors import BridgeError, PeerTimeout, ProtocolError, one_line
 from bridge.url import open_link
 from hil.control import ControlServer, FaultControl
 from hil.errors import EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED, LinkFailure
@@ -135,8 +135,7 @@ class PlantSide:
                     frame, cycles = RealtimeLoop(self, link, plant, hist, bar).run(frame)
                 while not plant.done:  # lockstep
                     t_send = time.perf_counter_ns()
-                    link.send_msg(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt],
-                                  timeout_s=self.timeout_s)
+                    link.send_msg(protocol.FRAME, frame_fields(frame), timeout_s=self.timeout_s)
                     cmd = self._await_command(link, frame.seq)
                     rtt_us = (time.perf_counter_ns() - t_send) // 1000
                     hist.write(self._row(plant, frame, cmd, rtt_us))
@@ -251,7 +250,8 @@ class PlantSide:
                                       seq=seq, waited_s=timeout_s) from None
                 continue
             if msg.type_id == protocol.END:
-                raise LinkFailure(f"flight software ended the run: {msg.reason}", side="fsw", seq=seq)
+                raise LinkFailure(f"flight software ended the run: {one_line(msg.reason)}",
+                                  side="fsw", seq=seq)
             return msg
 
     def _check_fsw_alive(self, seq: int | None, what: str) -> None:
@@ -271,7 +271,7 @@ class PlantSide:
         r, v = t["r_m"], t["v_mps"]
         imu = np.sum(np.array(frame.imu), axis=0)[1:] if frame.imu else [math.nan] * 6
         alt = frame.alt
-        nav = cmd.nav
+        nav = cmd.nav if cmd.nav is not None else NO_NAV  # a flight software may report none
         pos_err = math.dist(nav[0:3], r)
         vel_err = math.dist(nav[3:6], v)
         return [
@@ -313,6 +313,7 @@ class PlantSide:
                           "fsw_pid": self.fsw_process.pid if self.fsw_process else None},
             "link": self.url,
             "link_stats": dict(link.stats) if link is not None else {},
+            "fsw_link_stats": link.peer_stats if link is not None else None,  # its last STATUS
             "fsw_runtime": info.get("fsw_runtime"),
             "fsw_software": info.get("fsw_software"),
             "seed": self.seed,
@@ -330,6 +331,14 @@ def _vel_cells(vel: list | None) -> list:
     if vel is None:
         return [None] * 8
     return [vel[0] * 1e-6, *vel[1:7], int(vel[7])]
+
+
+NO_NAV = [math.nan] * 7  # the history's nav columns when a command carries no estimate
+
+
+def frame_fields(frame: SensorFrame) -> list:
+    """A SensorFrame as FRAME fields (``vel`` nil without a velocimeter)."""
+    return [frame.seq, frame.t_us, frame.imu, frame.alt, getattr(frame, "vel", None)]
 
 
 def hist_alt(plant: LanderPlant) -> float:

@@ -32,7 +32,7 @@ import time
 
 from bridge import protocol
 from bridge.codec import MAX_IMU_SAMPLES_PER_FRAME, decode, encode
-from bridge.errors import BridgeError, PeerTimeout, ProtocolError
+from bridge.errors import BridgeError, PeerTimeout, ProtocolError, one_line
 from hil.errors import LinkFailure
 from hil.pacing import clock_ns, coarse_ms, spin_for
 from hil.timing import NONE, TimingLog
@@ -104,7 +104,7 @@ class RealtimeLoop:
         log, plant = self.log, self.plant
         period, deadline, cap = self.period_ns, self.deadline_ns, log.capacity
         carry: list | None = None   # IMU samples of skipped frames, for the next frame sent
-        payload = encode(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt])
+        payload = self._encode(frame, frame.imu)
         t0 = self.t0 = clock_ns() + period
         self.last_heard_ns = self.next_alive_ns = t0
         k = 0
@@ -182,15 +182,20 @@ class RealtimeLoop:
                 self.bar.update(frame.t_us * 1e-6, str(mode), self.hist_alt(plant))
             if plant.done:
                 return frame, k
-            payload = encode(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt]) \
-                if carry is None else b""
+            payload = self._encode(frame, frame.imu) if carry is None else b""
 
     def _merged(self, frame: SensorFrame, carry: list) -> bytes:
         imu = carry + frame.imu
         if len(imu) > MAX_IMU_SAMPLES_PER_FRAME:
             self.log.imu_samples_dropped += len(imu) - MAX_IMU_SAMPLES_PER_FRAME
             imu = imu[-MAX_IMU_SAMPLES_PER_FRAME:]
-        return encode(protocol.FRAME, [frame.seq, frame.t_us, imu, frame.alt])
+        return self._encode(frame, imu)
+
+    @staticmethod
+    def _encode(frame: SensorFrame, imu: list) -> bytes:
+        """FRAME payload; ``vel`` is nil until the plant has a velocimeter."""
+        return encode(protocol.FRAME, [frame.seq, frame.t_us, imu, frame.alt,
+                                       getattr(frame, "vel", None)])
 
     def _abort_reason(self) -> str | None:
         log = self.log
@@ -228,9 +233,12 @@ class RealtimeLoop:
         arrival = clock_ns()
         self.last_heard_ns = arrival
         msg = decode(payload)
+        if msg.type_id == protocol.STATUS:  # the flight software's link counters
+            self.link.note_status(msg)
+            return
         if msg.type_id == protocol.END:
-            raise LinkFailure(f"flight software ended the run: {msg.reason}", side="fsw",
-                              seq=self.k)
+            raise LinkFailure(f"flight software ended the run: {one_line(msg.reason)}",
+                              side="fsw", seq=self.k)
         if msg.type_id != protocol.COMMAND:
             raise LinkFailure(f"bad message from the flight software: got {msg.name} while "
                               f"expecting command", side="fsw", seq=self.k)

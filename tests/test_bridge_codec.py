@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from bridge import protocol as p
-from bridge.codec import (MAX_IMU_SAMPLES_PER_FRAME, Message, decode, encode, encode_command, encode_end, encode_frame,
-                          encode_hello, encode_hello_ack)
+from bridge.codec import (MAX_IMU_SAMPLES_PER_FRAME, Message, decode, encode, encode_command,
+                          encode_end, encode_frame, encode_hello, encode_hello_ack, encode_status)
 from bridge.errors import (MalformedMessage, PayloadTooLarge, ProtocolError, UnknownMessage,
                            VersionError)
 
@@ -30,12 +30,15 @@ EXAMPLES = {
     p.FRAME: {"seq": 7, "t_us": 140000,
               "imu": [[135000, 0.01, -0.002, 0.0081, 1e-6, 0.0, -2e-6],
                       [140000, 0.011, -0.002, 0.0081, 1e-6, 0.0, -2e-6]],
-              "alt": [100000, 15012.25, True]},
+              "alt": [100000, 15012.25, True],
+              "vel": [120000, -1.25, -1.5, -1.375, 1700.5, 1690.25, 1720.0, 5]},
     p.COMMAND: {"seq": 7, "throttle": 0.65, "torque_nm": [1.5, -2.0, 0.0], "mode": 2,
                 "compute_us": 850, "nav": [1737400.0, 10.0, -5.0, -1.0, 1692.0, 0.5, 15000.0],
                 "flags": p.FLAG_ALT_USED | p.FLAG_ALT_HEALTHY},
     p.END: {"seq": 1200, "reason": "touchdown"},
+    p.STATUS: {"seq": 1199, "stats": {"frames_received": 1200, "crc_errors": 3}},
 }
+V = p.PROTOCOL_VERSION
 
 
 def raw(*items) -> bytes:
@@ -70,29 +73,38 @@ def test_attribute_and_item_access():
 
 
 def test_convenience_constructors_match_generic_encode():
-    h, a, f, c, e = (EXAMPLES[t] for t in (p.HELLO, p.HELLO_ACK, p.FRAME, p.COMMAND, p.END))
+    h, a, f, c, e, st = (EXAMPLES[t] for t in (p.HELLO, p.HELLO_ACK, p.FRAME, p.COMMAND, p.END,
+                                               p.STATUS))
     assert encode_hello(h["scenario"], h["rates"], h["config"]) == encode(p.HELLO, h)
     assert encode_hello_ack(a["software"], a["runtime"]) == encode(p.HELLO_ACK, a)
-    assert encode_frame(f["seq"], f["t_us"], f["imu"], f["alt"]) == encode(p.FRAME, f)
+    assert encode_frame(f["seq"], f["t_us"], f["imu"], f["alt"], f["vel"]) == encode(p.FRAME, f)
     assert encode_command(**c) == encode(p.COMMAND, c)
     assert encode_end(e["seq"], e["reason"]) == encode(p.END, e)
+    assert encode_status(st["seq"], st["stats"]) == encode(p.STATUS, st)
 
 
 def test_frame_with_no_samples_and_no_altimeter():
     msg = decode(encode_frame(0, 0, [], None))
-    assert msg.imu == [] and msg.alt is None
+    assert msg.imu == [] and msg.alt is None and msg.vel is None
+
+
+def test_command_without_an_estimate():
+    msg = decode(encode_command(3, 0.5, [0.0, 0.0, 0.0], 4, 10))
+    assert msg.nav is None and msg.flags == 0
 
 
 def test_largest_frame_fits():
     t_us = 2**63 - 1  # the widest integer encoding
     sample = [t_us, -1.5e300, 1e-300, 2.0, 3.0, 4.0, 5.0]
-    fields = {"seq": 2**64 - 1, "t_us": t_us, "imu": [sample] * MAX_IMU_SAMPLES_PER_FRAME,
-              "alt": [t_us, 1e300, True]}
+    imu = [[t_us - MAX_IMU_SAMPLES_PER_FRAME + k] + sample[1:]
+           for k in range(1, MAX_IMU_SAMPLES_PER_FRAME + 1)]
+    fields = {"seq": 2**32 - 1, "t_us": t_us, "imu": imu, "alt": [t_us, 1e300, True],
+              "vel": [t_us, -1e300, 1e300, 2.0, 3.0, 4.0, 5.0, 7]}
     payload = encode(p.FRAME, fields)
     assert len(payload) <= p.MAX_PAYLOAD_BYTES
     assert decode(payload).fields == fields
     with pytest.raises(PayloadTooLarge):
-        encode(p.FRAME, dict(fields, imu=[sample] * 70))
+        encode(p.FRAME, dict(fields, imu=[[t_us - 70 + k] + sample[1:] for k in range(70)]))
 
 
 def test_floats_go_out_as_float64():
@@ -104,13 +116,16 @@ def test_floats_go_out_as_float64():
 
 
 def test_int_accepted_where_float_expected_on_the_wire():
-    payload = raw(1, p.COMMAND, 3, 1, [0, 1, 2], 2, 10, [1, 2, 3, 4, 5, 6, 7], 0)
+    payload = raw(V, p.COMMAND, 3, 1, [0, 1, 2], 2, 10, [1, 2, 3, 4, 5, 6, 7], 0)
     msg = decode(payload)
     assert msg.throttle == 1.0 and type(msg.throttle) is float
     assert msg.torque_nm == [0.0, 1.0, 2.0] and all(type(x) is float for x in msg.torque_nm)
-    frame = decode(raw(1, p.FRAME, 0, 5, [[5, 0, 0, 0, 0, 0, 1]], [5, 100, False]))
+    frame = decode(raw(V, p.FRAME, 0, 5, [[5, 0, 0, 0, 0, 0, 1]], [5, 100, False],
+                       [4, -1, 0, 1, 10, 11, 12, 7]))
     assert frame.imu == [[5, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]] and type(frame.alt[1]) is float
     assert type(frame.imu[0][0]) is int  # t_us stays an integer
+    assert frame.vel == [4, -1.0, 0.0, 1.0, 10.0, 11.0, 12.0, 7]
+    assert [type(x) for x in frame.vel] == [int] + [float] * 6 + [int]
 
 
 def test_encode_accepts_numpy_values():
@@ -120,8 +135,10 @@ def test_encode_accepts_numpy_values():
                                       "mode": 2, "compute_us": 100, "nav": [0.0] * 7, "flags": 1}
     hello = dict(EXAMPLES[p.HELLO], config={"target_r_m": np.array([1.0, 2.0, 3.0])})
     assert decode(encode(p.HELLO, hello)).config == {"target_r_m": [1.0, 2.0, 3.0]}
-    frame = encode_frame(1, 2, [[1, *np.ones(6)]], (1, np.float64(2.5), np.bool_(True)))
+    frame = encode_frame(1, 2, [[1, *np.ones(6)]], (1, np.float64(2.5), np.bool_(True)),
+                         np.array([3, 1, 2, 3, 4, 5, 6, 7]))
     assert decode(frame).alt == [1, 2.5, True]
+    assert decode(frame).vel == [3, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7]
 
 
 # --- decode refuses bad payloads
@@ -177,19 +194,29 @@ def test_random_bytes_and_bit_flips_only_raise_protocol_errors():
 
 def test_wrong_version_names_both_versions():
     with pytest.raises(VersionError) as info:
-        decode(raw(2, p.END, 0, "x"))
-    assert (info.value.got, info.value.expected) == (2, p.PROTOCOL_VERSION)
-    assert "2" in str(info.value) and str(p.PROTOCOL_VERSION) in str(info.value)
+        decode(raw(1, p.HELLO_ACK, "fsw", "x", "y"))
+    assert (info.value.got, info.value.expected) == (1, p.PROTOCOL_VERSION)
+    assert "1" in str(info.value) and str(p.PROTOCOL_VERSION) in str(info.value)
+    assert info.value.end_reason is None
     with pytest.raises(VersionError):  # the version is checked before anything else
         decode(raw(99, 99))
     with pytest.raises(VersionError):
         decode(raw(True, p.END, 0, "x"))
 
 
-@pytest.mark.parametrize("type_id", [0, 6, 99, -1, True, 1.0, "end", None])
+def test_an_end_of_another_version_still_says_why():
+    """END is [seq, reason] in every version: a mismatch can always be reported."""
+    with pytest.raises(VersionError) as info:
+        decode(raw(1, p.END, 0, "board firmware speaks protocol 1\n\x1b[31mupdate"))
+    assert info.value.end_reason.startswith("board firmware speaks protocol 1")
+    text = str(info.value)
+    assert "board firmware speaks protocol 1" in text and "\n" not in text and "\x1b" not in text
+
+
+@pytest.mark.parametrize("type_id", [0, 7, 99, -1, True, 1.0, "end", None])
 def test_unknown_type(type_id):
     with pytest.raises(UnknownMessage):
-        decode(raw(1, type_id, 0, "x"))
+        decode(raw(V, type_id, 0, "x"))
     with pytest.raises(UnknownMessage):
         encode(type_id, [0, "x"])
 
@@ -197,7 +224,7 @@ def test_unknown_type(type_id):
 @pytest.mark.parametrize("fields", [[0], [0, "x", "y"], []])
 def test_wrong_field_count(fields):
     with pytest.raises(MalformedMessage, match="end message.*expected 2 fields"):
-        decode(raw(1, p.END, *fields))
+        decode(raw(V, p.END, *fields))
     with pytest.raises(MalformedMessage, match="expected 2 fields"):
         encode(p.END, fields)
 
@@ -241,7 +268,7 @@ def test_wrong_field_kind_names_message_and_field(type_id, field, value):
     fields = _good(type_id)
     fields[[name for name, _ in p.LAYOUTS[type_id]].index(field)] = value
     with pytest.raises(MalformedMessage) as info:
-        decode(raw(1, type_id, *fields))
+        decode(raw(V, type_id, *fields))
     assert (info.value.message, info.value.field) == (p.NAMES[type_id], field)
     assert p.NAMES[type_id] in str(info.value) and f'"{field}"' in str(info.value)
     with pytest.raises(MalformedMessage):
@@ -252,18 +279,102 @@ def test_wrong_field_kind_names_message_and_field(type_id, field, value):
 def test_bool_is_not_a_number(field):
     fields = dict(EXAMPLES[p.COMMAND], **{field: True})
     with pytest.raises(MalformedMessage, match=field):
-        decode(raw(1, p.COMMAND, *fields.values()))
+        decode(raw(V, p.COMMAND, *fields.values()))
     with pytest.raises(MalformedMessage, match=field):
         encode(p.COMMAND, fields)
 
 
 def test_bool_is_not_a_signed_int_either():
     with pytest.raises(MalformedMessage, match="t_us"):
-        decode(raw(1, p.FRAME, 0, False, [], None))
+        decode(raw(V, p.FRAME, 0, False, [], None, None))
 
 
 def test_map_keys_must_be_strings():
     fields = _good(p.HELLO)
     fields[2] = {b"frame_hz": 50.0}
     with pytest.raises(MalformedMessage, match="rates"):
-        decode(raw(1, p.HELLO, *fields))
+        decode(raw(V, p.HELLO, *fields))
+
+
+# --- every field within its range (issue 13: these crashed the plant or the flight software)
+
+INF, NAN = float("inf"), float("nan")
+OUT_OF_RANGE = [  # (type, field, value)
+    (p.COMMAND, "mode", len(p.MODES)),           # crashed the plant's progress bar (MODES[7])
+    (p.COMMAND, "mode", 2**32),
+    (p.COMMAND, "compute_us", 2**63),            # crashed the plant's int64 timing array
+    (p.COMMAND, "compute_us", 2**32),
+    (p.COMMAND, "seq", 2**32),
+    (p.COMMAND, "flags", 2**32),
+    (p.COMMAND, "throttle", NAN),
+    (p.COMMAND, "throttle", INF),
+    (p.COMMAND, "torque_nm", [0.0, -INF, 0.0]),
+    (p.COMMAND, "nav", [0.0] * 6 + [NAN]),
+    (p.FRAME, "seq", 2**32),
+    (p.FRAME, "t_us", -1),
+    (p.FRAME, "t_us", 2**63),
+    (p.FRAME, "imu", [[5, NAN, 0.0, 0.0, 0.0, 0.0, 0.0]]),
+    (p.FRAME, "imu", [[5, 0.0, 0.0, 0.0, 0.0, 0.0, INF]]),
+    (p.FRAME, "imu", [[-5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]),
+    (p.FRAME, "imu", [[5] + [0.0] * 6, [5] + [0.0] * 6]),        # same stamp twice
+    (p.FRAME, "imu", [[5] + [0.0] * 6, [4] + [0.0] * 6]),        # going back
+    (p.FRAME, "alt", [1, NAN, True]),
+    (p.FRAME, "alt", [-1, 1.0, True]),
+    (p.FRAME, "vel", [1, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 8]),      # a fourth beam
+    (p.FRAME, "vel", [1, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, -1]),
+    (p.FRAME, "vel", [1, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, True]),
+    (p.FRAME, "vel", [1, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 7.0]),
+    (p.FRAME, "vel", [1, 0.0, INF, 0.0, 1.0, 1.0, 1.0, 7]),
+    (p.FRAME, "vel", [1, 0.0, 0.0, 0.0, 1.0, NAN, 1.0, 7]),
+    (p.FRAME, "vel", [1, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0]),
+    (p.FRAME, "vel", [-1, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 7]),
+    (p.STATUS, "stats", {"crc_errors": -1}),
+    (p.STATUS, "stats", {"crc_errors": 1.5}),
+    (p.STATUS, "stats", {"crc_errors": True}),
+    (p.HELLO, "role", "fsw"),
+    (p.HELLO_ACK, "role", "plant"),
+    (p.END, "seq", 2**32),
+]
+
+
+@pytest.mark.parametrize("type_id, field, value", OUT_OF_RANGE,
+                         ids=[f"{p.NAMES[t]}.{f}={v!r}"[:50] for t, f, v in OUT_OF_RANGE])
+def test_out_of_range_is_refused_both_ways(type_id, field, value):
+    fields = _good(type_id)
+    fields[[name for name, _ in p.LAYOUTS[type_id]].index(field)] = value
+    with pytest.raises(MalformedMessage) as info:
+        decode(raw(V, type_id, *fields))
+    assert (info.value.message, info.value.field) == (p.NAMES[type_id], field)
+    with pytest.raises(MalformedMessage) as info:
+        encode(type_id, fields)
+    assert info.value.field == field
+
+
+def test_the_limits_themselves_pass():
+    fields = dict(EXAMPLES[p.COMMAND], seq=2**32 - 1, compute_us=2**32 - 1, flags=2**32 - 1,
+                  mode=len(p.MODES) - 1, nav=None)
+    assert decode(encode(p.COMMAND, fields)).fields == fields
+    frame = dict(EXAMPLES[p.FRAME], t_us=2**63 - 1, vel=[2**63 - 1] + [0.0] * 6 + [0])
+    assert decode(encode(p.FRAME, frame)).fields == frame
+    status = {"seq": 0, "stats": {"a": 0, "b": 2**64 - 1}}
+    assert decode(encode(p.STATUS, status)).fields == status
+    with pytest.raises(MalformedMessage, match="counter"):
+        encode(p.STATUS, {"seq": 0, "stats": {"a": 2**64}})  # msgpack itself cannot hold it
+
+
+def test_errors_name_the_sample_and_the_element():
+    fields = _good(p.FRAME)
+    fields[2] = [[5] + [0.0] * 6, [10, 0.0, 0.0, NAN, 0.0, 0.0, 0.0]]
+    with pytest.raises(MalformedMessage, match="IMU sample 1: dvz.*finite"):
+        decode(raw(V, p.FRAME, *fields))
+    fields[2] = [[5] + [0.0] * 6, [5] + [0.0] * 6]
+    with pytest.raises(MalformedMessage, match="IMU sample 1: t_us 5 is not after"):
+        decode(raw(V, p.FRAME, *fields))
+
+
+def test_encode_does_not_change_the_callers_values():
+    torque = [0, 1, 2]
+    imu = [(5, 0, 0, 0, 0, 0, 1)]
+    encode_frame(1, 5, imu, None)
+    encode_command(1, 0.5, torque, 2, 3)
+    assert torque == [0, 1, 2] and imu == [(5, 0, 0, 0, 0, 0, 1)]

@@ -76,7 +76,7 @@ def test_handshake_then_commands_equal_the_flight_software_in_process(hello_fiel
     assert ack.runtime.startswith("cpython ")
     assert states == [RUNNING]
     for frame, (throttle, torque, mode, nav7, flags) in _frames(60):
-        (cmd,) = host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt])
+        (cmd,) = host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt, None])
         assert cmd.name == "command" and cmd.seq == frame.seq
         assert (cmd.throttle, cmd.torque_nm, cmd.mode, cmd.nav, cmd.flags) == \
             (throttle, list(torque), mode, list(nav7), flags)
@@ -89,11 +89,11 @@ def test_a_new_hello_restarts_the_run(hello_fields):
     host.send(protocol.HELLO, hello_fields)
     frames = _frames(20)
     for frame, _ in frames:
-        host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt])
+        host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt, None])
     (ack,) = host.send(protocol.HELLO, hello_fields)      # the host came back
     assert ack.name == "hello_ack" and host.board.runs == 2
     for frame, (throttle, _, mode, nav7, _) in frames[:5]:
-        (cmd,) = host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt])
+        (cmd,) = host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt, None])
         assert (cmd.seq, cmd.throttle, cmd.mode, cmd.nav) == (frame.seq, throttle, mode, list(nav7))
 
 
@@ -104,7 +104,7 @@ def test_end_returns_to_waiting_and_a_frame_without_a_run_is_refused(hello_field
     (reply,) = host.send(protocol.END, [0, "touchdown"])
     assert reply.name == "end" and host.board.state == WAITING
     assert host.send(protocol.END, [0, "again"]) == []       # no END ping-pong
-    (reply,) = host.send(protocol.FRAME, [5, 100, [], None])
+    (reply,) = host.send(protocol.FRAME, [5, 100, [], None, None])
     assert reply.name == "end" and "send HELLO first" in reply.reason
     assert states == [RUNNING, WAITING, FAULT]
     (ack,) = host.send(protocol.HELLO, hello_fields)          # and it comes back
@@ -161,7 +161,7 @@ def test_protocol_errors_and_faults_end_the_run_and_the_board_survives(hello_fie
     def broken(*args):
         raise ZeroDivisionError("division by zero")
     monkeypatch.setattr(host.board.fsw, "step", broken)
-    (reply,) = host.send(protocol.FRAME, [7, 35000, [], None])
+    (reply,) = host.send(protocol.FRAME, [7, 35000, [], None, None])
     assert reply.name == "end" and reply.seq == 7
     assert reply.reason == "fsw: fault at seq 7: ZeroDivisionError: division by zero"
     assert host.board.state == FAULT
@@ -174,7 +174,7 @@ def test_byte_by_byte_input_gives_the_same_answers(hello_fields):
     assert whole.send(protocol.HELLO, hello_fields)[0].name == "hello_ack"
     assert split.send(protocol.HELLO, hello_fields, split=1)[0].name == "hello_ack"
     for frame, _ in _frames(5):
-        fields = [frame.seq, frame.t_us, frame.imu, frame.alt]
+        fields = [frame.seq, frame.t_us, frame.imu, frame.alt, None]
         a, = whole.send(protocol.FRAME, fields)
         b, = split.send(protocol.FRAME, fields, split=1)
         assert (a.seq, a.throttle, a.nav) == (b.seq, b.throttle, b.nav)
@@ -228,7 +228,7 @@ def test_read_sizes_never_wait_past_the_end_of_a_frame():
 
 def test_protocol_frames_take_few_reads(hello_fields):
     payloads = [codec.encode(protocol.HELLO, hello_fields)]
-    payloads += [codec.encode(protocol.FRAME, [f.seq, f.t_us, f.imu, f.alt]) for f, _ in _frames(30)]
+    payloads += [codec.encode(protocol.FRAME, [f.seq, f.t_us, f.imu, f.alt, None]) for f, _ in _frames(30)]
     got, reads, size = _pump(payloads)
     assert got == payloads
     assert reads < size / 8                      # far fewer reads than bytes
@@ -245,7 +245,7 @@ def test_read_sizer_resyncs_on_a_zero_where_data_was_due():
 def test_ctrl_c_between_frames_is_a_repl_request_and_no_frame_is():
     assert repl_request(b"\x03") and repl_request(b"\r\x03")
     assert not repl_request(b"\r") and not repl_request(b"\x00")
-    for type_id, fields in ((protocol.END, [1, "x"]), (protocol.FRAME, [0, 0, [], None]),
+    for type_id, fields in ((protocol.END, [1, "x"]), (protocol.FRAME, [0, 0, [], None, None]),
                             (protocol.COMMAND, [1, 0.5, [0.0] * 3, 1, 3, [1.0] * 7, 0])):
         frame = encode_frame(codec.encode(type_id, fields))
         assert not repl_request(frame[:2])
@@ -300,7 +300,7 @@ def test_pico_main_pumps_frames_and_leaves_on_ctrl_c(hello_fields, monkeypatch):
 
     frames = _frames(20)
     stream = b"\x00" + encode_frame(codec.encode(protocol.HELLO, hello_fields))
-    stream += b"".join(encode_frame(codec.encode(protocol.FRAME, [f.seq, f.t_us, f.imu, f.alt]))
+    stream += b"".join(encode_frame(codec.encode(protocol.FRAME, [f.seq, f.t_us, f.imu, f.alt, None]))
                        for f, _ in frames)
     stream += b"\r\x03\r\x01"                                  # mpremote's interrupt
     stdin = _Stdin(stream)

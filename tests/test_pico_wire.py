@@ -107,29 +107,53 @@ def _rand_value(rng: random.Random, depth: int = 0):
     return {f"k{j}_{_rand_str(rng)[:6]}": _rand_value(rng, depth + 1) for j in range(n)}
 
 
+def _rand_finite(rng: random.Random) -> float:
+    while True:
+        x = _rand_float(rng)
+        if math.isfinite(x):
+            return x
+
+
+def _rand_time(rng: random.Random) -> int:
+    return rng.getrandbits(rng.choice([0, 4, 7, 8, 16, 17, 31, 32, 33, 48, 63]))
+
+
 def _rand_fields(rng: random.Random, type_id: int) -> list:
+    """Valid fields of every kind, drawn over each kind's whole range."""
     out = []
-    for _name, kind in protocol.LAYOUTS[type_id]:
-        if kind == "u":
-            out.append(abs(_rand_int(rng, signed=False)))
-        elif kind == "i":
-            out.append(_rand_int(rng))
+    for name, kind in protocol.LAYOUTS[type_id]:
+        if name == "role":
+            out.append(protocol.ROLES[type_id])
+        elif kind == "u":
+            out.append(rng.getrandbits(rng.choice([0, 4, 7, 8, 9, 15, 16, 17, 31, 32])))
+        elif kind == "t":
+            out.append(_rand_time(rng))
+        elif kind == "mode":
+            out.append(rng.randrange(len(protocol.MODES)))
         elif kind == "f":
-            out.append(_rand_float(rng))
+            out.append(_rand_finite(rng))
         elif kind == "s":
             out.append(_rand_str(rng))
-        elif kind == "b":
-            out.append(rng.random() < 0.5)
-        elif kind == "m":
+        elif kind in ("m", "rates", "config"):
             out.append({f"key{j}": _rand_value(rng, 1) for j in range(rng.choice([0, 2, 6, 16]))})
-        elif kind in ("f3", "f7"):
-            out.append([_rand_float(rng) for _ in range(int(kind[1]))])
+        elif kind == "counts":
+            out.append({f"n{j}_{_rand_str(rng)[:5]}": rng.getrandbits(rng.choice([0, 8, 32, 64]))
+                        for j in range(rng.choice([0, 1, 5, 16]))})
+        elif kind == "f3":
+            out.append([_rand_finite(rng) for _ in range(3)])
+        elif kind == "nav":
+            out.append(None if rng.random() < 0.3 else [_rand_finite(rng) for _ in range(7)])
         elif kind == "imu":
-            out.append([[_rand_int(rng)] + [_rand_float(rng) for _ in range(6)]
-                        for _ in range(rng.choice([0, 1, 4, 10, 15, 16, 40]))])
+            n = rng.choice([0, 1, 4, 10, 15, 16, 40])
+            times = sorted(rng.sample(range(2 ** rng.choice([8, 20, 40])), n))
+            out.append([[t] + [_rand_finite(rng) for _ in range(6)] for t in times])
         elif kind == "alt":
             out.append(None if rng.random() < 0.3 else
-                       [_rand_int(rng), _rand_float(rng), rng.random() < 0.5])
+                       [_rand_time(rng), _rand_finite(rng), rng.random() < 0.5])
+        elif kind == "vel":
+            out.append(None if rng.random() < 0.3 else
+                       [_rand_time(rng)] + [_rand_finite(rng) for _ in range(6)]
+                       + [rng.randrange(8)])
         else:  # pragma: no cover - a new kind needs a generator here
             raise AssertionError(f"no generator for kind {kind}")
     return out
@@ -213,7 +237,8 @@ def _cases() -> list[tuple[str, dict, dict]]:
     # messages the host refuses: the board refuses them too (a version first)
     good = codec.encode(protocol.END, [3, "x"])
     bad = {
-        "other version": msgpack.packb([2, protocol.HELLO, "plant", "s", {}, {}]),
+        "other version": msgpack.packb([protocol.PROTOCOL_VERSION + 1, protocol.HELLO, "plant",
+                                        "s", {}, {}]),
         "version 0": msgpack.packb([0, protocol.END, 1, "x"]),
         "unknown type": msgpack.packb([protocol.PROTOCOL_VERSION, 9, 1]),
         "too few fields": msgpack.packb([protocol.PROTOCOL_VERSION, protocol.END, 1]),
@@ -238,6 +263,10 @@ def _cases() -> list[tuple[str, dict, dict]]:
         expect = {"version_mismatch": name in ("other version", "version 0")}
         cases.append(("refused messages", {"op": "message", "payload": payload.hex(),
                                            "name": name}, expect))
+    for r in VECTORS["refused"]:  # out of range, non-finite, wrong role: the shared vectors
+        cases.append(("refused messages", {"op": "message", "payload": r["payload_hex"],
+                                           "name": r["name"]},
+                      {"version_mismatch": r["version_mismatch"]}))
     # generic msgpack values: every form the board may meet, canonical both ways
     values = [0, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**64 - 1, -1, -32, -33,
               -128, -129, -32768, -32769, -2**31, -2**31 - 1, -2**63, 0.0, -0.0, 1.5, math.inf,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge import protocol
 from hil import hil_cmd, virtual
 from hil.cli import main
 from hil.pico.board import Board
@@ -130,7 +131,8 @@ def test_old_board_firmware_is_reported_clearly(tmp_path, capsys):
         os.close(slave)
     err = capsys.readouterr().err
     assert code == 3
-    assert ("board firmware speaks protocol 0, host speaks 1: update the firmware "
+    assert (f"board firmware speaks protocol 0, host speaks {protocol.PROTOCOL_VERSION}: update the "
+            "firmware "
             "(fsil hil deploy)") in err
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["outcome"] == "link_failure" and "update the firmware" in summary["reason"]

@@ -69,7 +69,7 @@ def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0,
                 busy_until = time.perf_counter_ns() + load_ns
                 while time.perf_counter_ns() < busy_until:
                     pass
-            compute_us = (time.perf_counter_ns() - t0) // 1000
+            compute_us = min((time.perf_counter_ns() - t0) // 1000, protocol.U32_MAX)
             link.send_msg(protocol.COMMAND, [msg.seq, throttle, torque, mode, compute_us, nav7, flags])
             last_seq = msg.seq
 

@@ -114,6 +114,8 @@ class Board:
                 return self._end_run("board: frame %d without a run: send HELLO first" % fields[0],
                                      FAULT)
             return self._frame(fields)
+        if type_id == protocol.STATUS:
+            return None               # the host's link counters: nothing to answer
         if type_id == protocol.END:
             if self.state != RUNNING:
                 return None           # nothing to end; do not answer an END with an END forever

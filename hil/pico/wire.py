@@ -408,49 +408,85 @@ def _str(s):
 
 
 # --- messages: [PROTOCOL_VERSION, type_id, *fields] per bridge/protocol.py LAYOUTS -------
+# Each kind is checked over its whole range, as the host's bridge/kinds.py checks it.
+def _finite(x):
+    return x - x == 0.0           # False for inf and nan (MicroPython may lack math.isfinite)
+
+
 def _float(v):
     t = type(v)
     if t is float:
-        return v
+        if _finite(v):
+            return v
+        raise WireError("expected a finite float, got %r" % v)
     if t is int:
         return float(v)
     raise WireError("expected a float, got %s" % t.__name__)
 
 
-def _int(v, unsigned):
+def _int(v, lo, hi, what):
     if type(v) is not int:
-        raise WireError("expected an integer, got %s" % type(v).__name__)
-    if unsigned and v < 0:
-        raise WireError("expected an unsigned integer, got %d" % v)
+        raise WireError("%s: expected an integer, got %s" % (what, type(v).__name__))
+    if v < lo or v > hi:
+        raise WireError("%s %d is outside %d..%d" % (what, v, lo, hi))
+    return v
+
+
+def _time(v, what):
+    return _int(v, 0, protocol.T_US_MAX, what)
+
+
+def _array(v, n, what):
+    if (type(v) is not list and type(v) is not tuple) or (n is not None and len(v) != n):
+        raise WireError("expected %s" % what)
     return v
 
 
 def _floats(v, n):
-    if (type(v) is not list and type(v) is not tuple) or len(v) != n:
-        raise WireError("expected an array of %d floats" % n)
-    return [_float(x) for x in v]
+    return [_float(x) for x in _array(v, n, "an array of %d floats" % n)]
 
 
 def _imu(v):
-    if type(v) is not list and type(v) is not tuple:
-        raise WireError("expected an array of IMU samples")
     out = []
-    for s in v:
-        if (type(s) is not list and type(s) is not tuple) or len(s) != 7:
-            raise WireError("IMU sample: expected an array of 7")
-        out.append([_int(s[0], False), _float(s[1]), _float(s[2]), _float(s[3]),
-                    _float(s[4]), _float(s[5]), _float(s[6])])
+    last = -1
+    for s in _array(v, None, "an array of IMU samples"):
+        s = _array(s, 7, "IMU sample: an array of 7")
+        t = _time(s[0], "IMU sample t_us")
+        if t <= last:
+            raise WireError("IMU sample t_us %d is not after the previous sample's %d" % (t, last))
+        last = t
+        out.append([t, _float(s[1]), _float(s[2]), _float(s[3]), _float(s[4]), _float(s[5]),
+                    _float(s[6])])
     return out
 
 
 def _alt(v):
     if v is None:
         return None
-    if (type(v) is not list and type(v) is not tuple) or len(v) != 3:
-        raise WireError("expected nil or an altimeter sample [t_us, range_m, valid]")
+    _array(v, 3, "nil or an altimeter sample [t_us, range_m, valid]")
     if type(v[2]) is not bool:
         raise WireError("altimeter valid must be a boolean")
-    return [_int(v[0], False), _float(v[1]), v[2]]
+    return [_time(v[0], "altimeter t_us"), _float(v[1]), v[2]]
+
+
+def _vel(v):
+    if v is None:
+        return None
+    _array(v, 8, "nil or a velocimeter sample of 8 numbers")
+    mask = _int(v[7], 0, (1 << protocol.VEL_BEAMS) - 1, "velocimeter valid_mask")
+    return [_time(v[0], "velocimeter t_us")] + [_float(v[k]) for k in range(1, 7)] + [mask]
+
+
+def _map(v):
+    if not isinstance(v, dict):
+        raise WireError("expected a map, got %s" % type(v).__name__)
+    return v
+
+
+def _counts(v):
+    for k in _map(v):
+        _int(v[k], 0, protocol.COUNT_MAX, "counter " + k)
+    return v
 
 
 def convert(kind, v):
@@ -459,30 +495,37 @@ def convert(kind, v):
     if kind == "f":
         return _float(v)
     if kind == "u":
-        return _int(v, True)
-    if kind == "i":
-        return _int(v, False)
+        return _int(v, 0, protocol.U32_MAX, "unsigned 32-bit integer")
+    if kind == "t":
+        return _time(v, "time")
+    if kind == "mode":
+        return _int(v, 0, len(protocol.MODES) - 1, "mode")
     if kind == "f3":
         return _floats(v, 3)
-    if kind == "f7":
-        return _floats(v, 7)
+    if kind == "nav":
+        return None if v is None else _floats(v, 7)
     if kind == "imu":
         return _imu(v)
     if kind == "alt":
         return _alt(v)
+    if kind == "vel":
+        return _vel(v)
     if kind == "s":
         if type(v) is not str:
             raise WireError("expected a string, got %s" % type(v).__name__)
         return v
-    if kind == "b":
-        if type(v) is not bool:
-            raise WireError("expected a boolean, got %s" % type(v).__name__)
-        return v
-    if kind == "m":
-        if not isinstance(v, dict):
-            raise WireError("expected a map, got %s" % type(v).__name__)
-        return v
+    if kind == "m" or kind == "rates" or kind == "config":
+        return _map(v)
+    if kind == "counts":
+        return _counts(v)
     raise WireError("unknown field kind %r" % kind)
+
+
+def _check_role(type_id, fields):
+    role = protocol.ROLES.get(type_id)
+    if role is not None and fields[0] != role:
+        raise WireError('%s field role: must be "%s", got %r'
+                        % (protocol.NAMES[type_id], role, fields[0]))
 
 
 def encode_message(type_id, fields, version=None):
@@ -500,6 +543,7 @@ def encode_message(type_id, fields, version=None):
             out.append(convert(layout[k][1], fields[k]))
         except WireError as e:
             raise WireError("%s field %s: %s" % (protocol.NAMES[type_id], layout[k][0], e))
+    _check_role(type_id, out[2:])
     payload = pack(out)
     if len(payload) > protocol.MAX_PAYLOAD_BYTES:
         raise WireError("payload of %d bytes exceeds the limit of %d bytes"
@@ -539,4 +583,5 @@ def decode_message(payload):
         except WireError as e:
             raise WireError('malformed %s message, field "%s": %s'
                             % (protocol.NAMES[type_id], layout[k][0], e))
+    _check_role(type_id, fields)
     return type_id, fields

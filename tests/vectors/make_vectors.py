@@ -20,10 +20,12 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+import msgpack  # noqa: E402
 from cobs import cobs  # noqa: E402
 
 from bridge import protocol as p  # noqa: E402
 from bridge.codec import decode, encode  # noqa: E402
+from bridge.errors import ProtocolError, VersionError  # noqa: E402
 from bridge.framing import (CRC_BYTES, MAX_FRAME_BYTES, FrameDecoder, crc32,  # noqa: E402
                             encode_frame)
 
@@ -80,12 +82,23 @@ def messages() -> list[tuple[str, int, list]]:
         ("hello", p.HELLO, ["plant", "nominal \u2014 Mare Crisium", HELLO_RATES, HELLO_CONFIG]),
         ("hello_ack_doc", p.HELLO_ACK, ["fsw", "fsil-fsw 0.1.0", "cpython 3.11.7"]),
         ("hello_ack_board", p.HELLO_ACK, ["fsw", "fsil-fsw 0.1.0", "micropython 1.27.0"]),
-        ("frame_first", p.FRAME, [0, 0, [], None]),
-        ("frame_1imu_alt_nil", p.FRAME, [1, 20000, _imu(1, 20000, rng), None]),
+        ("frame_first", p.FRAME, [0, 0, [], None, None]),
+        ("frame_1imu_alt_nil", p.FRAME, [1, 20000, _imu(1, 20000, rng), None, None]),
         ("frame_4imu_alt", p.FRAME, [1234, 24680000, _imu(4, 24680000, rng),
-                                     [24600000, 15012.25, True]]),
+                                     [24600000, 15012.25, True], None]),
         ("frame_16imu_late", p.FRAME, [54975581, big_t, _imu(16, big_t, rng),
-                                       [big_t - 50000, 2.375, False]]),
+                                       [big_t - 50000, 2.375, False],
+                                       [big_t - 30000, -0.03125, -0.0625, 0.0, 2.5, 2.625,
+                                        2.75, 5]]),
+        ("frame_vel_all_valid", p.FRAME, [4000, 80000000, _imu(4, 80000000, rng),
+                                          [79950000, 2480.5, True],
+                                          [79980000, -41.25, -38.5, -44.0078125, 2871.25,
+                                           2866.0, 2903.5, 7]]),
+        ("frame_vel_none_valid", p.FRAME, [4001, 80020000, _imu(4, 80020000, rng),
+                                           [79950000, 2480.5, True],
+                                           [80000000, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0]]),
+        ("frame_vel_only", p.FRAME, [12, 240000, [], None,
+                                     [230000, -1.5, -1.5, -1.5, 30.25, 30.25, 30.25, 2]]),
         ("command_doc", p.COMMAND, [7, 0.65, [1.5, -2.0, 0.0], 2, 850,
                                     [1737400.0, 10.0, -5.0, -1.0, 1692.0, 0.5, 15000.0], 5]),
         ("command_typical", p.COMMAND, [4921, 0.437512, [-12.75, 3.125, -0.0046875], 3, 70123,
@@ -95,9 +108,76 @@ def messages() -> list[tuple[str, int, list]]:
         ("command_float32_exact", p.COMMAND, [65536, 1.0, [-400.0, 0.25, -0.125], 6, 255,
                                               [1736512.75, -2.5, 1024.0, 0.5, -0.75, 0.0,
                                                60.0], 4]),
+        ("command_nav_nil", p.COMMAND, [9, 0.5, [0.0, 0.0, 0.0], 4, 1200, None,
+                                        p.FLAG_VEL_USED | p.FLAG_VEL_HEALTHY]),
+        ("command_limits", p.COMMAND, [p.U32_MAX, 1.0, [0.5, 0.5, 0.5], len(p.MODES) - 1,
+                                       p.U32_MAX, None, p.U32_MAX]),
+        ("command_all_flags", p.COMMAND, [3, 0.25, [1.0, 2.0, 3.0], 5, 65535,
+                                          [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 30.0], 127]),
         ("end_plant", p.END, [29474, "touchdown"]),
-        ("end_fsw", p.END, [2 ** 32, "protocol error: \u00abthrottle\u00bb must be a float, "
-                                     "got str \u2014 fin de l'essai"]),
+        ("end_fsw", p.END, [p.U32_MAX, "protocol error: \u00abthrottle\u00bb must be a float, "
+                                      "got str \u2014 fin de l'essai"]),
+        ("status_serial", p.STATUS, [8532, {"frames_received": 8533, "frames_repeated": 12,
+                                            "commands_resent": 12, "bad_frames": 3,
+                                            "crc_errors": 2}]),
+        ("status_empty", p.STATUS, [0, {}]),
+        ("status_large", p.STATUS, [17, {"bytes_in": 2 ** 40, "bytes_out": p.COUNT_MAX}]),
+    ]
+
+
+def refused() -> list[tuple[str, str, bytes]]:
+    """(name, note, payload) that every receiver refuses, built bypassing the encoder."""
+    v = p.PROTOCOL_VERSION
+    imu = [[20000, 0.001, 0.0, 0.0081, 0.0, 1e-06, 0.0]]
+    cmd = [7, 0.65, [1.5, -2.0, 0.0], 2, 850, None, 5]
+
+    def command(**change):
+        fields = dict(zip([name for name, _ in p.LAYOUTS[p.COMMAND]], cmd), **change)
+        return msgpack.packb([v, p.COMMAND, *fields.values()])
+
+    def frame(**change):
+        fields = dict(zip([name for name, _ in p.LAYOUTS[p.FRAME]],
+                          [1, 20000, imu, None, None]), **change)
+        return msgpack.packb([v, p.FRAME, *fields.values()])
+
+    nan, inf = float("nan"), float("inf")
+    return [
+        ("version_1_end", "an END of protocol 1: VersionError, the reason still readable",
+         msgpack.packb([1, p.END, 0, "board firmware speaks protocol 1"])),
+        ("unknown_type", "type id 99", msgpack.packb([v, 99, 1])),
+        ("mode_7", "mode past the last of MODES", command(mode=len(p.MODES))),
+        ("compute_us_2_63", "compute_us beyond 32 bits", command(compute_us=2 ** 63)),
+        ("compute_us_2_32", "compute_us one past U32_MAX", command(compute_us=2 ** 32)),
+        ("seq_2_32", "seq one past U32_MAX", command(seq=2 ** 32)),
+        ("flags_2_32", "flags beyond 32 bits", command(flags=2 ** 32)),
+        ("throttle_nan", "a NaN throttle", command(throttle=nan)),
+        ("throttle_inf", "an infinite throttle", command(throttle=inf)),
+        ("torque_inf", "an infinite torque", command(torque_nm=[0.0, -inf, 0.0])),
+        ("nav_nan", "NaN in the estimate", command(nav=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, nan])),
+        ("nav_short", "an estimate of 6", command(nav=[0.0] * 6)),
+        ("t_us_negative", "a frame time before 0", frame(t_us=-1)),
+        ("t_us_2_63", "a frame time beyond int64", frame(t_us=2 ** 63)),
+        ("imu_nan", "NaN in an IMU sample", frame(imu=[[20000, nan, 0.0, 0.0, 0.0, 0.0, 0.0]])),
+        ("imu_huge_inf", "an infinite delta-angle",
+         frame(imu=[[20000, 0.0, 0.0, 0.0, 0.0, 0.0, inf]])),
+        ("imu_not_increasing", "two IMU samples with the same time stamp", frame(imu=imu * 2)),
+        ("imu_decreasing", "IMU time stamps going back",
+         frame(imu=[[20000] + imu[0][1:], [15000] + imu[0][1:]])),
+        ("alt_nan", "a NaN altimeter range", frame(alt=[10000, nan, True])),
+        ("alt_t_negative", "an altimeter time before 0", frame(alt=[-5, 100.0, True])),
+        ("vel_mask_8", "a velocimeter mask with a fourth beam",
+         frame(vel=[10000, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 8])),
+        ("vel_inf", "an infinite line-of-sight velocity",
+         frame(vel=[10000, inf, 0.0, 0.0, 1.0, 1.0, 1.0, 7])),
+        ("vel_short", "a velocimeter sample of 7", frame(vel=[10000, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0])),
+        ("vel_mask_float", "a float mask", frame(vel=[10000, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 7.0])),
+        ("frame_v1_layout", "a protocol-1 FRAME (no vel) labelled version 2",
+         msgpack.packb([v, p.FRAME, 1, 20000, imu, None])),
+        ("hello_ack_role", "a HELLO_ACK whose role is not fsw",
+         msgpack.packb([v, p.HELLO_ACK, "plant", "x 1.0", "cpython 3.11.7"])),
+        ("status_negative", "a negative counter", msgpack.packb([v, p.STATUS, 1, {"crc_errors": -1}])),
+        ("status_float", "a float counter", msgpack.packb([v, p.STATUS, 1, {"crc_errors": 1.0}])),
+        ("end_seq_negative", "a negative END seq", msgpack.packb([v, p.END, -1, "x"])),
     ]
 
 
@@ -317,6 +397,17 @@ def build() -> dict:
         frames.append({"name": name, "note": note, "payload_hex": payload.hex(),
                        "crc32": f"{crc32(payload):08x}", "frame_hex": encode_frame(payload).hex()})
     good = [bytes.fromhex(m["payload_hex"]) for m in msgs if m["type"] in ("command", "end")]
+    refusals = []
+    for name, note, payload in refused():
+        try:
+            decode(payload)
+        except ProtocolError as error:
+            refusals.append({"name": name, "note": note, "payload_hex": payload.hex(),
+                             "error": type(error).__name__,
+                             "field": getattr(error, "field", "") or "",
+                             "version_mismatch": isinstance(error, VersionError)})
+        else:
+            raise AssertionError(f"refused vector {name} was accepted")
     return {
         "about": [
             "fsil wire test vectors, shared by the host (bridge/) and the board firmware.",
@@ -337,6 +428,8 @@ def build() -> dict:
             "never occur in a payload.",
             "streams[]: a decoder fed input_hex (in one piece or byte by byte) returns "
             "payloads_hex and ends with these stats.",
+            "refused[]: payloads every receiver refuses (bridge.errors class in error, the "
+            "field named when there is one); version_mismatch: refused for its version.",
         ],
         "max_payload_bytes": p.MAX_PAYLOAD_BYTES,
         "max_frame_bytes": MAX_FRAME_BYTES,
@@ -347,6 +440,7 @@ def build() -> dict:
         "cobs": cobs_vectors(),
         "crc": crc_vectors(),
         "streams": stream_vectors(good),
+        "refused": refusals,
     }
 
 
