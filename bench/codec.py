@@ -10,8 +10,9 @@ the same run and interleaved in short blocks so both see the same load:
   integer widths, finite floats, monotonic IMU stamps);
 * msgpack: ``msgpack.packb`` + ``msgpack.unpackb`` of the same array, no checks: the floor.
 
-Prints the median cost per encode+decode pair in microseconds and the ratio codec/msgpack
-(median of paired blocks). The codec's cost is part of issue 9's per-cycle budget: one
+Prints the median cost per encode+decode pair in microseconds of this thread's CPU time (so
+a loaded machine inflates it less than wall time) and the ratio codec/msgpack (median of
+paired blocks). The codec's cost is part of issue 9's per-cycle budget: one
 FRAME and one COMMAND are encoded and decoded once per cycle (each side does half).
 Run it with another checkout's bridge on the path (PYTHONPATH=OTHER/ .venv/bin/python
 bench/codec.py) to compare two versions; the ratio is comparable across machines and load.
@@ -66,9 +67,11 @@ def _msgpack_pair(type_id: int, fields: list, n: int) -> None:
 
 
 def _block_us(fn, type_id: int, fields: list, n: int) -> float:
-    t0 = time.perf_counter_ns()
+    """CPU time of this thread per call, us: time spent descheduled on a busy machine is
+    not counted (wall time would be)."""
+    t0 = time.thread_time_ns()
     fn(type_id, fields, n)
-    return (time.perf_counter_ns() - t0) / n / 1000.0
+    return (time.thread_time_ns() - t0) / n / 1000.0
 
 
 def measure(type_id: int, fields: list, seconds: float) -> dict:

@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from math import isfinite
 from typing import Any
 
-from bridge.protocol import COUNT_MAX, MODES, T_US_MAX, U32_MAX, VEL_BEAMS
+from bridge.protocol import (CONFIG_SCHEMA, COUNT_MAX, MODES, RATES_SCHEMA, SCHEMA_CHECKS, T_US_MAX,
+                             U32_MAX, VEL_BEAMS)
 
 IMU_SAMPLE_LEN = 7   # [t_us, dvx, dvy, dvz, dax, day, daz]
 ALT_SAMPLE_LEN = 3   # [t_us, range_m, valid]
@@ -204,10 +205,72 @@ def _dec_vel(v: Any) -> list | None:
     return v
 
 
+# --- HELLO contents: schemas of protocol.py (RATES_SCHEMA, CONFIG_SCHEMA)
+
+def _number(x: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    t = type(x)
+    return (t is float and isfinite(x)) or (t is int and -2**1023 < x < 2**1023)
+
+
+def _numbers(x: Any, n: int) -> bool:
+    return type(x) is list and len(x) == n and all(map(_number, x))
+
+
+_SCHEMA_TESTS: dict[str, Callable[[Any], bool]] = {
+    "real": _number,
+    "pos": lambda x: _number(x) and x > 0,
+    "nonneg": lambda x: _number(x) and x >= 0,
+    "unit": lambda x: _number(x) and 0 <= x <= 1,
+    "time": lambda x: type(x) is int and 0 <= x <= T_US_MAX,
+    "vec3": lambda x: _numbers(x, 3),
+    "pos3": lambda x: _numbers(x, 3) and min(x) > 0,
+    "nonneg3": lambda x: _numbers(x, 3) and min(x) >= 0,
+    "dir3": lambda x: _numbers(x, 3) and any(x),
+    "dirs3": lambda x: type(x) is list and len(x) == 3 and all(map(_SCHEMA_TESTS["dir3"], x)),
+    "quat": lambda x: _numbers(x, 4) and any(x),
+    "map": lambda x: type(x) is dict and all(type(k) is str for k in x),
+}
+assert set(_SCHEMA_TESTS) == set(SCHEMA_CHECKS), "a schema check without its test"
+
+
+def check_schema(value: Any, schema: tuple, path: str = "") -> None:
+    """Check a map against a schema of protocol.py; raise Bad naming the key path."""
+    _dec_m(value)
+    for key, check, required in schema:
+        where = f"{path}{key}"
+        if key not in value:
+            if required:
+                raise Bad(f"{where}: missing")
+            continue
+        x = value[key]
+        if type(check) is tuple:
+            if type(x) is not dict:
+                raise Bad(f"{where}: expected a map, got {_got(x)}")
+            check_schema(x, check, where + ".")
+        elif not _SCHEMA_TESTS[check](x):
+            raise Bad(f"{where}: expected {SCHEMA_CHECKS[check]}, got {_short(x)}")
+
+
+def _short(x: Any) -> str:
+    text = repr(x)
+    return f"{_got(x)} {text}" if len(text) <= 60 else f"{_got(x)} {text[:57]}..."
+
+
+def _dec_rates(v: Any) -> dict:
+    check_schema(v, RATES_SCHEMA)
+    return v
+
+
+def _dec_config(v: Any) -> dict:
+    check_schema(v, CONFIG_SCHEMA)
+    return v
+
+
 DECODERS: dict[str, Callable[[Any], Any]] = {
     "u": _dec_u, "t": _dec_t, "mode": _dec_mode, "f": _dec_f, "s": _dec_s, "m": _dec_m,
     "counts": _dec_counts, "f3": _dec_f3, "nav": _dec_nav, "imu": _dec_imu, "alt": _dec_alt,
-    "vel": _dec_vel, "rates": _dec_m, "config": _dec_m,
+    "vel": _dec_vel, "rates": _dec_rates, "config": _dec_config,
 }
 
 
@@ -288,6 +351,25 @@ def _enc_m(v: Any) -> dict:
     return _dec_m(dict(v))
 
 
+def _plain_tree(v: Any) -> Any:
+    """Maps, sequences and numpy values as plain dicts, lists, ints, floats and bools."""
+    if isinstance(v, Mapping):
+        return {key: _plain_tree(x) for key, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain_tree(x) for x in v]
+    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
+        return _plain_tree(v.tolist())  # numpy scalars and arrays
+    return v
+
+
+def _enc_rates(v: Any) -> dict:
+    return _dec_rates(_plain_tree(_enc_m(v)))
+
+
+def _enc_config(v: Any) -> dict:
+    return _dec_config(_plain_tree(_enc_m(v)))
+
+
 def _enc_counts(v: Any) -> dict:
     v = _enc_m(v)
     if not all(type(n) is int for n in v.values()):
@@ -329,5 +411,5 @@ def _enc_vel(v: Any) -> list | None:
 ENCODERS: dict[str, Callable[[Any], Any]] = {
     "u": _enc_u, "t": _enc_t, "mode": _enc_mode, "f": _enc_f, "s": _dec_s, "m": _enc_m,
     "counts": _enc_counts, "f3": _enc_f3, "nav": _enc_nav, "imu": _enc_imu, "alt": _enc_alt,
-    "vel": _enc_vel, "rates": _enc_m, "config": _enc_m,
+    "vel": _enc_vel, "rates": _enc_rates, "config": _enc_config,
 }

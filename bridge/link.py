@@ -78,7 +78,8 @@ class Link:
         """Encode and send one message (see :func:`bridge.codec.encode`)."""
         self.send(encode(type_id, fields), timeout_s)
 
-    def recv_msg(self, timeout_s: float, expect: int | tuple[int, ...] | None = None) -> Message:
+    def recv_msg(self, timeout_s: float,
+                 expect: int | tuple[int, ...] | None = None) -> Message:
         """Receive and decode one message, waiting at most ``timeout_s`` in all.
 
         A STATUS is recorded in :attr:`peer_stats` (see :meth:`note_status`); unless STATUS

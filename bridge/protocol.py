@@ -66,7 +66,7 @@ LAYOUTS = {
         ("t_us", "t"),          # sim time at the frame, integer microseconds
         ("imu", "imu"),         # IMU samples since the previous frame, oldest first
         ("alt", "alt"),         # latest delivered altimeter sample, or nil before the first
-        ("vel", "vel"),         # latest delivered velocimeter sample, or nil (none yet / none fitted)
+        ("vel", "vel"),         # latest delivered velocimeter sample, or nil (none yet/fitted)
     ),
     COMMAND: (
         ("seq", "u"),           # the frame sequence number this command answers
@@ -108,6 +108,80 @@ U32_MAX = 0xFFFFFFFF             # "u": seq, compute_us, flags
 T_US_MAX = 0x7FFFFFFFFFFFFFFF    # "t": time stamps, us (int64, never negative)
 COUNT_MAX = 0xFFFFFFFFFFFFFFFF   # "counts" values (uint64)
 VEL_BEAMS = 3                    # velocimeter beams; valid_mask < 1 << VEL_BEAMS
+
+# --- HELLO contents: the "rates" and "config" kinds --------------------------------------
+# A schema is a tuple of (key, check, required). ``check`` names one of SCHEMA_CHECKS, or is
+# a nested schema (the value must then be a map checked by it). A required key must be
+# present; every key listed must pass its check; keys not listed are allowed and handed on
+# unchecked (a newer plant may tell more than an older flight software reads).
+SCHEMA_CHECKS = {
+    "real": "a finite number",
+    "pos": "a finite number > 0",
+    "nonneg": "a finite number >= 0",
+    "unit": "a finite number in 0..1",
+    "time": "an integer 0..T_US_MAX (us)",
+    "vec3": "an array of 3 finite numbers",
+    "pos3": "an array of 3 finite numbers > 0",
+    "nonneg3": "an array of 3 finite numbers >= 0",
+    "dir3": "an array of 3 finite numbers, not all zero",
+    "dirs3": "an array of 3 directions (each an array of 3 finite numbers, not all zero)",
+    "quat": "an array of 4 finite numbers [w, x, y, z], not all zero",
+    "map": "a map with string keys",
+}
+
+RATES_SCHEMA = (
+    ("frame_hz", "pos", True),        # FRAME rate
+    ("imu_hz", "pos", True),          # IMU samples per second
+    ("altimeter_hz", "pos", True),    # altimeter measurements per second
+    ("physics_hz", "pos", True),      # plant integration steps per second
+    ("velocimeter_hz", "pos", False),  # velocimeter measurements per second, when fitted
+)
+
+CONFIG_SCHEMA = (
+    ("vehicle", (                     # what the flight software is told about the vehicle
+        ("dry_mass_kg", "pos", True),
+        ("propellant_kg", "nonneg", True),
+        ("max_thrust_n", "pos", True),            # along body +z, through the centre of mass
+        ("min_throttle", "unit", True),           # lowest non-zero throttle, fraction of max
+        ("isp_s", "pos", True),
+        ("throttle_time_constant_s", "nonneg", True),
+        ("inertia_kgm2", "pos3", True),           # principal moments, body axes
+        ("max_torque_nm", "nonneg3", True),       # per body axis
+    ), True),
+    ("site", (                        # the landing site, Moon-centred inertial frame (MCI)
+        ("up", "dir3", True),                     # unit vector, MCI
+        ("east", "dir3", True),                   # unit vector, MCI
+        ("radius_m", "pos", True),                # terrain radius at the site, m
+    ), True),
+    ("nav_init", (                    # the initial estimate handed to the flight software
+        ("t_us", "time", True),
+        ("r_m", "vec3", True),                    # position, MCI, m
+        ("v_mps", "vec3", True),                  # velocity, MCI, m/s
+        ("q", "quat", True),                      # attitude, body to MCI, [w, x, y, z]
+        ("pos_sigma_m", "nonneg", True),          # one-sigma error of r_m, per axis
+        ("vel_sigma_mps", "nonneg", True),        # one-sigma error of v_mps, per axis
+    ), True),
+    ("altimeter", (
+        ("boresight_body", "dir3", True),         # beam direction, body axes
+        ("noise_m", "nonneg", True),              # one-sigma range noise, m
+        ("noise_fraction", "nonneg", True),       # one-sigma noise proportional to range
+    ), True),
+    ("ignition_t_us", "time", True),              # end of the engine-off coast
+    ("imu_hz", "pos", True),
+    ("moon", (                        # absent: GM 4.902800118e12 m^3/s^2, radius 1737400 m,
+                                      # no rotation
+        ("gm_m3ps2", "pos", True),
+        ("radius_m", "pos", True),                # mean radius; terrain is relative to it
+        ("rotation_rad_s", "real", True),         # about MCI +z (sidereal: 2.6617e-6)
+    ), False),
+    ("velocimeter", (                 # absent: no velocimeter fitted (FRAME vel stays nil)
+        ("beams_body", "dirs3", True),            # beam N's direction, body axes
+        ("velocity_noise_mps", "nonneg", True),   # one-sigma line-of-sight velocity noise
+        ("range_noise_m", "nonneg", True),        # one-sigma range noise
+        ("max_range_m", "pos", True),             # no valid beam beyond this range
+    ), False),
+    ("fsw", "map", False),            # options for the flight software, its own business
+)
 
 # Largest encoded message accepted, bytes.
 MAX_PAYLOAD_BYTES = 4096

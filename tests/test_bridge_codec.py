@@ -1,5 +1,6 @@
 """Codec: round trips for every message type, and every way a payload can be wrong."""
 
+import copy
 import pathlib
 import sys
 
@@ -20,11 +21,15 @@ EXAMPLES = {
         "role": "plant",
         "scenario": "nominal",
         "rates": {"frame_hz": 50.0, "imu_hz": 200.0, "altimeter_hz": 10.0, "physics_hz": 200.0},
-        "config": {"vehicle": {"dry_mass_kg": 520.0, "inertia_kgm2": [700.0, 700.0, 500.0]},
-                   "target_r_m": [1737400.0, 0.0, 0.0], "site_radius_m": 1737400.0,
-                   "nav_init": {"t_us": 0, "r_m": [1.0, 2.0, 3.0], "v_mps": [0.0, 1692.0, 0.0],
-                                "q": [1.0, 0.0, 0.0, 0.0]},
-                   "imu_hz": 200.0, "fsw": {}},
+        "config": {
+            "vehicle": {"dry_mass_kg": 520.0, "propellant_kg": 300.0, "max_thrust_n": 4000.0,
+                        "min_throttle": 0.1, "isp_s": 310.0, "throttle_time_constant_s": 0.05,
+                        "inertia_kgm2": [700.0, 700.0, 500.0], "max_torque_nm": [40.0, 40.0, 20.0]},
+            "site": {"up": [1.0, 0.0, 0.0], "east": [0.0, 1.0, 0.0], "radius_m": 1737400.0},
+            "nav_init": {"t_us": 0, "r_m": [1737900.0, 2.0, 3.0], "v_mps": [0.0, 1692.0, 0.0],
+                         "q": [1.0, 0.0, 0.0, 0.0], "pos_sigma_m": 10.0, "vel_sigma_mps": 0.1},
+            "altimeter": {"boresight_body": [0.0, 0.0, 1.0], "noise_m": 0.1, "noise_fraction": 0.0},
+            "ignition_t_us": 0, "imu_hz": 200.0, "fsw": {}},
     },
     p.HELLO_ACK: {"role": "fsw", "software": "fsil-fsw 0.1.0", "runtime": "cpython 3.11.7"},
     p.FRAME: {"seq": 7, "t_us": 140000,
@@ -133,8 +138,12 @@ def test_encode_accepts_numpy_values():
                              np.int64(100), np.zeros(7), np.uint8(1))
     assert decode(payload).fields == {"seq": 3, "throttle": 0.5, "torque_nm": [1.0, 2.0, 3.0],
                                       "mode": 2, "compute_us": 100, "nav": [0.0] * 7, "flags": 1}
-    hello = dict(EXAMPLES[p.HELLO], config={"target_r_m": np.array([1.0, 2.0, 3.0])})
-    assert decode(encode(p.HELLO, hello)).config == {"target_r_m": [1.0, 2.0, 3.0]}
+    config = dict(EXAMPLES[p.HELLO]["config"], target_r_m=np.array([1.0, 2.0, 3.0]),
+                  imu_hz=np.float64(200.0))
+    config["site"] = dict(config["site"], up=np.array([1.0, 0.0, 0.0]))
+    got = decode(encode(p.HELLO, dict(EXAMPLES[p.HELLO], config=config))).config
+    assert got["target_r_m"] == [1.0, 2.0, 3.0] and got["site"]["up"] == [1.0, 0.0, 0.0]
+    assert type(got["imu_hz"]) is float
     frame = encode_frame(1, 2, [[1, *np.ones(6)]], (1, np.float64(2.5), np.bool_(True)),
                          np.array([3, 1, 2, 3, 4, 5, 6, 7]))
     assert decode(frame).alt == [1, 2.5, True]
@@ -348,6 +357,79 @@ def test_out_of_range_is_refused_both_ways(type_id, field, value):
     with pytest.raises(MalformedMessage) as info:
         encode(type_id, fields)
     assert info.value.field == field
+
+
+def _config(path: str, value=None, delete=False) -> dict:
+    """The example config with the key at a dotted path set to value (or deleted)."""
+    config = copy.deepcopy(EXAMPLES[p.HELLO]["config"])
+    *parents, key = path.split(".")
+    node = config
+    for k in parents:
+        node = node[k]
+    if delete:
+        del node[key]
+    else:
+        node[key] = value
+    return config
+
+
+BAD_CONFIG = [  # (dotted key, value or DELETE): each crashed or could crash `fsil fsw`
+    ("vehicle", "DELETE"),                         # KeyError in the flight software
+    ("vehicle.isp_s", "DELETE"),
+    ("nav_init.q", [0, 0, 0, 0]),                  # ZeroDivisionError normalising it
+    ("nav_init.q", [1.0, 0.0, 0.0]),
+    ("nav_init.r_m", [1.0, NAN, 2.0]),
+    ("nav_init.t_us", 1.5),
+    ("vehicle.dry_mass_kg", -1.0),
+    ("vehicle.max_thrust_n", 0.0),
+    ("vehicle.max_thrust_n", "9000"),              # TypeError in the flight software
+    ("vehicle.max_thrust_n", True),
+    ("vehicle.min_throttle", 1.5),
+    ("vehicle.inertia_kgm2", [700.0, 0.0, 500.0]),
+    ("vehicle.max_torque_nm", [40.0, -1.0, 20.0]),
+    ("site", [1.0, 0.0, 0.0]),
+    ("site.up", [0.0, 0.0, 0.0]),
+    ("site.radius_m", INF),
+    ("altimeter.boresight_body", [0.0, 0.0]),
+    ("ignition_t_us", -1),
+    ("imu_hz", 0.0),
+    ("moon", {"gm_m3ps2": 4.9e12, "radius_m": 1737400.0}),
+    ("moon", {"gm_m3ps2": -4.9e12, "radius_m": 1737400.0, "rotation_rad_s": 0.0}),
+    ("velocimeter", {"beams_body": [[0.0, 0.0, 1.0]] * 2, "velocity_noise_mps": 0.02,
+                     "range_noise_m": 2.0, "max_range_m": 5000.0}),
+    ("velocimeter", {"beams_body": [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]],
+                     "velocity_noise_mps": 0.02, "range_noise_m": 2.0, "max_range_m": 5000.0}),
+    ("fsw", "options"),
+]
+
+
+@pytest.mark.parametrize("path, value", BAD_CONFIG,
+                         ids=[f"{k}={v!r}"[:50] for k, v in BAD_CONFIG])
+def test_bad_hello_config_is_refused_naming_the_key(path, value):
+    config = _config(path, delete=True) if value == "DELETE" else _config(path, value)
+    fields = dict(EXAMPLES[p.HELLO], config=config)
+    with pytest.raises(MalformedMessage) as info:
+        decode(raw(V, p.HELLO, *fields.values()))
+    assert info.value.field == "config" and path in str(info.value)
+    with pytest.raises(MalformedMessage, match=path.replace(".", r"\.")):
+        encode(p.HELLO, fields)
+
+
+def test_config_keys_beyond_the_schema_pass_unchecked():
+    config = _config("vehicle.paint", "white")
+    config["moon"] = {"gm_m3ps2": 4.9e12, "radius_m": 1737400.0, "rotation_rad_s": 0.0, "j2": 2e-4}
+    config["future_sensor"] = [1, "x"]
+    del config["fsw"]
+    fields = dict(EXAMPLES[p.HELLO], config=config)
+    assert decode(encode(p.HELLO, fields)).config == config
+
+
+@pytest.mark.parametrize("rates", [{"frame_hz": 50.0}, dict(EXAMPLES[p.HELLO]["rates"], imu_hz=-1),
+                                   dict(EXAMPLES[p.HELLO]["rates"], physics_hz=NAN),
+                                   dict(EXAMPLES[p.HELLO]["rates"], velocimeter_hz=0)])
+def test_bad_rates_are_refused(rates):
+    with pytest.raises(MalformedMessage, match="rates"):
+        decode(raw(V, p.HELLO, "plant", "x", rates, EXAMPLES[p.HELLO]["config"]))
 
 
 def test_the_limits_themselves_pass():

@@ -61,3 +61,23 @@ def test_protocol_version_and_limits_in_the_doc():
         rows = re.findall(r"^\| (\d+) \| `(\w+)` \| (\w+) \|", section, re.M)
         assert rows == [(str(k), field, kind)
                         for k, (field, kind) in enumerate(p.LAYOUTS[type_id], start=1)], name
+
+
+def _schema_rows(schema, prefix=""):
+    rows = []
+    for key, check, required in schema:
+        nested = type(check) is tuple
+        rows.append((prefix + key, "map" if nested else check, "yes" if required else "no"))
+        if nested:
+            rows += _schema_rows(check, prefix + key + ".")
+    return rows
+
+
+def test_the_hello_schemas_in_the_doc_are_protocol_py():
+    section = DOC.split("### 1 `HELLO`")[1].split("### 2 `HELLO_ACK`")[0]
+    rates, config = section.split("`rates`:\n")[1].split("`config` (built")
+    row = r"^\| `([\w.]+)` \| (\w+) \| (yes|no) \|"
+    assert re.findall(row, rates, re.M) == _schema_rows(p.RATES_SCHEMA)
+    assert re.findall(row, config, re.M) == _schema_rows(p.CONFIG_SCHEMA)
+    checks = re.findall(r"^\| `(\w+)` \| ([^|]+?) \|$", section, re.M)
+    assert [name for name, _ in checks] == list(p.SCHEMA_CHECKS)

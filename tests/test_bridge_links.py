@@ -12,6 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # repo root, not installed
 
 import pytest
+from hello_sample import CONFIG, RATES
 
 from bridge import open_link, protocol as p
 from bridge.errors import (LinkError, MalformedMessage, PeerClosed, PeerTimeout,
@@ -293,8 +294,8 @@ def test_zmq_between_two_processes(scheme, tmp_path):
         child = subprocess.Popen([sys.executable, "-c", FSW_CHILD, plant.url], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            plant.send_msg(p.HELLO, {"role": "plant", "scenario": "test", "rates": {},
-                                     "config": {}}, timeout_s=30.0)
+            plant.send_msg(p.HELLO, {"role": "plant", "scenario": "test", "rates": RATES,
+                                     "config": CONFIG}, timeout_s=30.0)
             ack = plant.recv_msg(30.0, expect=p.HELLO_ACK)
             assert ack.software == "child test"
             for seq in range(5):

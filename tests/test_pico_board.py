@@ -150,8 +150,11 @@ def test_garbage_before_a_frame_is_dropped_and_counted(hello_fields):
 
 def test_protocol_errors_and_faults_end_the_run_and_the_board_survives(hello_fields, monkeypatch):
     host = Host(Board())
-    (reply,) = host.send(protocol.HELLO, ["plant", "x", {}, {"vehicle": {}}])
-    assert reply.name == "end" and reply.reason.startswith("fsw: cannot start: KeyError")
+    bad_hello = [protocol.PROTOCOL_VERSION, protocol.HELLO, "plant", "x", hello_fields[2],
+                 dict(hello_fields[3], vehicle={})]          # the codec refuses it (schema)
+    (reply,) = host.send_payload(msgpack.packb(bad_hello))
+    assert reply.name == "end" and reply.reason.startswith(
+        'protocol error: malformed hello message, field "config": vehicle.dry_mass_kg: missing')
     (reply,) = host.send(protocol.HELLO_ACK, ["fsw", "x", "y"])
     assert reply.name == "end" and "got hello_ack while expecting hello" in reply.reason
     (reply,) = host.send_payload(msgpack.packb([protocol.PROTOCOL_VERSION, protocol.FRAME, 1]))

@@ -31,6 +31,7 @@ import pico_wire_job as job
 
 HERE = Path(__file__).parent
 VECTORS = json.loads((HERE / "vectors" / "wire_vectors.json").read_text())
+VALID_HELLO = [m for m in VECTORS["messages"] if m["type"] == "hello"]
 NEEDS_NODE_MODULES = pytest.mark.skipif(
     not (virtual.PACKAGE_DIR / "package.json").is_file(),
     reason="the virtual board's MicroPython is not installed: run npm ci --prefix hil/virtual")
@@ -134,7 +135,11 @@ def _rand_fields(rng: random.Random, type_id: int) -> list:
             out.append(_rand_finite(rng))
         elif kind == "s":
             out.append(_rand_str(rng))
-        elif kind in ("m", "rates", "config"):
+        elif kind in ("rates", "config"):  # a valid map with random keys of its own added
+            base = _vector_value(VALID_HELLO[rng.randrange(len(VALID_HELLO))]["fields"])
+            extra = {f"key{j}": _rand_value(rng, 1) for j in range(rng.choice([0, 2, 6]))}
+            out.append(dict(base[2 if kind == "rates" else 3], **extra))
+        elif kind == "m":
             out.append({f"key{j}": _rand_value(rng, 1) for j in range(rng.choice([0, 2, 6, 16]))})
         elif kind == "counts":
             out.append({f"n{j}_{_rand_str(rng)[:5]}": rng.getrandbits(rng.choice([0, 8, 32, 64]))

@@ -18,6 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # repo root, not installed
 
 import pytest
+from hello_sample import CONFIG, RATES
 
 if not hasattr(os, "openpty"):
     pytest.skip("pseudo-terminals need POSIX", allow_module_level=True)
@@ -314,7 +315,7 @@ def test_lockstep_between_two_serial_links_over_a_null_modem():
 
         server = threading.Thread(target=serve)
         server.start()
-        plant.send_msg(p.HELLO, ["plant", "terminal", {"frame_hz": 50.0}, {"imu_hz": 200.0}])
+        plant.send_msg(p.HELLO, ["plant", "terminal", RATES, CONFIG])
         assert plant.recv_msg(5.0, expect=p.HELLO_ACK).role == "fsw"
         for seq in range(100):
             plant.send(_frame_msg(seq))

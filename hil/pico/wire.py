@@ -483,6 +483,80 @@ def _map(v):
     return v
 
 
+def _num(x):
+    t = type(x)
+    return (t is float and _finite(x)) or t is int
+
+
+def _nums(x, n):
+    if type(x) is not list or len(x) != n:
+        return False
+    for e in x:
+        if not _num(e):
+            return False
+    return True
+
+
+def _nonzero(x):
+    for e in x:
+        if e != 0:
+            return True
+    return False
+
+
+def _schema_ok(check, x):
+    """One check of protocol.SCHEMA_CHECKS (as bridge/kinds.py)."""
+    if check == "real":
+        return _num(x)
+    if check == "pos":
+        return _num(x) and x > 0
+    if check == "nonneg":
+        return _num(x) and x >= 0
+    if check == "unit":
+        return _num(x) and 0 <= x <= 1
+    if check == "time":
+        return type(x) is int and 0 <= x <= protocol.T_US_MAX
+    if check == "vec3":
+        return _nums(x, 3)
+    if check == "pos3":
+        return _nums(x, 3) and min(x) > 0
+    if check == "nonneg3":
+        return _nums(x, 3) and min(x) >= 0
+    if check == "dir3":
+        return _nums(x, 3) and _nonzero(x)
+    if check == "dirs3":
+        if type(x) is not list or len(x) != 3:
+            return False
+        for d in x:
+            if not (_nums(d, 3) and _nonzero(d)):
+                return False
+        return True
+    if check == "quat":
+        return _nums(x, 4) and _nonzero(x)
+    if check == "map":
+        return isinstance(x, dict)    # keys are strings: unpack refuses others
+    raise WireError("unknown schema check %r" % check)
+
+
+def check_schema(v, schema, path=""):
+    """Check a map against a schema of protocol.py (RATES_SCHEMA, CONFIG_SCHEMA)."""
+    _map(v)
+    for key, check, required in schema:
+        where = path + key
+        if key not in v:
+            if required:
+                raise WireError("%s: missing" % where)
+            continue
+        x = v[key]
+        if type(check) is tuple:
+            if not isinstance(x, dict):
+                raise WireError("%s: expected a map" % where)
+            check_schema(x, check, where + ".")
+        elif not _schema_ok(check, x):
+            raise WireError("%s: expected %s" % (where, protocol.SCHEMA_CHECKS[check]))
+    return v
+
+
 def _counts(v):
     for k in _map(v):
         _int(v[k], 0, protocol.COUNT_MAX, "counter " + k)
@@ -514,8 +588,12 @@ def convert(kind, v):
         if type(v) is not str:
             raise WireError("expected a string, got %s" % type(v).__name__)
         return v
-    if kind == "m" or kind == "rates" or kind == "config":
+    if kind == "m":
         return _map(v)
+    if kind == "rates":
+        return check_schema(v, protocol.RATES_SCHEMA)
+    if kind == "config":
+        return check_schema(v, protocol.CONFIG_SCHEMA)
     if kind == "counts":
         return _counts(v)
     raise WireError("unknown field kind %r" % kind)

@@ -63,6 +63,40 @@ HELLO_CONFIG = {
     },
 }
 HELLO_RATES = {"frame_hz": 50.0, "imu_hz": 200.0, "altimeter_hz": 10.0, "physics_hz": 200.0}
+# The optional sections of protocol 2's config, and the velocimeter's rate.
+MOON = {"gm_m3ps2": 4902800118000.0, "radius_m": 1737400.0, "rotation_rad_s": 2.6617e-06}
+VELOCIMETER = {"beams_body": [[0.4226182617, 0.0, 0.906307787], [-0.2113091309, 0.3659981507,
+                                                                    0.906307787],
+                              [-0.2113091309, -0.3659981507, 0.906307787]],
+               "velocity_noise_mps": 0.02, "range_noise_m": 2.0, "max_range_m": 5000.0,
+               "latency_s": 0.05}
+
+
+def _without(config: dict, path: str) -> dict:
+    """A deep copy of config without the key at a dotted path."""
+    out = json.loads(json.dumps(config))
+    *parents, key = path.split(".")
+    node = out
+    for k in parents:
+        node = node[k]
+    del node[key]
+    return out
+
+
+def _with(config: dict, path: str, value) -> dict:
+    """A deep copy of config with the key at a dotted path set to value."""
+    out = json.loads(json.dumps(config))
+    *parents, key = path.split(".")
+    node = out
+    for k in parents:
+        node = node[k]
+    node[key] = value
+    return out
+
+
+def minimal_config() -> dict:
+    """HELLO_CONFIG with only the required keys: what every flight software may rely on."""
+    return {key: value for key, value in HELLO_CONFIG.items() if key != "fsw"}
 
 
 def _imu(n: int, t_end_us: int, rng: random.Random) -> list:
@@ -80,6 +114,9 @@ def messages() -> list[tuple[str, int, list]]:
     big_t = 2 ** 40  # sim time past 2**32 us (71.6 min): a uint64 on the wire
     return [
         ("hello", p.HELLO, ["plant", "nominal \u2014 Mare Crisium", HELLO_RATES, HELLO_CONFIG]),
+        ("hello_v2_sections", p.HELLO, ["plant", "terminal", dict(HELLO_RATES, velocimeter_hz=10.0),
+                                        dict(minimal_config(), moon=MOON, velocimeter=VELOCIMETER)]),
+        ("hello_minimal", p.HELLO, ["plant", "x", HELLO_RATES, minimal_config()]),
         ("hello_ack_doc", p.HELLO_ACK, ["fsw", "fsil-fsw 0.1.0", "cpython 3.11.7"]),
         ("hello_ack_board", p.HELLO_ACK, ["fsw", "fsil-fsw 0.1.0", "micropython 1.27.0"]),
         ("frame_first", p.FRAME, [0, 0, [], None, None]),
@@ -141,7 +178,37 @@ def refused() -> list[tuple[str, str, bytes]]:
         return msgpack.packb([v, p.FRAME, *fields.values()])
 
     nan, inf = float("nan"), float("inf")
+
+    def hello(config=None, rates=None, role="plant"):
+        return msgpack.packb([v, p.HELLO, role, "x", HELLO_RATES if rates is None else rates,
+                              minimal_config() if config is None else config])
+
+    c = minimal_config()
     return [
+        ("hello_role", "a HELLO whose role is not plant", hello(role="fsw")),
+        ("hello_no_vehicle", "config without vehicle", hello(_without(c, "vehicle"))),
+        ("hello_no_isp", "config.vehicle without isp_s", hello(_without(c, "vehicle.isp_s"))),
+        ("hello_zero_quaternion", "an all-zero attitude", hello(_with(c, "nav_init.q", [0, 0, 0, 0]))),
+        ("hello_nan_position", "a NaN in the initial position",
+         hello(_with(c, "nav_init.r_m", [1.0, nan, 2.0]))),
+        ("hello_negative_mass", "a negative dry mass", hello(_with(c, "vehicle.dry_mass_kg", -1.0))),
+        ("hello_zero_thrust", "no thrust", hello(_with(c, "vehicle.max_thrust_n", 0))),
+        ("hello_thrust_string", "a thrust as text", hello(_with(c, "vehicle.max_thrust_n", "9000"))),
+        ("hello_throttle_above_1", "min_throttle above 1", hello(_with(c, "vehicle.min_throttle", 1.5))),
+        ("hello_zero_inertia", "a zero moment of inertia",
+         hello(_with(c, "vehicle.inertia_kgm2", [2300.0, 0.0, 1800.0]))),
+        ("hello_site_up_zero", "a zero up vector", hello(_with(c, "site.up", [0.0, 0.0, 0.0]))),
+        ("hello_site_not_map", "site as an array", hello(_with(c, "site", [1.0, 2.0]))),
+        ("hello_t_us_float", "nav_init.t_us as a float", hello(_with(c, "nav_init.t_us", 0.0))),
+        ("hello_ignition_negative", "a negative ignition time", hello(_with(c, "ignition_t_us", -1))),
+        ("hello_moon_gm_zero", "a Moon without gravity",
+         hello(dict(c, moon=dict(MOON, gm_m3ps2=0.0)))),
+        ("hello_velocimeter_two_beams", "a velocimeter of two beams",
+         hello(dict(c, velocimeter=dict(VELOCIMETER, beams_body=VELOCIMETER["beams_body"][:2])))),
+        ("hello_fsw_not_map", "fsw options as a string", hello(dict(c, fsw="fast"))),
+        ("hello_rates_no_frame_hz", "rates without frame_hz",
+         hello(rates={k: x for k, x in HELLO_RATES.items() if k != "frame_hz"})),
+        ("hello_rates_zero", "a zero IMU rate", hello(rates=dict(HELLO_RATES, imu_hz=0.0))),
         ("version_1_end", "an END of protocol 1: VersionError, the reason still readable",
          msgpack.packb([1, p.END, 0, "board firmware speaks protocol 1"])),
         ("unknown_type", "type id 99", msgpack.packb([v, 99, 1])),
