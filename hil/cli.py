@@ -48,10 +48,18 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_fsw_variant(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--fsw", choices=("default", "legacy"), default="default",
-                   help="flight software configuration: 'default' (altimeter fault detection, "
-                        "isolation and recovery) or 'legacy' (the altimeter logic that failed "
-                        "in flight; see docs/scenarios.md) (default: default)")
+    p.add_argument("--fsw", default="default", metavar="SPEC",
+                   help="the flight software: 'default' (fsil's own, with altimeter fault "
+                        "detection, isolation and recovery), 'legacy' (the altimeter logic that "
+                        "failed in flight; see docs/scenarios.md), an installed name (entry "
+                        "point group fsil.fsw), MODULE:CLASS or PATH/TO/FILE.py:CLASS (see "
+                        "docs/your-fsw.md) (default: default)")
+
+
+def _resolve_fsw(spec: str):
+    """The registry entry for ``--fsw SPEC``, imported now: a bad spec is exit 2 at once."""
+    from fsw.host.registry import resolve
+    return resolve(spec, load=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,7 +235,7 @@ def cmd_fsw(args: argparse.Namespace) -> int:
     _check_load(args.load_ms, "--load-ms")
     _rt_priority(args.rt_priority)
     return main_fsw(args.link, args.timeout, quiet=args.quiet, load_ms=args.load_ms,
-                    variant=args.fsw)
+                    fsw=args.fsw)
 
 
 def _rt_priority(priority: int | None) -> None:
@@ -356,6 +364,7 @@ def cmd_plant(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hil.plant_side import PlantSide
+    fsw_entry = _resolve_fsw(args.fsw)
     cfg, seed, out = _load(args)
     _check_load(args.fsw_load_ms, "--fsw-load-ms")
     tmp = None
@@ -371,7 +380,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                "--timeout", f"{cfg.run.link_timeout_s + 5.0:g}", "--quiet"]
         if args.fsw_load_ms > 0:
             cmd += ["--load-ms", f"{args.fsw_load_ms:g}"]
-        cmd += ["--fsw", args.fsw]
+        cmd += ["--fsw", fsw_entry.spec]
         procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL))
         return procs[-1]
 

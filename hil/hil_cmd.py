@@ -59,13 +59,13 @@ def cmd_hil(args: argparse.Namespace) -> int:
         if args.virtual or not args.port:
             raise ConfigError("'fsil hil deploy' needs --port PORT (the virtual board loads the "
                               "firmware by itself)")
-        return deploy(args.port, args.fsw)
+        return deploy(args.port, board_fsw(args.fsw))
     if bool(args.virtual) == bool(args.port):
         raise ConfigError("give one of --port PORT (a board) or --virtual (the virtual board)")
     if not args.baud > 0:
         raise ConfigError(f"--baud must be > 0, got {args.baud}")
     if args.virtual:
-        return _run_virtual(args)
+        return _run_virtual(args, board_fsw(args.fsw))
     url = args.port if "://" in args.port else f"serial://{args.port}?baud={args.baud}"
     return _run(args, url, launcher=None)
 
@@ -86,7 +86,18 @@ def _run(args: argparse.Namespace, url: str, launcher) -> int:
     return result.exit_code
 
 
-def _run_virtual(args: argparse.Namespace) -> int:
+def board_fsw(spec: str):
+    """The registry entry for ``--fsw SPEC`` on a board: fsil's own, or a module file that is
+    copied to the board (it must be MicroPython-compatible; it is imported there, not here)."""
+    from fsw.host.registry import resolve
+    entry = resolve(spec)
+    if not entry.builtin and (entry.source_file is None or entry.source_file.suffix != ".py"):
+        raise ConfigError(f"--fsw {spec}: no Python source file found for {entry.module} to "
+                          "copy to the board")
+    return entry
+
+
+def _run_virtual(args: argparse.Namespace, entry) -> int:
     from hil import virtual
     why = virtual.problem()
     if why is not None:
@@ -98,8 +109,9 @@ def _run_virtual(args: argparse.Namespace) -> int:
     procs: list[subprocess.Popen] = []
 
     def launch(bound_url: str) -> subprocess.Popen:
+        extra = [] if entry.builtin else ["--fsw-file", str(entry.source_file)]
         proc = subprocess.Popen(virtual.board_command("--fd", str(master), "--quiet",
-                                                      "--fsw", args.fsw),
+                                                      "--fsw", entry.board_spec, *extra),
                                 pass_fds=(master,), stdin=subprocess.DEVNULL)
         procs.append(proc)
         os.close(master)       # the board's copy is the only one: if it dies, the port hangs up
@@ -131,9 +143,11 @@ def mpremote_command() -> list[str]:
     return [sys.executable, "-m", "mpremote"]
 
 
-def deploy_plan(port: str, empty_init: str, fsw_config: str | None = None) -> list[str]:
-    """mpremote's arguments: make the folders, copy the firmware, fsw/ and bridge/protocol.py,
-    main.py last, then reset the board so it starts the firmware."""
+def deploy_plan(port: str, empty_init: str, fsw_config: str | None = None,
+                user_files: tuple[str, ...] = ()) -> list[str]:
+    """mpremote's arguments: make the folders, copy the firmware, fsw/, the user's flight
+    software module(s) (to the board's root) and bridge/protocol.py, main.py last, then reset
+    the board so it starts the firmware."""
     mkdirs = ("import os\n"
               "for d in ('fsw', 'bridge'):\n"
               "    try:\n"
@@ -143,6 +157,7 @@ def deploy_plan(port: str, empty_init: str, fsw_config: str | None = None) -> li
     cmd = ["connect", port, "exec", mkdirs]
     copies = [(str(PICO_DIR / name), ":" + name) for name in FIRMWARE]
     copies += [(str(p), ":fsw/" + p.name) for p in sorted((ROOT / "fsw").glob("*.py"))]
+    copies += [(f, ":" + Path(f).name) for f in user_files]
     if fsw_config is not None:
         copies.append((fsw_config, ":fsw_config.py"))
     copies += [(empty_init, ":bridge/__init__.py"),
@@ -153,14 +168,15 @@ def deploy_plan(port: str, empty_init: str, fsw_config: str | None = None) -> li
     return cmd + ["+", "reset"]
 
 
-def deploy(port: str, variant: str = "default") -> int:
+def deploy(port: str, entry) -> int:
     """Copy the firmware to the board on ``port`` with mpremote; 0 on success, else 3."""
     with tempfile.TemporaryDirectory(prefix="fsil-deploy-") as tmp:
         empty = os.path.join(tmp, "__init__.py")
         Path(empty).write_text("")   # the host's bridge/__init__.py imports msgpack and zmq
         config = os.path.join(tmp, "fsw_config.py")
-        Path(config).write_text(f'VARIANT = "{variant}"  # written by fsil hil deploy --fsw\n')
-        cmd = mpremote_command() + deploy_plan(port, empty, config)
+        Path(config).write_text(f'FSW = "{entry.board_spec}"  # written by fsil hil deploy --fsw\n')
+        user = () if entry.builtin else (str(entry.source_file),)
+        cmd = mpremote_command() + deploy_plan(port, empty, config, user)
         print(f"fsil hil deploy: copying the firmware to {port} with mpremote", file=sys.stderr)
         try:
             done = subprocess.run(cmd, stdin=subprocess.DEVNULL)

@@ -166,10 +166,45 @@ def test_protocol_errors_and_faults_end_the_run_and_the_board_survives(hello_fie
     monkeypatch.setattr(host.board.fsw, "step", broken)
     (reply,) = host.send(protocol.FRAME, [7, 35000, [], None, None])
     assert reply.name == "end" and reply.seq == 7
-    assert reply.reason == "fsw: fault at seq 7: ZeroDivisionError: division by zero"
+    assert reply.reason == ("flight software Default (fsw.reference) broke the contract at "
+                            "seq 7: step raised ZeroDivisionError: division by zero")
     assert host.board.state == FAULT
     (ack,) = host.send(protocol.HELLO, hello_fields)
     assert ack.name == "hello_ack"
+
+
+def test_a_user_flight_software_on_the_board_and_its_contract_breaks(hello_fields, tmp_path,
+                                                                      monkeypatch):
+    # As on a Pico after 'fsil hil deploy --fsw FILE.py:Class': the module at the board's root.
+    (tmp_path / "board_user_fsw.py").write_text(
+        "class Good:\n"
+        "    NAME = 'good'\n    VERSION = '3'\n"
+        "    def __init__(self, config):\n        self.n = 0\n"
+        "    def step(self, frame):\n"
+        "        return 0.5, (0.0, 0.0, 0.0), 'approach'\n"
+        "class Nan(Good):\n"
+        "    def step(self, frame):\n"
+        "        return (float('nan') if frame.seq == 2 else 0.5), (0, 0, 0), 'approach'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    host = Host(Board(fsw="board_user_fsw:Good"))
+    (ack,) = host.send(protocol.HELLO, hello_fields)
+    assert ack.software == "good 3"
+    (cmd,) = host.send(protocol.FRAME, [0, 0, [], None, None])
+    assert (cmd.throttle, cmd.mode, cmd.flags) == (0.5, protocol.MODES.index("approach"), 0)
+    assert cmd.nav is None                          # it reports no estimate
+    host = Host(Board(fsw="board_user_fsw:Nan"))
+    host.send(protocol.HELLO, hello_fields)
+    host.send(protocol.FRAME, [0, 0, [], None, None])
+    host.send(protocol.FRAME, [1, 20000, [], None, None])
+    (end,) = host.send(protocol.FRAME, [2, 40000, [], None, None])
+    assert end.name == "end" and end.seq == 2 and host.board.state == FAULT
+    assert end.reason == ("flight software Nan (board_user_fsw) broke the contract at seq 2: "
+                          "throttle is nan")
+    host = Host(Board(fsw="no_such_module:Fsw"))
+    (end,) = host.send(protocol.HELLO, hello_fields)
+    assert end.name == "end" and end.reason.startswith(
+        "fsw: cannot load no_such_module:Fsw: ImportError") or \
+        end.reason.startswith("fsw: cannot load no_such_module:Fsw: ModuleNotFoundError")
 
 
 def test_byte_by_byte_input_gives_the_same_answers(hello_fields):

@@ -72,6 +72,29 @@ def test_virtual_board_lands_the_terminal_scenario_under_micropython(tmp_path):
 
 
 @NEEDS_NODE_MODULES
+def test_a_user_flight_software_file_runs_on_the_virtual_board(tmp_path):
+    # --fsw FILE.py:Class: the file is copied to the board's filesystem and imported there
+    # by MicroPython. One bad cycle (seq 30) ends the run: exit 3, the line, history kept.
+    src = (ROOT / "examples" / "python-fsw" / "my_fsw.py").read_text()
+    user = tmp_path / "user" / "vb_user_fsw.py"
+    user.parent.mkdir()
+    user.write_text(src + "\n\nclass Breaks(MyFsw):\n    def step(self, frame):\n"
+                    "        out = MyFsw.step(self, frame)\n"
+                    "        return out if frame.seq < 30 else (out[0], out[1], 'hover')\n")
+    out = tmp_path / "run"
+    proc = _fsil("hil", "--virtual", "--scenario", "terminal", "--out", str(out),
+                 "--no-progress", "--fsw", f"{user}:Breaks")
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 3, stdout + stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["fsw_software"] == "my-fsw 1.0"
+    assert summary["fsw_runtime"].startswith("micropython ")
+    assert "flight software Breaks (vb_user_fsw) broke the contract at seq 30: unknown mode " \
+           "'hover'" in summary["reason"]
+    assert _history_rows(out / "history.csv") == 30
+
+
+@NEEDS_NODE_MODULES
 def test_virtual_board_killed_mid_run_is_exit_3_with_the_history_kept(tmp_path):
     out = tmp_path / "run"
     proc = _fsil("hil", "--virtual", "--scenario", "terminal", "--out", str(out),
@@ -170,8 +193,12 @@ def test_bad_arguments_exit_2(tmp_path, capsys):
 def test_deploy_copies_the_firmware_with_mpremote(tmp_path, monkeypatch, capsys):
     log = tmp_path / "argv.json"
     fake = tmp_path / "mpremote"
-    fake.write_text(f"#!{sys.executable}\nimport json, sys\n"
-                    f"json.dump(sys.argv[1:], open({str(log)!r}, 'w'))\n")
+    config_copy = tmp_path / "fsw_config.py"
+    fake.write_text(f"#!{sys.executable}\nimport json, shutil, sys\n"
+                    f"json.dump(sys.argv[1:], open({str(log)!r}, 'w'))\n"
+                    f"a = sys.argv\n"
+                    f"[shutil.copy(a[i - 1], {str(config_copy)!r}) for i in range(len(a)) "
+                    f"if a[i] == ':fsw_config.py']\n")
     fake.chmod(0o755)
     monkeypatch.setattr(hil_cmd, "mpremote_command", lambda: [str(fake)])
     assert main(["hil", "deploy", "--port", "/dev/ttyACM7"]) == 0
@@ -187,6 +214,16 @@ def test_deploy_copies_the_firmware_with_mpremote(tmp_path, monkeypatch, capsys)
     # the bridge/__init__.py sent is empty (the host's imports msgpack and zmq)
     empty = [g.split()[-2] for g in groups if g.endswith(":bridge/__init__.py")][0]
     assert not empty.endswith(str(Path("bridge", "__init__.py")))
+
+    # A user's flight software: its file goes to the board's root, fsw_config.py names it.
+    user = ROOT / "examples" / "python-fsw" / "my_fsw.py"
+    assert main(["hil", "deploy", "--port", "/dev/ttyACM7", "--fsw", f"{user}:MyFsw"]) == 0
+    argv = json.loads(log.read_text())
+    groups = " ".join(argv).split(" + ")
+    copies = {g.split()[-1]: g.split()[-2] for g in groups if g.startswith("fs cp ")}
+    assert copies[":my_fsw.py"] == str(user)
+    assert config_copy.read_text().startswith('FSW = "my_fsw:MyFsw"')
+    assert groups[-2] == f"fs cp {copies[':main.py']} :main.py" and groups[-1] == "reset"
 
     fake.write_text(f"#!{sys.executable}\nimport sys\nsys.exit(1)\n")
     assert main(["hil", "deploy", "--port", "/dev/ttyACM7"]) == 3

@@ -23,7 +23,7 @@ import sys
 import time
 
 from bridge import protocol
-from fsw import core
+from fsw import contract
 from fsw.frame import Frame
 
 try:
@@ -74,9 +74,10 @@ class Board:
     """
 
     def __init__(self, on_state=None, clock=None, protocol_version=protocol.PROTOCOL_VERSION,
-                 variant="default"):
+                 fsw="default"):
         self.on_state = on_state
-        self.variant = variant                     # flight software configuration (--fsw)
+        self.fsw_spec = fsw                        # which flight software (--fsw; load_fsw)
+        self.fsw_label = fsw
         self.ticks_us, self.ticks_diff = clock if clock is not None else (_ticks_us, _ticks_diff)
         self.protocol_version = protocol_version   # a test may pretend to be older firmware
         self.deframer = wire.Deframer()
@@ -130,33 +131,41 @@ class Board:
         self.fsw = None
         self.last_seq = 0
         try:
-            self.fsw = core.FlightSoftware(fields[3], self.variant)
+            cls = load_fsw(self.fsw_spec)
+            self.fsw_label = fsw_label(cls, self.fsw_spec)
+        except Exception as e:  # a module that does not import must not take the board down
+            return self._end_run("fsw: cannot load %s: %s: %s"
+                                 % (self.fsw_spec, type(e).__name__, e), FAULT)
+        try:
+            self.fsw = cls(fields[3])
+            contract.check_object(self.fsw)
         except Exception as e:  # a bad config must not take the board down
-            return self._end_run("fsw: cannot start: %s: %s" % (type(e).__name__, e), FAULT)
+            return self._end_run("flight software %s broke the contract at start (before the "
+                                 "first frame): %s: %s" % (self.fsw_label, type(e).__name__, e),
+                                 FAULT)
         self.runs += 1
         self._set_state(RUNNING)
-        software = "%s %s" % (core.NAME, core.VERSION)
-        variant = getattr(self.fsw, "variant", None)
-        if variant:
-            software += " (%s)" % variant
-        return wire.encode_message(protocol.HELLO_ACK, ["fsw", software, runtime_name()])
+        return wire.encode_message(protocol.HELLO_ACK,
+                                   ["fsw", contract.software_name(self.fsw), runtime_name()])
 
     def _frame(self, fields):
         seq = fields[0]
         frame = Frame(seq, fields[1], fields[2], fields[3], fields[4] if len(fields) > 4 else None)
+        self.last_seq = seq
         try:
             t0 = self.ticks_us()
-            throttle, torque, mode, nav7, flags = self.fsw.step(frame)
+            result = self.fsw.step(frame)
             compute_us = self.ticks_diff(self.ticks_us(), t0)
             if compute_us < 0:
                 compute_us = 0
-            reply = wire.encode_message(protocol.COMMAND,
-                                        [seq, throttle, torque, mode, compute_us, nav7, flags])
+            throttle, torque, mode, nav, flags = contract.command(result)
+            reply = wire.encode_message(protocol.COMMAND, [seq, throttle, torque, mode, compute_us,
+                                                           contract.wire_nav(nav), flags])
         except Exception as e:
-            self.last_seq = seq
-            return self._end_run("fsw: fault at seq %d: %s: %s" % (seq, type(e).__name__, e),
-                                 FAULT)
-        self.last_seq = seq
+            problem = str(e) if isinstance(e, contract.ContractError) else \
+                "step raised %s: %s" % (type(e).__name__, e)
+            return self._end_run("flight software %s broke the contract at seq %d: %s"
+                                 % (self.fsw_label, seq, problem), FAULT)
         st = self.stats
         st["frames"] += 1
         st["compute_us_total"] += compute_us
@@ -188,6 +197,29 @@ class Board:
             self.state = state
             if self.on_state is not None:
                 self.on_state(state)
+
+
+def load_fsw(spec):
+    """The flight software class (or factory) for ``spec``: ``default`` or ``legacy`` (fsil's
+    own, fsw/reference.py) or ``module:Class`` (a module on the board's filesystem, copied
+    there by ``fsil hil deploy --fsw`` or the virtual board)."""
+    if spec in ("default", "legacy"):
+        from fsw import reference
+        return reference.BUILTIN[spec]
+    if ":" not in spec:
+        raise ValueError("expected default, legacy or module:Class, got %r" % spec)
+    name, attr = spec.split(":", 1)
+    module = __import__(name)
+    for part in name.split(".")[1:]:
+        module = getattr(module, part)
+    return getattr(module, attr)
+
+
+def fsw_label(cls, spec):
+    """How a one-line error names the flight software: ``MyFsw (my_fsw)``."""
+    if ":" not in spec:
+        return "%s (fsw.reference)" % getattr(cls, "__name__", spec)
+    return "%s (%s)" % (spec.split(":", 1)[1], spec.split(":", 1)[0])
 
 
 def _peek_version(payload):

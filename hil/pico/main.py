@@ -63,11 +63,11 @@ class Led:
 
 def run():
     led = Led(LED)
-    try:  # written by 'fsil hil deploy --fsw VARIANT'
-        from fsw_config import VARIANT
+    try:  # written by 'fsil hil deploy --fsw SPEC'
+        from fsw_config import FSW
     except ImportError:
-        VARIANT = "default"
-    board = Board(on_state=led.set_state, variant=VARIANT)
+        FSW = "default"
+    board = Board(on_state=led.set_state, fsw=FSW)
     sizer = ReadSizer()
     stdin = sys.stdin.buffer
     stdout = sys.stdout.buffer

@@ -7,7 +7,9 @@
 //   node hil/virtual/board.mjs --run script.py   run a script in the board's environment
 //
 // Options: --heap-kb N (MicroPython heap, default 512), --stats (one line of cycle
-// statistics on stderr at exit), --quiet (no start-up line).
+// statistics on stderr at exit), --quiet (no start-up line), --fsw SPEC (default, legacy or
+// module:Class), --fsw-file PATH (a user's flight software module, copied to /board/ as on
+// a Pico by 'fsil hil deploy --fsw'; repeatable).
 //
 // The firmware files are written into MicroPython's own filesystem as on a Pico:
 //   /board/wire.py, /board/board.py        from hil/pico/
@@ -39,7 +41,7 @@ function fail(message, code = 1) {
 
 function parseArgs(argv) {
   const opts = { device: null, fd: null, run: null, heapKb: 512, stats: false, quiet: false,
-                 fsw: "default" };
+                 fsw: "default", fswFiles: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -52,9 +54,11 @@ function parseArgs(argv) {
     else if (a === "--stats") opts.stats = true;
     else if (a === "--quiet") opts.quiet = true;
     else if (a === "--fsw") opts.fsw = value();
+    else if (a === "--fsw-file") opts.fswFiles.push(value());
     else if (a === "-h" || a === "--help") {
       process.stdout.write("usage: board.mjs (DEVICE | --fd N | --run SCRIPT.py) " +
-                           "[--heap-kb N] [--stats] [--quiet] [--fsw default|legacy]\n");
+                           "[--heap-kb N] [--stats] [--quiet] [--fsw default|legacy|module:Class] " +
+                           "[--fsw-file PATH.py]...\n");
       process.exit(0);
     } else if (a.startsWith("-")) fail(`unknown option ${a}`, 2);
     else if (opts.device === null) opts.device = a;
@@ -65,12 +69,18 @@ function parseArgs(argv) {
   }
   if (opts.fd !== null && !(opts.fd >= 0)) fail("--fd needs a file descriptor number", 2);
   if (!(opts.heapKb >= 64)) fail("--heap-kb needs a number >= 64", 2);
-  if (!["default", "legacy"].includes(opts.fsw)) fail("--fsw takes default or legacy", 2);
+  if (!["default", "legacy"].includes(opts.fsw) &&
+      !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$/.test(opts.fsw)) {
+    fail(`--fsw takes default, legacy or module:Class, got ${JSON.stringify(opts.fsw)}`, 2);
+  }
+  for (const f of opts.fswFiles) {
+    if (!f.endsWith(".py")) fail(`--fsw-file takes a Python file (.py), got ${f}`, 2);
+  }
   return opts;
 }
 
 // The files a Pico holds, as [path on the board, text].
-function firmwareFiles() {
+function firmwareFiles(extra = []) {
   const files = [];
   const add = (boardPath, hostPath) => files.push([boardPath, fs.readFileSync(hostPath, "utf8")]);
   for (const name of ["wire.py", "board.py"]) add(`/board/${name}`, path.join(ROOT, "hil", "pico", name));
@@ -80,10 +90,11 @@ function firmwareFiles() {
   }
   files.push(["/board/bridge/__init__.py", ""]);   // the host's one imports msgpack and zmq
   add("/board/bridge/protocol.py", path.join(ROOT, "bridge", "protocol.py"));
+  for (const f of extra) add(`/board/${path.basename(f)}`, f);   // the user's flight software
   return files;
 }
 
-async function startMicroPython(heapKb, stdout) {
+async function startMicroPython(heapKb, stdout, extraFiles = []) {
   let loadMicroPython;
   try {
     ({ loadMicroPython } = await import(PACKAGE));
@@ -103,9 +114,9 @@ async function startMicroPython(heapKb, stdout) {
   }
   let files;
   try {
-    files = firmwareFiles();
+    files = firmwareFiles(extraFiles);
   } catch (error) {
-    fail(`cannot read the firmware files under ${ROOT}: ${error.message}`);
+    fail(`cannot read the firmware files: ${error.message}`);
   }
   for (const [boardPath, text] of files) {
     const dir = path.posix.dirname(boardPath);
@@ -133,7 +144,7 @@ def _diff(a, b):
     d = (a - b) & 0x3FFFFFFF
     return d - 0x40000000 if d & 0x20000000 else d
 
-_board = _board_mod.Board(clock=(jsclock.ticks_us, _diff), variant=FSW_VARIANT)
+_board = _board_mod.Board(clock=(jsclock.ticks_us, _diff), fsw=FSW_SPEC)
 
 def feed_hex(h):
     out = _board.feed(binascii.unhexlify(h))
@@ -161,7 +172,8 @@ function writeAll(fd, buf) {
 }
 
 async function runScript(opts) {
-  const mp = await startMicroPython(opts.heapKb, (line) => process.stdout.write(`${line}\n`));
+  const mp = await startMicroPython(opts.heapKb, (line) => process.stdout.write(`${line}\n`),
+                                   opts.fswFiles);
   const file = opts.run === "-" ? 0 : opts.run;
   const code = fs.readFileSync(file, "utf8");
   try {
@@ -174,10 +186,11 @@ async function runScript(opts) {
 }
 
 async function runBoard(opts) {
-  const mp = await startMicroPython(opts.heapKb, (line) => process.stderr.write(`${line}\n`));
+  const mp = await startMicroPython(opts.heapKb, (line) => process.stderr.write(`${line}\n`),
+                                   opts.fswFiles);
   let feedHex, boardStats, runtime;
   try {
-    mp.runPython(`FSW_VARIANT = "${opts.fsw}"\n` + SETUP);
+    mp.runPython(`FSW_SPEC = ${JSON.stringify(opts.fsw)}\n` + SETUP);
     feedHex = mp.globals.get("feed_hex");
     boardStats = mp.globals.get("board_stats");
     runtime = mp.globals.get("runtime")();

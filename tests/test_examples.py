@@ -1,0 +1,36 @@
+"""The examples a user copies (examples/): each lands the terminal scenario through ``fsil run``.
+
+examples/python-fsw/my_fsw.py is a flight software written against the documented contract
+only (docs/your-fsw.md), in a folder of its own, selected with ``--fsw FILE.py:CLASS``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def fsil(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hil.cli", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=240, stdin=subprocess.DEVNULL)
+
+
+def test_python_fsw_example_lands_terminal_from_its_own_folder(tmp_path) -> None:
+    # Run from the example's folder, as a user with fsil installed would (the repository's
+    # root is not the working directory, so nothing but the contract is in reach).
+    folder = EXAMPLES / "python-fsw"
+    out = tmp_path / "run"
+    done = fsil("run", "--scenario", "terminal", "--fsw", "my_fsw.py:MyFsw", "--out", str(out),
+                "--no-progress", cwd=folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["outcome"] == "landed"
+    assert summary["fsw_software"] == "my-fsw 1.0"
+    td = summary["touchdown"]
+    assert td["vertical_speed_mps"] < 2.0 and td["horizontal_speed_mps"] < 0.5
+    assert "import fsw" not in (folder / "my_fsw.py").read_text()   # the contract only
