@@ -12,6 +12,7 @@ import math
 from bridge import protocol
 
 FLAGS_LIMIT = 1 << 32
+N_MODES = len(protocol.MODES)
 NAN = float("nan")
 
 
@@ -20,6 +21,8 @@ class ContractError(Exception):
 
 
 def _float(value, what):
+    if type(value) is float and value - value == 0.0:   # the common case: a finite float
+        return value
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -36,13 +39,16 @@ def _floats(value, n, what):
         raise ContractError("%s is not a sequence of %d numbers: %s" % (what, n, _show(value)))
     if count != n:
         raise ContractError("%s has %d values, expected %d" % (what, count, n))
-    out = []
-    for i in range(n):
-        out.append(_float(value[i], "%s[%d]" % (what, i)))
-    return tuple(out)
+    out = tuple(value)
+    for x in out:
+        if type(x) is not float or x - x != 0.0:        # not a finite float: look closer
+            return tuple([_float(out[i], "%s[%d]" % (what, i)) for i in range(n)])
+    return out
 
 
 def _int(value, what, limit):
+    if type(value) is int and 0 <= value < limit:       # (limit <= 2^32: flags, modes)
+        return value
     if isinstance(value, bool):
         raise ContractError("%s is a bool (%r), expected an integer" % (what, value))
     try:
@@ -73,21 +79,43 @@ def command(result):
     """``(throttle, torque_nm, mode_index, nav or None, flags)`` from what ``step`` returned.
 
     Raises :class:`ContractError` on a wrong shape, a non-finite or non-numeric value, an
-    unknown mode or flags outside 32 bits.
+    unknown mode or flags outside 32 bits. A board calls this every cycle, so the usual
+    case (finite floats in tuples or lists, an int mode and flags) takes few calls.
     """
-    if not isinstance(result, (tuple, list)) or len(result) not in (3, 5):
+    kind = type(result)
+    if (kind is not tuple and kind is not list) or len(result) not in (3, 5):
         raise ContractError("step returned %s; expected (throttle, torque_nm, mode) or "
                             "(throttle, torque_nm, mode, nav, flags)" % _show(result))
-    throttle = _float(result[0], "throttle")
-    torque = _floats(result[1], 3, "torque_nm")
-    mode = mode_index(result[2])
-    nav = None
-    flags = 0
-    if len(result) == 5:
-        if result[3] is not None:
-            nav = _floats(result[3], 7, "nav")
-        flags = _int(result[4], "flags", FLAGS_LIMIT)
+    throttle = result[0]
+    if type(throttle) is not float or throttle - throttle != 0.0:
+        throttle = _float(throttle, "throttle")
+    torque = result[1]
+    kind = type(torque)
+    if kind is not tuple and kind is not list or len(torque) != 3 or \
+            not _finite3(torque[0], torque[1], torque[2]):
+        torque = _floats(torque, 3, "torque_nm")
+    mode = result[2]
+    if type(mode) is not int or not 0 <= mode < N_MODES:
+        mode = mode_index(mode)
+    if len(result) == 3:
+        return throttle, torque, mode, None, 0
+    nav = result[3]
+    if nav is not None:
+        kind = type(nav)
+        if kind is not tuple and kind is not list or len(nav) != 7 or \
+                not _finite3(nav[0], nav[1], nav[2]) or \
+                not _finite3(nav[3], nav[4], nav[5]) or not _finite3(nav[6], 0.0, 0.0):
+            nav = _floats(nav, 7, "nav")
+    flags = result[4]
+    if type(flags) is not int or flags < 0 or flags >> 31:    # (no big-integer compare)
+        flags = _int(flags, "flags", FLAGS_LIMIT)
     return throttle, torque, mode, nav, flags
+
+
+def _finite3(a, b, c):
+    """True if a, b and c are finite floats (NaN - NaN and inf - inf are NaN)."""
+    return type(a) is float and type(b) is float and type(c) is float and \
+        a - a == 0.0 and b - b == 0.0 and c - c == 0.0
 
 
 def check_object(fsw):

@@ -19,7 +19,7 @@ on a board. Deliberately simple, and readable in one sitting:
 
 import math
 
-GM_MOON = 4.9048695e12          # m^3/s^2, used when the HELLO config has no "moon" block
+GM_MOON = 4.902800118e12        # m^3/s^2, used when the HELLO config has no "moon" block
 G0 = 9.80665                    # m/s^2, for the specific impulse
 
 MAX_GROUND_SPEED_MPS = 60.0
@@ -106,7 +106,9 @@ class MyFsw:
         self.inertia = [float(x) for x in veh["inertia_kgm2"]]
         self.max_torque = [float(x) for x in veh["max_torque_nm"]]
         self.mass_kg = float(veh["dry_mass_kg"]) + float(veh["propellant_kg"])
-        self.gm = float(config.get("moon", {}).get("gm_m3ps2", GM_MOON))
+        moon = config.get("moon", {})
+        self.gm = float(moon.get("gm_m3ps2", GM_MOON))
+        self.omega = float(moon.get("rotation_rad_s", 0.0))    # about inertial +z, rad/s
         site = config["site"]
         self.up = tuple(float(x) for x in site["up"])          # at the site, inertial
         self.east = tuple(float(x) for x in site["east"])
@@ -187,15 +189,25 @@ class MyFsw:
 
     # --- guidance -------------------------------------------------------------------------
     def guidance(self):
-        """The thrust acceleration wanted (inertial, m/s^2), or None: engine off."""
-        up = unit(self.position())
+        """The thrust acceleration wanted (inertial, m/s^2)."""
+        r = self.position()
+        up = unit(r)
         h = self.height()
-        to_site = sub(scale(self.d, -1.0), scale(up, -dot(self.d, up)))   # horizontal
+        # Where the site is now (the Moon turns under the inertial frame), and the velocity
+        # over the ground.
+        turn = self.omega * self.t_us * 1e-6
+        c, s = math.cos(turn), math.sin(turn)
+        u0 = self.up
+        site_moved = scale(sub((c * u0[0] - s * u0[1], s * u0[0] + c * u0[1], u0[2]), u0),
+                           self.site_radius_m)
+        to_site = sub(site_moved, self.d)
+        to_site = sub(to_site, scale(up, dot(to_site, up)))             # horizontal
         dist = norm(to_site)
+        v_rel = sub(self.v, (-self.omega * r[1], self.omega * r[0], 0.0))
         ground_speed = min(MAX_GROUND_SPEED_MPS, math.sqrt(2.0 * GROUND_BRAKING_MPS2 * dist),
                            dist / GROUND_TIME_CONSTANT_S)
         v_ground = scale(unit(to_site), ground_speed)
-        v_h = sub(self.v, scale(up, dot(self.v, up)))
+        v_h = sub(v_rel, scale(up, dot(v_rel, up)))
         descent = max(TOUCHDOWN_MPS, min(MAX_DESCENT_MPS, h / DESCENT_TIME_CONSTANT_S,
                                          math.sqrt(2.0 * DESCENT_BRAKING_MPS2 * max(h, 0.0))))
         if h >= FINAL_GATE_M:           # stay above a glide slope to the site
@@ -207,7 +219,7 @@ class MyFsw:
                 descent = max(0.0, min(descent, (h - 0.7 * FINAL_GATE_M) / 5.0))
         v_wanted = add(v_ground, scale(up, -descent))
         g = self.gm / dot(self.position(), self.position())
-        accel = add(scale(sub(v_wanted, self.v), 1.0 / VELOCITY_TIME_CONSTANT_S), scale(up, g))
+        accel = add(scale(sub(v_wanted, v_rel), 1.0 / VELOCITY_TIME_CONSTANT_S), scale(up, g))
         # Keep the thrust within MAX_TILT_DEG of the vertical, and upwards.
         a_up = max(dot(accel, up), 0.2 * g)
         a_h = sub(accel, scale(up, dot(accel, up)))
