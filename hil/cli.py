@@ -48,7 +48,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_fsw_variant(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--fsw", default="default", metavar="SPEC",
+    p.add_argument("--fsw", default=None, metavar="SPEC",
                    help="the flight software: 'default' (fsil's own, with altimeter fault "
                         "detection, isolation and recovery), 'legacy' (the altimeter logic that "
                         "failed in flight; see docs/scenarios.md), an installed name (entry "
@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the flight software busy-waits MS ms per cycle inside its measured "
                         "compute time (load injection; default 0)")
     _add_fsw_variant(p)
+    p.add_argument("--fsw-cmd", default=None, metavar="'PROGRAM ARGS {link}'",
+                   help="run your own flight software program instead (any language): "
+                        "{link} is replaced by the link URL, also in the environment as "
+                        "FSIL_LINK; its output goes to RUN/fsw.log (see docs/your-fsw.md)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("plant", help="start the plant alone and serve a flight software on --link",
@@ -235,7 +239,7 @@ def cmd_fsw(args: argparse.Namespace) -> int:
     _check_load(args.load_ms, "--load-ms")
     _rt_priority(args.rt_priority)
     return main_fsw(args.link, args.timeout, quiet=args.quiet, load_ms=args.load_ms,
-                    fsw=args.fsw)
+                    fsw=args.fsw or "default")
 
 
 def _rt_priority(priority: int | None) -> None:
@@ -363,38 +367,34 @@ def cmd_plant(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from hil.fsw_process import LOG_NAME, FswLauncher, own_fsw_argv, parse_fsw_cmd
     from hil.plant_side import PlantSide
-    fsw_entry = _resolve_fsw(args.fsw)
+    if args.fsw_cmd is not None:
+        given = [flag for flag, on in (("--fsw", args.fsw is not None),
+                                       ("--fsw-load-ms", args.fsw_load_ms > 0)) if on]
+        if given:
+            raise HilErrorConfig(f"--fsw-cmd runs your own program; it takes no "
+                                 f"{', '.join(given)}")
+        fsw_argv = parse_fsw_cmd(args.fsw_cmd)
+    else:
+        fsw_entry = _resolve_fsw(args.fsw or "default")
     cfg, seed, out = _load(args)
     _check_load(args.fsw_load_ms, "--fsw-load-ms")
+    if args.fsw_cmd is None:
+        fsw_argv = own_fsw_argv(fsw_entry.spec, cfg.run.link_timeout_s + 5.0, args.fsw_load_ms)
     tmp = None
     url = args.link
     if url is None:
         tmp = tempfile.mkdtemp(prefix="fsil-")
         url = f"zmq+ipc://{tmp}/link.sock"
     _check_url(url)
-    procs: list[subprocess.Popen] = []
-
-    def launch_fsw(bound_url: str) -> subprocess.Popen:
-        cmd = [sys.executable, "-m", "hil.cli", "fsw", "--link", bound_url,
-               "--timeout", f"{cfg.run.link_timeout_s + 5.0:g}", "--quiet"]
-        if args.fsw_load_ms > 0:
-            cmd += ["--load-ms", f"{args.fsw_load_ms:g}"]
-        cmd += ["--fsw", fsw_entry.spec]
-        procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL))
-        return procs[-1]
-
+    launcher = FswLauncher(fsw_argv, out / LOG_NAME)
     try:
-        result = PlantSide(cfg, url, out, seed, fsw_launcher=launch_fsw,
+        result = PlantSide(cfg, url, out, seed, fsw_launcher=launcher,
                            progress=not args.no_progress,
                            hello_timeout_s=args.hello_timeout, realtime=args.realtime).run()
     finally:
-        for proc in procs:
-            try:
-                proc.wait(timeout=5.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        launcher.stop()
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     _print_summary(result)

@@ -59,22 +59,26 @@ def cmd_hil(args: argparse.Namespace) -> int:
         if args.virtual or not args.port:
             raise ConfigError("'fsil hil deploy' needs --port PORT (the virtual board loads the "
                               "firmware by itself)")
-        return deploy(args.port, board_fsw(args.fsw))
+        return deploy(args.port, board_fsw(args.fsw or "default"))
     if bool(args.virtual) == bool(args.port):
         raise ConfigError("give one of --port PORT (a board) or --virtual (the virtual board)")
     if not args.baud > 0:
         raise ConfigError(f"--baud must be > 0, got {args.baud}")
     if args.virtual:
-        return _run_virtual(args, board_fsw(args.fsw))
+        return _run_virtual(args, board_fsw(args.fsw or "default"))
     url = args.port if "://" in args.port else f"serial://{args.port}?baud={args.baud}"
     return _run(args, url, launcher=None)
 
 
 # --- runs -------------------------------------------------------------------------------
-def _run(args: argparse.Namespace, url: str, launcher) -> int:
+def _run(args: argparse.Namespace, url: str, launcher, log: dict | None = None) -> int:
+    """One run over the serial ``url``; ``log["path"]`` is set to RUN/fsw.log for the
+    launcher (the board's own output)."""
     from hil.cli import _check_url, _load, _print_summary
     from hil.plant_side import PlantSide
     cfg, seed, out = _load(args)
+    if log is not None:
+        log["path"] = out / "fsw.log"
     if not url.startswith("serial"):
         raise ConfigError(f'--port takes a serial port or a serial URL, got "{url}"')
     _check_url(url)
@@ -107,19 +111,22 @@ def _run_virtual(args: argparse.Namespace, entry) -> int:
     master, slave = os.openpty()
     tty.setraw(slave)
     procs: list[subprocess.Popen] = []
+    log: dict = {}
 
     def launch(bound_url: str) -> subprocess.Popen:
         extra = [] if entry.builtin else ["--fsw-file", str(entry.source_file)]
-        proc = subprocess.Popen(virtual.board_command("--fd", str(master), "--quiet",
-                                                      "--fsw", entry.board_spec, *extra),
-                                pass_fds=(master,), stdin=subprocess.DEVNULL)
+        with open(log["path"], "wb") as out:   # the board's output: RUN/fsw.log
+            proc = subprocess.Popen(virtual.board_command("--fd", str(master), "--quiet",
+                                                          "--fsw", entry.board_spec, *extra),
+                                    pass_fds=(master,), stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT)
         procs.append(proc)
         os.close(master)       # the board's copy is the only one: if it dies, the port hangs up
         return proc
 
     try:
         url = f"serial://{os.ttyname(slave)}?baud={args.baud}"
-        return _run(args, url, launch)
+        return _run(args, url, launch, log)
     finally:
         if not procs:
             os.close(master)

@@ -69,6 +69,57 @@ def test_users_timing_tests_pass_and_fail_on_their_numbers(pytester):
     ])
 
 
+USER_FSW = """
+import time
+
+class SlowFsw:
+    NAME = "slow-fsw"
+    VERSION = "0.1"
+
+    def __init__(self, config):
+        pass
+
+    def step(self, frame):
+        time.sleep(0.004)               # 4 ms of 'work' per cycle
+        return 0.0, (0.0, 0.0, 0.0), "coast"
+"""
+
+USER_FSW_TESTS = '''
+import sys
+import pytest
+
+FIFO = {fifo!r}
+
+@pytest.mark.fsil(max_sim_time_s=1, fsw="slow_fsw.py:SlowFsw", args=FIFO)
+def test_my_class_is_timed(fsil_timing):
+    assert fsil_timing.summary["fsw_software"] == "slow-fsw 0.1"
+    assert fsil_timing.compute.p50 >= 0.004          # its compute, not fsil's own
+    assert fsil_timing.latency.p50 >= fsil_timing.compute.p50
+
+def test_my_program_misses_an_impossible_budget(fsil_run):
+    report = fsil_run(max_sim_time_s=1, args=FIFO, fsw_cmd=[
+        sys.executable, "-m", "hil.cli", "fsw", "--link", "{{link}}", "--fsw", "slow_fsw.py:SlowFsw"])
+    assert report.compute.p99 < 0.001
+'''
+
+
+def test_a_users_own_flight_software_is_timed_and_a_failure_shows_its_figures(pytester):
+    pytester.makepyfile(slow_fsw=USER_FSW, test_mine=USER_FSW_TESTS.format(fifo=_fifo()))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    # The failed assertion: one readable line of figures, not a dump of every field.
+    result.stdout.fnmatch_lines([
+        "*assert * < 0.001",
+        "*where * = <fsil timing: realtime, timeout, * misses in 50 cycles, deadline 20.000 ms, "
+        "latency p50 * ms p99 * ms, compute p50 * ms p99 * ms, longest overrun * ms>.compute",
+        "*- fsil timing -*",
+        "*fsw slow-fsw 0.1 (cpython *)*",
+        "*compute    p50*",
+    ])
+    assert "policy={" not in out and "TimingReport(" not in out
+
+
 def test_settings_from_the_ini_file_and_command_line(pytester):
     pytester.makeini("[pytest]\nfsil_scenario = terminal\nfsil_max_sim_time = 1\n")
     pytester.makepyfile(test_cfg='''
