@@ -29,7 +29,11 @@ class Link:
     """One end of a point-to-point link carrying whole payloads (one message each).
 
     One end is used from one thread at a time; the two ends may live in different threads.
+    ``lossy`` is True for a transport that can lose or damage a message (a serial line):
+    the peers then exchange STATUS counters (docs/protocol.md).
     """
+
+    lossy = False
 
     def __init__(self, url: str, send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S) -> None:
         self.url = url

@@ -50,6 +50,8 @@ PYSERIAL_SCHEMES = ("rfc2217", "socket", "spy", "hwgrep")  # serial+NAME:// form
 class SerialLink(Link):
     """One end of a framed link over a serial port (or a pyserial URL)."""
 
+    lossy = True  # line noise costs frames: the counters travel in STATUS
+
     @staticmethod
     def parse_url(scheme: str, rest: str, role: str) -> dict:
         """``port`` (a device path or a pyserial URL) and ``baud`` from the URL."""

@@ -1,7 +1,8 @@
 """Open a link from a URL; each scheme is one backend, imported only when used.
 
     zmq+ipc://PATH        ZeroMQ PAIR over a Unix socket file (absolute or relative path)
-    zmq+tcp://HOST:PORT   ZeroMQ PAIR over TCP (the plant binds HOST:PORT; port 0 = any free)
+    zmq+tcp://HOST:PORT   ZeroMQ PAIR over TCP (the plant binds HOST:PORT; port 0 = any free;
+                          ?keys=DIR: CURVE, needed to bind other than loopback; bridge.keys)
     loop://NAME           in-process pair of queues, for tests and threads
     serial://PATH[?baud=N], serial+rfc2217://HOST:PORT, ...
                           a serial port, framed (see bridge.serial_link)
@@ -23,7 +24,7 @@ ROLES = ("plant", "fsw")  # plant binds / serves, fsw connects
 # scheme -> ("module:Class", grammar quoted in error messages)
 SCHEMES: dict[str, tuple[str, str]] = {
     "zmq+ipc": ("bridge.zmq_link:ZmqLink", "zmq+ipc://PATH"),
-    "zmq+tcp": ("bridge.zmq_link:ZmqLink", "zmq+tcp://HOST:PORT"),
+    "zmq+tcp": ("bridge.zmq_link:ZmqLink", "zmq+tcp://HOST:PORT[?keys=DIR]"),
     "loop": ("bridge.loop_link:LoopLink", "loop://NAME"),
     # serial (bridge.serial_link): a local port, or one of pyserial's URL handlers
     "serial": ("bridge.serial_link:SerialLink", "serial://PATH[?baud=N]"),

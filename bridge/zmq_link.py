@@ -1,8 +1,19 @@
-"""ZeroMQ backend: ``zmq+ipc://PATH`` and ``zmq+tcp://HOST:PORT``.
+"""ZeroMQ backend: ``zmq+ipc://PATH`` and ``zmq+tcp://HOST:PORT[?keys=DIR]``.
 
 One PAIR socket per end: the plant binds, the flight software connects. Each link has its
 own zmq.Context (never the global instance), so links in forked or spawned processes do
 not share state; LINGER is 0 so close() never blocks. Every wait is a bounded poll.
+
+Safe by default:
+
+* an ipc socket file is created 0600 (owner only, whatever the umask) in a parent folder
+  created 0700 if it was missing;
+* both ends refuse a message larger than ``MAX_PAYLOAD_BYTES`` (ZMQ_MAXMSGSIZE: libzmq
+  drops the connection that sent it, before buffering it), so no peer can fill memory;
+* the plant binds a TCP address other than loopback only with CURVE keys (``?keys=DIR``,
+  made by ``fsil keys``, see bridge.keys): the link is then encrypted and only a flight
+  software holding ``fsw.key_secret`` is let in. With ``?keys=DIR`` a loopback link uses
+  CURVE too.
 
 ZeroMQ does not report a vanished peer on a PAIR socket: it shows as PeerTimeout. An
 orderly end is the END message.
@@ -11,6 +22,7 @@ orderly end is the END message.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import math
 import os
 import socket
@@ -20,8 +32,21 @@ import zmq
 
 from bridge.errors import LinkError
 from bridge.link import DEFAULT_SEND_TIMEOUT_S, Link
+from bridge.protocol import MAX_PAYLOAD_BYTES
 
 IPC_PATH_MAX_BYTES = 107  # sun_path limit on Linux, less the terminating NUL
+ZAP_DOMAIN = "fsil"        # the CURVE authenticator's domain
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1 (a host name other than localhost: False)."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ZmqLink(Link):
@@ -30,8 +55,16 @@ class ZmqLink(Link):
     @staticmethod
     def parse_url(scheme: str, rest: str, role: str) -> dict:
         """Check the address part; return the ZeroMQ endpoint and, for ipc, the path."""
-        if "?" in rest or "#" in rest:
-            raise ValueError("no query or fragment allowed")
+        rest, _, query = rest.partition("?")
+        keys = None
+        for option in query.split("&") if query else ():
+            name, sep, value = option.partition("=")
+            if name != "keys" or not sep or not value or scheme != "zmq+tcp":
+                raise ValueError(f'unknown option "{option}" (zmq+tcp takes ?keys=DIR)'
+                                 if scheme == "zmq+tcp" else "no query allowed")
+            keys = os.path.expanduser(value)
+        if "#" in rest:
+            raise ValueError("no fragment allowed")
         if scheme == "zmq+ipc":
             if not rest:
                 raise ValueError("missing PATH")
@@ -47,41 +80,82 @@ class ZmqLink(Link):
             raise ValueError(f'PORT must be an integer 1..65535, got "{port_text}"')
         if int(port_text) == 0 and role != "plant":
             raise ValueError("PORT 0 (any free port) only for the binding plant end")
-        return {"endpoint": f"tcp://{host}:{int(port_text)}", "ipv6": host.startswith("[")}
+        if role == "plant" and keys is None and not is_loopback(host):
+            raise ValueError(f"binding {host}, not a loopback address, needs CURVE keys: make "
+                             "them with 'fsil keys DIR' and add ?keys=DIR (docs/protocol.md)")
+        return {"endpoint": f"tcp://{host}:{int(port_text)}", "ipv6": host.startswith("["),
+                "keys": keys}
 
     def __init__(self, url: str, role: str, endpoint: str, ipc_path: str | None = None,
-                 ipv6: bool = False, send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S) -> None:
+                 ipv6: bool = False, keys: str | None = None,
+                 send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S) -> None:
         super().__init__(url, send_timeout_s)
         self._context = zmq.Context()
+        self._auth = None
         self._socket = self._context.socket(zmq.PAIR)
         self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_PAYLOAD_BYTES)
         if ipv6:
             self._socket.setsockopt(zmq.IPV6, 1)
         try:
+            if keys is not None:
+                self._curve(role, keys)
             if role == "plant":
                 self._bind(endpoint, ipc_path)
             else:
                 self._socket.connect(endpoint)
+        except LinkError:
+            self.close()
+            raise
         except (zmq.ZMQError, OSError) as error:
             self.close()
             verb = "bind" if role == "plant" else "connect"
             reason = error.strerror or str(error)
             raise LinkError(f"{url}: cannot {verb}: {reason}") from error
+        self.curve = keys is not None
         self._pollin = zmq.Poller()
         self._pollin.register(self._socket, zmq.POLLIN)
         self._pollout = zmq.Poller()
         self._pollout.register(self._socket, zmq.POLLOUT)
 
+    def _curve(self, role: str, keys: str) -> None:
+        """CURVE on this socket: the plant is the server and admits the fsw's public key."""
+        from bridge import keys as curve_keys
+        if role == "plant":
+            from zmq.auth.thread import ThreadAuthenticator
+            public, secret = curve_keys.load_pair(keys, curve_keys.PLANT)
+            curve_keys.load_public(keys, curve_keys.FSW)  # a clear error if it is missing
+            self._auth = ThreadAuthenticator(self._context)
+            self._auth.start()
+            self._auth.configure_curve(domain=ZAP_DOMAIN, location=keys)
+            self._socket.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN.encode())
+            self._socket.setsockopt(zmq.CURVE_SERVER, 1)
+        else:
+            public, secret = curve_keys.load_pair(keys, curve_keys.FSW)
+            self._socket.setsockopt(zmq.CURVE_SERVERKEY,
+                                    curve_keys.load_public(keys, curve_keys.PLANT))
+        self._socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+        self._socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
+
     def _bind(self, endpoint: str, ipc_path: str | None) -> None:
-        if ipc_path is not None:
+        if ipc_path is None:
+            self._socket.bind(endpoint)
+        else:
             parent = os.path.dirname(ipc_path)
-            if parent:
-                os.makedirs(parent, exist_ok=True)
+            if parent and not os.path.isdir(parent):
+                os.makedirs(parent, mode=0o700, exist_ok=True)
             _check_ipc_free(ipc_path)
-        self._socket.bind(endpoint)
+            old = os.umask(0o177)  # the socket file is born 0600: no window for another user
+            try:
+                self._socket.bind(endpoint)
+            finally:
+                os.umask(old)
+            os.chmod(ipc_path, 0o600)
         if endpoint.startswith("tcp://") and endpoint.endswith(":0"):
             bound = self._socket.getsockopt(zmq.LAST_ENDPOINT).decode()
-            self.url = "zmq+" + bound  # the port actually bound, to hand to the peer
+            query = self.url.partition("?")[2]
+            # the port actually bound, to hand to the peer (with the keys option, if any)
+            self.url = "zmq+" + bound + (f"?{query}" if query else "")
 
     def _recv_internal(self, timeout_s: float) -> bytes | None:
         try:
@@ -106,6 +180,8 @@ class ZmqLink(Link):
 
     def _close_internal(self) -> None:
         self._socket.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()
         self._context.term()
 
 

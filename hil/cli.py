@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run your own flight software program instead (any language): "
                         "{link} is replaced by the link URL, also in the environment as "
                         "FSIL_LINK; its output goes to RUN/fsw.log (see docs/your-fsw.md)")
+    _add_allow_remote(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("plant", help="start the plant alone and serve a flight software on --link",
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "terminal).")
     _add_common(p)
     p.add_argument("--link", required=True, help="zmq+ipc://PATH, zmq+tcp://HOST:PORT")
+    _add_allow_remote(p)
     p.set_defaults(func=cmd_plant)
 
     p = sub.add_parser("fsw", help="start the flight software alone and connect to a plant on --link",
@@ -167,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hil.hil_cmd import add_parser as add_hil_parser
     add_hil_parser(sub, _add_common)
+    from hil.keys_cmd import add_parser as add_keys_parser
+    add_keys_parser(sub)
 
     p = sub.add_parser("scenarios", help="list the shipped scenarios",
                        description="List the scenarios shipped with fsil, with their descriptions.")
@@ -347,14 +351,28 @@ def build_info() -> dict:
     return {"version": version, "git_commit": commit}
 
 
-def _check_url(url: str, role: str = "plant") -> None:
+def _add_allow_remote(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-remote", action="store_true",
+                   help="let the plant bind a TCP address other than loopback (the link then "
+                        "needs CURVE keys: 'fsil keys DIR', then --link "
+                        "'zmq+tcp://0.0.0.0:PORT?keys=DIR')")
+
+
+def _check_url(url: str, role: str = "plant", allow_remote: bool = False) -> None:
     from bridge.url import parse_url
+    if role == "plant" and url.startswith("zmq+tcp://") and not allow_remote:
+        from bridge.zmq_link import is_loopback
+        host = url[len("zmq+tcp://"):].partition("?")[0].rpartition(":")[0]
+        if host and not is_loopback(host):
+            raise HilErrorConfig(f"--link {url}: binding {host} would let any machine that "
+                                 "reaches it drive the plant; pass --allow-remote (the link "
+                                 "then needs CURVE keys: 'fsil keys DIR', ?keys=DIR)")
     parse_url(url, role)
 
 
 def cmd_plant(args: argparse.Namespace) -> int:
     from hil.plant_side import PlantSide
-    _check_url(args.link)
+    _check_url(args.link, allow_remote=args.allow_remote)
     if args.link.startswith("loop://"):
         raise HilErrorConfig(f"--link {args.link}: a loop:// link exists only inside one "
                              "process, so no flight software could join this plant; use "
@@ -387,7 +405,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if url is None:
         tmp = tempfile.mkdtemp(prefix="fsil-")
         url = f"zmq+ipc://{tmp}/link.sock"
-    _check_url(url)
+    _check_url(url, allow_remote=args.allow_remote)
     launcher = FswLauncher(fsw_argv, out / LOG_NAME)
     try:
         result = PlantSide(cfg, url, out, seed, fsw_launcher=launcher,

@@ -157,7 +157,9 @@ class PlantSide:
             bar.close()
             if link is not None:
                 if failure is not None:
-                    self._end(link, frame.seq, f"plant: {failure}")
+                    # "link_failure: ..." (docs/protocol.md, END reasons): the peer exits 3
+                    self._end(link, frame.seq,
+                              "link_failure: " + str(failure).removeprefix("link failure: "))
                 link.close()
             if control is not None:
                 control.close()
