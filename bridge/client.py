@@ -152,12 +152,15 @@ class FswClient:
         self._last_command: bytes | None = None
 
     # --- life cycle ---------------------------------------------------------------------
-    def connect(self) -> Message:
-        """Open the link, wait for the plant's HELLO and answer HELLO_ACK; returns the HELLO.
+    def connect(self, accept: bool = True) -> Message:
+        """Open the link, wait for the plant's HELLO and (``accept``) answer HELLO_ACK;
+        returns the HELLO.
 
-        Raises UrlError/LinkError (cannot open), PeerTimeout (no HELLO in time),
-        ProtocolError (a bad HELLO: an END says why to the plant), or returns quietly with
-        :attr:`end_reason` set if the plant ended the run before it started.
+        With ``accept=False`` the caller builds its flight software from :attr:`config`
+        first, then calls :meth:`accept` (with the name it reports), or :meth:`end` if it
+        cannot start. Raises UrlError/LinkError (cannot open), PeerTimeout (no HELLO in
+        time), ProtocolError (a bad HELLO: an END says why to the plant), or returns quietly
+        with :attr:`end_reason` set if the plant ended the run before it started.
         """
         self._link = open_link(self.url, "fsw")
         if self.status_every is None:
@@ -178,8 +181,20 @@ class FswClient:
             self._plant_ended(msg)
             return msg
         self.hello = msg
-        self._send(encode(protocol.HELLO_ACK, ["fsw", self.software, runtime_name()]))
+        if accept:
+            self.accept()
         return msg
+
+    def accept(self, software: str | None = None) -> None:
+        """Answer the HELLO with HELLO_ACK (``software``: name and version, default the
+        constructor's)."""
+        if software is not None:
+            self.software = software
+        try:
+            payload = encode(protocol.HELLO_ACK, ["fsw", self.software, runtime_name()])
+        except MalformedMessage as e:
+            raise self._contract(f"software name: {e.detail}") from None
+        self._send(payload)
 
     @property
     def config(self) -> dict:
@@ -413,7 +428,7 @@ def serve(url: str, factory: Callable[[dict], Any], software: str, *,
     """
     client = FswClient(url, software, hello_timeout_s=hello_timeout_s,
                        frame_timeout_s=frame_timeout_s)
-    client.connect()
+    client.connect(accept=False)
     if not client.running:
         return client
     client.fsw_name = getattr(factory, "__name__", "")
@@ -421,6 +436,7 @@ def serve(url: str, factory: Callable[[dict], Any], software: str, *,
         fsw = factory(client.config)
     except Exception as e:
         raise client._contract(f"cannot start: {type(e).__name__}: {e}") from e
+    client.accept()
     client.fsw_name = type(fsw).__name__
     call = (lambda frame: step(fsw, frame)) if step is not None else getattr(fsw, "step", None)
     if not callable(call):
