@@ -31,8 +31,9 @@ is not sensed) and delta-angle (rad) over the interval, body axes.
 Altimeter sample: ``[t_us, range_m, valid]`` -- measurement time (integer us), slant
 range (m) along the boresight, validity flag (boolean).
 Velocimeter sample: ``[t_us, vlos0, vlos1, vlos2, range0, range1, range2, valid_mask]`` --
-measurement time (integer us), each beam's line-of-sight velocity (m/s, the rate of change
-of its range: negative while closing), each beam's range (m), and the valid beams as a bit
+measurement time (integer us), each beam's line-of-sight velocity (m/s, -(v - v_ground) . d:
+the rate of change of the distance to the lit ground point, negative while closing), each
+beam's range (m), and the valid beams as a bit
 mask (bit N set = beam N valid, 0 .. 7).
 """
 
