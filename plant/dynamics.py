@@ -75,10 +75,11 @@ def derivative(s: list[float], thr_target: float, torque: tuple[float, float, fl
             mdot, thr_dot], a_thr
 
 
-def rk4_step(s: list[float], dt_s: float, thr_target: float,
-             torque: tuple[float, float, float], veh: VehicleModel
-             ) -> tuple[list[float], float, tuple[float, float, float]]:
-    """One RK4 step of ``dt_s``.
+def rk4_step_reference(s: list[float], dt_s: float, thr_target: float,
+                       torque: tuple[float, float, float], veh: VehicleModel
+                       ) -> tuple[list[float], float, tuple[float, float, float]]:
+    """One RK4 step of ``dt_s``, written plainly over :func:`derivative` (the reference
+    :func:`rk4_step` must agree with bit for bit; slower).
 
     Returns the new state, the true delta-velocity along body +z over the step (m/s; the
     only specific force is thrust), and the true delta-angle in body axes (rad), both as
@@ -109,6 +110,103 @@ def rk4_step(s: list[float], dt_s: float, thr_target: float,
     # Body rates at the four stages are s[10..12], s2, s3, s4 -> RK4 weights.
     dth = tuple(h6 * (s[i] + 2.0 * s2[i] + 2.0 * s3[i] + s4[i]) for i in (10, 11, 12))
     return out, dv_z, dth  # type: ignore[return-value]
+
+
+_STAGES = ((1.0, 0.5), (2.0, 0.5), (2.0, 1.0), (1.0, 0.0))   # RK4 weight, next stage's step
+
+
+def rk4_step(s: list[float], dt_s: float, thr_target: float,
+             torque: tuple[float, float, float], veh: VehicleModel
+             ) -> tuple[list[float], float, tuple[float, float, float]]:
+    """One RK4 step of ``dt_s``: the plant's hot path.
+
+    The same arithmetic as :func:`rk4_step_reference`, in the same order (so the results
+    are bit for bit the same), on local floats: the derivative is written inline once in a
+    loop over the four stages, which accumulates the RK4 weighted sums as it goes
+    (``k1 + 2 k2 + 2 k3 + k4`` summed left to right from 0.0, as the reference sums it).
+
+    Returns the new state, the true delta-velocity along body +z over the step (m/s; the
+    only specific force is thrust), and the true delta-angle in body axes (rad), both as
+    RK4-weighted averages of the stage values.
+    """
+    x0, y0, z0, vx0, vy0, vz0, qw0, qx0, qy0, qz0, wx0, wy0, wz0, m0, thr0 = s
+    tau = veh.throttle_tau_s
+    lagged = tau > 0.0
+    if not lagged:
+        thr0 = thr_target
+    tqx, tqy, tqz = torque
+    ixx, iyy, izz = veh.ixx, veh.iyy, veh.izz
+    c_x, c_y, c_z = izz - iyy, ixx - izz, iyy - ixx
+    fmax, ve, dry = veh.max_thrust_n, veh.exhaust_mps, veh.dry_mass_kg
+    mgm = -GM_M3PS2
+
+    # Stage state (starts at the step's start) and the weighted sums of the derivatives.
+    x, y, z, vx, vy, vz = x0, y0, z0, vx0, vy0, vz0
+    qw, qx, qy, qz, wx, wy, wz, m, thr = qw0, qx0, qy0, qz0, wx0, wy0, wz0, m0, thr0
+    sx = sy = sz = svx = svy = svz = sqw = sqx = sqy = sqz = 0.0
+    swx = swy = swz = sm = sthr = sa = sdx = sdy = sdz = 0.0
+    for weight, frac in _STAGES:
+        r2 = x * x + y * y + z * z
+        gk = mgm / (r2 * math.sqrt(r2))
+        thrust = fmax * thr if m > dry and thr > 0.0 else 0.0
+        a_thr = thrust / m
+        zx = 2.0 * (qx * qz + qw * qy)
+        zy = 2.0 * (qy * qz - qw * qx)
+        zz = 1.0 - 2.0 * (qx * qx + qy * qy)
+        kvx = gk * x + a_thr * zx
+        kvy = gk * y + a_thr * zy
+        kvz = gk * z + a_thr * zz
+        kqw = 0.5 * (-qx * wx - qy * wy - qz * wz)
+        kqx = 0.5 * (qw * wx + qy * wz - qz * wy)
+        kqy = 0.5 * (qw * wy + qz * wx - qx * wz)
+        kqz = 0.5 * (qw * wz + qx * wy - qy * wx)
+        kwx = (tqx - c_x * wy * wz) / ixx
+        kwy = (tqy - c_y * wz * wx) / iyy
+        kwz = (tqz - c_z * wx * wy) / izz
+        km = -thrust / ve
+        kthr = (thr_target - thr) / tau if lagged else 0.0
+        sx += weight * vx
+        sy += weight * vy
+        sz += weight * vz
+        svx += weight * kvx
+        svy += weight * kvy
+        svz += weight * kvz
+        sqw += weight * kqw
+        sqx += weight * kqx
+        sqy += weight * kqy
+        sqz += weight * kqz
+        swx += weight * kwx
+        swy += weight * kwy
+        swz += weight * kwz
+        sm += weight * km
+        sthr += weight * kthr
+        sa += weight * a_thr
+        sdx += weight * wx
+        sdy += weight * wy
+        sdz += weight * wz
+        if frac == 0.0:
+            break
+        h = frac * dt_s
+        x, y, z = x0 + h * vx, y0 + h * vy, z0 + h * vz
+        vx, vy, vz = vx0 + h * kvx, vy0 + h * kvy, vz0 + h * kvz
+        qw, qx, qy, qz = qw0 + h * kqw, qx0 + h * kqx, qy0 + h * kqy, qz0 + h * kqz
+        wx, wy, wz = wx0 + h * kwx, wy0 + h * kwy, wz0 + h * kwz
+        m, thr = m0 + h * km, thr0 + h * kthr
+
+    h6 = dt_s / 6.0
+    qw, qx, qy, qz = qw0 + h6 * sqw, qx0 + h6 * sqx, qy0 + h6 * sqy, qz0 + h6 * sqz
+    # Renormalise the quaternion (RK4 does not keep its norm); ``** 2`` as the reference
+    # has it (CPython's float power is not always the same as x * x in the last bit).
+    n = math.sqrt(qw ** 2 + qx ** 2 + qy ** 2 + qz ** 2)
+    m = m0 + h6 * sm
+    if m < dry:
+        m = dry
+    out = [x0 + h6 * sx, y0 + h6 * sy, z0 + h6 * sz,
+           vx0 + h6 * svx, vy0 + h6 * svy, vz0 + h6 * svz,
+           qw / n, qx / n, qy / n, qz / n,
+           wx0 + h6 * swx, wy0 + h6 * swy, wz0 + h6 * swz,
+           m, thr0 + h6 * sthr if lagged else thr_target]
+    return out, h6 * sa, (h6 * sdx, h6 * sdy, h6 * sdz)
 
 
 def quat_to_matrix(q: tuple[float, float, float, float] | list[float]) -> list[list[float]]:

@@ -79,6 +79,7 @@ class LanderPlant:
         if US_PER_S % round(r.physics_hz) != 0 or r.physics_hz != round(r.physics_hz):
             raise RateError(f"physics rate {r.physics_hz:g} Hz must divide 1e6 us exactly")
         self.dt_us = US_PER_S // round(r.physics_hz)
+        self.dt_s = self.dt_us * 1e-6
         self.alt_period_us = int(round(US_PER_S / r.altimeter_hz))
         v = cfg.vehicle
         self.veh = dynamics.VehicleModel(v.max_thrust_n, v.isp_s, v.dry_mass_kg,
@@ -142,26 +143,34 @@ class LanderPlant:
         torque = self.command.torque_nm
         check_ground = self._near_ground()
         self.faults.begin_frame(self.seq + 1, self.t_us)
+        # The hot loop: attributes read once into locals (the plant's cost per physics step
+        # is what a campaign pays; bench/plant_step.py measures it).
+        rk4 = dynamics.rk4_step
+        dt_s, dt_us, veh, dry_kg = self.dt_s, self.dt_us, self.veh, self.veh.dry_mass_kg
+        steps_per_imu, faults, altitude = self.steps_per_imu, self.faults, self.terrain.altitude_m
+        velocimeter = self.velocimeter
+        state = self.state
         for _ in range(self.steps_per_frame):
-            self.state, dv_z, dth = dynamics.rk4_step(
-                self.state, self.dt_us * 1e-6, thr_target, torque, self.veh)
+            state, dv_z, dth = rk4(state, dt_s, thr_target, torque, veh)
+            self.state = state
             self.step_index += 1
-            self.t_us = self.step_index * self.dt_us
-            if self.faults:
+            self.t_us = t_us = self.step_index * dt_us
+            if faults:
                 self._update_faults()
             self._acc_dv += dv_z
-            for i in range(3):
-                self._acc_dth[i] += dth[i]
-            if self.step_index % self.steps_per_imu == 0:
+            acc = self._acc_dth
+            acc[0] += dth[0]
+            acc[1] += dth[1]
+            acc[2] += dth[2]
+            if self.step_index % steps_per_imu == 0:
                 self._sample_imu()
-            if self.t_us >= self.next_alt_us:
+            if t_us >= self.next_alt_us:
                 self._sample_altimeter()
-            if self.velocimeter is not None and self.t_us >= self.next_vel_us:
+            if velocimeter is not None and t_us >= self.next_vel_us:
                 self._sample_velocimeter()
-            if self.propellant_out_t_us is None and thr_target > 0 and \
-                    self.state[13] <= self.veh.dry_mass_kg:
-                self.propellant_out_t_us = self.t_us
-            if check_ground and self.terrain.altitude_m(np.array(self.state[0:3])) <= 0.0:
+            if self.propellant_out_t_us is None and thr_target > 0 and state[13] <= dry_kg:
+                self.propellant_out_t_us = t_us
+            if check_ground and altitude(state) <= 0.0:
                 self._touchdown()
                 break
         if not self.done and self.t_us >= self.cfg.run.max_sim_time_s * US_PER_S:
@@ -193,7 +202,7 @@ class LanderPlant:
             "site": {"up": self.site.up.tolist(), "east": self.site.east.tolist(),
                      "radius_m": self.terrain.site_radius_m},
             "nav_init": {"t_us": self.t_us, "r_m": r.tolist(), "v_mps": vel.tolist(),
-                         "q": list(q), "pos_sigma_m": max(k.position_sigma_m, 1.0),
+                         "q": [float(c) for c in q], "pos_sigma_m": max(k.position_sigma_m, 1.0),
                          "vel_sigma_mps": max(k.velocity_sigma_mps, 0.01)},
             "altimeter": {"boresight_body": list(a.boresight_body), "noise_m": a.noise_m,
                           "noise_fraction": a.noise_fraction},
@@ -263,7 +272,7 @@ class LanderPlant:
     def _near_ground(self) -> bool:
         """Could the lander touch the ground within the next frame? (cheap bound)"""
         s = self.state
-        alt = self.terrain.altitude_m(np.array(s[0:3]))
+        alt = self.terrain.altitude_m(s)
         speed = math.sqrt(s[3] ** 2 + s[4] ** 2 + s[5] ** 2)
         frame_s = self.steps_per_frame * self.dt_us * 1e-6
         return alt <= 2.0 * speed * frame_s + 50.0

@@ -319,3 +319,28 @@ def test_intermediate_axis_is_unstable_major_axis_is_stable() -> None:
     s, _, _ = run(state((1e12, 0.0, 0.0), (0.0, 0.0, 0.0), w=(eps, eps, 1.0)), n, dt, veh=veh)
     assert abs(s[10]) < 10 * eps and abs(s[11]) < 10 * eps
     assert abs(s[12] - 1.0) < 1e-9
+
+
+# --------------------------------------------------------------------------- the fast kernel
+
+def test_kernel_is_bit_for_bit_the_reference_form() -> None:
+    # rk4_step (the plant's hot path, plain floats in one loop) must give exactly what the
+    # plainly written rk4_step_reference over derivative() gives: random states over the
+    # whole envelope (engine on and off, with and without throttle lag, burning out).
+    import random
+    rnd = random.Random(7)
+    for _ in range(3000):
+        q = [rnd.gauss(0.0, 1.0) for _ in range(4)]
+        q = [c / norm(q) for c in q]
+        s = state([rnd.uniform(-2e6, 2e6) for _ in range(3)],
+                  [rnd.uniform(-2e3, 2e3) for _ in range(3)], q=q,
+                  w=[rnd.gauss(0.0, 0.3) for _ in range(3)],
+                  m=rnd.uniform(500.0, 1300.0), thr=rnd.uniform(0.0, 1.0))
+        veh = vehicle(tau_s=rnd.choice([0.0, 0.1]), inertia=(700.0, 650.0, 500.0),
+                      dry_kg=rnd.choice([DRY_KG, 1250.0]))
+        thr = rnd.choice([0.0, rnd.uniform(0.1, 1.0)])
+        torque = tuple(rnd.uniform(-200.0, 200.0) for _ in range(3))
+        dt = rnd.choice([0.005, 0.001, 0.05])
+        fast = dynamics.rk4_step(s, dt, thr, torque, veh)
+        ref = dynamics.rk4_step_reference(s, dt, thr, torque, veh)
+        assert fast[0] == ref[0] and fast[1] == ref[1] and tuple(fast[2]) == tuple(ref[2])
