@@ -52,6 +52,17 @@ class VehicleConfig:
 
 
 @dataclass
+class MoonConfig:
+    """The Moon: point-mass gravity, reference sphere and rotation (docs/plant.md#frames)."""
+
+    gm_m3ps2: float = param(4.902800118e12, 1e9, 1e15, "gravitational parameter (JPL DE440)")
+    radius_m: float = param(1737.4e3, 1e4, 1e7, "reference sphere: terrain heights and "
+                            "ground distances are measured on it")
+    rotation_rad_s: float = param(2.6617e-6, -1e-3, 1e-3, "rotation about the north pole in "
+                                  "the inertial frame (sidereal 2.6617e-6; 0: not rotating)")
+
+
+@dataclass
 class TargetConfig:
     """Landing site on the Moon (the ground track runs along the equator towards it)."""
 
@@ -66,8 +77,8 @@ class InitialConfig:
     altitude_m: float = param(15000.0, 1.0, 200000.0, "above the mean radius")
     downrange_m: float = param(-450000.0, -3e6, 3e6, "along track from the target; negative = before it")
     crossrange_m: float = param(0.0, -1e6, 1e6)
-    horizontal_speed_mps: float = param(1692.0, 0.0, 3000.0, "along track")
-    vertical_speed_mps: float = param(0.0, -1000.0, 1000.0, "positive up")
+    horizontal_speed_mps: float = param(1692.0, 0.0, 3000.0, "along track, relative to the ground")
+    vertical_speed_mps: float = param(0.0, -1000.0, 1000.0, "positive up, relative to the ground")
     pitch_deg: float = param(-88.0, -180.0, 180.0,
                              "thrust axis angle from local up towards the velocity direction; "
                              "negative leans it against the motion (retrograde)")
@@ -262,6 +273,7 @@ class ScenarioConfig:
     name: str = param("unnamed")
     description: str = param("")
     rates: RatesConfig = field(default_factory=RatesConfig)
+    moon: MoonConfig = field(default_factory=MoonConfig)
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     target: TargetConfig = field(default_factory=TargetConfig)
     initial: InitialConfig = field(default_factory=InitialConfig)

@@ -27,8 +27,10 @@ class VehicleModel:
     """Constant parameters of the lander used by the derivative."""
 
     def __init__(self, max_thrust_n: float, isp_s: float, dry_mass_kg: float,
-                 inertia_kgm2: tuple[float, float, float], throttle_tau_s: float) -> None:
+                 inertia_kgm2: tuple[float, float, float], throttle_tau_s: float,
+                 gm_m3ps2: float = GM_M3PS2) -> None:
         self.max_thrust_n = max_thrust_n
+        self.gm_m3ps2 = gm_m3ps2
         self.exhaust_mps = isp_s * G0_MPS2
         self.dry_mass_kg = dry_mass_kg
         self.ixx, self.iyy, self.izz = (float(v) for v in inertia_kgm2)
@@ -44,7 +46,7 @@ def derivative(s: list[float], thr_target: float, torque: tuple[float, float, fl
     m, thr = s[13], s[14]
 
     r2 = x * x + y * y + z * z
-    gk = -GM_M3PS2 / (r2 * math.sqrt(r2))
+    gk = -veh.gm_m3ps2 / (r2 * math.sqrt(r2))
 
     burning = m > veh.dry_mass_kg
     thrust = veh.max_thrust_n * thr if burning and thr > 0.0 else 0.0
@@ -138,7 +140,7 @@ def rk4_step(s: list[float], dt_s: float, thr_target: float,
     ixx, iyy, izz = veh.ixx, veh.iyy, veh.izz
     c_x, c_y, c_z = izz - iyy, ixx - izz, iyy - ixx
     fmax, ve, dry = veh.max_thrust_n, veh.exhaust_mps, veh.dry_mass_kg
-    mgm = -GM_M3PS2
+    mgm = -veh.gm_m3ps2
 
     # Stage state (starts at the step's start) and the weighted sums of the derivatives.
     x, y, z, vx, vy, vz = x0, y0, z0, vx0, vy0, vz0

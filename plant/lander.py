@@ -18,7 +18,7 @@ from plant.altimeter import LaserAltimeter
 from plant.config import ScenarioConfig
 from plant.faults import FaultSet
 from plant.imu import Imu
-from plant.moon import MEAN_RADIUS_M, SiteFrame
+from plant.moon import Moon, SiteFrame
 from plant.terrain import Terrain
 from plant.velocimeter import DopplerVelocimeter
 
@@ -82,9 +82,12 @@ class LanderPlant:
         self.dt_s = self.dt_us * 1e-6
         self.alt_period_us = int(round(US_PER_S / r.altimeter_hz))
         v = cfg.vehicle
+        mc = cfg.moon
+        self.moon = Moon(mc.gm_m3ps2, mc.radius_m, mc.rotation_rad_s)
         self.veh = dynamics.VehicleModel(v.max_thrust_n, v.isp_s, v.dry_mass_kg,
-                                         tuple(v.inertia_kgm2), v.throttle_time_constant_s)
-        self.site = SiteFrame(cfg.target.lat_deg, cfg.target.lon_deg)
+                                         tuple(v.inertia_kgm2), v.throttle_time_constant_s,
+                                         gm_m3ps2=self.moon.gm_m3ps2)
+        self.site = SiteFrame(cfg.target.lat_deg, cfg.target.lon_deg, self.moon.radius_m)
         self.terrain = Terrain(cfg.terrain, self.site)
         self.done = False
         self.outcome: Outcome | None = None
@@ -147,7 +150,8 @@ class LanderPlant:
         # is what a campaign pays; bench/plant_step.py measures it).
         rk4 = dynamics.rk4_step
         dt_s, dt_us, veh, dry_kg = self.dt_s, self.dt_us, self.veh, self.veh.dry_mass_kg
-        steps_per_imu, faults, altitude = self.steps_per_imu, self.faults, self.terrain.altitude_m
+        steps_per_imu, faults = self.steps_per_imu, self.faults
+        altitude = self._altitude_at
         velocimeter = self.velocimeter
         state = self.state
         for _ in range(self.steps_per_frame):
@@ -170,7 +174,7 @@ class LanderPlant:
                 self._sample_velocimeter()
             if self.propellant_out_t_us is None and thr_target > 0 and state[13] <= dry_kg:
                 self.propellant_out_t_us = t_us
-            if check_ground and altitude(state) <= 0.0:
+            if check_ground and altitude(state, t_us) <= 0.0:
                 self._touchdown()
                 break
         if not self.done and self.t_us >= self.cfg.run.max_sim_time_s * US_PER_S:
@@ -201,6 +205,7 @@ class LanderPlant:
             },
             "site": {"up": self.site.up.tolist(), "east": self.site.east.tolist(),
                      "radius_m": self.terrain.site_radius_m},
+            "moon": self.moon.hello(),
             "nav_init": {"t_us": self.t_us, "r_m": r.tolist(), "v_mps": vel.tolist(),
                          "q": [float(c) for c in q], "pos_sigma_m": max(k.position_sigma_m, 1.0),
                          "vel_sigma_mps": max(k.velocity_sigma_mps, 0.01)},
@@ -218,16 +223,21 @@ class LanderPlant:
         s = self.state
         r = np.array(s[0:3])
         v = np.array(s[3:6])
+        r_fixed, v_ground = self._ground_state()
         up = r / np.linalg.norm(r)
-        vz = float(v @ up)
-        vh = float(np.linalg.norm(v - vz * up))
-        down, cross = self.site.ground_coordinates(r)
+        # Speeds relative to the ground, along and across the local vertical.
+        vg = np.array(v_ground)
+        up_fixed = r_fixed / np.linalg.norm(r_fixed)
+        vz = float(vg @ up_fixed)
+        vh = float(np.linalg.norm(vg - vz * up_fixed))
+        down, cross = self.site.ground_coordinates(r_fixed)
         rot = dynamics.quat_to_matrix(s[6:10])
         bz = np.array([rot[0][2], rot[1][2], rot[2][2]])
         tilt = math.degrees(math.acos(max(-1.0, min(1.0, float(bz @ up)))))
         return {
             "r_m": r, "v_mps": v,
-            "alt_m": self.terrain.altitude_m(r),
+            "r_fixed_m": r_fixed, "v_ground_mps": vg,
+            "alt_m": self.terrain.altitude_m(r_fixed),
             "vert_speed_mps": vz, "horiz_speed_mps": vh,
             "downrange_m": down, "crossrange_m": cross,
             "tilt_deg": tilt,
@@ -246,8 +256,12 @@ class LanderPlant:
         along -= (along @ u) * u
         along /= np.linalg.norm(along)
         side = np.cross(u, along)
-        r = (MEAN_RADIUS_M + ini.altitude_m) * u
+        r = (self.moon.radius_m + ini.altitude_m) * u
+        # The speeds are relative to the ground; MCI adds the ground's own velocity (the
+        # frames coincide at t = 0).
         v = ini.horizontal_speed_mps * along + ini.vertical_speed_mps * u
+        if self.moon.rotating:
+            v = v + np.array(self.moon.ground_velocity(*r.tolist()))
         p = math.radians(ini.pitch_deg)
         z_b = math.cos(p) * u + math.sin(p) * along
         y_b = side
@@ -256,6 +270,26 @@ class LanderPlant:
         q = dynamics.matrix_to_quat(rot.tolist())
         m = self.cfg.vehicle.dry_mass_kg + self.cfg.vehicle.propellant_kg
         return [*r.tolist(), *v.tolist(), *q, 0.0, 0.0, 0.0, m, 0.0]
+
+    def altitude_m(self) -> float:
+        """True altitude above the terrain under the vehicle now (radial), m."""
+        return self._altitude_at(self.state, self.t_us)
+
+    def _altitude_at(self, s: list[float], t_us: int) -> float:
+        """Altitude above the terrain of state ``s`` (MCI) at sim time ``t_us``, m."""
+        if self.moon.rotating:
+            return self.terrain.altitude_m(self.moon.to_fixed(s[0], s[1], s[2], t_us * 1e-6))
+        return self.terrain.altitude_m(s)
+
+    def _ground_state(self) -> tuple[np.ndarray, tuple[float, float, float]]:
+        """Position and velocity relative to the ground, Moon-fixed axes, now."""
+        s, moon = self.state, self.moon
+        if not moon.rotating:
+            return np.array(s[0:3]), (s[3], s[4], s[5])
+        gx, gy, gz = moon.ground_velocity(s[0], s[1], s[2])
+        t_s = self.t_us * 1e-6
+        r = moon.to_fixed(s[0], s[1], s[2], t_s)
+        return np.array(r), moon.to_fixed(s[3] - gx, s[4] - gy, s[5] - gz, t_s)
 
     def _limit(self, c: Command) -> Command:
         v = self.cfg.vehicle
@@ -272,8 +306,10 @@ class LanderPlant:
     def _near_ground(self) -> bool:
         """Could the lander touch the ground within the next frame? (cheap bound)"""
         s = self.state
-        alt = self.terrain.altitude_m(s)
-        speed = math.sqrt(s[3] ** 2 + s[4] ** 2 + s[5] ** 2)
+        alt = self._altitude_at(s, self.t_us)
+        # Inertial speed plus the ground's: bounds the speed relative to the ground.
+        speed = math.sqrt(s[3] ** 2 + s[4] ** 2 + s[5] ** 2) + abs(self.moon.rotation_rad_s) * \
+            math.sqrt(s[0] ** 2 + s[1] ** 2)
         frame_s = self.steps_per_frame * self.dt_us * 1e-6
         return alt <= 2.0 * speed * frame_s + 50.0
 
@@ -288,26 +324,33 @@ class LanderPlant:
             return
         self._imu_buffer.append([self.t_us, *y])
 
-    def _sample_altimeter(self) -> None:
+    def _sensor_geometry(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For the ray-casting sensors, in the frame the terrain is in (Moon-fixed): the
+        position, the attitude matrix body -> that frame, and the velocity relative to the
+        ground."""
         s = self.state
         rot = np.array(dynamics.quat_to_matrix(s[6:10]))
+        if not self.moon.rotating:
+            return np.array(s[0:3]), rot, np.array(s[3:6])
+        r_fixed, v_ground = self._ground_state()
+        return r_fixed, np.array(self.moon.fixed_matrix(self.t_us * 1e-6)) @ rot, \
+            np.array(v_ground)
+
+    def _sample_altimeter(self) -> None:
+        r, rot, v = self._sensor_geometry()
         if self.cfg.altimeter.link_budget:      # closing speed and link faults
-            r = np.array(s[0:3])
-            surface = getattr(self, "surface_velocity_mps", None)
-            v = np.array(s[3:6]) - (surface(r) if surface is not None else 0.0)
             self.altimeter.sample(self.t_us, r, rot, self.terrain, self.faults.apply_altimeter,
                                   v, self.faults.altimeter_link)
         else:
-            self.altimeter.sample(self.t_us, np.array(s[0:3]), rot, self.terrain,
-                                  self.faults.apply_altimeter)
+            self.altimeter.sample(self.t_us, r, rot, self.terrain, self.faults.apply_altimeter)
         self.next_alt_us += self.alt_period_us  # absolute schedule: no drift
 
     def _sample_velocimeter(self) -> None:
-        s = self.state
-        rot = np.array(dynamics.quat_to_matrix(s[6:10]))
-        surface = getattr(self, "surface_velocity_mps", None)   # rotating Moon, when it is one
-        self.velocimeter.sample(self.t_us, np.array(s[0:3]), np.array(s[3:6]), rot,
-                                self.terrain, surface, self.faults.apply_velocimeter)
+        # In the Moon-fixed frame the ground is at rest: velocity relative to it, no
+        # surface-velocity hook needed.
+        r, rot, v = self._sensor_geometry()
+        self.velocimeter.sample(self.t_us, r, v, rot, self.terrain, None,
+                                self.faults.apply_velocimeter)
         self.next_vel_us += self.velocimeter.period_us  # absolute schedule: no drift
 
     def _vel(self, t_us: int) -> list | None:
@@ -315,8 +358,7 @@ class LanderPlant:
 
     def _update_faults(self) -> None:
         """Fault triggers at this physics step (the true altitude only when one needs it)."""
-        alt = self.terrain.altitude_m(np.array(self.state[0:3])) \
-            if self.faults.wants_altitude else None
+        alt = self._altitude_at(self.state, self.t_us) if self.faults.wants_altitude else None
         self.faults.update_triggers(self.t_us, alt)
 
     def _touchdown(self) -> None:

@@ -2,7 +2,7 @@
 
 Surface radius under a direction ``u`` (unit vector from the Moon's centre)::
 
-    R_surf(u) = MEAN_RADIUS_M + mean_height_m + sum_i crater_i(s_i) + sum_j cliff_j(a, c)
+    R_surf(u) = R_moon + mean_height_m + sum_i crater_i(s_i) + sum_j cliff_j(a, c)
 
 where ``s_i`` is the great-circle distance (arc length at the mean radius) from crater
 ``i``'s centre. Crater profile with rim-crest radius ``R``, depth ``D``, rim height ``H``::
@@ -53,7 +53,6 @@ MIN_STEP_M = 0.05        # smallest marching step; thinner intersections may be 
 REFINE_TOL_M = 0.005     # root bracket width at which the refinement stops
 MAX_MARCH_STEPS = 20000  # guard against pathological grazing rays: give up (no return)
 
-_HALF_TURN_M = math.pi * MEAN_RADIUS_M   # |downrange| of the meridian opposite the target
 _MAX_LAT_RAD = 1.45      # beyond this site-frame latitude a cliff is treated as unbounded
 _HUGE = 1e30             # "at once" slope for rise bounds that cannot be localised
 
@@ -65,14 +64,14 @@ class _Crater:
                  "chord_outer", "bowl_slope", "flank_slope")
 
     def __init__(self, centre_unit: np.ndarray, radius_m: float, depth_m: float,
-                 rim_m: float) -> None:
+                 rim_m: float, moon_radius_m: float = MEAN_RADIUS_M) -> None:
         self.cx, self.cy, self.cz = (float(v) for v in centre_unit)
         self.radius_m = float(radius_m)
         self.depth_m = float(depth_m)
         self.rim_m = float(rim_m)
         self.outer_m = OUTER_RADIUS_FACTOR * self.radius_m
         # Chord length (unit sphere) of the influence radius, for a cheap cut-off test.
-        self.chord_outer = 2.0 * math.sin(min(math.pi, self.outer_m / MEAN_RADIUS_M) / 2.0)
+        self.chord_outer = 2.0 * math.sin(min(math.pi, self.outer_m / moon_radius_m) / 2.0)
         # Steepest slopes (dh/ds, dimensionless), both at the rim crest.
         self.bowl_slope = 2.0 * (self.depth_m + self.rim_m) / self.radius_m
         self.flank_slope = 3.0 * self.rim_m / self.radius_m / (1.0 - _K_OUTER)
@@ -107,9 +106,13 @@ class _Cliff:
     Works in the ground coordinates ``a`` (downrange arc) and ``c`` (crossrange arc), m.
     """
 
-    __slots__ = ("a0", "sigma", "height_m", "width_m", "half_m", "slope")
+    __slots__ = ("a0", "sigma", "height_m", "width_m", "half_m", "slope", "moon_radius_m",
+                 "half_turn_m")
 
-    def __init__(self, cc: CliffConfig) -> None:
+    def __init__(self, cc: CliffConfig, moon_radius_m: float = MEAN_RADIUS_M) -> None:
+        self.moon_radius_m = float(moon_radius_m)
+        # |downrange| of the meridian opposite the target: where the high side is cut.
+        self.half_turn_m = math.pi * self.moon_radius_m
         if cc.high_side not in ("uprange", "downrange"):
             raise ValueError(f'cliff high_side must be "uprange" or "downrange", '
                              f"got {cc.high_side!r}")
@@ -147,11 +150,11 @@ class _Cliff:
     def constant_on(self, a_m: float, c_m: float, radius_m: float) -> float | None:
         """The cliff's height if it is the same everywhere within ground distance
         ``radius_m`` of ``(a_m, c_m)``, else None."""
-        lat = (abs(c_m) + radius_m) / MEAN_RADIUS_M
+        lat = (abs(c_m) + radius_m) / self.moon_radius_m
         if lat >= _MAX_LAT_RAD:
             return None
         da = radius_m / math.cos(lat)               # |delta a| <= |delta s| / cos(latitude)
-        if abs(a_m) + da >= _HALF_TURN_M:
+        if abs(a_m) + da >= self.half_turn_m:
             return None                             # the cut opposite the target is in reach
         x = self.sigma * (a_m - self.a0)
         half_w = 0.5 * self.width_m
@@ -249,14 +252,15 @@ class Terrain:
     def __init__(self, config: TerrainConfig, site: SiteFrame) -> None:
         self.config = config
         self.site = site
+        self.radius_m = R = float(site.radius_m)     # the reference sphere (the Moon's radius)
         self.mean_height_m = float(config.mean_height_m)
         craters: list[_Crater] = []
         for c in config.craters:
             cc = c if isinstance(c, CraterConfig) else CraterConfig(**dict(c))
             u = site.surface_direction(cc.downrange_m, cc.crossrange_m)
-            craters.append(_Crater(u, cc.radius_m, cc.depth_m, cc.rim_height_m))
+            craters.append(_Crater(u, cc.radius_m, cc.depth_m, cc.rim_height_m, R))
         self.craters = craters
-        self.cliffs = [_Cliff(c if isinstance(c, CliffConfig) else CliffConfig(**dict(c)))
+        self.cliffs = [_Cliff(c if isinstance(c, CliffConfig) else CliffConfig(**dict(c)), R)
                        for c in getattr(config, "cliffs", [])]
         # Site axes as floats, for the ground coordinates of a direction.
         self._up = tuple(float(v) for v in site.up)
@@ -264,12 +268,12 @@ class Terrain:
         self._north = tuple(float(v) for v in site.north)
         # Crater centre unit vectors and angular influence radii, for segment culling.
         self._centres = np.array([[c.cx, c.cy, c.cz] for c in craters]).reshape(-1, 3)
-        self._outer_rad = np.array([c.outer_m / MEAN_RADIUS_M for c in craters])
+        self._outer_rad = np.array([c.outer_m / R for c in craters])
         # Global bounds of the surface height (overlaps add, so sum).
         self.max_height_m = self.mean_height_m + sum(c.rim_m for c in craters) \
             + sum(c.height_m for c in self.cliffs)
         self.min_height_m = self.mean_height_m - sum(c.depth_m for c in craters)
-        self._site_radius_m = MEAN_RADIUS_M + self._height_dir(*site.up)
+        self._site_radius_m = R + self._height_dir(*site.up)
 
     # ---- surface -------------------------------------------------------------------
 
@@ -284,17 +288,19 @@ class Terrain:
         a = math.atan2(ux * east[0] + uy * east[1] + uz * east[2],
                        ux * up[0] + uy * up[1] + uz * up[2])
         sn = ux * north[0] + uy * north[1] + uz * north[2]
-        return a * MEAN_RADIUS_M, math.asin(max(-1.0, min(1.0, sn))) * MEAN_RADIUS_M
+        R = self.radius_m
+        return a * R, math.asin(max(-1.0, min(1.0, sn))) * R
 
     def _height_dir(self, ux: float, uy: float, uz: float,
                     craters: list[_Crater] | None = None) -> float:
         """Surface height above the mean radius along unit direction u (floats), m."""
         h = self.mean_height_m
+        two_r = 2.0 * self.radius_m
         for c in self.craters if craters is None else craters:
             ex, ey, ez = ux - c.cx, uy - c.cy, uz - c.cz
             chord = math.sqrt(ex * ex + ey * ey + ez * ez)
             if chord < c.chord_outer:
-                h += c.profile_m(2.0 * MEAN_RADIUS_M * math.asin(0.5 * chord))
+                h += c.profile_m(two_r * math.asin(0.5 * chord))
         if self.cliffs:
             a, cr = self._ground(ux, uy, uz)
             for cl in self.cliffs:
@@ -309,13 +315,13 @@ class Terrain:
 
     def surface_radius_m(self, r_m: np.ndarray) -> float:
         """Distance from the Moon's centre to the surface under ``r_m``, m."""
-        return MEAN_RADIUS_M + self.height_m(r_m)
+        return self.radius_m + self.height_m(r_m)
 
     def altitude_m(self, r_m: np.ndarray) -> float:
         """|r| minus the surface radius under the point (radial altitude), m."""
         x, y, z = float(r_m[0]), float(r_m[1]), float(r_m[2])
         rn = math.sqrt(x * x + y * y + z * z)
-        return rn - MEAN_RADIUS_M - self._height_dir(x / rn, y / rn, z / rn)
+        return rn - self.radius_m - self._height_dir(x / rn, y / rn, z / rn)
 
     # ---- ray casting ---------------------------------------------------------------
 
@@ -340,7 +346,7 @@ class Terrain:
         cliffs: list[_Cliff] = []
         if self.cliffs:
             a, c = self._ground(float(mid[0]), float(mid[1]), float(mid[2]))
-            radius = (half + 1e-6) * MEAN_RADIUS_M
+            radius = (half + 1e-6) * self.radius_m
             for cl in self.cliffs:
                 h = cl.constant_on(a, c, radius)
                 if h is None:
@@ -364,10 +370,10 @@ class Terrain:
         max_range_m = float(max_range_m)
 
         # Bracket: the surface lies between the spheres of the lowest and highest height.
-        t0, t_top_exit = _sphere_entry(ox, oy, oz, dx, dy, dz, MEAN_RADIUS_M + self.max_height_m)
+        t0, t_top_exit = _sphere_entry(ox, oy, oz, dx, dy, dz, self.radius_m + self.max_height_m)
         if t0 is None or t0 > max_range_m:
             return None
-        t_low, _ = _sphere_entry(ox, oy, oz, dx, dy, dz, MEAN_RADIUS_M + self.min_height_m)
+        t_low, _ = _sphere_entry(ox, oy, oz, dx, dy, dz, self.radius_m + self.min_height_m)
         if t_low == 0.0:
             return 0.0                      # origin below the lowest possible surface
         # The ray is surely under the surface once inside the lowest sphere.
@@ -379,7 +385,7 @@ class Terrain:
         craters, cliffs, base = self._segment_features(p0, p1)
         if not craters and not cliffs:
             # A sphere under this segment (mean height plus constant cliffs): exact answer.
-            t_hit, _ = _sphere_entry(ox, oy, oz, dx, dy, dz, MEAN_RADIUS_M + base)
+            t_hit, _ = _sphere_entry(ox, oy, oz, dx, dy, dz, self.radius_m + base)
             if t_hit is None or t_hit > max_range_m:
                 return None
             return t_hit
@@ -393,13 +399,14 @@ class Terrain:
         from the crater centres, m; descent rate -d|p|/dt (metres down per metre of ray);
         the point's downrange and crossrange arcs, m (0, 0 when no cliff is in play)."""
         craters, cliffs, h = feat
+        R = self.radius_m
         px, py, pz = ox + t * dx, oy + t * dy, oz + t * dz
         rn = math.sqrt(px * px + py * py + pz * pz)
         ux, uy, uz = px / rn, py / rn, pz / rn
         dists = []
         for c in craters:
             ex, ey, ez = ux - c.cx, uy - c.cy, uz - c.cz
-            s = 2.0 * MEAN_RADIUS_M * math.asin(min(1.0, 0.5 * math.sqrt(ex * ex + ey * ey + ez * ez)))
+            s = 2.0 * R * math.asin(min(1.0, 0.5 * math.sqrt(ex * ex + ey * ey + ez * ez)))
             dists.append(s)
             h += c.profile_m(s)
         a = cr = 0.0
@@ -407,7 +414,7 @@ class Terrain:
             a, cr = self._ground(ux, uy, uz)
             for cl in cliffs:
                 h += cl.height(a, cr)
-        return rn - MEAN_RADIUS_M - h, dists, -(ux * dx + uy * dy + uz * dz), a, cr
+        return rn - R - h, dists, -(ux * dx + uy * dy + uz * dz), a, cr
 
     def _march(self, ox: float, oy: float, oz: float, dx: float, dy: float, dz: float,
                t: float, t_end: float, end_is_hit: bool,
@@ -430,8 +437,10 @@ class Terrain:
         """
         craters, cliffs, _ = feat
         bx, by, bz = oy * dz - oz * dy, oz * dx - ox * dz, ox * dy - oy * dx
-        r_low = MEAN_RADIUS_M + self.min_height_m
-        k_rate = MEAN_RADIUS_M / (r_low * r_low)
+        R = self.radius_m
+        half_turn = math.pi * R
+        r_low = R + self.min_height_m
+        k_rate = R / (r_low * r_low)
         g = k_rate * math.sqrt(bx * bx + by * by + bz * bz)
         if cliffs:
             # Rates of the ground coordinates per metre of ray, from b = p x d = o x d (the
@@ -457,12 +466,12 @@ class Terrain:
                 rate = descent + g * slope
                 if cliffs:
                     terms.clear()
-                    lat = (abs(c) + reach) / MEAN_RADIUS_M
+                    lat = (abs(c) + reach) / R
                     if lat < _MAX_LAT_RAD:
                         cos_lat = math.cos(lat)
                         rate_a = min(g / cos_lat, b_n / (cos_lat * cos_lat))
                         rate_c = min(g, b_nx / cos_lat)
-                        if abs(a) + rate_a * cap >= _HALF_TURN_M:
+                        if abs(a) + rate_a * cap >= half_turn:
                             rate_a = None               # the cut opposite the target
                     else:
                         rate_a, rate_c = None, g
