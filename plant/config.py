@@ -204,6 +204,13 @@ class TerrainConfig:
     mean_height_m: float = param(0.0, -10000.0, 10000.0)
     albedo: float = param(0.15, 0.001, 1.0, "Lambertian reflectance at the laser wavelength "
                           "(mare about 0.15 at 1064 nm)")
+    site_slope_deg: float = param(0.0, 0.0, 45.0, "local slope of the ground around the target "
+                                  "(a tilted plane through it)")
+    site_slope_azimuth_deg: float = param(90.0, -360.0, 360.0, "direction the slope faces "
+                                          "(downhill), clockwise from north: 90 = downhill "
+                                          "towards downrange")
+    site_slope_radius_m: float = param(200.0, 1.0, 1e5, "the plane's radius around the target; "
+                                       "it blends into the ground over as much again")
     craters: list = param([], help="list of [[terrain.craters]] tables")
     cliffs: list = param([], help="list of [[terrain.cliffs]] tables")
 

@@ -87,6 +87,16 @@ class _Crater:
             return self.rim_m * (q * q * q - _K_OUTER) / (1.0 - _K_OUTER)
         return 0.0
 
+    def slope(self, s_m: float) -> float:
+        """dh/ds of the profile at arc distance ``s_m`` from the centre (outwards)."""
+        r = self.radius_m
+        if s_m < r:
+            return 2.0 * (self.depth_m + self.rim_m) * s_m / (r * r)
+        if s_m < self.outer_m:
+            q = r / s_m
+            return -self.flank_slope * q * q * q * q
+        return 0.0
+
     def max_slope(self, s_lo_m: float, s_hi_m: float) -> float:
         """Largest |dh/ds| of the profile for distances in [s_lo_m, s_hi_m]."""
         r = self.radius_m
@@ -147,6 +157,27 @@ class _Cliff:
         r = self.ramp(a_m)
         return 0.0 if r == 0.0 else self.height_m * r * self.taper(c_m)
 
+    def gradient(self, a_m: float, c_m: float) -> tuple[float, float]:
+        """(dh/da, dh/dc) at ground coordinates (a, c)."""
+        u = self.sigma * (a_m - self.a0) / self.width_m + 0.5
+        if u <= 0.0:
+            return 0.0, 0.0
+        if u >= 1.0:
+            ramp, d_ramp = 1.0, 0.0
+        else:
+            ramp = 0.5 - 0.5 * math.cos(math.pi * u)
+            d_ramp = 0.5 * math.pi * math.sin(math.pi * u) * self.sigma / self.width_m
+        v = (abs(c_m) - self.half_m) / self.width_m
+        if v <= 0.0:
+            taper, d_taper = 1.0, 0.0
+        elif v >= 1.0:
+            return 0.0, 0.0
+        else:
+            taper = 0.5 + 0.5 * math.cos(math.pi * v)
+            d_taper = -0.5 * math.pi * math.sin(math.pi * v) * math.copysign(1.0, c_m) \
+                / self.width_m
+        return self.height_m * d_ramp * taper, self.height_m * ramp * d_taper
+
     def constant_on(self, a_m: float, c_m: float, radius_m: float) -> float | None:
         """The cliff's height if it is the same everywhere within ground distance
         ``radius_m`` of ``(a_m, c_m)``, else None."""
@@ -194,6 +225,96 @@ class _Cliff:
             if cap_c > 0.0:
                 gap = max(0.0, abs(c_m) - self.half_m - self.width_m)
                 out.append((gap / rate_c, h * r * self.slope * rate_c, cap_c))
+
+
+class _SlopePatch:
+    """The landing site's local slope: a plane through the target tilted by ``slope_deg``,
+    facing ``azimuth_deg`` (the downhill direction, clockwise from north), over a disc of
+    ``radius_m``; it blends back into the surrounding ground over another ``radius_m``.
+
+    In the ground coordinates ``(a, c)`` (downrange = east, crossrange = north), with the
+    downhill unit vector ``d = (sin az, cos az)`` and ``rho = hypot(a, c)``::
+
+        h(a, c) = -tan(slope) (d_a a + d_c c) W(rho)
+        W = 1 (rho <= R0),  (1 + cos(pi (rho - R0) / R0)) / 2 (R0 < rho < 2 R0),  0 beyond
+
+    The same duck type as :class:`_Cliff` (a function of the ground coordinates with
+    ``height``, ``gradient``, ``constant_on`` and ``rise_terms``), so ray casting and the
+    surface normal treat it like a cliff.
+    """
+
+    __slots__ = ("tan_slope", "da", "dc", "r0_m", "outer_m", "max_abs_m", "max_grad",
+                 "moon_radius_m", "half_turn_m", "height_m")
+
+    def __init__(self, slope_deg: float, azimuth_deg: float, radius_m: float,
+                 moon_radius_m: float = MEAN_RADIUS_M) -> None:
+        self.tan_slope = math.tan(math.radians(slope_deg))
+        az = math.radians(azimuth_deg)
+        self.da, self.dc = math.sin(az), math.cos(az)
+        self.r0_m = float(radius_m)
+        self.outer_m = 2.0 * self.r0_m
+        # |h| <= tan * rho * W <= tan * outer; |grad h| <= tan (1 + outer * max|W'|).
+        self.max_abs_m = self.tan_slope * self.outer_m
+        self.max_grad = self.tan_slope * (1.0 + self.outer_m * 0.5 * math.pi / self.r0_m)
+        self.height_m = self.max_abs_m              # for the terrain's global bounds
+        self.moon_radius_m = float(moon_radius_m)
+        self.half_turn_m = math.pi * self.moon_radius_m
+
+    def _window(self, rho: float) -> tuple[float, float]:
+        """W(rho) and dW/drho."""
+        if rho <= self.r0_m:
+            return 1.0, 0.0
+        if rho >= self.outer_m:
+            return 0.0, 0.0
+        x = math.pi * (rho - self.r0_m) / self.r0_m
+        return 0.5 + 0.5 * math.cos(x), -0.5 * math.pi / self.r0_m * math.sin(x)
+
+    def height(self, a_m: float, c_m: float) -> float:
+        rho = math.hypot(a_m, c_m)
+        if rho >= self.outer_m:
+            return 0.0
+        return -self.tan_slope * (self.da * a_m + self.dc * c_m) * self._window(rho)[0]
+
+    def gradient(self, a_m: float, c_m: float) -> tuple[float, float]:
+        """(dh/da, dh/dc) at ground coordinates (a, c)."""
+        rho = math.hypot(a_m, c_m)
+        if rho >= self.outer_m:
+            return 0.0, 0.0
+        w, dw = self._window(rho)
+        plane = -self.tan_slope * (self.da * a_m + self.dc * c_m)
+        ga, gc = -self.tan_slope * self.da * w, -self.tan_slope * self.dc * w
+        if dw != 0.0:
+            ga += plane * dw * a_m / rho
+            gc += plane * dw * c_m / rho
+        return ga, gc
+
+    def constant_on(self, a_m: float, c_m: float, radius_m: float) -> float | None:
+        """0.0 if the patch is nowhere within ground distance ``radius_m`` of (a, c)."""
+        lat = (abs(c_m) + radius_m) / self.moon_radius_m
+        if lat >= _MAX_LAT_RAD:
+            return None
+        da = radius_m / math.cos(lat)
+        if abs(a_m) + da >= self.half_turn_m:
+            return None
+        near_a = max(0.0, abs(a_m) - da)
+        near_c = max(0.0, abs(c_m) - radius_m)
+        return 0.0 if math.hypot(near_a, near_c) >= self.outer_m else None
+
+    def rise_terms(self, a_m: float, c_m: float, rate_a: float | None, rate_c: float,
+                   out: list[tuple[float, float, float]]) -> None:
+        """As :meth:`_Cliff.rise_terms`: the patch rises by at most ``max_grad`` per metre
+        of ground, which moves by at most ``rate_a + rate_c`` per metre of ray, once the
+        reach meets the patch; never above ``max_abs_m``."""
+        cap = self.max_abs_m - self.height(a_m, c_m)
+        if cap <= 0.0:
+            return
+        if rate_a is None:
+            out.append((0.0, _HUGE, cap))
+            return
+        rate = rate_a + rate_c
+        if rate > 0.0:
+            gap = max(0.0, math.hypot(a_m, c_m) - self.outer_m)
+            out.append((gap / rate, self.max_grad * rate, cap))
 
 
 def _safe_step(rate: float, terms: list[tuple[float, float, float]], f: float,
@@ -262,6 +383,12 @@ class Terrain:
         self.craters = craters
         self.cliffs = [_Cliff(c if isinstance(c, CliffConfig) else CliffConfig(**dict(c)), R)
                        for c in getattr(config, "cliffs", [])]
+        slope_deg = float(getattr(config, "site_slope_deg", 0.0))
+        self.slope_patch = _SlopePatch(slope_deg, getattr(config, "site_slope_azimuth_deg", 90.0),
+                                       getattr(config, "site_slope_radius_m", 200.0), R) \
+            if slope_deg > 0.0 else None
+        # Shapes that are functions of the ground coordinates (a, c): cliffs and the slope.
+        self._features = self.cliffs + ([self.slope_patch] if self.slope_patch else [])
         # Site axes as floats, for the ground coordinates of a direction.
         self._up = tuple(float(v) for v in site.up)
         self._east = tuple(float(v) for v in site.east)
@@ -271,8 +398,9 @@ class Terrain:
         self._outer_rad = np.array([c.outer_m / R for c in craters])
         # Global bounds of the surface height (overlaps add, so sum).
         self.max_height_m = self.mean_height_m + sum(c.rim_m for c in craters) \
-            + sum(c.height_m for c in self.cliffs)
-        self.min_height_m = self.mean_height_m - sum(c.depth_m for c in craters)
+            + sum(c.height_m for c in self._features)
+        self.min_height_m = self.mean_height_m - sum(c.depth_m for c in craters) \
+            - (self.slope_patch.max_abs_m if self.slope_patch else 0.0)
         self._site_radius_m = R + self._height_dir(*site.up)
 
     # ---- surface -------------------------------------------------------------------
@@ -301,9 +429,9 @@ class Terrain:
             chord = math.sqrt(ex * ex + ey * ey + ez * ez)
             if chord < c.chord_outer:
                 h += c.profile_m(two_r * math.asin(0.5 * chord))
-        if self.cliffs:
+        if self._features:
             a, cr = self._ground(ux, uy, uz)
-            for cl in self.cliffs:
+            for cl in self._features:
                 h += cl.height(a, cr)
         return h
 
@@ -322,6 +450,77 @@ class Terrain:
         x, y, z = float(r_m[0]), float(r_m[1]), float(r_m[2])
         rn = math.sqrt(x * x + y * y + z * z)
         return rn - self.radius_m - self._height_dir(x / rn, y / rn, z / rn)
+
+    def height_gradient_dir(self, ux: float, uy: float, uz: float
+                            ) -> tuple[float, tuple[float, float, float]]:
+        """Surface height (m) along unit direction u and its gradient: the tangent vector
+        of dh per metre of arc on the reference sphere (dimensionless, Moon-fixed axes).
+
+        Analytic: each crater contributes ``h'(s)`` along the unit tangent pointing away
+        from its centre; each ground-coordinate shape ``dh/da grad(a) + dh/dc grad(c)``,
+        with ``grad(a) = (x e - y up) / (x^2 + y^2)`` (x = u.up, y = u.e) and ``grad(c) =
+        (n - (u.n) u) / sqrt(1 - (u.n)^2)`` for the site axes up, e(ast), n(orth).
+        """
+        h = self.mean_height_m
+        gx = gy = gz = 0.0
+        two_r = 2.0 * self.radius_m
+        for c in self.craters:
+            ex, ey, ez = ux - c.cx, uy - c.cy, uz - c.cz
+            chord = math.sqrt(ex * ex + ey * ey + ez * ez)
+            if chord < c.chord_outer:
+                s_m = two_r * math.asin(0.5 * chord)
+                h += c.profile_m(s_m)
+                # Away from the centre, in the tangent plane: (c.u) u - c, normalised.
+                cu = c.cx * ux + c.cy * uy + c.cz * uz
+                tx, ty, tz = cu * ux - c.cx, cu * uy - c.cy, cu * uz - c.cz
+                tn = math.sqrt(tx * tx + ty * ty + tz * tz)
+                if tn > 0.0:
+                    k = c.slope(s_m) / tn
+                    gx, gy, gz = gx + k * tx, gy + k * ty, gz + k * tz
+        if self._features:
+            up, east, north = self._up, self._east, self._north
+            a, cr = self._ground(ux, uy, uz)
+            x = ux * up[0] + uy * up[1] + uz * up[2]
+            y = ux * east[0] + uy * east[1] + uz * east[2]
+            w = ux * north[0] + uy * north[1] + uz * north[2]
+            xy2 = x * x + y * y
+            ga = [(x * east[i] - y * up[i]) / xy2 for i in range(3)]
+            cw = math.sqrt(max(1e-300, 1.0 - w * w))
+            uu = (ux, uy, uz)
+            gc = [(north[i] - w * uu[i]) / cw for i in range(3)]
+            for cl in self._features:
+                h += cl.height(a, cr)
+                da, dc = cl.gradient(a, cr)
+                if da != 0.0 or dc != 0.0:
+                    gx += da * ga[0] + dc * gc[0]
+                    gy += da * ga[1] + dc * gc[1]
+                    gz += da * ga[2] + dc * gc[2]
+        return h, (gx, gy, gz)
+
+    def ground_plane(self, p: tuple[float, float, float] | list[float]
+                     ) -> tuple[tuple[float, float, float], tuple[float, float, float], float]:
+        """The terrain under Moon-fixed point ``p``: the surface point radially below (or
+        above) it, the surface's unit upward normal there, and the point's height above
+        the surface along the radial, m. The surface is ``r(u) = (R + h(u)) u``; its normal
+        is along ``u - R / (R + h) grad h``."""
+        x, y, z = float(p[0]), float(p[1]), float(p[2])
+        rn = math.sqrt(x * x + y * y + z * z)
+        ux, uy, uz = x / rn, y / rn, z / rn
+        h, (gx, gy, gz) = self.height_gradient_dir(ux, uy, uz)
+        rs = self.radius_m + h
+        k = self.radius_m / rs
+        nx, ny, nz = ux - k * gx, uy - k * gy, uz - k * gz
+        nn = math.sqrt(nx * nx + ny * ny + nz * nz)
+        return (rs * ux, rs * uy, rs * uz), (nx / nn, ny / nn, nz / nn), rn - rs
+
+    def slope_deg(self, p: tuple[float, float, float] | list[float]) -> float:
+        """Slope of the terrain under Moon-fixed point ``p`` (angle of its normal from the
+        radial), degrees."""
+        x, y, z = float(p[0]), float(p[1]), float(p[2])
+        rn = math.sqrt(x * x + y * y + z * z)
+        _, n, _ = self.ground_plane(p)
+        cosang = (n[0] * x + n[1] * y + n[2] * z) / rn
+        return math.degrees(math.acos(max(-1.0, min(1.0, cosang))))
 
     # ---- ray casting ---------------------------------------------------------------
 
@@ -344,10 +543,10 @@ class Terrain:
             craters = [c for c, n in zip(self.craters, near) if n]
         base = self.mean_height_m
         cliffs: list[_Cliff] = []
-        if self.cliffs:
+        if self._features:
             a, c = self._ground(float(mid[0]), float(mid[1]), float(mid[2]))
             radius = (half + 1e-6) * self.radius_m
-            for cl in self.cliffs:
+            for cl in self._features:
                 h = cl.constant_on(a, c, radius)
                 if h is None:
                     cliffs.append(cl)

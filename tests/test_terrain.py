@@ -417,3 +417,94 @@ def test_cliff_tables_load_and_round_trip(tmp_path) -> None:
     assert scenario_from_dict(scenario_to_dict(cfg)).terrain.cliffs == cfg.terrain.cliffs
     with pytest.raises(ScenarioError, match="expected a list of"):
         scenario_from_dict({"terrain": {"cliffs": {"height_m": 1.0}}})
+
+
+# ---------------------------------------------------------------- site slope and normals
+
+
+def sloped(slope_deg: float = 12.0, azimuth_deg: float = 90.0, radius_m: float = 200.0,
+           craters: list | None = None, cliffs: list | None = None) -> Terrain:
+    return Terrain(TerrainConfig(craters=craters or [], cliffs=cliffs or [],
+                                 site_slope_deg=slope_deg, site_slope_azimuth_deg=azimuth_deg,
+                                 site_slope_radius_m=radius_m), SITE)
+
+
+@pytest.mark.parametrize("azimuth_deg", [90.0, 0.0, 225.0])
+def test_site_slope_is_a_tilted_plane_that_blends_out(azimuth_deg: float) -> None:
+    terr = sloped(12.0, azimuth_deg)
+    t = math.tan(math.radians(12.0))
+    az = math.radians(azimuth_deg)
+    down = (math.sin(az), math.cos(az))              # (downrange, crossrange) of downhill
+    for dist in (-150.0, -40.0, 0.0, 70.0, 190.0):
+        a, c = dist * down[0], dist * down[1]
+        assert ground_h(terr, a, c) == pytest.approx(-t * dist, abs=1e-3)
+        # Across the slope the ground is level.
+        assert ground_h(terr, a - 30.0 * down[1], c + 30.0 * down[0]) == \
+            pytest.approx(-t * dist, abs=1e-3)
+    assert terr.site_radius_m == pytest.approx(MEAN_RADIUS_M, abs=1e-9)
+    assert ground_h(terr, 401.0 * down[0], 401.0 * down[1]) == 0.0     # beyond 2 R: gone
+    # The normal leans 12 degrees downhill at the site.
+    r = SITE.up * MEAN_RADIUS_M
+    assert terr.slope_deg(r) == pytest.approx(12.0, abs=1e-6)
+    g, n, above = terr.ground_plane(r + 5.0 * SITE.up)
+    downhill = down[0] * SITE.east + down[1] * SITE.north
+    assert float(np.dot(n, downhill)) == pytest.approx(math.sin(math.radians(12.0)), abs=1e-9)
+    assert above == pytest.approx(5.0, abs=1e-9)
+    assert np.linalg.norm(np.array(g) - r) < 1e-6
+
+
+def test_gradient_matches_finite_differences_on_craters_cliffs_and_slope() -> None:
+    terr = sloped(15.0, 120.0, 250.0, craters=[
+        CraterConfig(downrange_m=300.0, crossrange_m=-200.0, radius_m=150.0, depth_m=30.0,
+                     rim_height_m=8.0)], cliffs=[
+        CliffConfig(downrange_m=-600.0, height_m=50.0, high_side="uprange", width_m=100.0,
+                    crossrange_half_width_m=300.0)])
+    rng = np.random.default_rng(5)
+    worst = 0.0
+    for _ in range(400):
+        u = SITE.surface_direction(rng.uniform(-900.0, 900.0), rng.uniform(-500.0, 500.0))
+        h, grad = terr.height_gradient_dir(*u)
+        assert h == pytest.approx(terr.height_m(u * MEAN_RADIUS_M), abs=1e-9)
+        assert abs(float(np.dot(grad, u))) < 1e-9             # tangent to the sphere
+        e1 = np.cross(SITE.north, u)
+        e1 /= np.linalg.norm(e1)
+        for e in (e1, np.cross(u, e1)):
+            def at(ds):
+                v = u + e * ds / MEAN_RADIUS_M
+                return terr.height_m(v / np.linalg.norm(v) * MEAN_RADIUS_M)
+            numeric = (at(1e-3) - at(-1e-3)) / 2e-3
+            worst = max(worst, abs(numeric - float(np.dot(grad, e))))
+    assert worst < 1e-5
+
+
+def test_crater_wall_slope_is_the_profile_derivative() -> None:
+    # Bowl: h = -D + (D + H) (s/R)^2 -> slope 2 (D + H) s / R^2 at s; rim flank falls off.
+    terr = Terrain(TerrainConfig(craters=[CraterConfig(radius_m=500.0, depth_m=100.0,
+                                                       rim_height_m=20.0)]), SITE)
+    for s, expect in ((250.0, 2 * 120.0 * 250.0 / 500.0 ** 2), (499.0, 2 * 120.0 * 499.0 / 500.0 ** 2)):
+        r = point(s, 0.0, MEAN_RADIUS_M)
+        assert terr.slope_deg(r) == pytest.approx(math.degrees(math.atan(expect)), abs=0.01)
+
+
+def test_random_rays_over_the_site_slope_match_dense_sampling() -> None:
+    terr = sloped(20.0, 70.0, 300.0, craters=[
+        CraterConfig(downrange_m=-400.0, radius_m=120.0, depth_m=25.0, rim_height_m=6.0)])
+    rng = np.random.default_rng(3)
+    checked = 0
+    while checked < 16:
+        r = point(rng.uniform(-900.0, 900.0), rng.uniform(-600.0, 600.0),
+                  MEAN_RADIUS_M + rng.uniform(5.0, 600.0))
+        if terr.altitude_m(r) < 1.0:
+            continue
+        d = rng.normal(size=3)
+        d /= np.linalg.norm(d)
+        up = r / np.linalg.norm(r)
+        if d @ up > 0.0:
+            d -= 2.0 * (d @ up) * up
+        got = terr.ray_range_m(r, d, 2000.0)
+        ref = brute_first_hit(terr, r, d, 2000.0, 0.25)
+        assert (got is None) == (ref is None)
+        if ref is not None:
+            assert ref - 0.25 - 0.01 <= got <= ref + 0.01
+            assert abs(terr.altitude_m(r + got * d)) < 0.01
+        checked += 1
