@@ -30,7 +30,7 @@ from hil.history import HistoryWriter
 from hil.scenario import scenario_to_dict
 from hil.timing import TIMING_COLUMNS, TimingLog
 from plant.config import ScenarioConfig
-from plant.lander import Command, LanderPlant, SensorFrame
+from plant.lander import GEAR_COLUMNS, Command, LanderPlant, SensorFrame
 
 HISTORY_COLUMNS = [
     "t_s", "seq", "mode",
@@ -48,6 +48,7 @@ HISTORY_COLUMNS = [
     "cmd_throttle", "cmd_tx_nm", "cmd_ty_nm", "cmd_tz_nm", "cmd_flags",
     "compute_us", "round_trip_us",
     "faults",   # sensor faults active during the frame, "altimeter:late;imu:bias" (plant.faults)
+    *GEAR_COLUMNS,   # landing gear: legs down, stroke and load per leg (plant.lander)
 ]
 
 POLL_SLICE_S = 0.25   # how often a wait for the peer checks that its process is alive
@@ -290,6 +291,7 @@ class PlantSide:
             cmd.throttle, *cmd.torque_nm, cmd.flags,
             cmd.compute_us, rtt_us,
             plant.faults.label(plant.t_us),
+            *plant.gear_row(),
         ]
 
     def _summary(self, plant: LanderPlant, prop0: float, cycles: int, wall_s: float,
@@ -345,7 +347,7 @@ def frame_fields(frame: SensorFrame) -> list:
 
 def hist_alt(plant: LanderPlant) -> float:
     """Altitude shown on the progress bar (true, above the terrain)."""
-    return plant.terrain.altitude_m(np.array(plant.state[0:3]))
+    return plant.altitude_m()
 
 
 def _jsonable(v):

@@ -48,7 +48,8 @@ class VehicleConfig:
     throttle_time_constant_s: float = param(0.1, 0.0, 10.0, "first-order throttle response")
     inertia_kgm2: list = param([700.0, 700.0, 500.0], 0.1, 1e8, "principal inertia, body x y z")
     max_torque_nm: list = param([200.0, 200.0, 100.0], 0.0, 1e6, "attitude torque limit per body axis")
-    leg_radius_m: float = param(1.5, 0.1, 20.0, "footpad circle radius (for display only)")
+    leg_radius_m: float = param(1.5, 0.1, 20.0, "footpad circle radius for display only (the "
+                                "landing gear has its own: [gear] footpad_radius_m)")
 
 
 @dataclass
@@ -216,8 +217,54 @@ class TerrainConfig:
 
 
 @dataclass
+class GearConfig:
+    """Landing gear: four legs, crushable struts, friction; the run goes on to rest or tip-over.
+
+    After first contact the vehicle settles on its legs until it is at rest, has tipped or
+    failed, or ``settle_time_s`` has passed (docs/plant.md#landing-gear-and-touchdown)."""
+
+    enabled: bool = param(True, help="false: no legs; the run ends at first contact, judged "
+                          "by [touchdown] alone")
+    footpad_radius_m: float = param(1.5, 0.1, 20.0, "horizontal distance of each footpad from "
+                                    "the body z axis")
+    com_height_m: float = param(1.6, 0.1, 20.0, "centre of mass above the footpad plane, "
+                                "struts not stroked")
+    first_leg_azimuth_deg: float = param(45.0, -360.0, 360.0, "first leg's direction from body "
+                                         "+x towards +y; the others 90 deg apart")
+    stiffness_n_per_m: float = param(1e5, 1e2, 1e8, "elastic stiffness of one leg along the "
+                                     "ground normal")
+    damping_n_s_per_m: float = param(4000.0, 0.0, 1e7, "damping of one leg along the normal")
+    crush_load_n: float = param(2000.0, 1.0, 1e8, "load at which a leg's crushable cartridge "
+                                "strokes (constant while stroke is left)")
+    stroke_m: float = param(0.3, 0.0, 5.0, "crushable stroke of one leg")
+    max_load_n: float = param(5000.0, 1.0, 1e9, "structural limit of one leg: above it the "
+                              "gear fails (crashed, gear overload)")
+    friction: float = param(0.8, 0.0, 5.0, "footpad-regolith friction coefficient")
+    tangential_stiffness_n_per_m: float = param(1e5, 1e2, 1e8, "stiffness of a footpad's grip "
+                                                "before it slides")
+    tangential_damping_n_s_per_m: float = param(4000.0, 0.0, 1e7)
+    body_clearance_m: float = param(0.6, 0.0, 20.0, "lowest point of the body (engine bell) "
+                                    "above the footpad plane, struts not stroked")
+    max_rest_tilt_deg: float = param(15.0, 0.0, 90.0, "landed only if at rest within this tilt "
+                                     "from the local vertical")
+    tipped_tilt_deg: float = param(60.0, 1.0, 180.0, "tilt from the local vertical at which the "
+                                   "vehicle has tipped over")
+    max_contact_speed_mps: float = param(10.0, 0.1, 1e4, "a first contact faster than this "
+                                         "(relative to the ground) is a crash at once")
+    rest_speed_mps: float = param(0.05, 0.0, 10.0, "at rest: speed relative to the ground "
+                                  "below this ...")
+    rest_rate_dps: float = param(1.0, 0.0, 100.0, "... and body rate below this ...")
+    rest_time_s: float = param(1.0, 0.0, 60.0, "... for this long, with 3 or 4 legs down")
+    settle_time_s: float = param(20.0, 0.1, 600.0, "longest time after first contact; then "
+                                 "the verdict is taken as things are")
+
+
+@dataclass
 class TouchdownConfig:
-    """Criteria for a good landing, checked at first ground contact."""
+    """Criteria at first ground contact: reported with landing gear, deciding without it.
+
+    With ``[gear]`` the gear decides the outcome and these show as ``first_touch_ok``;
+    with ``[gear] enabled = false`` they decide it."""
 
     max_vertical_speed_mps: float = param(2.0, 0.0, 100.0)
     max_horizontal_speed_mps: float = param(0.5, 0.0, 100.0)
@@ -290,6 +337,7 @@ class ScenarioConfig:
     velocimeter: VelocimeterConfig = field(default_factory=VelocimeterConfig)
     terrain: TerrainConfig = field(default_factory=TerrainConfig)
     touchdown: TouchdownConfig = field(default_factory=TouchdownConfig)
+    gear: GearConfig = field(default_factory=GearConfig)
     run: RunConfig = field(default_factory=RunConfig)
     deadline: DeadlineConfig = field(default_factory=DeadlineConfig)
     faults: list = param([], help="list of [[faults]] tables: sensor faults (docs/faults.md)")

@@ -211,6 +211,59 @@ def rk4_step(s: list[float], dt_s: float, thr_target: float,
     return out, h6 * sa, (h6 * sdx, h6 * sdy, h6 * sdz)
 
 
+def rk4_step_forced(s: list[float], t_s: float, dt_s: float, thr_target: float,
+                    torque: tuple[float, float, float], veh: VehicleModel, forces
+                    ) -> tuple[list[float], tuple[float, float, float],
+                               tuple[float, float, float]]:
+    """One RK4 step with an external force and torque: ``forces(state, t_s) -> ((Fx, Fy,
+    Fz) MCI N, (Tx, Ty, Tz) body N m)``, evaluated at every stage (landing gear contact).
+
+    Returns the new state, the true delta-velocity of the specific force in body axes over
+    the step (thrust and the external force; m/s) and the true delta-angle (rad), as
+    RK4-weighted averages of the stage values. Slower than :func:`rk4_step` (the plant
+    uses it only once the vehicle has touched the ground).
+    """
+    if veh.throttle_tau_s <= 0.0:
+        s = s[:]
+        s[14] = thr_target
+    h2 = 0.5 * dt_s
+    ks, spec, rates = [], [], []
+    stage = s
+    for frac, t in ((h2, t_s), (h2, t_s + h2), (dt_s, t_s + h2), (None, t_s + dt_s)):
+        k, a_thr = derivative(stage, thr_target, torque, veh)
+        (fx, fy, fz), (tx, ty, tz) = forces(stage, t)
+        m = stage[13]
+        k[3] += fx / m
+        k[4] += fy / m
+        k[5] += fz / m
+        k[10] += tx / veh.ixx
+        k[11] += ty / veh.iyy
+        k[12] += tz / veh.izz
+        rot = quat_to_matrix(stage[6:10])
+        spec.append((sum(rot[i][0] * f for i, f in enumerate((fx, fy, fz))) / m,
+                     sum(rot[i][1] * f for i, f in enumerate((fx, fy, fz))) / m,
+                     sum(rot[i][2] * f for i, f in enumerate((fx, fy, fz))) / m + a_thr))
+        rates.append(stage[10:13])
+        ks.append(k)
+        if frac is not None:
+            stage = [a + frac * b for a, b in zip(s, k)]
+    h6 = dt_s / 6.0
+    k1, k2, k3, k4 = ks
+    out = [a + h6 * (b1 + 2.0 * b2 + 2.0 * b3 + b4) for a, b1, b2, b3, b4 in zip(s, k1, k2, k3, k4)]
+    n = math.sqrt(out[6] ** 2 + out[7] ** 2 + out[8] ** 2 + out[9] ** 2)
+    for i in range(6, 10):
+        out[i] /= n
+    if out[13] < veh.dry_mass_kg:
+        out[13] = veh.dry_mass_kg
+    if veh.throttle_tau_s <= 0.0:
+        out[14] = thr_target
+    dv = tuple(h6 * (spec[0][i] + 2.0 * spec[1][i] + 2.0 * spec[2][i] + spec[3][i])
+               for i in range(3))
+    dth = tuple(h6 * (rates[0][i] + 2.0 * rates[1][i] + 2.0 * rates[2][i] + rates[3][i])
+                for i in range(3))
+    return out, dv, dth  # type: ignore[return-value]
+
+
 def quat_to_matrix(q: tuple[float, float, float, float] | list[float]) -> list[list[float]]:
     """Rotation matrix body -> MCI of a scalar-first unit quaternion."""
     w, x, y, z = q

@@ -17,12 +17,16 @@ from plant import dynamics
 from plant.altimeter import LaserAltimeter
 from plant.config import ScenarioConfig
 from plant.faults import FaultSet
+from plant.gear import LandingGear
 from plant.imu import Imu
 from plant.moon import Moon, SiteFrame
 from plant.terrain import Terrain
 from plant.velocimeter import DopplerVelocimeter
 
 US_PER_S = 1_000_000
+# History columns of the landing gear (LanderPlant.gear_row), legs numbered from 1.
+GEAR_COLUMNS = ["gear_legs_down", *(f"gear_stroke{i}_m" for i in range(1, 5)),
+                *(f"gear_load{i}_n" for i in range(1, 5))]
 
 
 class PlantError(Exception):
@@ -56,7 +60,7 @@ class SensorFrame:
 class Outcome:
     """How the run ended."""
 
-    outcome: str                    # landed | crashed | out_of_propellant | timeout
+    outcome: str                    # landed | crashed | tipped_over | out_of_propellant | timeout
     reason: str
     touchdown: dict = field(default_factory=dict)
 
@@ -89,6 +93,9 @@ class LanderPlant:
                                          gm_m3ps2=self.moon.gm_m3ps2)
         self.site = SiteFrame(cfg.target.lat_deg, cfg.target.lon_deg, self.moon.radius_m)
         self.terrain = Terrain(cfg.terrain, self.site)
+        self.gear = LandingGear(cfg.gear, self.terrain, self.moon, v.dry_mass_kg,
+                                tuple(v.inertia_kgm2)) if cfg.gear.enabled else None
+        self._n_sub = self.gear.substeps(self.dt_s) if self.gear else 1
         self.done = False
         self.outcome: Outcome | None = None
         self.seq = 0
@@ -125,8 +132,14 @@ class LanderPlant:
         self.outcome = None
         self.propellant_out_t_us: int | None = None
         self._acc_dv = 0.0
+        self._acc_dv_xy = [0.0, 0.0]
         self._acc_dth = [0.0, 0.0, 0.0]
         self._imu_buffer: list[list[float]] = []
+        self._contact_t_us: int | None = None
+        self._first_touch: dict = {}
+        self._rest_since_us: int | None = None
+        if self.gear is not None:
+            self.gear.reset()
         self.faults = FaultSet(self.cfg.faults, np.random.default_rng(ss_fault),
                                1.0 / rates.imu_hz, self.cfg.altimeter.acquisition_s,
                                self.cfg.velocimeter.acquisition_s)
@@ -144,8 +157,25 @@ class LanderPlant:
         self.command = self._limit(command)
         thr_target = self.command.throttle
         torque = self.command.torque_nm
-        check_ground = self._near_ground()
         self.faults.begin_frame(self.seq + 1, self.t_us)
+        steps = self.steps_per_frame
+        if self._contact_t_us is None:
+            steps = self._fly(steps, thr_target, torque)
+        if steps and not self.done:
+            self._settle(steps, thr_target, torque)
+        if not self.done and self.t_us >= self.cfg.run.max_sim_time_s * US_PER_S:
+            self.done = True
+            self.outcome = Outcome("timeout", f"no touchdown within {self.cfg.run.max_sim_time_s:g} s"
+                                   " of sim time", {})
+        self.seq += 1
+        imu, self._imu_buffer = self._imu_buffer, []
+        return SensorFrame(self.seq, self.t_us, imu, self.altimeter.delivered(self.t_us),
+                           self._vel(self.t_us))
+
+    def _fly(self, steps: int, thr_target: float, torque: tuple[float, float, float]) -> int:
+        """Physics steps in flight (no contact) until ``steps`` are done or the vehicle
+        touches the ground; returns how many steps are left (0 when all were flown)."""
+        check_ground = self._near_ground()
         # The hot loop: attributes read once into locals (the plant's cost per physics step
         # is what a campaign pays; bench/plant_step.py measures it).
         rk4 = dynamics.rk4_step
@@ -153,8 +183,11 @@ class LanderPlant:
         steps_per_imu, faults = self.steps_per_imu, self.faults
         altitude = self._altitude_at
         velocimeter = self.velocimeter
+        # With legs, the footpads reach this far below the centre of mass (plus slopes).
+        ground_margin = 0.0 if self.gear is None else \
+            self.gear.reach_m + 2.0 * self.cfg.gear.footpad_radius_m
         state = self.state
-        for _ in range(self.steps_per_frame):
+        for n in range(steps):
             state, dv_z, dth = rk4(state, dt_s, thr_target, torque, veh)
             self.state = state
             self.step_index += 1
@@ -174,17 +207,150 @@ class LanderPlant:
                 self._sample_velocimeter()
             if self.propellant_out_t_us is None and thr_target > 0 and state[13] <= dry_kg:
                 self.propellant_out_t_us = t_us
-            if check_ground and altitude(state, t_us) <= 0.0:
-                self._touchdown()
-                break
-        if not self.done and self.t_us >= self.cfg.run.max_sim_time_s * US_PER_S:
-            self.done = True
-            self.outcome = Outcome("timeout", f"no touchdown within {self.cfg.run.max_sim_time_s:g} s"
-                                   " of sim time", {})
-        self.seq += 1
-        imu, self._imu_buffer = self._imu_buffer, []
-        return SensorFrame(self.seq, self.t_us, imu, self.altimeter.delivered(self.t_us),
-                           self._vel(self.t_us))
+            if check_ground and altitude(state, t_us) <= ground_margin:
+                if self.gear is None:
+                    self._touchdown()
+                    return 0
+                if self.gear.lowest_altitude_m(state, t_us * 1e-6) <= 0.0:
+                    self._first_contact()
+                    return steps - n - 1
+        return 0
+
+    def _settle(self, steps: int, thr_target: float, torque: tuple[float, float, float]) -> None:
+        """Physics steps after first contact: the rigid body with the gear's forces, on
+        sub-steps, then the verdict checks (plant/gear.py)."""
+        gear, veh = self.gear, self.veh
+        n_sub = self._n_sub
+        h = self.dt_s / n_sub
+        g = self.cfg.gear
+        for _ in range(steps):
+            t0_s = self.step_index * self.dt_us * 1e-6
+            dvx = dvy = dvz = 0.0
+            dth = self._acc_dth
+            state = self.state
+            for k in range(n_sub):
+                t_s = t0_s + k * h
+                gear.begin_substep(state, t_s)
+                state, dv, da = dynamics.rk4_step_forced(state, t_s, h, thr_target, torque,
+                                                         veh, gear.forces)
+                gear.end_substep(state, t_s + h)
+                dvx, dvy, dvz = dvx + dv[0], dvy + dv[1], dvz + dv[2]
+                dth[0] += da[0]
+                dth[1] += da[1]
+                dth[2] += da[2]
+            self.state = state
+            self.step_index += 1
+            self.t_us = t_us = self.step_index * self.dt_us
+            if self.faults:
+                self._update_faults()
+            self._acc_dv += dvz
+            self._acc_dv_xy[0] += dvx
+            self._acc_dv_xy[1] += dvy
+            if self.step_index % self.steps_per_imu == 0:
+                self._sample_imu()
+            if t_us >= self.next_alt_us:
+                self._sample_altimeter()
+            if self.velocimeter is not None and t_us >= self.next_vel_us:
+                self._sample_velocimeter()
+            if self.propellant_out_t_us is None and thr_target > 0 and \
+                    state[13] <= veh.dry_mass_kg:
+                self.propellant_out_t_us = t_us
+            if self._verdict(g, t_us):
+                return
+
+    def _verdict(self, g, t_us: int) -> bool:
+        """End the run if the gear has failed, the vehicle has tipped, touched with its
+        body, come to rest, or run out of settling time. True when it ended."""
+        gear = self.gear
+        after_s = (t_us - self._contact_t_us) * 1e-6
+        worst = max(range(len(gear.load_n)), key=lambda i: gear.load_n[i])
+        if gear.load_n[worst] > g.max_load_n:
+            return self._end_contact(
+                "crashed", f"gear overload: leg {worst + 1} load {gear.load_n[worst]:.0f} N > "
+                f"{g.max_load_n:g} N ({gear.stroke_m[worst]:.2f} of {g.stroke_m:g} m stroke "
+                f"used), {after_s:.2f} s after first contact")
+        t = self.truth()
+        if t["tilt_deg"] > g.tipped_tilt_deg:
+            return self._end_contact(
+                "tipped_over", f"tipped over: tilt {t['tilt_deg']:.0f} deg {after_s:.1f} s after "
+                f"first contact on a {self._first_touch['slope_deg']:.1f} deg slope")
+        if gear.body_altitude_m(self.state, t_us * 1e-6) <= 0.0:
+            return self._end_contact(
+                "crashed", f"body contact: the engine bell hit the ground {after_s:.2f} s after "
+                f"first contact (strokes {', '.join(f'{x:.2f}' for x in gear.stroke_m)} m)")
+        speed = math.sqrt(float(t["v_ground_mps"] @ t["v_ground_mps"]))
+        resting = speed < g.rest_speed_mps and t["rate_dps"] < g.rest_rate_dps and \
+            gear.legs_in_contact >= 3
+        if not resting:
+            self._rest_since_us = None
+        elif self._rest_since_us is None:
+            self._rest_since_us = t_us
+        if resting and (t_us - self._rest_since_us) * 1e-6 >= g.rest_time_s:
+            return self._at_rest(t, after_s, "")
+        if after_s >= g.settle_time_s:
+            # Out of time, still moving a little: a flight software that keeps its engine
+            # near hover thrust floats on (or just above) its legs. Landed if it is slow,
+            # upright and down (a footpad within 0.5 m of the ground).
+            if speed < 0.5 and gear.lowest_altitude_m(self.state, t_us * 1e-6) < 0.5:
+                return self._at_rest(t, after_s, f"; not fully at rest after {after_s:.0f} s "
+                                     f"(speed {speed:.2f} m/s, {gear.legs_in_contact} legs "
+                                     f"down, throttle {self.state[14]:.2f})")
+            return self._end_contact(
+                "crashed", f"not at rest {after_s:.0f} s after first contact: speed "
+                f"{speed:.2f} m/s, {gear.legs_in_contact} legs down, tilt {t['tilt_deg']:.1f} deg")
+        return False
+
+    def _at_rest(self, t: dict, after_s: float, note: str) -> bool:
+        g = self.cfg.gear
+        if t["tilt_deg"] > g.max_rest_tilt_deg:
+            return self._end_contact(
+                "crashed", f"at rest tilted {t['tilt_deg']:.1f} deg > {g.max_rest_tilt_deg:g} deg"
+                f"{note}")
+        ft = self._first_touch
+        return self._end_contact(
+            "landed", f"touchdown at {ft['vertical_speed_mps']:.2f} m/s vertical, "
+            f"{ft['horizontal_speed_mps']:.2f} m/s horizontal; at rest {after_s:.1f} s later, "
+            f"{math.hypot(t['downrange_m'], t['crossrange_m']):.0f} m from the target, tilt "
+            f"{t['tilt_deg']:.1f} deg, strokes up to {max(self.gear.max_stroke_m):.2f} m{note}")
+
+    def _end_contact(self, outcome: str, reason: str) -> bool:
+        gear = self.gear
+        t = self.truth()
+        td = dict(self._first_touch)
+        td.update({
+            "settle_time_s": (self.t_us - self._contact_t_us) * 1e-6,
+            "rest_tilt_deg": t["tilt_deg"],
+            "final_distance_to_target_m": math.hypot(t["downrange_m"], t["crossrange_m"]),
+            "stroke_max_m": max(gear.max_stroke_m),
+            "leg_load_max_n": max(gear.max_load_n),
+            "legs_down": gear.legs_in_contact,
+        })
+        self.done = True
+        self.outcome = Outcome(outcome, reason, td)
+        return True
+
+    def _first_contact(self) -> None:
+        """A footpad (or the body) has touched the ground: record the first-touch values
+        with the [touchdown] criteria, then settle on the gear (or end at once)."""
+        td, over = self._first_touch_values()
+        r_fixed, _ = self._ground_state()
+        td["first_touch_ok"] = not over
+        td["first_touch_exceeded"] = "; ".join(over)
+        td["slope_deg"] = self.terrain.slope_deg(r_fixed)
+        self._first_touch = td
+        self._contact_t_us = self.t_us
+        self._rest_since_us = None
+        g = self.cfg.gear
+        speed = math.hypot(td["vertical_speed_mps"], td["horizontal_speed_mps"])
+        if self.propellant_out_t_us is not None:
+            self._end_contact("out_of_propellant",
+                              f"propellant ran out at t={self.propellant_out_t_us / 1e6:.1f} s; "
+                              f"hit the ground at {td['vertical_speed_mps']:.1f} m/s")
+        elif speed > g.max_contact_speed_mps:
+            self._end_contact("crashed",
+                              f"vertical speed {td['vertical_speed_mps']:.2f} m/s, horizontal "
+                              f"speed {td['horizontal_speed_mps']:.2f} m/s at first contact: "
+                              f"beyond the gear (max_contact_speed_mps {g.max_contact_speed_mps:g})")
 
     # --- configuration for the flight software ------------------------------------------
     def fsw_config(self) -> dict:
@@ -245,6 +411,14 @@ class LanderPlant:
             "mass_kg": s[13], "propellant_kg": s[13] - self.veh.dry_mass_kg,
             "throttle": s[14],
         }
+
+    def gear_row(self) -> list:
+        """History cells of the landing gear (:data:`GEAR_COLUMNS`): legs on the ground,
+        crushed stroke per leg (m), contact force per leg (N); empty without gear."""
+        g = self.gear
+        if g is None:
+            return [None] * len(GEAR_COLUMNS)
+        return [g.legs_in_contact, *g.stroke_m, *g.load_n]
 
     # --- internals ----------------------------------------------------------------------
     def _initial_state(self) -> list[float]:
@@ -311,13 +485,16 @@ class LanderPlant:
         speed = math.sqrt(s[3] ** 2 + s[4] ** 2 + s[5] ** 2) + abs(self.moon.rotation_rad_s) * \
             math.sqrt(s[0] ** 2 + s[1] ** 2)
         frame_s = self.steps_per_frame * self.dt_us * 1e-6
-        return alt <= 2.0 * speed * frame_s + 50.0
+        reach = 0.0 if self.gear is None else \
+            self.gear.reach_m + 2.0 * self.cfg.gear.footpad_radius_m
+        return alt <= 2.0 * speed * frame_s + 50.0 + reach
 
     def _sample_imu(self) -> None:
-        dv_true = (0.0, 0.0, self._acc_dv)
+        dv_true = (self._acc_dv_xy[0], self._acc_dv_xy[1], self._acc_dv)
         dth_true = self._acc_dth
         y = self.imu.sample(dv_true, dth_true)
         self._acc_dv = 0.0
+        self._acc_dv_xy = [0.0, 0.0]      # non-zero only on the ground (gear forces)
         self._acc_dth = [0.0, 0.0, 0.0]
         y = self.faults.apply_imu(self.t_us, y, dv_true, dth_true)
         if y is None:  # the unit is off: no sample
@@ -361,8 +538,8 @@ class LanderPlant:
         alt = self._altitude_at(self.state, self.t_us) if self.faults.wants_altitude else None
         self.faults.update_triggers(self.t_us, alt)
 
-    def _touchdown(self) -> None:
-        self.done = True
+    def _first_touch_values(self) -> tuple[dict, list[str]]:
+        """The touchdown quantities now, and the [touchdown] criteria they exceed."""
         t = self.truth()
         crit = self.cfg.touchdown
         dist = math.hypot(t["downrange_m"], t["crossrange_m"])
@@ -381,6 +558,13 @@ class LanderPlant:
         ]
         over = [f"{name} {val:.2f} {unit} > {lim:g} {unit} (by {val - lim:.2f})"
                 for name, val, lim, unit in checks if val > lim]
+        return td, over
+
+    def _touchdown(self) -> None:
+        """Without landing gear: the run ends at first contact, judged by [touchdown]."""
+        self.done = True
+        td, over = self._first_touch_values()
+        dist = td["distance_to_target_m"]
         if self.propellant_out_t_us is not None:
             self.outcome = Outcome(
                 "out_of_propellant",

@@ -22,10 +22,13 @@ def low_start(altitude_m: float = 20.0, vertical_speed_mps: float = 0.0, pitch_d
               **tables) -> LanderPlant:
     """A plant over flat ground at the target, at rest horizontally, engine off, ideal IMU,
     on a Moon that does not rotate (the closed forms here; tests/test_moon_rotation.py has
-    the rotating ones: a fall there picks up ~1e-4 m/s of Coriolis drift)."""
+    the rotating ones: a fall there picks up ~1e-4 m/s of Coriolis drift), without landing
+    gear: the run ends at first contact, judged by [touchdown] (tests/test_gear.py has the
+    legs)."""
     data = {
         "name": "low",
         "moon": {"rotation_rad_s": 0.0},
+        "gear": {"enabled": False},
         "initial": {"altitude_m": altitude_m, "downrange_m": 0.0, "crossrange_m": 0.0,
                     "horizontal_speed_mps": 0.0, "vertical_speed_mps": vertical_speed_mps,
                     "pitch_deg": pitch_deg, "coast_s": 0.0},
