@@ -422,6 +422,7 @@ _UNITS = {  # field-name suffix -> unit
     "_hz": "Hz", "_kg": "kg", "_n": "N", "_s": "s", "_kgm2": "kg m²", "_nm": "N m", "_m": "m",
     "_mps": "m/s", "_deg": "deg", "_dph": "deg/h", "_dpsh": "deg/√h", "_ppm": "ppm",
     "_dps": "deg/s", "_rad": "rad", "_ug": "µg", "_mpsh": "m/s/√h", "_g": "g", "_mrad": "mrad",
+    "_rad_s": "rad/s", "_m3ps2": "m³/s²", "_n_per_m": "N/m", "_n_s_per_m": "N s/m",
 }
 
 

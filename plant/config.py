@@ -242,7 +242,7 @@ class GearConfig:
     friction: float = param(0.8, 0.0, 5.0, "footpad-regolith friction coefficient")
     tangential_stiffness_n_per_m: float = param(1e5, 1e2, 1e8, "stiffness of a footpad's grip "
                                                 "before it slides")
-    tangential_damping_n_s_per_m: float = param(4000.0, 0.0, 1e7)
+    tangential_damping_n_s_per_m: float = param(4000.0, 0.0, 1e7, "damping of a footpad's grip")
     body_clearance_m: float = param(0.6, 0.0, 20.0, "lowest point of the body (engine bell) "
                                     "above the footpad plane, struts not stroked")
     max_rest_tilt_deg: float = param(15.0, 0.0, 90.0, "landed only if at rest within this tilt "
