@@ -394,8 +394,8 @@ class Terrain:
         self._east = tuple(float(v) for v in site.east)
         self._north = tuple(float(v) for v in site.north)
         # Crater centre unit vectors and angular influence radii, for segment culling.
-        self._centres = np.array([[c.cx, c.cy, c.cz] for c in craters]).reshape(-1, 3)
         self._outer_rad = np.array([c.outer_m / R for c in craters])
+        self._outer_rad_list = self._outer_rad.tolist()
         # Global bounds of the surface height (overlaps add, so sum).
         self.max_height_m = self.mean_height_m + sum(c.rim_m for c in craters) \
             + sum(c.height_m for c in self._features)
@@ -529,22 +529,27 @@ class Terrain:
         """What shapes the ground track of segment p0..p1: the craters whose influence cap
         can touch it, the cliffs that are not constant along it, and the base height (mean
         plus the constant cliffs), m."""
-        u0 = np.array(p0) / math.sqrt(p0[0] ** 2 + p0[1] ** 2 + p0[2] ** 2)
-        u1 = np.array(p1) / math.sqrt(p1[0] ** 2 + p1[1] ** 2 + p1[2] ** 2)
-        mid = u0 + u1
-        mid /= np.linalg.norm(mid)
+        n0 = math.sqrt(p0[0] ** 2 + p0[1] ** 2 + p0[2] ** 2)
+        n1 = math.sqrt(p1[0] ** 2 + p1[1] ** 2 + p1[2] ** 2)
+        ax, ay, az = p0[0] / n0, p0[1] / n0, p0[2] / n0
+        bx, by, bz = p1[0] / n1, p1[1] / n1, p1[2] / n1
+        mx, my, mz = ax + bx, ay + by, az + bz
+        mn = math.sqrt(mx * mx + my * my + mz * mz)
+        mx, my, mz = mx / mn, my / mn, mz / mn
         # The ground track is the great-circle arc u0..u1; it lies within half its
         # angle of the arc midpoint.
-        half = 0.5 * math.atan2(float(np.linalg.norm(np.cross(u0, u1))), float(u0 @ u1))
+        cx, cy, cz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
+        half = 0.5 * math.atan2(math.sqrt(cx * cx + cy * cy + cz * cz), ax * bx + ay * by + az * bz)
         craters: list[_Crater] = []
-        if self.craters:
-            ang = np.arccos(np.clip(self._centres @ mid, -1.0, 1.0))
-            near = ang <= half + self._outer_rad + 1e-6      # margin covers arccos rounding
-            craters = [c for c, n in zip(self.craters, near) if n]
+        for c, outer in zip(self.craters, self._outer_rad_list):
+            dot = c.cx * mx + c.cy * my + c.cz * mz
+            ang = math.acos(max(-1.0, min(1.0, dot)))
+            if ang <= half + outer + 1e-6:              # margin covers acos rounding
+                craters.append(c)
         base = self.mean_height_m
         cliffs: list[_Cliff] = []
         if self._features:
-            a, c = self._ground(float(mid[0]), float(mid[1]), float(mid[2]))
+            a, c = self._ground(mx, my, mz)
             radius = (half + 1e-6) * self.radius_m
             for cl in self._features:
                 h = cl.constant_on(a, c, radius)
