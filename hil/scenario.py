@@ -444,7 +444,6 @@ def _unit(name: str) -> str:
 def reference_markdown() -> str:
     """Markdown tables of every table and key: type, default, range, unit, meaning."""
     lines: list[str] = []
-    hints = typing.get_type_hints(ScenarioConfig)
 
     def table(cls: type, heading: str) -> None:
         doc = (cls.__doc__ or "").strip().splitlines()[0].replace("``", "`")
@@ -458,14 +457,19 @@ def reference_markdown() -> str:
             lines.append(_reference_row(cls, f, field_hints[f.name]))
         lines.append("")
 
+    def tables(cls: type, prefix: str) -> None:  # nested tables ([knowledge.vehicle]) too
+        cls_hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            tp = cls_hints[f.name]
+            if dataclasses.is_dataclass(tp):
+                table(tp, f"[{prefix}{f.name}]")
+                for (owner, key), item in _ITEM_TYPES.items():
+                    if owner is tp:
+                        table(item, f"[[{prefix}{f.name}.{key}]]")
+                tables(tp, f"{prefix}{f.name}.")
+
     table(ScenarioConfig, "top-level keys")
-    for f in dataclasses.fields(ScenarioConfig):
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            table(tp, f"[{f.name}]")
-            for (owner, key), item in _ITEM_TYPES.items():
-                if owner is tp:
-                    table(item, f"[[{f.name}.{key}]]")
+    tables(ScenarioConfig, "")
     for (owner, key), item in _ITEM_TYPES.items():
         if owner is ScenarioConfig:
             table(item, f"[[{key}]]")
@@ -486,7 +490,8 @@ def _reference_row(cls: type, f: dataclasses.Field, tp: Any) -> str:
     if optional and not f.metadata.get("required"):
         kind += " (optional)"
     shown_default = "required" if f.metadata.get("required") else \
-        {"ImuConfig": "from preset", "FaultConfig": "none"}.get(cls.__name__, "derived") \
+        {"ImuConfig": "from preset", "FaultConfig": "none",
+         "VehicleKnowledgeConfig": "the truth"}.get(cls.__name__, "derived") \
         if default is None else \
         "none" if default == [] else f"`{_show(default)}`"
     choices = _choices(f.metadata)

@@ -87,6 +87,18 @@ class InitialConfig:
 
 
 @dataclass
+class VehicleKnowledgeConfig:
+    """What the flight software is told about the vehicle (HELLO "vehicle"); unset = the truth."""
+
+    dry_mass_kg: float | None = param(None, 1.0, 1e5, "told dry mass")
+    propellant_kg: float | None = param(None, 0.0, 1e5, "told propellant load")
+    max_thrust_n: float | None = param(None, 1.0, 1e7, "told full thrust")
+    min_throttle: float | None = param(None, 0.0, 1.0, "told lowest throttle")
+    isp_s: float | None = param(None, 50.0, 1000.0, "told specific impulse")
+    throttle_time_constant_s: float | None = param(None, 0.0, 10.0, "told throttle response")
+
+
+@dataclass
 class KnowledgeConfig:
     """One-sigma error of the state vector given to the flight software at start."""
 
@@ -95,6 +107,7 @@ class KnowledgeConfig:
     attitude_sigma_deg: float = param(0.002, 0.0, 10.0)
     altitude_bias_m: float = param(0.0, -1e5, 1e5, "fixed error of the given altitude: the "
                                    "flight software believes it is this much higher")
+    vehicle: VehicleKnowledgeConfig = field(default_factory=VehicleKnowledgeConfig)
 
 
 @dataclass

@@ -355,7 +355,7 @@ class LanderPlant:
     # --- configuration for the flight software ------------------------------------------
     def fsw_config(self) -> dict:
         """The handshake's config map: vehicle, site, initial state vector with its errors."""
-        v, k, a = self.cfg.vehicle, self.cfg.knowledge, self.cfg.altimeter
+        k, a = self.cfg.knowledge, self.cfg.altimeter
         s = self.state
         dr, dv, dth = self._know_err
         r0 = np.array(s[0:3])
@@ -363,12 +363,7 @@ class LanderPlant:
         vel = np.array(s[3:6]) + dv
         q = _qmul(s[6:10], _qrotvec(dth))
         return {
-            "vehicle": {
-                "dry_mass_kg": v.dry_mass_kg, "propellant_kg": v.propellant_kg,
-                "max_thrust_n": v.max_thrust_n, "min_throttle": v.min_throttle,
-                "isp_s": v.isp_s, "throttle_time_constant_s": v.throttle_time_constant_s,
-                "inertia_kgm2": list(v.inertia_kgm2), "max_torque_nm": list(v.max_torque_nm),
-            },
+            "vehicle": self.vehicle_knowledge(),
             "site": {"up": self.site.up.tolist(), "east": self.site.east.tolist(),
                      "radius_m": self.terrain.site_radius_m},
             "moon": self.moon.hello(),
@@ -382,6 +377,18 @@ class LanderPlant:
             "imu_hz": self.cfg.rates.imu_hz,
             "fsw": {},
         }
+
+    def vehicle_knowledge(self) -> dict:
+        """What the flight software is told about the vehicle: ``[knowledge.vehicle]`` where
+        the scenario gives it, the truth (``[vehicle]``) elsewhere."""
+        v, told = self.cfg.vehicle, self.cfg.knowledge.vehicle
+        out = {name: float(getattr(v, name)) if getattr(told, name) is None
+               else float(getattr(told, name))
+               for name in ("dry_mass_kg", "propellant_kg", "max_thrust_n", "min_throttle",
+                            "isp_s", "throttle_time_constant_s")}
+        out["inertia_kgm2"] = list(v.inertia_kgm2)
+        out["max_torque_nm"] = list(v.max_torque_nm)
+        return out
 
     # --- truth for the history ----------------------------------------------------------
     def truth(self) -> dict:
