@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import ScenarioError
-from plant.config import CliffConfig, CraterConfig, FaultConfig, ScenarioConfig, TerrainConfig
+from hil import dispersions as _dispersions
+from plant.config import (CliffConfig, CraterConfig, DispersionConfig, FaultConfig, ScenarioConfig,
+                          TerrainConfig)
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 
@@ -39,6 +41,11 @@ SCENARIO_DIR = Path(__file__).parent / "scenarios"
 _ITEM_TYPES: dict[tuple[type, str], type] = {(TerrainConfig, "craters"): CraterConfig,
                                              (TerrainConfig, "cliffs"): CliffConfig,
                                              (ScenarioConfig, "faults"): FaultConfig}
+# Fields that hold a table of tables keyed by name ([dispersions]), and each entry's dataclass.
+_KEYED_TYPES: dict[tuple[type, str], type] = {(ScenarioConfig, "dispersions"): DispersionConfig}
+# List fields whose elements may be of any scalar type (checked elsewhere against their key).
+_ANY_ITEMS = {(DispersionConfig, "values")}
+MAX_BASE_DEPTH = 8
 
 _CHOICES_RE = re.compile(r"^\s*[\w.-]+(\s*\|\s*[\w.-]+)+\s*$")
 
@@ -50,14 +57,56 @@ def load_scenario(name_or_path: str | os.PathLike[str]) -> ScenarioConfig:
     """Load and validate a scenario: a shipped name (``"nominal"``) or a path to a ``.toml`` file.
 
     A name without ``.toml`` and without a path separator is looked up in ``hil/scenarios/``.
-    A file without a ``name`` key is named after its file stem.
+    A file without a ``name`` key is named after its file stem. A file with ``base = "..."``
+    starts from that scenario (a shipped name, or a path relative to the file): its tables
+    are merged key by key over the base's, lists (``[[terrain.craters]]``, ...) replace the
+    base's whole, ``[dispersions]`` entries are added to or replace the base's by key.
     """
     path = _resolve(name_or_path)
     shown = str(path) if _is_shipped_name(name_or_path) else os.fspath(name_or_path)
+    return scenario_from_dict(_read_scenario(path, shown, []), source=shown)
+
+
+def _read_scenario(path: Path, shown: str, chain: list[Path]) -> dict[str, Any]:
+    """The file's dict, named, with its ``base`` chain merged in (each base validated)."""
     data = _read_toml(path, shown)
-    if isinstance(data, dict) and "name" not in data:
+    if "name" not in data:
         data = {"name": path.stem, **data}
-    return scenario_from_dict(data, source=shown)
+    base = data.get("base")
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ScenarioError(shown, "base", f"base = {_show(base)} is {_describe(base)}; "
+                                           f"expected a scenario name or a path")
+    chain = chain + [path.resolve()]
+    ref = base if _is_shipped_name(base) else os.fspath(path.parent / base)
+    try:
+        base_path = _resolve(ref)
+    except ScenarioError as error:
+        raise ScenarioError(shown, "base", f'base = "{base}": {error.reason}') from None
+    if base_path.resolve() in chain:
+        names = " -> ".join(p.name for p in chain + [base_path])
+        raise ScenarioError(shown, "base", f'base = "{base}" leads back to itself ({names})')
+    if len(chain) > MAX_BASE_DEPTH:
+        raise ScenarioError(shown, "base", f"more than {MAX_BASE_DEPTH} bases in a chain")
+    base_shown = str(base_path) if _is_shipped_name(base) else ref
+    base_data = _read_scenario(base_path, base_shown, chain)
+    scenario_from_dict(base_data, source=base_shown)  # the base's own errors name its file
+    return _merge(base_data, data)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over``'s keys over ``base``'s: tables merged key by key, everything else replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if key == "dispersions" and isinstance(value, dict) \
+                and isinstance(base.get(key), dict):
+            out[key] = {**_dispersions.flatten(base[key]), **_dispersions.flatten(value)}
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            out[key] = _merge(base[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "<dict>") -> ScenarioConfig:
@@ -172,6 +221,14 @@ def _build(cls: type, data: Any, where: _Where) -> Any:
                 raise where.fail(key, f"{key} = {_show(value)}: expected a table [{key}]")
             kwargs[key] = _build(tp, value, _Where(where.source, f"[{where.prefix}{key}]",
                                                    f"{where.prefix}{key}."))
+        elif (cls, key) in _KEYED_TYPES:
+            if not isinstance(value, dict):
+                raise where.fail(key, f"{key} = {_show(value)}: expected a table [{key}]")
+            kwargs[key] = {
+                name: _build(_KEYED_TYPES[cls, key], entry,
+                             _Where(where.source, f'[{where.prefix}{key}] "{name}":',
+                                    f'{where.prefix}{key}."{name}".'))
+                for name, entry in _dispersions.flatten(value).items()}
         else:
             kwargs[key] = _value(cls, f, tp, value, where)
     for name, f in fields.items():
@@ -183,7 +240,7 @@ def _build(cls: type, data: Any, where: _Where) -> Any:
 
 def _unknown(cls: type, key: str, value: Any, fields: dict[str, dataclasses.Field],
              hints: dict[str, Any], where: _Where) -> ScenarioError:
-    tables = [k for k in fields if dataclasses.is_dataclass(hints[k])]
+    tables = [k for k in fields if dataclasses.is_dataclass(hints[k]) or (cls, k) in _KEYED_TYPES]
     keys = [k for k in fields if k not in tables]
     if where.label == "":  # top level: tables and plain keys
         suggestion = _suggest(key, tables if isinstance(value, dict) else keys,
@@ -219,6 +276,12 @@ def _value(cls: type, f: dataclasses.Field, tp: Any, value: Any, where: _Where) 
         if default and len(value) != len(default):
             raise where.fail(key, f"{key} = {_show(value)} has {len(value)} elements; "
                                   f"expected {len(default)}")
+        if (cls, key) in _ANY_ITEMS:
+            for i, v in enumerate(value):
+                if isinstance(v, (list, dict)):
+                    raise where.fail(key, f"{key}[{i}] = {_show(v)} is {_describe(v)}; "
+                                          f"expected a number, a string or a boolean")
+            return list(value)
         elem_type = type(default[0]) if default else float
         return [_scalar(f"{key}[{i}]", elem_type, v, f.metadata, key, where)
                 for i, v in enumerate(value)]
@@ -323,6 +386,27 @@ def _check_cross_fields(cfg: ScenarioConfig, source: str) -> None:
                             f"least the deadline, {_show(dl.deadline_s or period_s)} s")
     for i, fault in enumerate(cfg.faults):
         _check_fault(fault, _Where(source, f"[[faults]] #{i + 1}:", f"faults[{i}]."))
+    for path, spec in cfg.dispersions.items():
+        _check_dispersion(cfg, path, spec, _Where(source, f'[dispersions] "{path}":',
+                                                  f'dispersions."{path}".'))
+
+
+def _check_dispersion(cfg: ScenarioConfig, path: str, spec: DispersionConfig,
+                      where: _Where) -> None:
+    """The path names scalar keys, the parameters fit, a choice's values fit every key."""
+    try:
+        found = _dispersions.check_spec(cfg, path, spec)
+    except _dispersions.DispersionError as error:
+        raise where.fail(error.key, error.reason) from None
+    if spec.dist != "choice":
+        return
+    for t in found:
+        hints = _allowed_types(t.type) if t.index is None else (float,)
+        kinds = [k for k in hints if k is not type(None)]
+        tp = kinds[0] if len(kinds) == 1 else float
+        for i, v in enumerate(spec.values or []):
+            _scalar(f"values[{i}]", tp, v, t.field.metadata, "values",
+                    _Where(where.source, f'{where.label} for "{t.path}",', where.prefix))
 
 
 def _check_fault(fault: FaultConfig, where: _Where) -> None:
@@ -473,6 +557,9 @@ def reference_markdown() -> str:
     for (owner, key), item in _ITEM_TYPES.items():
         if owner is ScenarioConfig:
             table(item, f"[[{key}]]")
+    for (owner, key), item in _KEYED_TYPES.items():
+        if owner is ScenarioConfig:
+            table(item, f'[{key}] "KEY"')
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -480,7 +567,7 @@ def _reference_row(cls: type, f: dataclasses.Field, tp: Any) -> str:
     allowed = [t for t in _allowed_types(tp) if t is not type(None)]
     optional = type(None) in _allowed_types(tp)
     default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-    if (cls, f.name) in _ITEM_TYPES:
+    if (cls, f.name) in _ITEM_TYPES or (cls, f.name) in _KEYED_TYPES:
         kind = "tables"
     elif list in allowed:
         kind = f"{len(default)} numbers" if default else "list"
@@ -490,10 +577,10 @@ def _reference_row(cls: type, f: dataclasses.Field, tp: Any) -> str:
     if optional and not f.metadata.get("required"):
         kind += " (optional)"
     shown_default = "required" if f.metadata.get("required") else \
-        {"ImuConfig": "from preset", "FaultConfig": "none",
-         "VehicleKnowledgeConfig": "the truth"}.get(cls.__name__, "derived") \
+        {"ImuConfig": "from preset", "FaultConfig": "none", "ScenarioConfig": "none",
+         "DispersionConfig": "none", "VehicleKnowledgeConfig": "the truth"}.get(cls.__name__, "derived") \
         if default is None else \
-        "none" if default == [] else f"`{_show(default)}`"
+        "none" if default in ([], {}) else f"`{_show(default)}`"
     choices = _choices(f.metadata)
     lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
     rng = " \\| ".join(f"`{c}`" for c in choices) if choices else \

@@ -334,6 +334,23 @@ class FaultConfig:
 
 
 @dataclass
+class DispersionConfig:
+    """How one scenario key varies from run to run in a campaign (``fsil mc``; docs/montecarlo.md)."""
+
+    dist: str | None = param(None, help="normal | uniform | choice", required=True)
+    apply: str = param("set", help="set | add | scale")
+    mean: float | None = param(None, -1e12, 1e12, "normal: the centre (default: the nominal "
+                               "value for set, 0 for add, 1 for scale)")
+    sigma: float | None = param(None, 0.0, 1e12, "normal: one sigma")
+    low: float | None = param(None, -1e12, 1e12, "uniform: lower bound")
+    high: float | None = param(None, -1e12, 1e12, "uniform: upper bound")
+    values: list | None = param(None, help="choice: the values to pick from")
+    weights: list | None = param(None, 0.0, 1e12, "choice: relative weights (default: equal)")
+    min: float | None = param(None, -1e12, 1e12, "normal: truncate below (redrawn, not clipped)")
+    max: float | None = param(None, -1e12, 1e12, "normal: truncate above")
+
+
+@dataclass
 class ScenarioConfig:
     """A whole scenario: one TOML file."""
 
@@ -354,3 +371,7 @@ class ScenarioConfig:
     run: RunConfig = field(default_factory=RunConfig)
     deadline: DeadlineConfig = field(default_factory=DeadlineConfig)
     faults: list = param([], help="list of [[faults]] tables: sensor faults (docs/faults.md)")
+    base: str | None = param(None, help="start from this scenario (shipped name or path, "
+                             "relative to this file) and override it with this file's keys")
+    dispersions: dict = param({}, help="[dispersions]: scenario key -> distribution, for "
+                              "campaigns (fsil mc; docs/montecarlo.md)")
