@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "{link} is replaced by the link URL, also in the environment as "
                         "FSIL_LINK; its output goes to RUN/fsw.log (see docs/your-fsw.md)")
     _add_allow_remote(p)
+    p.add_argument("--campaign", type=Path, default=None, metavar="DIR",
+                   help="replay a run of the campaign in DIR (with --run K): its drawn scenario "
+                        "and seed, bit for bit (see docs/montecarlo.md)")
+    p.add_argument("--run", type=int, default=None, metavar="K", help="the campaign run to replay")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("plant", help="start the plant alone and serve a flight software on --link",
@@ -171,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_hil_parser(sub, _add_common)
     from hil.keys_cmd import add_parser as add_keys_parser
     add_keys_parser(sub)
+    from hil.mc.cli import add_parser as add_mc_parser
+    add_mc_parser(sub)
 
     p = sub.add_parser("scenarios", help="list the shipped scenarios",
                        description="List the scenarios shipped with fsil, with their descriptions.")
@@ -266,6 +272,8 @@ def _check_load(load_ms: float, flag: str) -> None:
 
 def _load(args: argparse.Namespace):
     from hil.scenario import load_scenario
+    if getattr(args, "campaign", None) is not None or getattr(args, "run", None) is not None:
+        return _load_campaign_run(args)
     cfg = load_scenario(args.scenario)
     if not args.hello_timeout > 0:
         raise HilErrorConfig(f"--hello-timeout must be > 0 s, got {args.hello_timeout}")
@@ -349,6 +357,29 @@ def build_info() -> dict:
         except (OSError, subprocess.SubprocessError):
             commit = None
     return {"version": version, "git_commit": commit}
+
+
+def _load_campaign_run(args: argparse.Namespace):
+    """``fsil run --campaign DIR --run K``: run K's scenario and seed; the campaign's fsw."""
+    from hil.mc.replay import campaign_run
+    if args.campaign is None or args.run is None:
+        raise HilErrorConfig("--campaign DIR and --run K go together")
+    if args.seed is not None:
+        raise HilErrorConfig("--seed cannot be given with --campaign: the run has its own")
+    cfg, seed, meta = campaign_run(args.campaign, args.run)
+    if args.scenario not in (DEFAULT_SCENARIO, meta["name"], cfg.name):
+        raise HilErrorConfig(f"--scenario {args.scenario}: the campaign in {args.campaign} "
+                             f"is of {meta['name']}")
+    if getattr(args, "fsw", "default") == "default":
+        args.fsw = meta["fsw"]
+    if args.max_sim_time is not None or args.timeout is not None:
+        raise HilErrorConfig("--max-sim-time and --timeout cannot change a campaign run")
+    if not args.hello_timeout > 0:
+        raise HilErrorConfig(f"--hello-timeout must be > 0 s, got {args.hello_timeout}")
+    _rt_priority(getattr(args, "rt_priority", None))
+    out = args.out or Path(args.campaign) / "replay" / f"run-{args.run}"
+    prepare_run_folder(out, getattr(args, "force", False))
+    return cfg, seed, out
 
 
 def _add_allow_remote(p: argparse.ArgumentParser) -> None:

@@ -242,6 +242,16 @@ def check_spec(cfg: ScenarioConfig, path: str, spec: DispersionConfig) -> list[T
     return found
 
 
+def out_of_range(target: Target, value: Any) -> str | None:
+    """Why a drawn number is outside its key's range (field metadata ``lo``/``hi``), or None."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    lo, hi = target.field.metadata.get("lo"), target.field.metadata.get("hi")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        return f"out of range ({'' if lo is None else f'{lo:g}'} .. {'' if hi is None else f'{hi:g}'})"
+    return None
+
+
 # ---------------------------------------------------------------- draws
 
 
