@@ -20,9 +20,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -47,7 +49,6 @@ class Progress:
     landed: int = 0
     new: int = 0                    # finished by this invocation
     interrupted: bool = False
-    rows_seen: set = field(default_factory=set)
 
 
 # ---------------------------------------------------------------- the folder
@@ -158,9 +159,17 @@ def open_client(workers: int | None, scheduler: str | None):
         except (OSError, TimeoutError) as e:
             raise LinkFailure(f"no Dask scheduler at {address}: {e}", side="scheduler") from None
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR,
-                           memory_limit=0)
+    # The worker processes start with SIGINT ignored (inherited across exec): Ctrl-C goes
+    # to this process alone, which stops the campaign and closes the cluster in order.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                               silence_logs=logging.CRITICAL, memory_limit=0)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
     return Client(cluster), cluster
 
 

@@ -67,10 +67,13 @@ def run_config(spec: CampaignSpec, run: int) -> tuple[ScenarioConfig, int, dict[
     """
     base = base_config(spec)
     draws = dispersions.draw(base, spec.seed, run)
-    seed = dispersions.plant_seed(spec.seed, run)
+    return _build(spec, base, run, draws), dispersions.plant_seed(spec.seed, run), draws
+
+
+def _build(spec: CampaignSpec, base: ScenarioConfig, run: int, draws: dict) -> ScenarioConfig:
     data = dispersions.apply(scenario_to_dict(base), base, draws)
-    data["run"]["seed"] = seed
-    return scenario_from_dict(data, f"{base.name} run {run}"), seed, draws
+    data["run"]["seed"] = dispersions.plant_seed(spec.seed, run)
+    return scenario_from_dict(data, f"{base.name} run {run}")
 
 
 def run_one(spec: CampaignSpec, run: int, keep_history: bool) -> tuple[dict, Any]:
@@ -84,8 +87,11 @@ def run_one(spec: CampaignSpec, run: int, keep_history: bool) -> tuple[dict, Any
                worker=f"{socket.gethostname()}:{os.getpid()}")
     history = None
     try:
-        cfg, seed, draws = run_config(spec, run)
+        base = base_config(spec)
+        draws = dispersions.draw(base, spec.seed, run)
         row.update(draws)
+        cfg = _build(spec, base, run, draws)
+        seed = row["seed"]
         from hil.mc.engine import fly
         summary, history = fly(cfg, seed, spec.fsw, spec.two_process)
         row.update(summary_values(summary))
