@@ -35,6 +35,7 @@ def fly(cfg: ScenarioConfig, seed: int, fsw: str = "default", two_process: bool 
 
 def _fly_inprocess(cfg: ScenarioConfig, seed: int, fsw: str) -> tuple[dict, Any]:
     from fsw.core import FlightSoftware
+    from fsw.frame import Frame
     from hil.plant_side import HISTORY_COLUMNS, PlantSide
     from plant.lander import Command, LanderPlant
 
@@ -48,8 +49,8 @@ def _fly_inprocess(cfg: ScenarioConfig, seed: int, fsw: str) -> tuple[dict, Any]
     nav = None
     while not plant.done:
         t0 = time.perf_counter_ns()
-        throttle, torque, mode, nav, flags = software.step(frame.seq, frame.t_us, frame.imu,
-                                                           frame.alt)
+        throttle, torque, mode, nav, flags = software.step(
+            Frame(frame.seq, frame.t_us, frame.imu, frame.alt, getattr(frame, "vel", None)))
         compute_us = (time.perf_counter_ns() - t0) // 1000
         cmd = SimpleNamespace(throttle=throttle, torque_nm=list(torque), mode=mode, nav=nav,
                               flags=flags, compute_us=compute_us)
