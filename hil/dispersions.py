@@ -261,26 +261,40 @@ def plant_seed(campaign_seed: int, run: int) -> int:
     return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
+class Plan:
+    """A scenario's dispersions resolved once (targets, nominal values): draws per run."""
+
+    def __init__(self, cfg: ScenarioConfig) -> None:
+        self.entries = []
+        for path, spec in cfg.dispersions.items():
+            found = [(t, nominal(cfg, t), int in _types(t.type) and float not in _types(t.type))
+                     for t in targets(cfg, path)]
+            self.entries.append((path, spec, zlib.crc32(path.encode()), found))
+
+    def draw(self, campaign_seed: int, run: int) -> dict[str, Any]:
+        """Run ``run``'s value of every dispersed target, ``{concrete path: value}``."""
+        out: dict[str, Any] = {}
+        for _, spec, crc, found in self.entries:
+            rng = np.random.default_rng(np.random.SeedSequence(campaign_seed,
+                                                               spawn_key=(run, 1, crc)))
+            for t, base, whole in found:
+                out[t.path] = _one(spec, base, whole, rng)
+        return out
+
+
 def draw(cfg: ScenarioConfig, campaign_seed: int, run: int) -> dict[str, Any]:
     """Run ``run``'s value of every dispersed target, ``{concrete path: value}``, in table order.
 
     ``cfg`` must have passed the scenario loader (its dispersions are checked).
     """
-    out: dict[str, Any] = {}
-    for path, spec in cfg.dispersions.items():
-        rng = np.random.default_rng(np.random.SeedSequence(
-            campaign_seed, spawn_key=(run, 1, zlib.crc32(path.encode()))))
-        for t in targets(cfg, path):
-            out[t.path] = _one(cfg, t, spec, rng)
-    return out
+    return Plan(cfg).draw(campaign_seed, run)
 
 
-def _one(cfg: ScenarioConfig, t: Target, spec: DispersionConfig, rng: np.random.Generator) -> Any:
+def _one(spec: DispersionConfig, base: Any, whole: bool, rng: np.random.Generator) -> Any:
     if spec.dist == "choice":
         weights = np.asarray(spec.weights if spec.weights is not None
                              else [1.0] * len(spec.values), dtype=float)
         return spec.values[int(rng.choice(len(spec.values), p=weights / weights.sum()))]
-    base = nominal(cfg, t)
     if spec.dist == "uniform":
         x = float(rng.uniform(spec.low, spec.high))
     else:
@@ -288,22 +302,36 @@ def _one(cfg: ScenarioConfig, t: Target, spec: DispersionConfig, rng: np.random.
             {"set": base, "add": 0.0, "scale": 1.0}[spec.apply]
         x = _normal(rng, float(centre), float(spec.sigma), spec.min, spec.max)
     value = {"set": x, "add": (base or 0.0) + x, "scale": (base or 0.0) * x}[spec.apply]
-    if int in _types(t.type) and float not in _types(t.type):
-        return int(round(value))
-    return float(value)
+    return int(round(value)) if whole else float(value)
 
 
 def _normal(rng: np.random.Generator, mean: float, sigma: float, lo: float | None,
             hi: float | None) -> float:
-    """A normal draw, truncated to [lo, hi] (scipy's truncnorm) when bounds are given."""
+    """A normal draw, truncated to [lo, hi] when bounds are given.
+
+    Truncation by inverse transform (scipy.special's normal CDF and its inverse) on one
+    uniform draw: exact, and one draw per value whatever the bounds. An interval in the upper
+    tail is mirrored into the lower one, where the CDF keeps its precision.
+    """
     if sigma == 0.0:
         return float(np.clip(mean, -np.inf if lo is None else lo, np.inf if hi is None else hi))
     if lo is None and hi is None:
         return float(rng.normal(mean, sigma))
-    from scipy.stats import truncnorm
+    from scipy.special import ndtr, ndtri
     a = -np.inf if lo is None else (lo - mean) / sigma
     b = np.inf if hi is None else (hi - mean) / sigma
-    return float(truncnorm.rvs(a, b, loc=mean, scale=sigma, random_state=rng))
+    flip = a > 0.0
+    if flip:
+        a, b = -b, -a
+    p_lo, p_hi = float(ndtr(a)), float(ndtr(b))
+    u = float(rng.uniform())
+    if p_hi > p_lo:
+        z = float(ndtri(p_lo + u * (p_hi - p_lo)))
+    else:  # bounds far out in the tail: scipy's dedicated sampler
+        from scipy.stats import truncnorm
+        z = float(truncnorm.ppf(u, a, b))
+    z = min(max(z, a), b)  # rounding at the ends
+    return mean + sigma * (-z if flip else z)
 
 
 def apply(data: dict[str, Any], cfg: ScenarioConfig, draws: dict[str, Any]) -> dict[str, Any]:

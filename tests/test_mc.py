@@ -311,3 +311,33 @@ def test_footprint_ellipse_holds_its_share_of_normal_points() -> None:
     v = -d[:, 0] * np.sin(t) + d[:, 1] * np.cos(t)
     inside = np.mean((u / a) ** 2 + (v / b) ** 2 <= 1.0)
     assert abs(inside - 0.9) < 4 * np.sqrt(0.9 * 0.1 / 4000)
+
+
+# ---------------------------------------------------------------- shipped campaigns
+
+
+@pytest.mark.parametrize("name", ["nominal", "terminal", "m1-crater-rim", "m2-late-lrf",
+                                  "im1-no-lrf"])
+def test_shipped_campaigns_load_and_draw_in_range(name: str) -> None:
+    from hil.mc.cli import check_draws, list_campaigns
+    assert name in list_campaigns()
+    cfg = resolve(name)
+    assert cfg.base == name and len(cfg.dispersions) >= 10
+    assert cfg.knowledge.vehicle.max_thrust_n is None          # told the truth's nominal
+    check_draws(CampaignSpec(scenario_to_dict(cfg), 1), 200)
+    run_cfg, _, draws = run_config(CampaignSpec(scenario_to_dict(cfg), 1), 0)
+    assert run_cfg.vehicle.max_thrust_n == draws["vehicle.max_thrust_n"]
+    assert run_cfg.knowledge.vehicle.max_thrust_n == cfg.vehicle.max_thrust_n
+
+
+def test_a_draw_out_of_its_keys_range_stops_the_campaign_before_it_starts(tmp_path) -> None:
+    from hil.errors import ScenarioError
+    from hil.mc.cli import check_draws
+    path = tmp_path / "wide.toml"
+    path.write_text('base = "terminal"\n[dispersions]\n'
+                    '"vehicle.min_throttle" = { dist = "normal", sigma = 0.5 }\n')
+    with pytest.raises(ScenarioError) as info:
+        check_draws(CampaignSpec(scenario_to_dict(resolve(str(path))), 1), 100)
+    message = str(info.value)
+    assert '[dispersions] "vehicle.min_throttle": run ' in message
+    assert "out of range (0 .. 1)" in message and "bound the draw" in message

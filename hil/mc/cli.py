@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
     if seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {seed}")
     spec = CampaignSpec(scenario_to_dict(cfg), seed, args.fsw, args.two_process)
-    check_draws(spec, args.runs)
+    check_draws(spec, args.runs, args.scenario)
     out = args.out or Path("campaigns") / f"{cfg.name}-seed{seed}"
     wall0 = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _terminate)
@@ -146,23 +146,23 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt  # SIGTERM: stop like Ctrl-C, keeping every finished run
 
 
-def check_draws(spec, runs: int) -> None:
+def check_draws(spec, runs: int, source: str | None = None) -> None:
     """Every run's drawn values inside their keys' ranges, before any run starts (one line
     naming the run, the key and the value; a truncation bound is the usual fix)."""
     from hil import dispersions
     from hil.errors import ScenarioError
-    from hil.mc.task import base_config
+    from hil.mc.task import base_config, draw
     base = base_config(spec)
     if not base.dispersions:
         return
     targets = {t.path: t for path in base.dispersions for t in dispersions.targets(base, path)}
     for run in range(runs):
-        for path, value in dispersions.draw(base, spec.seed, run).items():
+        for path, value in draw(spec, run).items():
             problem = dispersions.out_of_range(targets[path], value)
             if problem:
                 key = next(p for p in base.dispersions
                            if path in {t.path for t in dispersions.targets(base, p)})
-                raise ScenarioError(base.name, f'dispersions."{key}"',
+                raise ScenarioError(source or base.name, f'dispersions."{key}"',
                                     f'[dispersions] "{key}": run {run} draws {path} = '
                                     f"{value:g}, {problem}; bound the draw (min/max, low/high)")
 

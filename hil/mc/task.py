@@ -48,15 +48,25 @@ class CampaignSpec:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-_BASE: dict[str, ScenarioConfig] = {}  # per worker process: the parsed campaign scenario
+_BASE: dict[str, tuple[ScenarioConfig, dispersions.Plan]] = {}  # per process: parsed once
 
 
 def base_config(spec: CampaignSpec) -> ScenarioConfig:
     """The campaign scenario as a config, parsed once per process and campaign."""
+    return _parsed(spec)[0]
+
+
+def draw(spec: CampaignSpec, run: int) -> dict[str, Any]:
+    """Run ``run``'s drawn values."""
+    return _parsed(spec)[1].draw(spec.seed, run)
+
+
+def _parsed(spec: CampaignSpec) -> tuple[ScenarioConfig, dispersions.Plan]:
     key = spec.digest
     if key not in _BASE:
         _BASE.clear()
-        _BASE[key] = scenario_from_dict(spec.scenario, "campaign")
+        cfg = scenario_from_dict(spec.scenario, "campaign")
+        _BASE[key] = (cfg, dispersions.Plan(cfg))
     return _BASE[key]
 
 
@@ -66,7 +76,7 @@ def run_config(spec: CampaignSpec, run: int) -> tuple[ScenarioConfig, int, dict[
     Raises :class:`hil.errors.ScenarioError` if a draw leaves a key out of its range.
     """
     base = base_config(spec)
-    draws = dispersions.draw(base, spec.seed, run)
+    draws = draw(spec, run)
     return _build(spec, base, run, draws), dispersions.plant_seed(spec.seed, run), draws
 
 
@@ -88,7 +98,7 @@ def run_one(spec: CampaignSpec, run: int, keep_history: bool) -> tuple[dict, Any
     history = None
     try:
         base = base_config(spec)
-        draws = dispersions.draw(base, spec.seed, run)
+        draws = draw(spec, run)
         row.update(draws)
         cfg = _build(spec, base, run, draws)
         seed = row["seed"]
