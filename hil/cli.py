@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "injection; default 0)")
     p.set_defaults(func=cmd_fsw)
 
-    p = sub.add_parser("bench", help="benchmarks: 'fsil bench timing'",
+    p = sub.add_parser("bench", help="benchmarks: 'fsil bench timing', 'fsil bench mc'",
                        description="Benchmarks of the harness itself.")
     bench = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     from hil.bench_timing import add_arguments as add_bench_timing
@@ -127,13 +127,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the plant's real-time pacer and cyclictest (rt-tests) side by side "
                     "at each rate and print their wake-up latency percentiles and the ratio "
                     "of the p99s."))
+    from hil.mc.bench import add_arguments as add_bench_mc
+    add_bench_mc(bench.add_parser(
+        "mc", help="campaign runs per minute on 1 and 2 Dask workers beside a serial loop",
+        description="Fly the same campaign runs in a plain loop in this process, then on a "
+                    "LocalCluster of one worker and of two, and print runs per minute and "
+                    "the ratios (targets: 2 workers >= 1.7 x 1 worker; 1 worker within 10 % "
+                    "of the loop)."))
 
-    p = sub.add_parser("compare", help="plot two runs together and print their differences",
+    p = sub.add_parser("compare", help="plot two runs (or two campaigns) together and print "
+                                       "their differences",
                        description="Plot two run folders against sim time (true and estimated "
                                    "altitude, descent rate, altimeter validity, mode) into one "
-                                   "PNG and print the key differences.")
-    p.add_argument("run_a", metavar="RUN_A", help="run folder (holds history.csv, summary.json)")
-    p.add_argument("run_b", metavar="RUN_B", help="run folder to compare with")
+                                   "PNG and print the key differences. Two campaign folders "
+                                   "(fsil mc) are compared as campaigns: success rates with "
+                                   "their intervals, footprints, touchdown figures.")
+    p.add_argument("run_a", metavar="RUN_A", help="run folder (holds history.csv, summary.json) "
+                                                  "or campaign folder")
+    p.add_argument("run_b", metavar="RUN_B", help="run or campaign folder to compare with")
     p.add_argument("--out", type=Path, default=None,
                    help="PNG path, or a folder for the default name "
                         "(default: RUN_A/compare-<RUN_B folder name>.png)")

@@ -1,5 +1,8 @@
 """``fsil compare RUN_A RUN_B``: one plot of two runs against sim time, and their key differences.
 
+Two campaign folders (``fsil mc``) are compared as campaigns instead: success rates with
+their intervals, footprints, touchdown figures (``hil.mc.compare``).
+
 Each run is a run folder as ``fsil run`` writes it (``history.csv`` and ``summary.json``; a
 path to either file inside the folder works too). The plot (one PNG, stacked panels, both
 runs in each: run A blue, run B orange) shows
@@ -346,7 +349,15 @@ def default_png(a_folder: Path, b_folder: Path) -> Path:
 def compare(run_a: str | os.PathLike[str], run_b: str | os.PathLike[str],
             out: str | os.PathLike[str] | None = None,
             labels: tuple[str, str] | None = None) -> tuple[Path, list[str]]:
-    """Load two runs, write the plot, return ``(png path, text lines)``."""
+    """Load two runs, write the plot, return ``(png path, text lines)``.
+
+    Two campaign folders (``fsil mc``) are compared as campaigns (``hil.mc.compare``).
+    """
+    from hil.mc.compare import compare_campaigns, is_campaign
+    if is_campaign(run_a) or is_campaign(run_b):
+        if not (is_campaign(run_a) and is_campaign(run_b)):
+            raise CompareError("compare two runs or two campaigns, not a run with a campaign")
+        return compare_campaigns(run_a, run_b, out, labels)
     la, lb = labels if labels else (None, None)
     a, b = load_run(run_a, la), load_run(run_b, lb)
     if a.label == b.label:

@@ -187,6 +187,10 @@ def test_a_dask_cli_cluster_with_one_worker_gives_identical_rows(local_campaign,
         rows = pd.read_parquet(out / "runs.parquet")
         assert len({w for w in rows["worker"]}) == 1
         same_rows(rows, local_campaign["rows"])
+        from hil.compare import compare
+        png, lines = compare(local_campaign["out"], out, tmp_path / "cmp.png", ("two", "one"))
+        assert png.stat().st_size > 10_000
+        assert "success rate B - A: +0.00 points (Fisher's exact test p = 1)" in lines
     finally:
         for p in reversed(procs):
             p.terminate()
