@@ -81,7 +81,7 @@ def test_draws_are_reproducible_and_independent_of_the_other_dispersions(tmp_pat
     assert D.plant_seed(7, 0) != D.plant_seed(7, 1) and 0 <= D.plant_seed(7, 3) < 2 ** 63
 
 
-N = 3000  # 4-sigma bounds: a draw with half (or double) the configured spread fails them
+N = 2000  # 4-sigma bounds: a draw with half (or double) the configured spread fails them
 
 
 def samples(cfg, path: str, n: int = N) -> np.ndarray:

@@ -23,7 +23,7 @@ import pytest
 from hil.mc import stats
 from hil.mc.campaign import close_client, open_client, read_journal, run_campaign
 from hil.mc.cli import resolve
-from hil.mc.report import finish
+from hil.mc.report import finish, write_parquet
 from hil.mc.task import CampaignSpec, run_config, run_one
 from hil.scenario import load_scenario, scenario_to_dict
 
@@ -65,26 +65,36 @@ def spec(scenario_file: Path) -> CampaignSpec:
 
 
 @pytest.fixture(scope="module")
-def local_campaign(spec: CampaignSpec, tmp_path_factory):
-    """A campaign on a LocalCluster of two worker processes; one worker is killed (SIGKILL)
-    as soon as the first run is in: its runs must be retried."""
-    out = tmp_path_factory.mktemp("mc") / "local"
-    client, cluster = open_client(2, None)
+def cluster():
+    """A LocalCluster of two worker processes for the module: (client, its address)."""
+    client, local = open_client(2, None)
     try:
-        pids = client.run(os.getpid)
-        killed: list[int] = []
-
-        def kill_one(row: dict) -> None:
-            if not killed:
-                victim = next(iter(pids.values()))
-                os.kill(victim, signal.SIGKILL)
-                killed.append(victim)
-
-        state = run_campaign(out, spec, RUNS, keep=1, client=client, progress=False,
-                             on_row=kill_one)
-        after = client.run(os.getpid)
+        yield client, local.scheduler_address
     finally:
-        close_client(client, cluster)
+        close_client(client, local)
+
+
+@pytest.fixture(scope="module")
+def local_campaign(cluster, spec: CampaignSpec, tmp_path_factory):
+    """A campaign on the LocalCluster; one worker is killed (SIGKILL) as soon as the first
+    run is in: its runs must be retried."""
+    client, _ = cluster
+    out = tmp_path_factory.mktemp("mc") / "local"
+    pids = client.run(os.getpid)
+    killed: list[int] = []
+
+    def kill_one(row: dict) -> None:
+        if not killed:
+            victim = next(iter(pids.values()))
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    state = run_campaign(out, spec, RUNS, keep=1, client=client, progress=False,
+                         on_row=kill_one)
+    deadline = time.monotonic() + 60
+    while len(client.nthreads()) < 2 and time.monotonic() < deadline:  # the nanny restarts it
+        time.sleep(0.1)
+    after = client.run(os.getpid)
     summary = finish(out)
     return {"out": out, "state": state, "pids": pids, "killed": killed, "after": after,
             "summary": summary, "rows": pd.read_parquet(out / "runs.parquet")}
@@ -243,10 +253,11 @@ def test_a_run_that_raises_gives_an_error_row(spec) -> None:
 
 
 def test_a_killed_then_interrupted_campaign_resumes_without_redoing_runs(
-        local_campaign, scenario_file: Path, spec, tmp_path: Path) -> None:
+        cluster, local_campaign, scenario_file: Path, spec, tmp_path: Path) -> None:
+    client, address = cluster
     out = tmp_path / "resumed"
     cmd = [sys.executable, "-m", "hil.cli", "mc", "--scenario", str(scenario_file), "--runs",
-           str(RUNS), "--seed", str(SEED), "--workers", "1", "--out", str(out),
+           str(RUNS), "--seed", str(SEED), "--scheduler", address, "--out", str(out),
            "--keep-histories", "1", "--no-progress"]
 
     def start_and_stop(sig: int, rows_before: int) -> subprocess.CompletedProcess:
@@ -256,28 +267,27 @@ def test_a_killed_then_interrupted_campaign_resumes_without_redoing_runs(
         while len(list(read_journal(out))) <= rows_before:
             assert p.poll() is None, p.communicate()
             assert time.monotonic() < deadline
-            time.sleep(0.05)
-        if sig == signal.SIGKILL:
-            os.killpg(p.pid, sig)                               # the client and its cluster
-        else:
-            os.kill(p.pid, sig)                                 # Ctrl-C reaches the client
+            time.sleep(0.02)
+        os.kill(p.pid, sig)
         stdout, stderr = p.communicate(timeout=120)
         return subprocess.CompletedProcess(cmd, p.returncode, stdout, stderr)
 
     killed = start_and_stop(signal.SIGKILL, 0)
     assert killed.returncode == -signal.SIGKILL
     first = len(list(read_journal(out)))
-    stopped = start_and_stop(signal.SIGINT, first)
+    stopped = start_and_stop(signal.SIGINT, first)              # Ctrl-C
     assert stopped.returncode == 130, stopped.stderr
     assert "interrupted" in stopped.stderr and "run the same command to resume" in stopped.stderr
     assert "Traceback" not in stopped.stderr
     kept = len(list(read_journal(out)))
     assert first < kept < RUNS
-    state = run_campaign(out, spec, RUNS, keep=1, workers=1, progress=False)
+    with (out / "runs.jsonl").open("a") as f:                   # a writer killed mid-line
+        f.write('{"run": 99, "outc')
+    state = run_campaign(out, spec, RUNS, keep=1, client=client, progress=False)
     assert state.new == RUNS - kept
     lines = (out / "runs.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["run"] for line in lines) == list(range(RUNS))
-    finish(out)
+    write_parquet(out)
     same_rows(pd.read_parquet(out / "runs.parquet"), local_campaign["rows"])
 
 
