@@ -97,18 +97,20 @@ def touchdown_limits(meta: dict) -> dict:
     return dict(meta["scenario"].get("touchdown") or {})
 
 
+def run_limits(limits: dict, row: dict) -> dict:
+    """The run's own ``[touchdown]`` criteria (a dispersed criterion replaces the nominal)."""
+    out = dict(limits)
+    for key in limits:
+        drawn = row.get(f"touchdown.{key}")
+        if drawn is not None and not (isinstance(drawn, float) and math.isnan(drawn)):
+            out[key] = drawn
+    return out
+
+
 def failures(meta: dict, df: Any) -> list[str | None]:
     """Each run's failure category (None: landed), against the run's own criteria."""
     limits = touchdown_limits(meta)
-    out = []
-    for row in df.to_dict("records"):
-        run_limits = dict(limits)
-        for key in limits:
-            drawn = row.get(f"touchdown.{key}")
-            if drawn is not None and not (isinstance(drawn, float) and math.isnan(drawn)):
-                run_limits[key] = drawn
-        out.append(stats.failure_kind(row, run_limits))
-    return out
+    return [stats.failure_kind(row, run_limits(limits, row)) for row in df.to_dict("records")]
 
 
 def summarise(meta: dict, df: Any) -> dict:
@@ -150,10 +152,12 @@ def worst(meta: dict, df: Any, count: int = WORST) -> Any:
     """The runs that failed worst, then the landed ones closest to a limit."""
     limits = touchdown_limits(meta)
     score = np.zeros(len(df))
-    for col, crit, _ in stats.CRITERIA:
-        lim = limits.get(crit)
-        if lim and col in df:
-            score = np.fmax(score, (df[col].to_numpy(float) / lim))
+    for i, row in enumerate(df.to_dict("records")):
+        own = run_limits(limits, row)
+        for col, crit, _ in stats.CRITERIA:
+            value, lim = row.get(col), own.get(crit)
+            if lim and value is not None and math.isfinite(value):
+                score[i] = max(score[i], value / lim)
     score = np.where(df["outcome"].to_numpy() == "landed", score, 1e3 + score)
     score = np.where(df["outcome"].to_numpy() == "error", 1e6, score)
     order = np.argsort(-np.nan_to_num(score, nan=1e2), kind="stable")
@@ -253,7 +257,8 @@ def plot_failures(meta: dict, df: Any, summary: dict, png: Path) -> Path | None:
         vals = [d.get("rho", d["strength"]) for d in drivers][::-1]
         ax.barh(names, vals, color=["tab:orange" if v > 0 else "tab:purple" for v in vals])
         ax.axvline(0, color="k", lw=0.8)
-    ax.set_title("what goes with failure (Spearman rho; Cramer's V for choices)", fontsize=9)
+    ax.set_title("association with failure", fontsize=10)
+    ax.set_xlabel("Spearman rho (choices of text: Cramér's V)")
     fig.tight_layout()
     fig.savefig(png)
     return png
