@@ -355,3 +355,17 @@ def test_a_draw_out_of_its_keys_range_stops_the_campaign_before_it_starts(tmp_pa
     message = str(info.value)
     assert '[dispersions] "vehicle.min_throttle": run ' in message
     assert "out of range (0 .. 1)" in message and "bound the draw" in message
+
+
+def test_two_process_runs_give_the_in_process_rows(cluster, local_campaign, spec,
+                                                   tmp_path: Path) -> None:
+    client, _ = cluster
+    linked = CampaignSpec(spec.scenario, SEED, two_process=True)
+    out = tmp_path / "linked"
+    state = run_campaign(out, linked, 2, keep=0, client=client, progress=False)
+    assert state.new == 2
+    write_parquet(out)
+    rows = pd.read_parquet(out / "runs.parquet")
+    final = ["downrange_m", "crossrange_m", "distance_m", "nav_pos_err_m", "nav_vel_err_mps",
+             "nav_alt_err_m", "history"]  # until the engine's summary "final" block lands
+    same_rows(rows.drop(columns=final), local_campaign["rows"].iloc[:2].drop(columns=final))
