@@ -168,14 +168,21 @@ def check_draws(spec, runs: int, source: str | None = None) -> None:
 
 
 def _check_fsw(spec: str) -> None:
+    """The flight software spec resolves here (the workers resolve it again)."""
     try:
         from fsw.host import registry  # type: ignore[attr-defined]
-    except ImportError:
+        resolve_spec = registry.resolve
+    except (ImportError, AttributeError):
         from fsw.core import VARIANTS
         if spec not in VARIANTS:
             raise ConfigError(f"--fsw {spec}: choose one of {', '.join(VARIANTS)}") from None
         return
-    registry.resolve(spec)
+    try:
+        resolve_spec(spec)
+    except ConfigError:
+        raise
+    except Exception as e:  # the registry's own error: one line, exit 2
+        raise ConfigError(f"--fsw {spec}: {e}") from None
 
 
 def _print(s: dict, out: Path, state, wall_s: float) -> None:
