@@ -381,7 +381,7 @@ def _load_campaign_run(args: argparse.Namespace):
     if args.scenario not in (DEFAULT_SCENARIO, meta["name"], cfg.name):
         raise HilErrorConfig(f"--scenario {args.scenario}: the campaign in {args.campaign} "
                              f"is of {meta['name']}")
-    if getattr(args, "fsw", "default") == "default":
+    if getattr(args, "fsw", None) is None and getattr(args, "fsw_cmd", None) is None:
         args.fsw = meta["fsw"]
     if args.max_sim_time is not None or args.timeout is not None:
         raise HilErrorConfig("--max-sim-time and --timeout cannot change a campaign run")

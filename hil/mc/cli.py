@@ -60,7 +60,9 @@ def add_parser(sub) -> None:
                    help="fly each run over the real link (flight software in its own process, "
                         "ZeroMQ ipc) instead of in one process")
     p.add_argument("--fsw", default="default", metavar="SPEC",
-                   help="flight software: default, legacy (or a registry spec; default: default)")
+                   help="flight software: default, legacy, an installed name, MODULE:CLASS or "
+                        "PATH/FILE.py:CLASS (docs/your-fsw.md; default: default); every worker "
+                        "must be able to import it")
     p.add_argument("--keep-histories", type=int, default=DEFAULT_KEEP, metavar="N",
                    help=f"keep the histories of N landed runs besides every failed one "
                         f"(default: {DEFAULT_KEEP})")
@@ -111,12 +113,12 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--keep-histories must be >= 0, got {args.keep_histories}")
     if args.min_success is not None and not 0.0 <= args.min_success <= 1.0:
         raise ConfigError(f"--min-success must be 0 .. 1, got {args.min_success:g}")
-    _check_fsw(args.fsw)
+    fsw = _check_fsw(args.fsw)
     cfg = resolve(args.scenario)
     seed = cfg.run.seed if args.seed is None else args.seed
     if seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {seed}")
-    spec = CampaignSpec(scenario_to_dict(cfg), seed, args.fsw, args.two_process)
+    spec = CampaignSpec(scenario_to_dict(cfg), seed, fsw, args.two_process)
     check_draws(spec, args.runs, args.scenario)
     out = args.out or Path("campaigns") / f"{cfg.name}-seed{seed}"
     wall0 = time.monotonic()
@@ -167,22 +169,11 @@ def check_draws(spec, runs: int, source: str | None = None) -> None:
                                     f"{value:g}, {problem}; bound the draw (min/max, low/high)")
 
 
-def _check_fsw(spec: str) -> None:
-    """The flight software spec resolves here (the workers resolve it again)."""
-    try:
-        from fsw.host import registry  # type: ignore[attr-defined]
-        resolve_spec = registry.resolve
-    except (ImportError, AttributeError):
-        from fsw.core import VARIANTS
-        if spec not in VARIANTS:
-            raise ConfigError(f"--fsw {spec}: choose one of {', '.join(VARIANTS)}") from None
-        return
-    try:
-        resolve_spec(spec)
-    except ConfigError:
-        raise
-    except Exception as e:  # the registry's own error: one line, exit 2
-        raise ConfigError(f"--fsw {spec}: {e}") from None
+def _check_fsw(spec: str) -> str:
+    """The flight software spec, resolved and imported here (one line, exit 2, if it names
+    nothing); returns the spec the workers resolve again (a file's path made absolute)."""
+    from fsw.host import registry
+    return registry.resolve(spec, load=True).spec
 
 
 def _print(s: dict, out: Path, state, wall_s: float) -> None:

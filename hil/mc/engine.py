@@ -34,8 +34,9 @@ def fly(cfg: ScenarioConfig, seed: int, fsw: str = "default", two_process: bool 
 
 
 def _fly_inprocess(cfg: ScenarioConfig, seed: int, fsw: str) -> tuple[dict, Any]:
-    from fsw.core import FlightSoftware
+    from fsw import contract
     from fsw.frame import Frame
+    from fsw.host import registry
     from hil.plant_side import HISTORY_COLUMNS, PlantSide
     from plant.lander import Command, LanderPlant
 
@@ -43,14 +44,14 @@ def _fly_inprocess(cfg: ScenarioConfig, seed: int, fsw: str) -> tuple[dict, Any]
     plant = LanderPlant(cfg)
     frame = plant.reset(seed)
     prop0 = plant.truth()["propellant_kg"]
-    software = FlightSoftware(plant.fsw_config(), fsw)
+    software = registry.resolve(fsw).factory(plant.fsw_config())
     rows: list[list] = []
     cycles = 0
     nav = None
     while not plant.done:
         t0 = time.perf_counter_ns()
-        throttle, torque, mode, nav, flags = software.step(
-            Frame(frame.seq, frame.t_us, frame.imu, frame.alt, getattr(frame, "vel", None)))
+        throttle, torque, mode, nav, flags = contract.command(software.step(
+            Frame(frame.seq, frame.t_us, frame.imu, frame.alt, getattr(frame, "vel", None))))
         compute_us = (time.perf_counter_ns() - t0) // 1000
         cmd = SimpleNamespace(throttle=throttle, torque_nm=list(torque), mode=mode, nav=nav,
                               flags=flags, compute_us=compute_us)
