@@ -41,6 +41,8 @@ vertical_speed_mps = -1.0
 pitch_deg = 0.0
 [terrain]
 craters = []
+[gear]
+enabled = false          # judged at first contact by [touchdown], whose criterion is dispersed
 [run]
 max_sim_time_s = 60.0
 [dispersions]
@@ -369,3 +371,20 @@ def test_two_process_runs_give_the_in_process_rows(cluster, local_campaign, spec
     final = ["downrange_m", "crossrange_m", "distance_m", "nav_pos_err_m", "nav_vel_err_mps",
              "nav_alt_err_m", "history"]  # until the engine's summary "final" block lands
     same_rows(rows.drop(columns=final), local_campaign["rows"].iloc[:2].drop(columns=final))
+
+
+def test_failures_are_grouped_by_the_gears_verdict_or_the_criteria_exceeded() -> None:
+    limits = {"max_vertical_speed_mps": 2.0, "max_horizontal_speed_mps": 0.5,
+              "max_tilt_deg": 5.0, "max_angular_rate_dps": 2.0}
+    crash = {"outcome": "crashed", "vertical_speed_mps": 3.0, "horizontal_speed_mps": 0.9,
+             "tilt_deg": 1.0, "angular_rate_dps": 0.1}
+    assert stats.failure_kind({**crash, "reason": "vertical speed 3.00 m/s > 2 m/s (by 1.00); "
+                                                 "horizontal speed ..."}, limits) == \
+        "crashed: vertical speed + horizontal speed"
+    assert stats.failure_kind({**crash, "reason": "gear overload: leg 2 load 7000 N > 5000 N"},
+                              limits) == "crashed: gear overload"
+    assert stats.failure_kind({**crash, "reason": "at rest tilted 17.0 deg > 15 deg"},
+                              limits) == "crashed: at rest tilted"
+    assert stats.failure_kind({"outcome": "tipped_over", "reason": "tipped over: ..."},
+                              limits) == "tipped_over"
+    assert stats.failure_kind({"outcome": "landed"}, limits) is None

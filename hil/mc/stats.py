@@ -131,7 +131,22 @@ def failure_kind(row: dict, touchdown: dict) -> str | None:
         return None
     if outcome != "crashed":
         return outcome
+    gear = _gear_reason(str(row.get("reason") or ""))
+    if gear:
+        return f"crashed: {gear}"
     over = [label for col, crit, label in CRITERIA
             if row.get(col) is not None and touchdown.get(crit) is not None
             and row[col] > touchdown[crit]]
     return "crashed: " + (" + ".join(over) if over else "other")
+
+
+def _gear_reason(reason: str) -> str | None:
+    """The landing gear's verdict in a crash reason (``gear overload: leg 2 ...``,
+    ``body contact: ...``, ``not at rest 30 s after ...``, ``at rest tilted 17 deg ...``)."""
+    head = reason.split(":", 1)[0].strip()
+    if ":" in reason and head and len(head.split()) <= 3 and not any(c.isdigit() for c in head):
+        return head
+    for phrase in ("not at rest", "at rest tilted"):
+        if reason.startswith(phrase):
+            return phrase
+    return None

@@ -27,6 +27,7 @@ RESULT_COLUMNS = (
     "vertical_speed_mps", "horizontal_speed_mps", "tilt_deg", "angular_rate_dps",
     "downrange_m", "crossrange_m", "distance_m", "propellant_left_kg", "propellant_used_kg",
     "nav_pos_err_m", "nav_vel_err_mps", "nav_alt_err_m",
+    "first_touch_ok", "slope_deg", "rest_tilt_deg", "leg_load_max_n", "stroke_max_m",
     "sim_time_s", "wall_time_s", "cycles", "worker", "history",
 )
 
@@ -133,5 +134,9 @@ def summary_values(summary: dict) -> dict[str, Any]:
         "propellant_used_kg": summary.get("propellant_used_kg"),
         "nav_pos_err_m": final.get("nav_pos_err_m"), "nav_vel_err_mps": final.get("nav_vel_err_mps"),
         "nav_alt_err_m": final.get("nav_alt_err_m"),
+        # landing gear (plant.gear): first-touch criteria met, ground slope, settled state
+        "first_touch_ok": td.get("first_touch_ok"), "slope_deg": td.get("slope_deg"),
+        "rest_tilt_deg": td.get("rest_tilt_deg"), "leg_load_max_n": td.get("leg_load_max_n"),
+        "stroke_max_m": td.get("stroke_max_m"),
         "sim_time_s": summary.get("sim_time_s"), "cycles": summary.get("cycles"),
     }
