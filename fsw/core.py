@@ -30,6 +30,8 @@ LOW_GATE = (60.0, 0.0, -3.0, 0.0)
 BRAKING_THRUST_FRACTION = 0.85   # of the available thrust acceleration used to solve t_go
 APPROACH_THRUST_FRACTION = 0.9   # ... and the most an approach (re-)plan may demand
 VARIANTS = ("default", "legacy")
+# The flight software's own covariance check failed this cycle (protocol v2's bit).
+FLAG_NAV_COV_FAULT = getattr(protocol, "FLAG_NAV_COV_FAULT", 64)
 
 # Default FDIR: what the flight software does when the altimeter is late or gone.
 GUARD_RANGE_M = 400.0            # the altimeter is assumed to lock by this range at worst
@@ -261,4 +263,6 @@ class FlightSoftware:
             f |= protocol.FLAG_ALT_REJECTED
         if self.nav.alt_healthy:
             f |= protocol.FLAG_ALT_HEALTHY
+        if self.nav.cov_fault():
+            f |= FLAG_NAV_COV_FAULT
         return f

@@ -8,10 +8,15 @@ The altimeter filter has three states: the errors of altitude above the landing-
 (h) and of vertical speed, and the terrain height under the lander above that datum (t).
 The altimeter measures h - t (a slant range turned into altitude with the navigated
 attitude, corrected for the sample's latency). The terrain state wanders as the lander
-flies (its variance grows with horizontal speed and is capped by what the map is assumed
-to know near the site), so over unknown ground the filter learns the terrain, and in a
-hover it corrects the altitude. A 3x3 covariance with scalar updates: cheap enough for a
-microcontroller.
+flies (its variance grows with horizontal speed; where it would exceed what the map is
+assumed to know near the site, estimate and covariance of the terrain are scaled back together
+towards the map's datum), so over unknown ground the filter learns the terrain, and in a
+hover it corrects the altitude. A 3x3 covariance with scalar updates in Joseph form
+(``fsw/kf.py``), propagated once per frame: cheap enough for a microcontroller. The vertical
+speed's process noise includes the thrust seen through an attitude error (a braking burn's
+horizontal thrust turned up by a milliradian moves the height by metres), so the filter
+does not blame its own drift on the terrain. :meth:`Navigator.cov_fault` checks every
+cycle that the covariance is still one (telemetry flag ``FLAG_NAV_COV_FAULT``).
 
 Two variants of the altimeter logic (``variant``):
 
@@ -33,7 +38,7 @@ accelerometer bias, estimated and removed from then on.
 
 import math
 
-from fsw import vec
+from fsw import kf, vec
 
 GM_M3PS2 = 4.902800118e12
 
@@ -62,6 +67,8 @@ class Navigator:
     LEGACY_JUMP_M = 500.0         # legacy: a jump this large disables the altimeter
     UNCERTAINTY_GROWTH = 0.5      # default: assumed height error while overdue, per metre
     OVERDUE_VEL_SIGMA_MPS = 1.0   # default: assumed vertical-speed error after a late lock
+    TILT_SIGMA_RAD = 0.002        # attitude error that tilts the thrust, 1 sigma
+    H_ALT = (1.0, 0.0, -1.0)      # the altimeter sees height less terrain
 
     def __init__(self, r, v, q, t_us, site_radius_m, alt_noise_m, alt_noise_fraction,
                  boresight_body, pos_sigma_m, vel_sigma_mps, variant="default",
@@ -149,12 +156,15 @@ class Navigator:
         With ``calibrating`` the engine is known to be off: the accelerometer readings are
         also summed for the bias estimate.
         """
+        dt_sum = 0.0
+        dv_sum = 0.0
         for s in imu:
             t_us = s[0]
             dt = (t_us - self.t_us) * 1e-6
             if dt <= 0.0:
                 continue
             self.t_us = t_us
+            dt_sum += dt
             if calibrating:
                 self._cal_sum[0] += s[1]
                 self._cal_sum[1] += s[2]
@@ -167,17 +177,28 @@ class Navigator:
             q_mid = vec.qmul(self.q, vec.qrotvec(vec.scale(dth, 0.5)))
             self.q = vec.qnormalize(vec.qmul(self.q, vec.qrotvec(dth)))
             dv_i = vec.rotate(q_mid, dv_b)
+            dv_sum += abs(dv_b[2]) + abs(dv_b[0]) + abs(dv_b[1])
             g = gravity(self.r)
             v_old = self.v
             self.v = vec.add(vec.add(v_old, dv_i), vec.scale(g, dt))
             self._move(vec.scale(vec.add(v_old, self.v), 0.5 * dt))
             self.last_rate_body = vec.scale(dth, 1.0 / dt)
-            self._propagate_cov(dt)
+        if dt_sum > 0.0:
+            self._propagate_cov(dt_sum, dv_sum / dt_sum)
 
-    def _propagate_cov(self, dt):
+    def _propagate_cov(self, dt, f_mps2):
+        """P' = F P F^T + Q over ``dt`` with F = [[1, dt, 0], [0, 1, 0], [0, 0, 1]].
+
+        The terrain under the lander changes as it flies (a random walk in the distance
+        flown); its variance is held at what the map knows at this distance from the site
+        by scaling the terrain state's whole row and column (a congruence: the covariance
+        stays positive semi-definite), never by clipping the variance alone.
+        """
         P = self.P
-        q_a = self.ACCEL_NOISE_MPS2 * self.ACCEL_NOISE_MPS2 * dt
-        # h' = h + v dt: P' = F P F^T + Q with F = [[1, dt, 0], [0, 1, 0], [0, 0, 1]].
+        # Vertical acceleration error: the accelerometer's noise, and the thrust seen
+        # through an attitude error (it turns a braking burn's horizontal thrust upwards).
+        a_tilt = 0.0 if self.legacy else self.TILT_SIGMA_RAD * f_mps2
+        q_a = (self.ACCEL_NOISE_MPS2 * self.ACCEL_NOISE_MPS2 + a_tilt * a_tilt) * dt
         p00 = P[0] + 2.0 * dt * P[1] + dt * dt * P[4]
         p01 = P[1] + dt * P[4]
         p02 = P[2] + dt * P[5]
@@ -186,10 +207,23 @@ class Navigator:
         P[4] += q_a
         if not self.legacy:
             v_h = vec.norm(vec.sub(self.v, vec.scale(self.up(), self.vertical_speed_mps())))
-            p_tt = P[8] + (self.TERRAIN_RATE_M_PER_M * v_h) ** 2 * dt
-            d = math.sqrt(self.ground_m[0] ** 2 + self.ground_m[1] ** 2)
-            cap = self.MAP_SIGMA_SITE_M + self.MAP_SIGMA_PER_M * d
-            P[8] = min(p_tt, cap * cap)
+            P[8] += (self.TERRAIN_RATE_M_PER_M * v_h) ** 2 * dt
+            cap = self.map_sigma_m()
+            if P[8] > cap * cap:
+                # Known no better than the map: the estimate relaxes towards the map's
+                # (the datum) with its spread -- one linear map of state and covariance.
+                k = cap / math.sqrt(P[8])
+                kf.scale_state(P, 3, 2, k)
+                self.terrain_m *= k
+
+    def map_sigma_m(self):
+        """How well the terrain height under the lander is known without the altimeter."""
+        d = math.sqrt(self.ground_m[0] ** 2 + self.ground_m[1] ** 2)
+        return self.MAP_SIGMA_SITE_M + self.MAP_SIGMA_PER_M * d
+
+    def cov_fault(self):
+        """True when the filter's covariance is no longer symmetric positive semi-definite."""
+        return kf.psd_fault(self.P, 3)
 
     # --- altimeter update ---------------------------------------------------------------
     def fuse_altimeter(self, alt):
@@ -225,6 +259,9 @@ class Navigator:
         if not self.alt_ever_valid:
             # Trust the first valid sample completely: the altitude becomes the range.
             self.alt_ever_valid = True
+            # ... and resets the height variance alone, keeping its old correlation with the
+            # vertical speed: no longer a covariance (the check in the telemetry says so),
+            # and the next samples kick the vertical speed around.
             self._move(vec.scale(self.up(), y))
             self.P[0] = r_meas
             self._accepted(t_us)
@@ -277,19 +314,14 @@ class Navigator:
             self.alt_used = True
 
     def _kalman(self, y, r_meas):
-        """Scalar update with H = [1, 0, -1] (the altimeter sees h - t)."""
-        P = self.P
-        ph = (P[0] - P[2], P[3] - P[5], P[6] - P[8])  # P H^T
-        s = ph[0] - ph[2] + r_meas
-        k = (ph[0] / s, ph[1] / s, ph[2] / s)
+        """Scalar update with H = [1, 0, -1] (the altimeter sees h - t), Joseph form."""
+        h, s = kf.innovation_var(self.P, 3, self.H_ALT, r_meas)
+        k = (h[0] / s, h[1] / s, h[2] / s)
         up = self.up()
         self._move(vec.scale(up, k[0] * y))
         self.v = vec.add(self.v, vec.scale(up, k[1] * y))
         self.terrain_m += k[2] * y
-        # P <- P - K (H P) ; H P = ph^T (P symmetric).
-        for i in range(3):
-            for j in range(3):
-                P[3 * i + j] -= k[i] * ph[j]
+        kf.update(self.P, 3, h, s, k)
         self.alt_used = True
 
     def _accepted(self, t_us):

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fsw.core import FlightSoftware
+from fsw import kf
+from fsw.core import FLAG_NAV_COV_FAULT, FlightSoftware
 from fsw.frame import Frame
 from hil.scenario import load_scenario, scenario_from_dict, scenario_to_dict
 from plant.lander import Command, LanderPlant
@@ -30,8 +31,17 @@ def fly(cfg, seed: int, record: bool = False, max_frames: int = 200_000) -> dict
     fsw = FlightSoftware(config)
     frames, outputs = [], []
     alt_err_100 = None
+    # Every cycle: the covariance's smallest eigenvalue (relative to its largest), the
+    # flight software's own check, the terrain estimate's change and the true height.
+    min_eig, cov_flags, terrain_steps, heights = [], 0, [], []
     for _ in range(max_frames):
+        terrain_before, healthy_before = fsw.nav.terrain_m, fsw.nav.alt_healthy
         out = fsw.step(frame)
+        eig = np.linalg.eigvalsh(np.array(fsw.nav.P).reshape(3, 3))
+        min_eig.append(eig[0] / eig[-1])
+        cov_flags += bool(out[4] & FLAG_NAV_COV_FAULT)
+        if healthy_before:
+            terrain_steps.append(abs(fsw.nav.terrain_m - terrain_before))
         if record:
             frames.append(frame)
             outputs.append(out)
@@ -41,10 +51,13 @@ def fly(cfg, seed: int, record: bool = False, max_frames: int = 200_000) -> dict
             if truth_alt <= 100.0:
                 alt_err_100 = out[3][6] - truth_alt
         frame = plant.step(Command(out[0], out[1]))
+        heights.append(plant.truth()["alt_m"])
         if plant.done:
             break
     return {"plant": plant, "outcome": plant.outcome, "truth": plant.truth(), "config": config,
-            "frames": frames, "outputs": outputs, "alt_err_100": alt_err_100}
+            "frames": frames, "outputs": outputs, "alt_err_100": alt_err_100,
+            "min_eig": np.array(min_eig), "cov_flags": cov_flags,
+            "terrain_steps": np.array(terrain_steps), "heights": np.array(heights)}
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +92,93 @@ def test_altimeter_fusion_gives_altitude_within_2_m_at_100_m(terminal_runs, seed
     assert abs(err) < 2.0
 
 
-def test_nominal_descent_lands_near_the_target() -> None:
-    run = fly(load_scenario("nominal"), 1)
+@pytest.fixture(scope="module")
+def nominal_run() -> dict:
+    return fly(load_scenario("nominal"), 1)
+
+
+def test_nominal_descent_lands_near_the_target(nominal_run) -> None:
+    run = nominal_run
     out = run["outcome"]
     assert out.outcome == "landed", out.reason
     assert out.touchdown["distance_to_target_m"] < 1000.0
     assert run["truth"]["propellant_kg"] > 0.0
+
+
+# --------------------------------------------------------------------------- covariance
+
+def _assert_sound_covariance(run: dict) -> None:
+    # Positive semi-definite on every cycle (up to rounding), and the flight software's own
+    # check agrees. (Clipping the terrain variance without its cross-terms gave -431 m^2
+    # from 138 m down to touchdown on this descent.)
+    assert run["min_eig"].min() > -1e-9, run["min_eig"].min()
+    assert run["cov_flags"] == 0
+
+
+def test_altimeter_filter_covariance_stays_a_covariance_over_whole_descents(
+        nominal_run, terminal_runs) -> None:
+    _assert_sound_covariance(nominal_run)
+    for seed in (1, 2, 3):
+        _assert_sound_covariance(terminal_runs[seed])
+
+
+def test_tactical_imu_nominal_descent_keeps_terrain_and_height_apart() -> None:
+    # The case of issue 11: with the tactical IMU one update moved the terrain estimate by
+    # -2.7 km at 14 m, and the lander climbed to 3 km and fell. While the altimeter is
+    # healthy no update may move the terrain by more than the gate allows (5 sigma of a
+    # terrain known to tens of metres near the site), and once low the lander stays low.
+    data = scenario_to_dict(load_scenario("nominal"))
+    data["imu"] = {"preset": "tactical"}
+    run = fly(scenario_from_dict(data), 1)
+    _assert_sound_covariance(run)
+    assert run["terrain_steps"].max() < 300.0
+    h = run["heights"]
+    low = int(np.argmax(h < 100.0))
+    assert h[low] < 100.0 and h[low:].max() < 150.0
+    # No velocimeter: the horizontal speed is the tactical unit's drift (docs: about 1 m/s),
+    # but the vertical touchdown is soft.
+    assert run["outcome"].touchdown["vertical_speed_mps"] <= 2.0
+
+
+def test_the_covariance_check_catches_what_is_not_a_covariance() -> None:
+    rng = np.random.default_rng(7)
+    for n in (3, 4, 6):
+        for _ in range(200):
+            a = rng.standard_normal((n, n))
+            if rng.random() < 0.3:
+                a[:, -1] = 0.0           # positive semi-definite with a zero eigenvalue
+            p = a @ a.T
+            bad = rng.random() < 0.5
+            if bad:                      # indefinite: one eigenvalue pushed below zero
+                w, v = np.linalg.eigh(p)
+                w[0] = -w[-1] * 10.0 ** rng.uniform(-3, 0)
+                p = (v * w) @ v.T
+                p = 0.5 * (p + p.T)
+            flat = [float(x) for x in p.ravel()]
+            assert kf.psd_fault(flat, n) == bad
+        # Clipping one variance without its cross-terms, as the old filter did:
+        p = np.array([[400.0, 10.0, 395.0], [10.0, 1.0, 9.0], [395.0, 9.0, 400.0]])
+        assert not kf.psd_fault([float(x) for x in p.ravel()], 3)
+        p[2, 2] = 100.0
+        assert kf.psd_fault([float(x) for x in p.ravel()], 3)
+    assert kf.psd_fault([1.0, 0.5, 0.4, 1.0], 2)                  # not symmetric
+    assert kf.psd_fault([float("nan"), 0.0, 0.0, 1.0], 2)
+
+
+def test_joseph_update_matches_the_textbook_form_for_any_gain() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        a = rng.standard_normal((4, 4))
+        p = a @ a.T
+        H = rng.standard_normal(4)
+        r = float(rng.uniform(0.1, 2.0))
+        flat = [float(x) for x in p.ravel()]
+        h, s = kf.innovation_var(flat, 4, [float(x) for x in H], r)
+        K = [x / s * float(rng.uniform(0.5, 1.5)) for x in h]   # optimal or not
+        kf.update(flat, 4, h, s, K)
+        ikh = np.eye(4) - np.outer(K, H)
+        want = ikh @ p @ ikh.T + r * np.outer(K, K)
+        assert np.allclose(np.array(flat).reshape(4, 4), want, rtol=1e-9, atol=1e-9)
 
 
 # --------------------------------------------------------------------------- time
