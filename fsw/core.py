@@ -4,40 +4,61 @@ One call of :meth:`FlightSoftware.step` answers one sensor frame. Time comes onl
 frame's integer microseconds; the flight software never reads a clock.
 
 Modes (``bridge.protocol.MODES``): init -> coast (engine off, accelerometer calibration)
--> braking (ZEM/ZEV to high gate, near full thrust) -> approach (ZEM/ZEV to low gate over
-the site) -> terminal (vertical descent at a capped rate). ``touchdown`` and ``safe`` are
-in the table for the fault handling to come; this flight software does not enter them yet
-(the plant ends the run at first contact).
+-> braking (ZEM/ZEV to high gate) -> approach (ZEM/ZEV to low gate) -> terminal (a final
+ZEM/ZEV leg to 45 m over the site, then a vertical descent at about 1 m/s): an Apollo-class
+profile (docs/architecture.md). ``touchdown`` and ``safe`` are in the table for the fault
+handling to come; this flight software does not enter them yet (the plant ends the run at
+first contact).
+
+What the vehicle is: the HELLO config's ``vehicle`` block, what the flight software is
+*told* (it may differ from the truth). The thrust acceleration actually obtained is
+measured: the accelerometer's reading against the engine model while the engine burns
+steadily gives ``thrust_scale``, which the throttle and every thrust-limited plan use.
+With a ``velocimeter`` block the default variant fuses the Doppler lidar too
+(``fsw/velnav.py``).
 """
 
 import math
 
 from bridge import protocol
-from fsw import control, guidance, vec
+from fsw import control, guidance, vec, velnav
 from fsw.nav import Navigator, gravity
 
 NAME = "fsil-fsw"
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 
 MODE_INDEX = {}
 for _i, _m in enumerate(protocol.MODES):
     MODE_INDEX[_m] = _i
 
-# Aim points relative to the site: altitude (m), downrange (m), up speed, downrange speed (m/s).
-HIGH_GATE = (2000.0, -5000.0, -35.0, 80.0)
-LOW_GATE = (60.0, 0.0, -3.0, 0.0)
+# Aim points relative to the site: altitude (m), downrange (m), up speed, downrange speed (m/s),
+# Apollo-like (Apollo 11: high gate ~2.3 km and ~8 km out, low gate ~150 m, then a vertical
+# descent at ~1 m/s from ~45 m).
+HIGH_GATE = (2100.0, -8000.0, -40.0, 110.0)    # braking ends here
+LOW_GATE = (150.0, -600.0, -2.0, 12.0)         # approach ends here
+TERMINAL_GATE = (45.0, 0.0, -1.0, 0.0)         # over the site: the vertical descent starts
+GATES = {"braking": HIGH_GATE, "approach": LOW_GATE, "final": TERMINAL_GATE}
+PHASE_MODE = {"braking": "braking", "approach": "approach", "final": "terminal",
+              "vertical": "terminal"}
 
 BRAKING_THRUST_FRACTION = 0.85   # of the available thrust acceleration used to solve t_go
 APPROACH_THRUST_FRACTION = 0.9   # ... and the most an approach (re-)plan may demand
 VARIANTS = ("default", "legacy")
 # The flight software's own covariance check failed this cycle (protocol v2's bit).
 FLAG_NAV_COV_FAULT = getattr(protocol, "FLAG_NAV_COV_FAULT", 64)
+FLAG_VEL_USED = getattr(protocol, "FLAG_VEL_USED", 8)
+FLAG_VEL_REJECTED = getattr(protocol, "FLAG_VEL_REJECTED", 16)
+FLAG_VEL_HEALTHY = getattr(protocol, "FLAG_VEL_HEALTHY", 32)
 
 # Default FDIR: what the flight software does when the altimeter is late or gone.
 GUARD_RANGE_M = 400.0            # the altimeter is assumed to lock by this range at worst
 STOP_THRUST_FRACTION = 0.5       # of the thrust kept for stopping when it locks late
 BLIND_MARGIN_M = 100.0           # extra clearance when landing without the altimeter
 REPLAN_JUMP_M = 50.0             # a terrain step this large re-plans the approach
+NEAR_SITE_M = 1000.0             # guidance heights are above the ground this near the site
+BLEND_M = 2000.0                 # ... and blend to above the datum over this distance
+BRAKING_RESOLVE_S = 15.0         # braking's time-to-go is checked this long after ignition
+THRUST_SCALE_TAU_S = 5.0         # time constant of the measured thrust-scale filter
 PHASE_END_TGO_S = 3.0            # leave a ZEM/ZEV phase this close to its aim point
 
 
@@ -57,6 +78,9 @@ class FlightSoftware:
         self.max_torque = tuple(float(x) for x in veh["max_torque_nm"])
         self.throttle_tau_s = float(veh.get("throttle_time_constant_s", 0.1))
         self.mass_kg = float(veh["dry_mass_kg"]) + float(veh["propellant_kg"])
+        # Measured over modelled thrust acceleration (the accelerometer against the told
+        # thrust, mass, Isp and lag): 1 when what the flight software was told is the truth.
+        self.thrust_scale = 1.0
         site = config["site"]
         self.site = guidance.SiteGeometry(site["up"], site["east"], float(site["radius_m"]))
         nav0 = config["nav_init"]
@@ -67,9 +91,14 @@ class FlightSoftware:
                              float(nav0["pos_sigma_m"]), float(nav0["vel_sigma_mps"]),
                              variant, site["up"])
         self.ignition_t_us = int(config["ignition_t_us"])
+        vel = config.get("velocimeter")
+        self.velnav = velnav.VelocimeterFilter(vel) if vel and variant == "default" else None
+        self._accel_i = (0.0, 0.0, 0.0)
+        self._v_prev = self.nav.v
         self.mode = "init"
         self.phase = None
         self.braking_solved = False
+        self.braking_resolve_us = 0
         self.throttle_est = 0.0
         self.throttle_cmd = 0.0
         self.last_t_us = int(nav0["t_us"])
@@ -90,23 +119,30 @@ class FlightSoftware:
         nav.propagate(imu, self.mode in ("init", "coast"))
         h_before = nav.altitude_m()
         nav.fuse_altimeter(alt)
+        if self.velnav is not None:
+            self.velnav.propagate(dt, nav.process_accel_mps2)
+            self.velnav.fuse(nav, frame.vel, self._accel_i)
+        if dt > 0.0:
+            self._accel_i = vec.scale(vec.sub(nav.v, self._v_prev), 1.0 / dt)
+        self._v_prev = nav.v
         self._update_mass(dt)
+        self._update_thrust_scale(dt)
         self._update_mode(t_us)
         if self.variant == "default" and abs(nav.altitude_m() - h_before) > REPLAN_JUMP_M and (
                 self.mode == "approach" or
                 self.mode == "braking" and nav.agl_m() < 1.2 * HIGH_GATE[0]):
             # Our own height was wrong by a lot: re-plan from the corrected one, stopping
             # where the vehicle can rather than insisting on the site.
-            self.mode = "approach"
             self._start_phase("approach", t_us, divert_free=True)
+            self.mode = "approach"
 
         a_thr = None
-        if self.mode in ("braking", "approach"):
+        if self.phase is not None and self.phase.name != "vertical":
             a_thr = self._zem_zev_step(t_us, dt)
         elif self.mode == "terminal":
             a_thr, _ = guidance.vertical_descent(
-                max(0.0, nav.agl_m() - self._blind_margin()), nav.v, nav.up(), self.site,
-                nav.d, vec.norm(gravity(nav.r)))
+                max(0.0, nav.agl_m() - self._blind_margin()), nav.v, nav.up(),
+                vec.norm(gravity(nav.r)))
         if a_thr is not None and nav.alt_overdue:
             a_thr = self._limit_descent(a_thr)
 
@@ -120,7 +156,8 @@ class FlightSoftware:
                                               self.inertia, self.max_torque)
         throttle = 0.0
         if a_thr is not None:
-            throttle = control.throttle_for(a_mag, self.mass_kg, self.max_thrust_n,
+            throttle = control.throttle_for(a_mag, self.mass_kg,
+                                            self.max_thrust_n * self.thrust_scale,
                                             self.min_throttle, err)
         self.throttle_cmd = throttle
         return throttle, torque, MODE_INDEX[self.mode], self._nav7(), self._flags()
@@ -135,35 +172,69 @@ class FlightSoftware:
             self.throttle_est = cmd
         self.mass_kg -= self.max_thrust_n * self.throttle_est / self.exhaust_mps * dt
 
+    def _update_thrust_scale(self, dt):
+        """Compare the accelerometer with the modelled thrust acceleration while the engine
+        burns steadily, and track the ratio (mass, thrust and Isp errors all show in it)."""
+        est, cmd = self.throttle_est, self.throttle_cmd
+        if est < self.min_throttle + 0.05 or abs(cmd - est) > 0.01 or dt <= 0.0:
+            return
+        ratio = self.nav.specific_force_mps2 / (est * self.max_thrust_n / self.mass_kg)
+        ratio = vec.clamp(ratio, 0.5, 1.5)
+        self.thrust_scale += (ratio - self.thrust_scale) * min(1.0, dt / THRUST_SCALE_TAU_S)
+
+    def _a_full(self, fraction, mass_kg=None):
+        """Thrust acceleration at ``fraction`` of full thrust, as measured."""
+        m = self.mass_kg if mass_kg is None else mass_kg
+        return fraction * self.thrust_scale * self.max_thrust_n / m
+
     def _update_mode(self, t_us):
         nav = self.nav
         if self.mode == "init":
-            self.mode = "coast" if t_us < self.ignition_t_us else self._entry_phase()
+            self.mode = "coast" if t_us < self.ignition_t_us else self._entry_phase(t_us)
         elif self.mode == "coast" and t_us >= self.ignition_t_us:
             nav.finish_calibration()
-            self.mode = self._entry_phase()
-        elif self.mode in ("braking", "approach") and self.phase.t_go <= PHASE_END_TGO_S:
-            self.mode = "approach" if self.mode == "braking" else "terminal"
-        elif self.mode == "approach" and nav.agl_m() < self._low_gate_m() * 0.8:
-            self.mode = "terminal"
-        if self.mode in ("braking", "approach") and (self.phase is None
-                                                     or self.phase.name != self.mode):
-            self._start_phase(self.mode, t_us)
+            self.mode = self._entry_phase(t_us)
+        ph = self.phase
+        if ph is not None:
+            nxt = None
+            if ph.name == "braking" and self.braking_solved and ph.t_go <= PHASE_END_TGO_S:
+                nxt = "approach"
+            elif ph.name == "approach" and (ph.t_go <= PHASE_END_TGO_S or
+                                            nav.agl_m() < self._gate_height_m(LOW_GATE) * 0.5):
+                nxt = "final"
+            elif ph.name == "final" and (ph.t_go <= PHASE_END_TGO_S or
+                                         nav.agl_m() < self._gate_height_m(TERMINAL_GATE)):
+                nxt = "vertical"
+            if nxt is not None:
+                self._start_phase(nxt, t_us, ph.divert_free)
+        if self.phase is not None:
+            self.mode = PHASE_MODE[self.phase.name]
 
-    def _entry_phase(self):
-        """The phase to start in, from the navigated state (a run may start late)."""
+    def _entry_phase(self, t_us):
+        """Start in the phase the navigated state calls for (a run may start late)."""
         nav = self.nav
         v_h = vec.norm(vec.sub(nav.v, vec.scale(nav.up(), nav.vertical_speed_mps())))
         if v_h > 300.0:
-            return "braking"
-        if nav.agl_m() > LOW_GATE[0]:
-            return "approach"
-        return "terminal"
+            name = "braking"
+        elif nav.agl_m() > LOW_GATE[0]:
+            name = "approach"
+        elif nav.agl_m() > TERMINAL_GATE[0]:
+            name = "final"
+        else:
+            name = "vertical"
+        self._start_phase(name, t_us)
+        return PHASE_MODE[name]
 
     def _start_phase(self, name, t_us, divert_free=False):
         nav = self.nav
-        gate = HIGH_GATE if name == "braking" else LOW_GATE
+        if name == "vertical":
+            self.phase = guidance.Phase(name, None, None, 0.0)
+            self.phase.divert_free = divert_free
+            return
+        gate = GATES[name]
         r_t, v_t = (gate[0], gate[1], 0.0), (gate[2], gate[3], 0.0)
+        if divert_free:
+            v_t = (gate[2], 0.0, 0.0)
         t_go = 0.0  # braking: solved on the first step
         if name != "braking":
             pos, vel, _ = self._local()
@@ -174,8 +245,8 @@ class FlightSoftware:
                 t_h = 0.0  # the aim point follows the vehicle: only the height sets the time
             t_go = vec.clamp(max(t_h, t_v), 20.0, 300.0)
             # Never shorter than what the engine can fly (after a late height correction).
-            g = (-guidance.effective_gravity(vec.norm(nav.r), 0.0, 0.0), 0.0, 0.0)
-            a_max = APPROACH_THRUST_FRACTION * self.max_thrust_n / self.mass_kg
+            g = guidance.down(guidance.effective_gravity(vec.norm(nav.r), 0.0, 0.0))
+            a_max = self._a_full(APPROACH_THRUST_FRACTION)
             t_go = max(t_go, guidance.solve_tgo(pos, vel, g, r_t, v_t, a_max, a_max, t_min=3.0))
         self.phase = guidance.Phase(name, r_t, v_t, t_go)
         self.phase.divert_free = divert_free
@@ -183,30 +254,50 @@ class FlightSoftware:
     def _zem_zev_step(self, t_us, dt):
         nav, ph = self.nav, self.phase
         pos, vel, axes = self._local()
-        if ph.name == "approach":
+        if ph.name != "braking":
             down, cross = ph.r_t[1], ph.r_t[2]
             if ph.divert_free:  # aim where a constant deceleration stops us
                 t_half = 0.5 * max(ph.t_go, PHASE_END_TGO_S)
                 down, cross = pos[1] + vel[1] * t_half, pos[2] + vel[2] * t_half
-            ph.r_t = (self._low_gate_m(), down, cross)
+            ph.r_t = (self._gate_height_m(GATES[ph.name]), down, cross)
         v_h = math.sqrt(vel[1] * vel[1] + vel[2] * vel[2])
-        g = (-guidance.effective_gravity(vec.norm(nav.r), v_h, abs(ph.v_t[1])), 0.0, 0.0)
+        g = guidance.down(guidance.effective_gravity(vec.norm(nav.r), v_h, abs(ph.v_t[1])))
         ph.t_go -= dt
-        if ph.name == "braking" and ph.t_go <= 0.0 and not self.braking_solved:
-            self._solve_braking_tgo(pos, vel, g)
+        if ph.name == "braking" and (not self.braking_solved or self.braking_resolve_us and
+                                     t_us >= self.braking_resolve_us):
+            # Solved at ignition on the told thrust; once more when the accelerometer has
+            # measured it, if the told figure was off.
+            if not self.braking_solved:
+                self.braking_resolve_us = t_us + int(BRAKING_RESOLVE_S * 1e6)
+            else:
+                self.braking_resolve_us = 0
+            if not self.braking_solved or abs(self.thrust_scale - 1.0) > 0.02:
+                self._solve_braking_tgo(pos, vel, g)
             self.braking_solved = True
         t_go = max(ph.t_go, PHASE_END_TGO_S)
         a_local = guidance.zem_zev(pos, vel, g, ph.r_t, ph.v_t, t_go)
         return self.site.to_inertial(a_local, axes)
 
     def _local(self):
-        """Guidance state in the site frame (height above the site's datum)."""
+        """Guidance state in the site frame (height, downrange, crossrange; their rates).
+
+        The height is above the site's datum far from the site; within ``NEAR_SITE_M`` of it
+        (and from low gate on) it is the height above the ground measured under the lander,
+        blended over ``BLEND_M`` in between. The altimeter knows the second far better than
+        the first (the datum altitude is only as good as the terrain estimate), and near the
+        site the ground under the lander is the site's.
+        """
         nav = self.nav
-        return self.site.local(nav.d, nav.v, nav.altitude_m())
+        agl = nav.agl_m()
+        if self.phase is None or self.phase.name not in ("final", "vertical"):
+            down, cross = nav.ground_m
+            d = math.sqrt(down * down + cross * cross)
+            agl += vec.clamp((d - NEAR_SITE_M) / BLEND_M, 0.0, 1.0) * nav.terrain_m
+        return self.site.local(nav.d, nav.v, agl)
 
     def _blind(self):
         """Landing without a healthy altimeter (default flight software only)."""
-        return self.variant == "default" and not self.nav.alt_healthy and \
+        return self.variant == "default" and not self.nav.height_healthy() and \
             (self.nav.alt_overdue or not self.nav.alt_ever_valid)
 
     def _blind_margin(self):
@@ -215,8 +306,8 @@ class FlightSoftware:
             return 0.0
         return 3.0 * self.nav.agl_sigma_m() + BLIND_MARGIN_M
 
-    def _low_gate_m(self):
-        return LOW_GATE[0] + self._blind_margin()
+    def _gate_height_m(self, gate):
+        return gate[0] + self._blind_margin()
 
     def _limit_descent(self, a_thr):
         """Cap the descent rate so the vehicle can still stop when the altimeter locks late.
@@ -228,7 +319,7 @@ class FlightSoftware:
         nav = self.nav
         up = nav.up()
         g = vec.norm(gravity(nav.r))
-        a_stop = STOP_THRUST_FRACTION * self.max_thrust_n / self.mass_kg - g
+        a_stop = self._a_full(STOP_THRUST_FRACTION) - g
         if a_stop <= 0.0:
             return a_thr
         sigma = nav.agl_sigma_m() + nav.overdue_sigma_m()
@@ -245,10 +336,10 @@ class FlightSoftware:
     def _solve_braking_tgo(self, pos, vel, g):
         """Time-to-go whose acceleration profile fits the engine, now and at high gate."""
         ph = self.phase
-        a_now = BRAKING_THRUST_FRACTION * self.max_thrust_n / self.mass_kg
+        a_now = self._a_full(BRAKING_THRUST_FRACTION)
         dv = vec.norm(vec.sub(ph.v_t, vel)) + 1.62 * 60.0  # rough gravity loss
         m_end = self.mass_kg * math.exp(-dv / self.exhaust_mps)
-        a_end = BRAKING_THRUST_FRACTION * self.max_thrust_n / m_end
+        a_end = self._a_full(BRAKING_THRUST_FRACTION, m_end)
         ph.t_go = guidance.solve_tgo(pos, vel, g, ph.r_t, ph.v_t, a_now, a_end)
 
     def _nav7(self):
@@ -263,6 +354,14 @@ class FlightSoftware:
             f |= protocol.FLAG_ALT_REJECTED
         if self.nav.alt_healthy:
             f |= protocol.FLAG_ALT_HEALTHY
-        if self.nav.cov_fault():
+        vn = self.velnav
+        if vn is not None:
+            if vn.used:
+                f |= FLAG_VEL_USED
+            if vn.rejected:
+                f |= FLAG_VEL_REJECTED
+            if vn.healthy:
+                f |= FLAG_VEL_HEALTHY
+        if self.nav.cov_fault() or vn is not None and vn.cov_fault():
             f |= FLAG_NAV_COV_FAULT
         return f

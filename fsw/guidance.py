@@ -6,7 +6,8 @@
 The law runs in the site's curvilinear frame -- altitude above the site datum, downrange and
 crossrange arc lengths -- where a vehicle at orbital speed does not "fall": gravity is the
 effective one, ``g - v_h^2 / r``, with ``v_h^2`` averaged over the phase (the horizontal
-speed changes linearly from now to the aim point). A constant inertial gravity vector would
+speed changes linearly from now to the aim point), once as the velocity feels it and once,
+weighted to the early fast part, as the position does (``effective_gravity``). A constant inertial gravity vector would
 be wrong by tens of kilometres over a 450 km braking arc. ``a_cmd`` is the thrust
 acceleration, re-evaluated every cycle. In braking, the time-to-go is the shortest one
 whose profile fits the engine now and at high gate, solved about once a second and counted
@@ -63,15 +64,31 @@ class SiteGeometry:
 
 
 def effective_gravity(r_m, v_h_mps, v_h_target_mps):
-    """Downward gravity less the centrifugal term, averaged over a linear speed change."""
-    v2 = (v_h_mps * v_h_mps + v_h_mps * v_h_target_mps + v_h_target_mps * v_h_target_mps) / 3.0
-    return GM_M3PS2 / (r_m * r_m) - v2 / r_m
+    """Local-frame gravity over a phase whose horizontal speed changes linearly to its aim.
+
+    Returns ``(g_pos, g_vel)``: ``g - v_h^2 / r`` (downward, positive) averaged as the
+    position and the velocity feel it. The velocity integrates it uniformly over the phase;
+    the position weights early times more (by the time left, ``t_go - tau``), when the
+    vehicle is fast and hardly falls. Averaging uniformly for both over-predicts the fall
+    of a braking burn from orbital speed by kilometres, and the burn climbs to make up.
+    """
+    a, b = v_h_mps, v_h_target_mps
+    g0 = GM_M3PS2 / (r_m * r_m)
+    v2_vel = (a * a + a * b + b * b) / 3.0
+    v2_pos = (3.0 * a * a + 2.0 * a * b + b * b) / 6.0
+    return g0 - v2_pos / r_m, g0 - v2_vel / r_m
+
+
+def down(g_pair):
+    """The ``(g_pos, g_vel)`` pair as local (up, downrange, crossrange) vectors."""
+    return (-g_pair[0], 0.0, 0.0), (-g_pair[1], 0.0, 0.0)
 
 
 def _zem_zev_terms(r, v, g, r_t, v_t, t_go):
-    """Zero-effort miss and zero-effort velocity error after ``t_go`` under gravity g."""
-    zem = vec.sub(r_t, vec.add(vec.add(r, vec.scale(v, t_go)), vec.scale(g, 0.5 * t_go * t_go)))
-    zev = vec.sub(v_t, vec.add(v, vec.scale(g, t_go)))
+    """Zero-effort miss and zero-effort velocity error after ``t_go``; ``g`` is the pair
+    (gravity as the position feels it, as the velocity feels it), local vectors."""
+    zem = vec.sub(r_t, vec.add(vec.add(r, vec.scale(v, t_go)), vec.scale(g[0], 0.5 * t_go * t_go)))
+    zev = vec.sub(v_t, vec.add(v, vec.scale(g[1], t_go)))
     return zem, zev
 
 
@@ -137,33 +154,33 @@ class Phase:
         self.divert_free = False  # aim point follows the stopping point (after a re-plan)
 
 
-HOLD_SPEED_MPS = 1.0   # terminal: hold height while sliding faster than this
+DESCENT_RATE_MPS = 1.0     # terminal: the vertical descent's rate (Apollo's P66: ~1 m/s)
+SLIDE_SPEED_MPS = 0.5      # ... kept in full while sliding slower than this,
+HOLD_SPEED_MPS = 1.5       # ... and down to a height hold at this horizontal speed
 
 
-def vertical_descent(alt_m, v, up, site, d, g_mag):
+def vertical_descent(alt_m, v, up, g_mag):
     """Terminal phase: a descent-rate schedule and horizontal velocity nulling.
 
-    The descent rate is ``clamp(0.05 h, 1, 3)`` m/s; while the horizontal speed is above
-    ``HOLD_SPEED_MPS`` the vehicle holds its height instead, so that it never meets the
-    ground sliding. The tilt allowed for nulling shrinks near the ground. Returns the thrust
+    The descent rate is ``clamp(0.02 h, 1, 3)`` m/s (1 m/s from 50 m down), scaled
+    down smoothly to a height hold as the horizontal speed rises from 0.5 to 1.5 m/s, so the
+    vehicle never meets the ground sliding and no switch between the two can oscillate.
+    The horizontal speed is nulled with a tilt that shrinks near the ground; the vehicle
+    does not translate (the approach brought it over its aim point). Returns the thrust
     acceleration (inertial) and the descent rate aimed at.
     """
     vz = vec.dot(v, up)
     v_h = vec.sub(v, vec.scale(up, vz))
     v_h_mag = vec.norm(v_h)
-    vz_des = -vec.clamp(0.05 * alt_m, 1.0, 3.0)
-    if v_h_mag > HOLD_SPEED_MPS and alt_m > 3.0:
-        vz_des = 0.0
+    rate = vec.clamp(0.02 * alt_m, DESCENT_RATE_MPS, 3.0)
+    if alt_m > 3.0:
+        rate *= vec.clamp((HOLD_SPEED_MPS - v_h_mag) / (HOLD_SPEED_MPS - SLIDE_SPEED_MPS),
+                          0.0, 1.0)
+    vz_des = -rate
     a_up = g_mag + 1.2 * (vz_des - vz)
-    # Null horizontal speed; lean a little towards the site while high enough.
-    down, cross = site.ground(d)
     a_h = vec.scale(v_h, -0.6)
-    if alt_m > 10.0 and v_h_mag < HOLD_SPEED_MPS:
-        e = vec.add(vec.scale(site.east, -down), vec.scale(site.north, -cross))
-        a_h = vec.add(a_h, vec.scale(e, 0.01))
     a_h_mag = vec.norm(a_h)
     a_h_max = (0.3 if alt_m > 10.0 else 0.12 if alt_m > 5.0 else 0.05) * a_up
     if a_h_mag > a_h_max:
         a_h = vec.scale(a_h, a_h_max / a_h_mag)
     return vec.add(vec.scale(up, a_up), a_h), vz_des
-

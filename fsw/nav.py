@@ -32,6 +32,11 @@ Two variants of the altimeter logic (``variant``):
   trusted); there is no terrain state; a sample that jumps outside the gate by more than
   ``LEGACY_JUMP_M`` is taken for a broken sensor and the altimeter is ignored from then on.
 
+Default only: an altimeter that repeats its last range to the bit is frozen (a real unit's
+noise never repeats); its samples are rejected. The velocimeter's beam ranges
+(``fsw/velnav.py``) are height measurements too (:meth:`Navigator.fuse_beam_range`), so a
+stuck or lost altimeter does not end height knowledge when the lander has one.
+
 During the engine-off coast the accelerometer should read zero: the mean reading is the
 accelerometer bias, estimated and removed from then on.
 """
@@ -68,6 +73,7 @@ class Navigator:
     UNCERTAINTY_GROWTH = 0.5      # default: assumed height error while overdue, per metre
     OVERDUE_VEL_SIGMA_MPS = 1.0   # default: assumed vertical-speed error after a late lock
     TILT_SIGMA_RAD = 0.002        # attitude error that tilts the thrust, 1 sigma
+    FROZEN_SAMPLES = 2            # default: repeats of one range that mean a frozen unit
     H_ALT = (1.0, 0.0, -1.0)      # the altimeter sees height less terrain
 
     def __init__(self, r, v, q, t_us, site_radius_m, alt_noise_m, alt_noise_fraction,
@@ -101,6 +107,8 @@ class Navigator:
         self._cal_sum = [0.0, 0.0, 0.0]
         self._cal_time_s = 0.0
         self.last_rate_body = (0.0, 0.0, 0.0)
+        self.specific_force_mps2 = 0.0  # accelerometer reading over the last frame
+        self.process_accel_mps2 = self.ACCEL_NOISE_MPS2  # velocity random walk, 1 sigma
         self.alt_used = False
         self.alt_rejected = False
         self.alt_last_t_us = -1
@@ -110,6 +118,10 @@ class Navigator:
         self.alt_overdue = False
         self.last_accept_us = None
         self._outliers = []           # default: recent rejected innovations
+        self._last_range_m = -1.0
+        self.beam_accept_us = None    # default: last velocimeter range used as a height
+        self._frozen = 0              # default: samples in a row repeating the last range
+        self.alt_frozen = False
 
     # --- derived quantities -------------------------------------------------------------
     @property
@@ -158,6 +170,7 @@ class Navigator:
         """
         dt_sum = 0.0
         dv_sum = 0.0
+        fx = fy = fz = 0.0
         for s in imu:
             t_us = s[0]
             dt = (t_us - self.t_us) * 1e-6
@@ -177,14 +190,17 @@ class Navigator:
             q_mid = vec.qmul(self.q, vec.qrotvec(vec.scale(dth, 0.5)))
             self.q = vec.qnormalize(vec.qmul(self.q, vec.qrotvec(dth)))
             dv_i = vec.rotate(q_mid, dv_b)
-            dv_sum += abs(dv_b[2]) + abs(dv_b[0]) + abs(dv_b[1])
+            fx += dv_b[0]
+            fy += dv_b[1]
+            fz += dv_b[2]
             g = gravity(self.r)
             v_old = self.v
             self.v = vec.add(vec.add(v_old, dv_i), vec.scale(g, dt))
             self._move(vec.scale(vec.add(v_old, self.v), 0.5 * dt))
             self.last_rate_body = vec.scale(dth, 1.0 / dt)
         if dt_sum > 0.0:
-            self._propagate_cov(dt_sum, dv_sum / dt_sum)
+            self.specific_force_mps2 = math.sqrt(fx * fx + fy * fy + fz * fz) / dt_sum
+            self._propagate_cov(dt_sum, self.specific_force_mps2)
 
     def _propagate_cov(self, dt, f_mps2):
         """P' = F P F^T + Q over ``dt`` with F = [[1, dt, 0], [0, 1, 0], [0, 0, 1]].
@@ -198,7 +214,8 @@ class Navigator:
         # Vertical acceleration error: the accelerometer's noise, and the thrust seen
         # through an attitude error (it turns a braking burn's horizontal thrust upwards).
         a_tilt = 0.0 if self.legacy else self.TILT_SIGMA_RAD * f_mps2
-        q_a = (self.ACCEL_NOISE_MPS2 * self.ACCEL_NOISE_MPS2 + a_tilt * a_tilt) * dt
+        self.process_accel_mps2 = math.sqrt(self.ACCEL_NOISE_MPS2 ** 2 + a_tilt * a_tilt)
+        q_a = self.process_accel_mps2 * self.process_accel_mps2 * dt
         p00 = P[0] + 2.0 * dt * P[1] + dt * dt * P[4]
         p01 = P[1] + dt * P[4]
         p02 = P[2] + dt * P[5]
@@ -237,6 +254,19 @@ class Navigator:
         if not valid or t_us == self.alt_last_t_us:
             return
         self.alt_last_t_us = t_us
+        if not self.legacy:
+            # A frozen unit repeats its last range to the bit; a working one never does
+            # (its noise alone is centimetres). Such samples are not measurements.
+            if range_m == self._last_range_m:
+                self._frozen += 1
+            else:
+                self._frozen = 0
+            self._last_range_m = range_m
+            if self._frozen >= self.FROZEN_SAMPLES:
+                self.alt_rejected = True
+                self.alt_frozen = True
+                return
+            self.alt_frozen = False
         up = self.up()
         bore_i = vec.rotate(self.q, self.boresight)
         cos_tilt = -vec.dot(bore_i, up)
@@ -274,6 +304,30 @@ class Navigator:
             return
         self._kalman(y, r_meas)
         self._accepted(t_us)
+
+    def fuse_beam_range(self, t_us, range_m, beam_i, sigma_r):
+        """A velocimeter beam's range (inertial direction ``beam_i``) as a height
+        measurement, gated; True if it was used (default flight software only)."""
+        cos_tilt = -vec.dot(beam_i, self.up())
+        if cos_tilt < math.cos(self.MAX_BORESIGHT_TILT_RAD):
+            return False
+        age_s = (self.t_us - t_us) * 1e-6
+        y = range_m * cos_tilt - (self.agl_m() - self.vertical_speed_mps() * age_s)
+        sin_tilt = math.sqrt(max(0.0, 1.0 - cos_tilt * cos_tilt))
+        r_meas = (sigma_r * cos_tilt) ** 2 + (self.SLOPE_SIGMA * range_m * sin_tilt) ** 2
+        P = self.P
+        if y * y > self.GATE_SIGMA * self.GATE_SIGMA * (P[0] - 2.0 * P[2] + P[8] + r_meas):
+            return False
+        self._kalman(y, r_meas)
+        self.alt_used = False          # the flag is the altimeter's own
+        self.beam_accept_us = t_us
+        return True
+
+    def height_healthy(self):
+        """The height above the ground is measured: by the altimeter, or by the
+        velocimeter's beams within the last UNHEALTHY_AFTER_S."""
+        return self.alt_healthy or self.beam_accept_us is not None and \
+            (self.t_us - self.beam_accept_us) * 1e-6 <= self.UNHEALTHY_AFTER_S
 
     def _fuse_default(self, y, r_meas, sigma_r, t_us):
         P = self.P
@@ -337,7 +391,7 @@ class Navigator:
         if self.legacy:
             self.alt_overdue = False
             return
-        self.alt_overdue = not self.alt_healthy and self.agl_m() < self.EXPECT_VALID_BELOW_M
+        self.alt_overdue = not self.height_healthy() and self.agl_m() < self.EXPECT_VALID_BELOW_M
 
     def overdue_sigma_m(self):
         """Height uncertainty assumed while the altimeter is overdue (it should have

@@ -23,23 +23,33 @@ ROOT = Path(__file__).resolve().parent.parent
 US = 1_000_000
 
 
-def fly(cfg, seed: int, record: bool = False, max_frames: int = 200_000) -> dict:
-    """Fly a whole run; returns the outcome and what the tests look at."""
+def fly(cfg, seed: int, record: bool = False, max_frames: int = 200_000, told=None) -> dict:
+    """Fly a whole run; returns the outcome and what the tests look at. ``told``: changes
+    to the HELLO config's vehicle block (what the flight software is told)."""
     plant = LanderPlant(cfg)
     frame = plant.reset(seed)
     config = plant.fsw_config()
+    if told:
+        config["vehicle"] = {**config["vehicle"], **told}
     fsw = FlightSoftware(config)
     frames, outputs = [], []
     alt_err_100 = None
     # Every cycle: the covariance's smallest eigenvalue (relative to its largest), the
     # flight software's own check, the terrain estimate's change and the true height.
     min_eig, cov_flags, terrain_steps, heights = [], 0, [], []
+    phases, flags = [], 0                 # (phase, t_s, true alt, vz, v_h) at each change
     for _ in range(max_frames):
         terrain_before, healthy_before = fsw.nav.terrain_m, fsw.nav.alt_healthy
         out = fsw.step(frame)
         eig = np.linalg.eigvalsh(np.array(fsw.nav.P).reshape(3, 3))
         min_eig.append(eig[0] / eig[-1])
         cov_flags += bool(out[4] & FLAG_NAV_COV_FAULT)
+        flags |= out[4]
+        name = fsw.phase.name if fsw.phase is not None else fsw.mode
+        if not phases or phases[-1][0] != name:
+            t = plant.truth()
+            phases.append((name, frame.t_us * 1e-6, t["alt_m"], t["vert_speed_mps"],
+                           t["horiz_speed_mps"]))
         if healthy_before:
             terrain_steps.append(abs(fsw.nav.terrain_m - terrain_before))
         if record:
@@ -57,7 +67,8 @@ def fly(cfg, seed: int, record: bool = False, max_frames: int = 200_000) -> dict
     return {"plant": plant, "outcome": plant.outcome, "truth": plant.truth(), "config": config,
             "frames": frames, "outputs": outputs, "alt_err_100": alt_err_100,
             "min_eig": np.array(min_eig), "cov_flags": cov_flags,
-            "terrain_steps": np.array(terrain_steps), "heights": np.array(heights)}
+            "terrain_steps": np.array(terrain_steps), "heights": np.array(heights),
+            "phases": phases, "flags": flags, "fsw": fsw}
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +114,47 @@ def test_nominal_descent_lands_near_the_target(nominal_run) -> None:
     assert out.outcome == "landed", out.reason
     assert out.touchdown["distance_to_target_m"] < 1000.0
     assert run["truth"]["propellant_kg"] > 0.0
+
+
+def test_nominal_descent_flies_an_apollo_class_profile(nominal_run) -> None:
+    # Apollo: braking from PDI with the altitude only falling, high gate at ~2.1-2.3 km,
+    # low gate ~150 m, a vertical descent from ~45 m at ~1 m/s, 11-12.6 min of burn.
+    ph = {p[0]: p[1:] for p in nominal_run["phases"]}
+    t_ign = ph["braking"][0]
+    h = nominal_run["heights"]                                  # one per 20 ms frame
+    assert h[: int(ph["approach"][0] * 50)].max() < h[0] + 50.0  # braking never climbs
+    assert 2000.0 <= ph["approach"][1] <= 2400.0                 # high gate
+    _, alt, vz, vh = ph["final"]
+    assert 100.0 <= alt <= 200.0 and -4.0 <= vz <= 0.0 and vh <= 20.0   # low gate
+    _, alt, vz, vh = ph["vertical"]
+    assert 30.0 <= alt <= 60.0 and -1.6 <= vz <= -0.5 and vh <= 1.0     # vertical descent
+    t_td = nominal_run["plant"].t_us * 1e-6
+    assert 630.0 <= t_td - t_ign <= 780.0                        # 10.5-13 min
+    assert nominal_run["outcome"].touchdown["vertical_speed_mps"] < 1.5
+
+
+def test_told_vehicle_errors_are_measured_and_flown_out() -> None:
+    # Told 8 % more thrust and 5 % less mass than the truth: the accelerometer's reading
+    # against the engine model gives the real thrust acceleration, and it lands.
+    cfg = load_scenario("terminal")
+    veh = cfg.vehicle
+    run = fly(cfg, 1, told={"max_thrust_n": veh.max_thrust_n * 1.08,
+                            "dry_mass_kg": veh.dry_mass_kg * 0.95,
+                            "propellant_kg": veh.propellant_kg * 0.95})
+    assert run["outcome"].outcome == "landed", run["outcome"].reason
+    fsw, truth = run["fsw"], run["truth"]
+    measured = fsw.thrust_scale * fsw.max_thrust_n / fsw.mass_kg
+    assert measured == pytest.approx(veh.max_thrust_n / truth["mass_kg"], rel=0.01)
+    assert abs(fsw.thrust_scale - 1.0) > 0.05                    # it did have to correct
+
+
+def test_velocimeter_is_fused_on_the_terminal_descent(terminal_runs) -> None:
+    from fsw.core import FLAG_VEL_HEALTHY, FLAG_VEL_USED
+    for seed in (1, 2, 3):
+        run = terminal_runs[seed]
+        assert run["flags"] & FLAG_VEL_USED and run["flags"] & FLAG_VEL_HEALTHY
+        # The tactical IMU alone drifted 0.55-0.73 m/s over this descent.
+        assert run["outcome"].touchdown["horizontal_speed_mps"] < 0.2
 
 
 # --------------------------------------------------------------------------- covariance
@@ -320,3 +372,21 @@ def test_the_source_check_catches_a_clock() -> None:
                     "def f():\n    import numpy as np\n"):
             p.write_text(src + "\n")
             assert any(n.split(".")[0] in FORBIDDEN for n in imported_modules(p)), src
+
+
+# --------------------------------------------------------------------------- faults
+
+@pytest.mark.parametrize("kind", ["stuck", "off"])
+def test_default_lands_through_an_altimeter_that_freezes_or_dies(kind) -> None:
+    # The README's `fsil inject RUN altimeter stuck` crashed the default at 10.7 m/s: a
+    # frozen unit repeats its range to the bit (rejected as such), and the velocimeter's
+    # beam ranges keep the height measured.
+    data = scenario_to_dict(load_scenario("terminal"))
+    data["faults"] = [{"sensor": "altimeter", "kind": kind, "at_time_s": 60.0}]
+    run = fly(scenario_from_dict(data), 1)
+    out = run["outcome"]
+    assert out.outcome == "landed", out.reason
+    assert out.touchdown["vertical_speed_mps"] < 1.5
+    _assert_sound_covariance(run)
+    if kind == "stuck":
+        assert run["fsw"].nav.alt_frozen
