@@ -243,7 +243,7 @@ def test_commands_depend_on_sim_time_not_on_sequence_numbers(terminal_runs) -> N
     seq = 1000
     for k, f in enumerate(frames):
         seq += 1 + (k % 3) * 5                           # gaps of 0, 5, 10 seq numbers
-        out = fsw.step(Frame(seq, f.t_us, f.imu, f.alt))
+        out = fsw.step(Frame(seq, f.t_us, f.imu, f.alt, f.vel))
         assert out == outputs[k], f"frame {k} (t = {f.t_us} us)"
 
 
@@ -256,17 +256,17 @@ def test_dt_comes_from_time_stamps_at_half_the_frame_rate() -> None:
     fsw = FlightSoftware(plant.fsw_config())
     m0 = plant.truth()["mass_kg"]
     err0 = math.dist(fsw.nav.r, plant.truth()["r_m"])         # the knowledge error
-    imu, alt, t_us = frame.imu, frame.alt, frame.t_us
+    imu, alt, vel, t_us = frame.imu, frame.alt, frame.vel, frame.t_us
     n = 0
     while t_us < 60 * US:
-        thr, tq, *_ = fsw.step(Frame(n, t_us, imu, alt))
+        thr, tq, *_ = fsw.step(Frame(n, t_us, imu, alt, vel))
         n += 1
         imu = []
         for _ in range(2):
             frame = plant.step(Command(thr, tq))
             imu += frame.imu
-        alt, t_us = frame.alt, frame.t_us
-    fsw.step(Frame(n, t_us, imu, alt))
+        alt, vel, t_us = frame.alt, frame.vel, frame.t_us
+    fsw.step(Frame(n, t_us, imu, alt, vel))
     m1 = plant.truth()["mass_kg"]
     assert m0 - m1 > 20.0                                # a real burn
     assert abs(fsw.mass_kg - m1) < 0.01 * (m0 - m1)
