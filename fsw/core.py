@@ -6,9 +6,9 @@ frame's integer microseconds; the flight software never reads a clock.
 Modes (``bridge.protocol.MODES``): init -> coast (engine off, accelerometer calibration)
 -> braking (ZEM/ZEV to high gate) -> approach (ZEM/ZEV to low gate) -> terminal (a final
 ZEM/ZEV leg to 45 m over the site, then a vertical descent at about 1 m/s): an Apollo-class
-profile (docs/architecture.md). ``touchdown`` and ``safe`` are in the table for the fault
-handling to come; this flight software does not enter them yet (the plant ends the run at
-first contact).
+profile (docs/architecture.md) -> touchdown (the accelerometer felt the legs: engine off,
+attitude only damped, so the vehicle settles on its gear). ``safe`` is in the table for the
+fault handling to come.
 
 What the vehicle is: the HELLO config's ``vehicle`` block, what the flight software is
 *told* (it may differ from the truth). The thrust acceleration actually obtained is
@@ -58,6 +58,9 @@ REPLAN_JUMP_M = 50.0             # a terrain step this large re-plans the approa
 NEAR_SITE_M = 1000.0             # guidance heights are above the ground this near the site
 BLEND_M = 2000.0                 # ... and blend to above the datum over this distance
 BRAKING_RESOLVE_S = 15.0         # braking's time-to-go is checked this long after ignition
+CONTACT_AGL_M = 5.0              # touchdown is looked for below this height ...
+CONTACT_ACCEL_MPS2 = 0.5         # ... as this much more acceleration than the engine gives
+CONTACT_FRAMES = 2               # ... in this many frames in a row
 THRUST_SCALE_TAU_S = 5.0         # time constant of the measured thrust-scale filter
 PHASE_END_TGO_S = 3.0            # leave a ZEM/ZEV phase this close to its aim point
 
@@ -81,6 +84,7 @@ class FlightSoftware:
         # Measured over modelled thrust acceleration (the accelerometer against the told
         # thrust, mass, Isp and lag): 1 when what the flight software was told is the truth.
         self.thrust_scale = 1.0
+        self._contact = 0             # frames in a row that felt the legs push
         site = config["site"]
         self.site = guidance.SiteGeometry(site["up"], site["east"], float(site["radius_m"]))
         nav0 = config["nav_init"]
@@ -137,7 +141,11 @@ class FlightSoftware:
             self.mode = "approach"
 
         a_thr = None
-        if self.phase is not None and self.phase.name != "vertical":
+        self._detect_contact()
+        if self.mode == "touchdown":
+            # On the legs: engine off, the attitude only damped (the gear holds it).
+            self.hold_dir = vec.rotate(nav.q, (0.0, 0.0, 1.0))
+        elif self.phase is not None and self.phase.name != "vertical":
             a_thr = self._zem_zev_step(t_us, dt)
         elif self.mode == "terminal":
             a_thr, _ = guidance.vertical_descent(
@@ -182,6 +190,19 @@ class FlightSoftware:
         ratio = vec.clamp(ratio, 0.5, 1.5)
         self.thrust_scale += (ratio - self.thrust_scale) * min(1.0, dt / THRUST_SCALE_TAU_S)
 
+    def _detect_contact(self):
+        """Touchdown: in the vertical descent, low, the accelerometer reads more than the
+        engine gives (the legs push) for CONTACT_FRAMES frames in a row."""
+        if self.mode == "touchdown" or self.phase is None or self.phase.name != "vertical":
+            return
+        if self.nav.agl_m() > CONTACT_AGL_M:
+            self._contact = 0
+            return
+        excess = self.nav.specific_force_mps2 - self._a_full(self.throttle_est)
+        self._contact = self._contact + 1 if excess > CONTACT_ACCEL_MPS2 else 0
+        if self._contact >= CONTACT_FRAMES:
+            self.mode = "touchdown"
+
     def _a_full(self, fraction, mass_kg=None):
         """Thrust acceleration at ``fraction`` of full thrust, as measured."""
         m = self.mass_kg if mass_kg is None else mass_kg
@@ -207,7 +228,7 @@ class FlightSoftware:
                 nxt = "vertical"
             if nxt is not None:
                 self._start_phase(nxt, t_us, ph.divert_free)
-        if self.phase is not None:
+        if self.phase is not None and self.mode != "touchdown":
             self.mode = PHASE_MODE[self.phase.name]
 
     def _entry_phase(self, t_us):

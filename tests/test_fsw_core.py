@@ -390,3 +390,15 @@ def test_default_lands_through_an_altimeter_that_freezes_or_dies(kind) -> None:
     _assert_sound_covariance(run)
     if kind == "stuck":
         assert run["fsw"].nav.alt_frozen
+
+
+def test_engine_is_cut_at_touchdown_and_the_lander_settles_on_its_gear(terminal_runs) -> None:
+    # The accelerometer feels the legs push: mode touchdown, throttle 0 from then on.
+    from bridge import protocol
+    run = terminal_runs[1]
+    modes = [o[2] for o in run["outputs"]]
+    td = modes.index(protocol.MODES.index("touchdown"))
+    assert all(m == modes[td] for m in modes[td:])
+    assert all(o[0] == 0.0 for o in run["outputs"][td:])
+    assert run["outcome"].outcome == "landed"
+    assert run["heights"][td - 1] < 3.0            # not cut in the air
