@@ -7,6 +7,7 @@ only (docs/your-fsw.md), in a folder of its own, selected with ``--fsw FILE.py:C
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,17 @@ def test_python_fsw_example_lands_terminal_from_its_own_folder(tmp_path) -> None
     td = summary["touchdown"]
     assert td["vertical_speed_mps"] < 2.0 and td["horizontal_speed_mps"] < 0.5
     assert "import fsw" not in (folder / "my_fsw.py").read_text()   # the contract only
+
+
+def test_python_process_example_lands_terminal_as_a_program_of_its_own(tmp_path) -> None:
+    # The user's own process, written with bridge/client.py, started by --fsw-cmd.
+    program = EXAMPLES / "python-process" / "my_process.py"
+    out = tmp_path / "run"
+    done = fsil("run", "--scenario", "terminal", "--out", str(out), "--no-progress",
+                "--fsw-cmd", f"{shlex.quote(sys.executable)} {shlex.quote(str(program))} {{link}}",
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["outcome"] == "landed"
+    assert summary["fsw_software"] == "my-process 1.0"
+    assert summary["timing"]["compute_us"]["p50"] > 0       # measured by the client
