@@ -62,10 +62,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import msgpack
+
 from bridge import protocol
 from bridge.codec import Message, encode
 from bridge.errors import (BridgeError, LinkError, MalformedMessage, PeerClosed, PeerTimeout,
-                           ProtocolError, one_line)
+                           ProtocolError, VersionError, one_line)
 from bridge.url import open_link
 from hil.errors import EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED
 
@@ -81,7 +83,7 @@ LINK_FAILURE = "link_failure"
 PROTOCOL_ERROR = "protocol_error"
 FSW_FAULT = "fsw_fault"
 INTERRUPTED = "interrupted"
-_FAILURES = (LINK_FAILURE, PROTOCOL_ERROR, FSW_FAULT, INTERRUPTED)
+FAILURES = (LINK_FAILURE, PROTOCOL_ERROR, FSW_FAULT, INTERRUPTED)
 
 
 class FswClientError(BridgeError):
@@ -114,6 +116,13 @@ def outcome_of(reason: str) -> str:
     """The first word of an END reason (``"landed: ..."`` -> ``"landed"``)."""
     word, sep, _ = reason.partition(":")
     return word.strip() if sep and word.strip().replace("_", "").isalnum() else ""
+
+
+def readable(reason: str) -> str:
+    """An END reason for people, on one line: ``link_failure: x`` -> ``link failure: x``."""
+    word = outcome_of(reason)
+    text = f"{word.replace('_', ' ')}{reason[len(word):]}" if word else reason
+    return one_line(text)
 
 
 def runtime_name() -> str:
@@ -171,6 +180,11 @@ class FswClient:
             self._fail(LINK_FAILURE, f"no HELLO from the plant at {self.url} within "
                                      f"{e.timeout_s:g} s")
             raise
+        except VersionError as e:  # say why in the plant's own version: END never changes
+            self._fail(PROTOCOL_ERROR, f"this flight software speaks protocol version "
+                                       f"{protocol.PROTOCOL_VERSION}, the plant {e.got!r}",
+                       version=e.got)
+            raise
         except ProtocolError as e:
             self._fail(PROTOCOL_ERROR, f"bad HELLO from the plant: {e}")
             raise
@@ -226,7 +240,7 @@ class FswClient:
         if self.end_reason is None:
             return EXIT_LINK
         outcome = self.outcome
-        if self.ended_by == "fsw" or outcome in _FAILURES:
+        if self.ended_by == "fsw" or outcome in FAILURES:
             return EXIT_LINK
         return EXIT_LANDED if outcome == LANDED else EXIT_NOT_LANDED
 
@@ -359,13 +373,15 @@ class FswClient:
         self._send_end(f"ack: {outcome_of(msg.reason) or 'end'}")
         self._close()
 
-    def _fail(self, outcome: str, reason: str) -> None:
-        """End the run from this side with ``outcome: reason`` (STATUS first on lossy links)."""
+    def _fail(self, outcome: str, reason: str, version: Any = None) -> None:
+        """End the run from this side with ``outcome: reason`` (STATUS first on lossy links;
+        ``version``: write the END in the peer's protocol version)."""
         if self.end_reason is None:
             self.end_reason, self.ended_by = f"{outcome}: {reason}", "fsw"
         if self._link is not None and not self._link.closed:
-            self._send_status()
-            self._send_end(self.end_reason)
+            if version is None:
+                self._send_status()
+            self._send_end(self.end_reason, version)
         self._close()
 
     def _contract(self, detail: str) -> ContractError:
@@ -381,11 +397,13 @@ class FswClient:
             self._fail(LINK_FAILURE, f"cannot send to the plant: {e}")
             raise
 
-    def _send_end(self, reason: str) -> None:
+    def _send_end(self, reason: str, version: Any = None) -> None:
         seq = max(self._last_seq, 0)
+        payload = encode(protocol.END, [seq, one_line(reason, REASON_MAX_CHARS)])
+        if type(version) is int and 0 <= version < 0x10000 and version != protocol.PROTOCOL_VERSION:
+            payload = msgpack.packb([version, *msgpack.unpackb(payload)[1:]])
         try:
-            self._link.send(encode(protocol.END, [seq, one_line(reason, REASON_MAX_CHARS)]),
-                            timeout_s=END_SEND_TIMEOUT_S)
+            self._link.send(payload, timeout_s=END_SEND_TIMEOUT_S)
         except BridgeError:
             pass  # best effort: the plant may be gone
 

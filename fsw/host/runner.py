@@ -13,8 +13,8 @@ import sys
 import time
 
 from bridge import protocol
-from bridge.client import FswClient, exit_code_for
-from bridge.errors import BridgeError
+from bridge.client import FswClient, exit_code_for, readable
+from bridge.errors import BridgeError, one_line
 from fsw.frame import Frame
 from fsw.host.checked import CheckedFsw, ContractViolation
 from fsw.host.registry import FswEntry, FswSpecError, resolve
@@ -66,7 +66,7 @@ def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0,
     except BridgeError as e:
         client.close()
         reason = client.end_reason or f"link_failure: {e}"
-        raise FswRunError(f"fsw: {reason}", exit_code_for(e)) from e
+        raise FswRunError(readable(reason), exit_code_for(e)) from e  # "link failure: ..."
     finally:
         client.close()
     return client
@@ -85,5 +85,5 @@ def main_fsw(url: str, timeout_s: float, quiet: bool = False, load_ms: float = 0
         return e.exit_code
     code = client.exit_code
     if code != 0 or not quiet:
-        print(f"fsil fsw: run ended: {client.end_reason}", file=sys.stderr)
+        print(f"fsil fsw: run ended: {one_line(client.end_reason or '')}", file=sys.stderr)
     return code
