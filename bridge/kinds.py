@@ -388,6 +388,12 @@ def _enc_nav(v: Any) -> list | None:
 
 
 def _enc_imu(v: Any) -> list:
+    if type(v) is list:  # the hot path: a list of plain samples is checked as it stands
+        for s in v:
+            if type(s) is not list or tuple(map(type, s)) != _IMU_TYPES:
+                break
+        else:
+            return _dec_imu(v)
     _seq(v, None, "an array of IMU samples")
     out = [_plain(s, _IMU_TYPES, IMU_SAMPLE_LEN, f"IMU sample {j} of {IMU_SAMPLE_LEN} numbers")
            for j, s in enumerate(v)]
