@@ -1,26 +1,18 @@
 """The flight software's end of a run, for a process of your own: connect, frames in, commands out.
 
-A flight software process written with it is about twenty lines::
+A flight software process written with it is about ten lines (this one lands the ``terminal``
+scenario against ``fsil plant --link URL``; tests/test_bridge_client.py runs it)::
 
     import sys
     from bridge.client import FswClient
+    from fsw.reference import Default as MyFlightSoftware   # your class with step(frame)
 
-    class Hover:                                   # your guidance and control
-        def __init__(self, config):
-            self.g = 1.62
-            self.thrust_n = config["vehicle"]["max_thrust_n"]
-            v = config["vehicle"]
-            self.mass_kg = v["dry_mass_kg"] + v["propellant_kg"]
-
-        def step(self, frame):                     # frame.seq, .t_us, .imu, .alt, .vel
-            throttle = min(1.0, self.mass_kg * self.g / self.thrust_n)
-            return throttle, [0.0, 0.0, 0.0], "terminal"
-
-    with FswClient(sys.argv[1], software="hover 1.0") as client:
-        fsw = Hover(client.config)                 # the HELLO's config, validated
-        for frame in client.frames():              # ends when the plant ends the run
-            client.reply(fsw.step(frame))          # (throttle, torque_nm, mode[, nav, flags])
-    sys.exit(client.exit_code)                     # 0 landed, 1 not landed, 3 link failure
+    with FswClient(sys.argv[1], software="my-fsw 1.0") as client:
+        fsw = MyFlightSoftware(client.config)  # the HELLO's config, checked by the codec
+        for frame in client.frames():          # frame.seq, .t_us, .imu, .alt, .vel
+            client.reply(fsw.step(frame))      # (throttle, torque_nm, mode[, nav, flags])
+    print("ended:", client.end_reason, file=sys.stderr)
+    sys.exit(client.exit_code)                 # 0 landed, 1 not landed, 3 link failure
 
 What it does for you:
 

@@ -13,6 +13,7 @@ import math
 import os
 import subprocess
 import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -291,24 +292,18 @@ def test_no_hello_within_the_timeout():
 
 # --- a user's own process lands `terminal` (fsil plant on one side, this on the other)
 
-USER_FSW = '''
-import sys
-from bridge.client import FswClient
-from fsw.core import FlightSoftware            # your own class with step(frame) goes here
-
-with FswClient(sys.argv[1], software="user-process 1.0") as client:
-    fsw = FlightSoftware(client.config)
-    for frame in client.frames():
-        client.reply(fsw.step(frame))
-print("user fsw:", client.end_reason, client.stats["commands_sent"], file=sys.stderr)
-sys.exit(client.exit_code)
-'''
+def _docstring_example() -> str:
+    """The user's process shown in bridge.client's docstring, as a script."""
+    import bridge.client
+    doc = bridge.client.__doc__
+    block = doc.split("::\n\n", 1)[1].split("\n\n" + "What it does")[0]
+    return textwrap.dedent(block)
 
 
 @pytest.mark.timeout(240)
 def test_a_users_process_with_the_client_lands_terminal(tmp_path):
     script = tmp_path / "my_fsw.py"
-    script.write_text(USER_FSW)
+    script.write_text(_docstring_example())
     url = f"zmq+ipc://{tmp_path}/link.sock"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     plant = subprocess.Popen([sys.executable, "-m", "hil.cli", "plant", "--scenario", "terminal",
@@ -319,6 +314,6 @@ def test_a_users_process_with_the_client_lands_terminal(tmp_path):
     out, err = plant.communicate(timeout=60)
     assert plant.returncode == 0, err
     assert user.returncode == 0, user.stderr
-    assert "user fsw: landed:" in user.stderr
+    assert "ended: landed:" in user.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["outcome"] == "landed" and summary["fsw_software"] == "user-process 1.0"
+    assert summary["outcome"] == "landed" and summary["fsw_software"] == "my-fsw 1.0"
