@@ -1,7 +1,7 @@
 """Fuzz the wire from outside: the codec, the deframer, a live plant and a live `fsil fsw`.
 
     .venv/bin/python bench/fuzz.py [--codec 700000] [--deframer 300000] [--plant 40]
-                                   [--fsw 40] [--seed 1] [--json FILE]
+                                   [--fsw 40] [--oversize-mib 256] [--seed 1] [--json FILE]
 
 Every input is a mutation of a valid one (seeded, so a run can be repeated):
 
@@ -23,6 +23,8 @@ Targets:
   mutated HELLO_ACKs and COMMANDs (legal extremes keep a session going; the first refused
   one must end it). Documented = exit code 0, 1 or 3, at most one line on stderr, no
   traceback, summary.json written; a hang = not ended within the timeout after the input.
+  The first session starts with one 256 MiB message (``--oversize-mib``): the plant's peak
+  memory in that session is printed (issue 13 saw 553 MiB).
 * fsw: ``fsil fsw`` as its own process; this script is its plant and sends mutated HELLOs
   and FRAMEs. Documented = exit code 0, 1 or 3, at most one line on stderr, no traceback.
 
@@ -344,8 +346,13 @@ def _legal_extreme_command(rng: random.Random, seq: int) -> list:
             rng.choice([None, [big] * 7, [0.0] * 7]), rng.choice([0, p.U32_MAX, 127])]
 
 
-def fuzz_plant(sessions: int, rng: random.Random, work: pathlib.Path) -> Tally:
-    """This script is the flight software; `fsil plant` runs the terminal scenario."""
+def fuzz_plant(sessions: int, rng: random.Random, work: pathlib.Path,
+               oversize_mib: int = 0) -> Tally:
+    """This script is the flight software; `fsil plant` runs the terminal scenario.
+
+    Session 0 first sends ``oversize_mib`` MiB in one message (issue 13: 256 MiB took the
+    plant to 553 MiB); its peak RSS is reported as ``oversize_session_peak_rss_mib``.
+    """
     t = Tally("plant")
     peaks: list = []
     for k in range(sessions):
@@ -359,6 +366,11 @@ def fuzz_plant(sessions: int, rng: random.Random, work: pathlib.Path) -> Tally:
         try:
             with open_link(url, "fsw") as link:
                 link.recv_msg(30.0, expect=p.HELLO)
+                if k == 0 and oversize_mib:
+                    link.send(bytes(oversize_mib * 2**20), timeout_s=60.0)
+                    t.inputs += 1
+                    t.rejected += 1
+                    time.sleep(1.0)  # the plant drops the connection; ours reconnects
                 ack = encode(p.HELLO_ACK, ["fsw", "fuzz 1.0", "cpython"])
                 if rng.random() < 0.2:  # a mutated handshake
                     link.send(mutate(rng, ack))
@@ -392,6 +404,8 @@ def fuzz_plant(sessions: int, rng: random.Random, work: pathlib.Path) -> Tally:
         except (BridgeError, PeerTimeout) as e:
             t.notes.setdefault("session_link_errors", []).append(f"{label}: {e}"[:200])
         _finish(t, proc, label, peaks, run / "out" / "summary.json")
+        if k == 0 and oversize_mib and peaks:
+            t.notes["oversize_session_peak_rss_mib"] = round(peaks[-1], 1)
     if peaks:
         t.memory["peak_rss_first_mib"] = round(peaks[0], 1)
         t.memory["peak_rss_last_mib"] = round(peaks[-1], 1)
@@ -473,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deframer", type=int, default=300_000, help="deframer streams (300000)")
     parser.add_argument("--plant", type=int, default=40, help="live plant sessions (40)")
     parser.add_argument("--fsw", type=int, default=40, help="live fsil fsw sessions (40)")
+    parser.add_argument("--oversize-mib", type=int, default=256,
+                        help="one message this large to the live plant first (256)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="also write the counts to this file")
     args = parser.parse_args(argv)
@@ -480,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     tallies = [fuzz_codec(args.codec, rng), fuzz_deframer(args.deframer, rng)]
     with tempfile.TemporaryDirectory(prefix="fsil-fuzz-") as work:
-        tallies.append(fuzz_plant(args.plant, rng, pathlib.Path(work)))
+        tallies.append(fuzz_plant(args.plant, rng, pathlib.Path(work), args.oversize_mib))
         tallies.append(fuzz_fsw(args.fsw, rng, pathlib.Path(work)))
     print(f"{'target':<9} {'inputs':>9} {'rejected':>9} {'accepted':>9} {'crashes':>7} "
           f"{'hangs':>5}  memory")
@@ -491,6 +507,10 @@ def main(argv: list[str] | None = None) -> int:
     hangs = sum(t.hangs for t in tallies)
     print(f"{'total':<9} {total:>9,} {'':>9} {'':>9} {crashes:>7} {hangs:>5}  "
           f"({time.monotonic() - t0:.0f} s, seed {args.seed})")
+    for t in tallies:
+        for key, value in t.notes.items():
+            if key != "session_link_errors":
+                print(f"{t.name}: {key}: {value}")
     for t in tallies:
         for example in t.examples:
             print(f"\n--- {t.name}: {example}")
