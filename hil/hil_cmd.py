@@ -66,6 +66,9 @@ def cmd_hil(args: argparse.Namespace) -> int:
         raise ConfigError(f"--baud must be > 0, got {args.baud}")
     if args.virtual:
         return _run_virtual(args, board_fsw(args.fsw or "default"))
+    if args.fsw is not None:
+        raise ConfigError("--fsw with --port: the board runs the flight software that "
+                          "'fsil hil deploy --port PORT --fsw SPEC' put on it")
     url = args.port if "://" in args.port else f"serial://{args.port}?baud={args.baud}"
     return _run(args, url, launcher=None)
 

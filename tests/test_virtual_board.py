@@ -188,6 +188,10 @@ def test_bad_arguments_exit_2(tmp_path, capsys):
     assert main(["hil", "deploy"]) == 2                                       # deploy: no port
     assert main(["hil", "--port", "zmq+tcp://127.0.0.1:5"]) == 2              # not serial
     capsys.readouterr()
+    assert main(["hil", "--port", "/dev/ttyACM7", "--fsw", "legacy"]) == 2     # deployed, not run
+    assert "fsil hil deploy --port PORT --fsw SPEC" in capsys.readouterr().err
+    assert main(["hil", "--virtual", "--fsw", "no/such/file.py:Fsw"]) == 2
+    assert "no such file" in capsys.readouterr().err
 
 
 def test_deploy_copies_the_firmware_with_mpremote(tmp_path, monkeypatch, capsys):
