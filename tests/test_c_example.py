@@ -139,6 +139,10 @@ def test_c_example_lands_terminal_over_a_pty_serial_link(runs):
     assert summary["link"].startswith("serial://")
     stats = summary["link_stats"]
     assert stats["frames_ok"] >= summary["cycles"] and stats["crc_errors"] == 0
+    # the C side's own counters, from its STATUS (every 250 frames and before its END)
+    fsw_stats = summary["fsw_link_stats"]
+    assert fsw_stats["frames_received"] >= summary["cycles"] - 250
+    assert fsw_stats["crc_errors"] == 0 and fsw_stats["bad_frames"] == 0
     print("serial:", summary["reason"], stats)
 
 
@@ -183,7 +187,10 @@ def _reference_run():
     by_frame = len(inspect.signature(fsw.step).parameters) == 1  # step(frame) or step(seq, ...)
     frames, commands = [], []
     while not plant.done:
-        frames.append(encode(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt]))
+        fields = {"seq": frame.seq, "t_us": frame.t_us, "imu": frame.imu, "alt": frame.alt,
+                  "vel": getattr(frame, "vel", None)}
+        frames.append(encode(protocol.FRAME, {name: fields[name]
+                                              for name, _ in protocol.LAYOUTS[protocol.FRAME]}))
         out = fsw.step(frame) if by_frame else fsw.step(frame.seq, frame.t_us, frame.imu, frame.alt)
         commands.append(out)
         frame = plant.step(Command(out[0], tuple(out[1])))

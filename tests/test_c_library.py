@@ -125,6 +125,19 @@ def test_damaged_stream_vectors_give_the_same_payloads_and_counters(tool, bytewi
     assert sorted(answers[0]["stats"]) == sorted(COUNTERS)
 
 
+def test_refused_vectors_are_refused_for_the_same_reason(tool):
+    refused = VECTORS["refused"]
+    answers = tool.run([f"decode {r['payload_hex']}" for r in refused])
+    status = {cls.__name__: name for cls, name in _ERROR_STATUS.items()}
+    for vector, got in zip(refused, answers):
+        assert not got["ok"], vector["name"]
+        assert got["status"] == status[vector["error"]], (vector["name"], got)
+        if vector["field"]:
+            assert f" field {vector['field']}:" in got["error"], (vector["name"], got["error"])
+    by_name = dict(zip((r["name"] for r in refused), answers))
+    assert "board firmware speaks protocol 1" in by_name["version_1_end"]["error"]
+
+
 # --- the same verdicts as the host on damaged and random input ------------------------------
 
 _ERROR_STATUS = {VersionError: "protocol version mismatch", UnknownMessage: "unknown message type",

@@ -30,18 +30,17 @@ TABLES = HERE / "src" / "protocol_tables.c"
 # Field kind of the table -> (C codec kind, C member declaration with {name}).
 # A kind missing here stops the generator: the C codec must learn it first.
 KINDS = {
-    "u": ("FSIL_KIND_U", "uint64_t {name};"),
-    "u32": ("FSIL_KIND_U32", "uint32_t {name};"),
-    "i": ("FSIL_KIND_I", "int64_t {name};"),
+    "u": ("FSIL_KIND_U32", "uint32_t {name};"),
     "t": ("FSIL_KIND_T", "int64_t {name};"),
+    "mode": ("FSIL_KIND_MODE", "uint32_t {name};"),
     "f": ("FSIL_KIND_F", "double {name};"),
     "s": ("FSIL_KIND_S", "fsil_str_t {name};"),
-    "b": ("FSIL_KIND_B", "bool {name};"),
     "m": ("FSIL_KIND_M", "fsil_map_t {name};"),
+    "rates": ("FSIL_KIND_M", "fsil_map_t {name};"),
+    "config": ("FSIL_KIND_M", "fsil_map_t {name};"),
+    "counts": ("FSIL_KIND_COUNTS", "fsil_map_t {name};"),
     "f3": ("FSIL_KIND_F3", "double {name}[3];"),
-    "f7": ("FSIL_KIND_F7", "double {name}[7];"),
-    "f7?": ("FSIL_KIND_F7_OR_NIL", "fsil_opt_f7_t {name};"),
-    "nav": ("FSIL_KIND_F7_OR_NIL", "fsil_opt_f7_t {name};"),
+    "nav": ("FSIL_KIND_NAV", "fsil_nav_t {name};"),
     "imu": ("FSIL_KIND_IMU", "fsil_imu_t {name};"),
     "alt": ("FSIL_KIND_ALT", "fsil_alt_t {name};"),
     "vel": ("FSIL_KIND_VEL", "fsil_vel_t {name};"),
@@ -142,7 +141,7 @@ def render_header(table: dict) -> str:
     if extra:
         lines += ["", "/* Other constants of the table. */"]
         for key, value in extra:
-            lines.append(f"#define FSIL_{key} {value}")
+            lines.append(f"#define FSIL_{key} {value}u")
     lines += [
         "",
         "/* A string inside a received payload: not NUL-terminated, valid UTF-8. */",
@@ -157,8 +156,8 @@ def render_header(table: dict) -> str:
         "/* Velocimeter sample, or none: line-of-sight rates and ranges of 3 beams, valid bits. */",
         "typedef struct { bool present; int64_t t_us; double vlos_mps[3]; double range_m[3];",
         "                 uint32_t valid_mask; } fsil_vel_t;",
-        "/* Seven floats, or nil (present false). */",
-        "typedef struct { bool present; double v[7]; } fsil_opt_f7_t;",
+        "/* A navigation estimate: position (m, 3), velocity (m/s, 3), altitude (m); or nil. */",
+        "typedef struct { bool present; double v[7]; } fsil_nav_t;",
         "",
         "/* One struct per message, a member per field in layout order. */",
     ]
@@ -181,7 +180,9 @@ def render_header(table: dict) -> str:
         lines.append(f"    {code} = {k + 1},")
     lines += ["} fsil_kind_t;", "",
               "typedef struct { const char *name; fsil_kind_t kind; size_t offset; } fsil_field_t;",
-              "typedef struct { const char *name; uint32_t count; const fsil_field_t *fields; } fsil_layout_t;",
+              "/* role: the string the message's role field must hold (NULL: no role field). */",
+              "typedef struct { const char *name; uint32_t count; const fsil_field_t *fields;",
+              "                 const char *role; size_t role_offset; } fsil_layout_t;",
               "",
               "/* Layout of message type_id, or NULL for an unknown id. */",
               "const fsil_layout_t *fsil_layout(uint32_t type_id);",
@@ -209,8 +210,17 @@ def render_tables(table: dict) -> str:
                          f'{c_ident(field)})}},')
         lines.append("};")
     lines += ["", "static const fsil_layout_t layouts[FSIL_MSG_MAX_ID + 1] = {"]
+    roles = table.get("ROLES", {})
     for type_id, name, layout in msgs:
-        lines.append(f'    [{type_id}] = {{"{name}", {len(layout)}, fields_{c_ident(name)}}},')
+        role = roles.get(type_id)
+        if role is None:
+            lines.append(f'    [{type_id}] = {{"{name}", {len(layout)}, fields_{c_ident(name)}, '
+                         f'NULL, 0}},')
+        else:
+            if ("role", "s") not in layout:
+                raise SystemExit(f"gen_protocol: {name} has a role but no role field of kind s")
+            lines.append(f'    [{type_id}] = {{"{name}", {len(layout)}, fields_{c_ident(name)}, '
+                         f'"{role}", offsetof(fsil_{c_ident(name)}_t, role)}},')
     lines += ["};", "",
               "static const char *const modes[FSIL_MODE_COUNT] = {"]
     lines += [f'    "{mode}",' for mode in table["MODES"]]

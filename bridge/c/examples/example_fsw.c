@@ -166,7 +166,7 @@ int main(int argc, char **argv)
         t0 = now_ns();
         lander_step(&lander, frame, &cmd);
         compute_us = (now_ns() - t0) / 1000u;
-        cmd.compute_us = compute_us > UINT32_MAX ? UINT32_MAX : compute_us;
+        cmd.compute_us = compute_us > UINT32_MAX ? UINT32_MAX : (uint32_t)compute_us;
         if (!finite_command(&cmd)) {
             char reason[FSIL_ERROR_TEXT_BYTES + 64];
             snprintf(reason, sizeof reason, "fsw error: non-finite throttle or torque at seq %llu",

@@ -731,13 +731,14 @@ void lander_step(lander_t *L, const fsil_frame_t *frame, fsil_command_t *cmd)
     t_s = (double)frame->t_us * 1e-6;
     r_i = rot_z(nav_r(L), L->omega * t_s);
     v_i = rot_z(add(L->v, cross(v3(0.0, 0.0, L->omega), nav_r(L))), L->omega * t_s);
-    cmd->nav[0] = r_i.x;
-    cmd->nav[1] = r_i.y;
-    cmd->nav[2] = r_i.z;
-    cmd->nav[3] = v_i.x;
-    cmd->nav[4] = v_i.y;
-    cmd->nav[5] = v_i.z;
-    cmd->nav[6] = agl_m(L);
+    cmd->nav.present = true;
+    cmd->nav.v[0] = r_i.x;
+    cmd->nav.v[1] = r_i.y;
+    cmd->nav.v[2] = r_i.z;
+    cmd->nav.v[3] = v_i.x;
+    cmd->nav.v[4] = v_i.y;
+    cmd->nav.v[5] = v_i.z;
+    cmd->nav.v[6] = agl_m(L);
     cmd->flags = (L->alt_used ? FSIL_FLAG_ALT_USED : 0u) |
                  (L->alt_rejected ? FSIL_FLAG_ALT_REJECTED : 0u) |
                  (L->alt_healthy ? FSIL_FLAG_ALT_HEALTHY : 0u);

@@ -16,13 +16,46 @@ static fsil_err_t fail(fsil_client_t *c, fsil_err_t st, const char *what, const 
     return st;
 }
 
+void fsil_client_send_status(fsil_client_t *c)
+{
+    static const char *const names[] = {
+        "frames_received", "frames_repeated", "commands_sent", "commands_resent",
+        "hellos_repeated", "status_received", "bytes_in", "bytes_discarded", "frames_ok",
+        "bad_frames", "cobs_errors", "runts", "oversize", "crc_errors"};
+    uint64_t values[sizeof names / sizeof names[0]];
+    const fsil_deframer_stats_t *f = fsil_link_framing_stats(c->link);
+    uint8_t buf[512];
+    size_t len;
+    uint32_t n = 6;
+    values[0] = c->stats.frames_received;
+    values[1] = c->stats.frames_repeated;
+    values[2] = c->stats.commands_sent;
+    values[3] = c->stats.commands_resent;
+    values[4] = c->stats.hellos_repeated;
+    values[5] = c->stats.status_received;
+    if (f != NULL) { /* a byte-stream link: what the line damaged */
+        values[6] = f->bytes_in;
+        values[7] = f->bytes_discarded;
+        values[8] = f->frames_ok;
+        values[9] = f->cobs_errors + f->runts + f->oversize + f->crc_errors;
+        values[10] = f->cobs_errors;
+        values[11] = f->runts;
+        values[12] = f->oversize;
+        values[13] = f->crc_errors;
+        n = sizeof names / sizeof names[0];
+    }
+    if (fsil_encode_status(buf, sizeof buf, &len, c->seq, names, values, n) == FSIL_OK) {
+        (void)fsil_link_send(c->link, buf, len, FSIL_END_SEND_TIMEOUT_MS);
+    }
+}
+
 static void send_end(fsil_client_t *c, const char *reason)
 {
     uint8_t buf[FSIL_END_REASON_BYTES + 64];
     size_t len;
-#ifdef FSIL_MSG_STATUS
-    fsil_client_send_status(c);
-#endif
+    if (c->have_frame || c->ack_len > 0) { /* STATUS only after the handshake */
+        fsil_client_send_status(c);
+    }
     if (fsil_encode_end(buf, sizeof buf, &len, c->have_frame ? c->seq : 0, reason) == FSIL_OK) {
         (void)fsil_link_send(c->link, buf, len, FSIL_END_SEND_TIMEOUT_MS);
     }
@@ -106,12 +139,10 @@ fsil_err_t fsil_client_hello(fsil_client_t *c, uint32_t timeout_ms, const fsil_h
         if (c->msg.type == FSIL_MSG_END) {
             return peer_ended(c);
         }
-#ifdef FSIL_MSG_STATUS
         if (c->msg.type == FSIL_MSG_STATUS) {
             c->stats.status_received++;
             continue;
         }
-#endif
         fail(c, FSIL_ERR_UNEXPECTED, "protocol error: got ", fsil_msg_name(c->msg.type));
         fsil_error_add(&c->error, " while expecting hello");
         fsil_client_end(c, c->error.text);
@@ -183,11 +214,9 @@ fsil_err_t fsil_client_next_frame(fsil_client_t *c, uint32_t timeout_ms,
             continue;
         case FSIL_MSG_END:
             return peer_ended(c);
-#ifdef FSIL_MSG_STATUS
         case FSIL_MSG_STATUS:
             c->stats.status_received++;
             continue;
-#endif
         default:
             fail(c, FSIL_ERR_UNEXPECTED, "protocol error: got ", fsil_msg_name(c->msg.type));
             fsil_error_add(&c->error, " while expecting frame");
@@ -222,10 +251,8 @@ fsil_err_t fsil_client_command(fsil_client_t *c, fsil_command_t *cmd)
     }
     c->answered = 1;
     c->stats.commands_sent++;
-#ifdef FSIL_MSG_STATUS
     if (c->status_every > 0 && c->stats.frames_received % c->status_every == 0) {
         fsil_client_send_status(c);
     }
-#endif
     return FSIL_OK;
 }

@@ -74,6 +74,11 @@ static fsil_err_t dec_f(fsil_mpr_t *r, double *out, fsil_error_t *err)
         return st;
     }
     if (o.type == FSIL_MP_FLOAT) {
+        if (!isfinite(o.f)) {
+            fsil_error_add(err, "expected a finite float, got ");
+            fsil_error_add(err, o.f != o.f ? "nan" : o.f > 0 ? "inf" : "-inf");
+            return FSIL_ERR_MALFORMED;
+        }
         *out = o.f;
     } else if (o.type == FSIL_MP_INT) {
         *out = o.negative ? (double)o.i : (double)o.u;
@@ -190,10 +195,16 @@ static fsil_err_t dec_imu(fsil_mpr_t *r, fsil_imu_t *imu, fsil_error_t *err)
         uint32_t k;
         st = dec_array(r, IMU_SAMPLE_LEN, "an IMU sample of 7", err);
         if (st == FSIL_OK) {
-            st = dec_int(r, INT64_MIN, INT64_MAX, "an integer t_us", NULL, &s->t_us, err);
+            st = dec_int(r, 0, INT64_MAX, "a time t_us in us >= 0", NULL, &s->t_us, err);
         }
         for (k = 0; st == FSIL_OK && k < 6; k++) {
             st = dec_f(r, k < 3 ? &s->dv[k] : &s->dth[k - 3], err);
+        }
+        if (st == FSIL_OK && j > 0 && s->t_us <= imu->s[j - 1].t_us) {
+            fsil_error_add(err, "t_us ");
+            fsil_error_add_i(err, s->t_us);
+            fsil_error_add(err, " is not after the previous sample's");
+            st = FSIL_ERR_MALFORMED;
         }
         if (st != FSIL_OK) {
             fsil_error_add(err, " (IMU sample ");
@@ -214,7 +225,7 @@ static fsil_err_t dec_alt(fsil_mpr_t *r, fsil_alt_t *alt, fsil_error_t *err)
     if (st != FSIL_OK || !alt->present) {
         return st;
     }
-    st = dec_int(r, INT64_MIN, INT64_MAX, "an integer t_us", NULL, &alt->t_us, err);
+    st = dec_int(r, 0, INT64_MAX, "a time t_us in us >= 0", NULL, &alt->t_us, err);
     if (st == FSIL_OK) {
         st = dec_f(r, &alt->range_m, err);
     }
@@ -250,45 +261,68 @@ static fsil_err_t dec_vel(fsil_mpr_t *r, fsil_vel_t *vel, fsil_error_t *err)
     return st;
 }
 
+/* A map whose values are unsigned integers (link counters). */
+static fsil_err_t check_counts(const uint8_t *ptr, size_t len, fsil_error_t *err)
+{
+    fsil_mpr_t r;
+    fsil_mp_obj_t o;
+    uint32_t k, n;
+    fsil_mpr_init(&r, ptr, len);
+    if (fsil_mpr_next(&r, &o) != FSIL_MP_OK || o.type != FSIL_MP_MAP) {
+        return fsil_error_set(err, FSIL_ERR_MALFORMED, "expected a map of counters");
+    }
+    n = o.n;
+    for (k = 0; k < n; k++) {
+        fsil_mp_obj_t key;
+        if (fsil_mpr_next(&r, &key) != FSIL_MP_OK || key.type != FSIL_MP_STR ||
+            fsil_mpr_next(&r, &o) != FSIL_MP_OK) {
+            return fsil_error_set(err, FSIL_ERR_MALFORMED, "expected a map of counters");
+        }
+        if (o.type != FSIL_MP_INT || o.negative) {
+            fsil_error_add(err, "counter \"");
+            fsil_error_add_n(err, key.s, key.n);
+            fsil_error_add(err, "\": expected an unsigned integer, got ");
+            fsil_error_add(err, o.type == FSIL_MP_INT ? "a negative one" : type_name(&o));
+            if (o.type == FSIL_MP_ARRAY || o.type == FSIL_MP_MAP) {
+                (void)fsil_mpr_skip(&r);
+            }
+            return FSIL_ERR_MALFORMED;
+        }
+    }
+    return FSIL_OK;
+}
+
 static fsil_err_t dec_field(fsil_mpr_t *r, fsil_kind_t kind, void *at, fsil_error_t *err)
 {
     fsil_mp_obj_t o;
     fsil_err_t st;
+    uint64_t u = 0;
     switch (kind) {
-    case FSIL_KIND_U:
-        return dec_int(r, 0, UINT64_MAX, "an unsigned integer", (uint64_t *)at, NULL, err);
-    case FSIL_KIND_U32: {
-        uint64_t v = 0;
-        st = dec_int(r, 0, UINT32_MAX, "an unsigned 32-bit integer", &v, NULL, err);
-        *(uint32_t *)at = (uint32_t)v;
+    case FSIL_KIND_U32:
+        st = dec_int(r, 0, UINT32_MAX, "an unsigned 32-bit integer", &u, NULL, err);
+        *(uint32_t *)at = (uint32_t)u;
         return st;
-    }
-    case FSIL_KIND_I:
-        return dec_int(r, INT64_MIN, INT64_MAX, "an integer", NULL, (int64_t *)at, err);
     case FSIL_KIND_T:
         return dec_int(r, 0, INT64_MAX, "a time in us >= 0", NULL, (int64_t *)at, err);
+    case FSIL_KIND_MODE:
+        st = dec_int(r, 0, FSIL_MODE_COUNT - 1, "a mode index into MODES", &u, NULL, err);
+        *(uint32_t *)at = (uint32_t)u;
+        return st;
     case FSIL_KIND_F:
         return dec_f(r, (double *)at, err);
     case FSIL_KIND_S:
-    case FSIL_KIND_B:
         st = next(r, &o, err);
         if (st != FSIL_OK) {
             return st;
         }
-        if (kind == FSIL_KIND_S) {
-            if (o.type != FSIL_MP_STR) {
-                return bad(err, "a string", &o);
-            }
-            ((fsil_str_t *)at)->ptr = o.s;
-            ((fsil_str_t *)at)->len = o.n;
-        } else {
-            if (o.type != FSIL_MP_BOOL) {
-                return bad(err, "a boolean", &o);
-            }
-            *(bool *)at = o.b;
+        if (o.type != FSIL_MP_STR) {
+            return bad(err, "a string", &o);
         }
+        ((fsil_str_t *)at)->ptr = o.s;
+        ((fsil_str_t *)at)->len = o.n;
         return FSIL_OK;
-    case FSIL_KIND_M: {
+    case FSIL_KIND_M:
+    case FSIL_KIND_COUNTS: {
         fsil_mpr_t peek = *r;
         const uint8_t *start = r->p;
         st = next(&peek, &o, err);
@@ -303,23 +337,21 @@ static fsil_err_t dec_field(fsil_mpr_t *r, fsil_kind_t kind, void *at, fsil_erro
         }
         ((fsil_map_t *)at)->ptr = start;
         ((fsil_map_t *)at)->len = (uint32_t)(r->p - start);
-        return FSIL_OK;
+        return kind == FSIL_KIND_COUNTS ? check_counts(start, (size_t)(r->p - start), err) : FSIL_OK;
     }
     case FSIL_KIND_F3:
         return dec_floats(r, (double *)at, 3, "an array of 3 floats", err);
-    case FSIL_KIND_F7:
-        return dec_floats(r, (double *)at, 7, "an array of 7 floats", err);
-    case FSIL_KIND_F7_OR_NIL: {
-        fsil_opt_f7_t *opt = (fsil_opt_f7_t *)at;
+    case FSIL_KIND_NAV: {
+        fsil_nav_t *nav = (fsil_nav_t *)at;
         fsil_mpr_t peek = *r;
         st = next(&peek, &o, err);
         if (st == FSIL_OK && o.type == FSIL_MP_NIL) {
             *r = peek;
-            opt->present = false;
+            nav->present = false;
             return FSIL_OK;
         }
-        opt->present = true;
-        return dec_floats(r, opt->v, 7, "nil or an array of 7 floats", err);
+        nav->present = true;
+        return dec_floats(r, nav->v, 7, "nil or an array of 7 floats", err);
     }
     case FSIL_KIND_IMU:
         return dec_imu(r, (fsil_imu_t *)at, err);
@@ -329,6 +361,40 @@ static fsil_err_t dec_field(fsil_mpr_t *r, fsil_kind_t kind, void *at, fsil_erro
         return dec_vel(r, (fsil_vel_t *)at, err);
     }
     return fsil_error_set(err, FSIL_ERR_MALFORMED, "field of an unknown kind");
+}
+
+/* HELLO and HELLO_ACK name their sender: the role must be the table's. */
+static fsil_err_t check_role(const fsil_layout_t *layout, const void *fields, fsil_error_t *err)
+{
+    const fsil_str_t *role;
+    if (layout->role == NULL) {
+        return FSIL_OK;
+    }
+    role = (const fsil_str_t *)(const void *)((const uint8_t *)fields + layout->role_offset);
+    if (fsil_str_eq(*role, layout->role)) {
+        return FSIL_OK;
+    }
+    fsil_error_set(err, FSIL_ERR_MALFORMED, layout->name);
+    fsil_error_add(err, " field role: must be \"");
+    fsil_error_add(err, layout->role);
+    fsil_error_add(err, "\", got \"");
+    fsil_error_add_n(err, role->ptr, role->len < 40 ? role->len : 40);
+    fsil_error_add(err, "\"");
+    return FSIL_ERR_MALFORMED;
+}
+
+/* After a version mismatch: an END keeps its layout in every version, so say its reason. */
+static void add_end_reason(fsil_mpr_t r, uint32_t count, fsil_error_t *err)
+{
+    fsil_mp_obj_t type_id, reason;
+    if (count == 4 && fsil_mpr_next(&r, &type_id) == FSIL_MP_OK && type_id.type == FSIL_MP_INT &&
+        !type_id.negative && type_id.u == FSIL_MSG_END && fsil_mpr_skip(&r) == FSIL_MP_OK &&
+        fsil_mpr_next(&r, &reason) == FSIL_MP_OK &&
+        reason.type == FSIL_MP_STR) {
+        fsil_error_add(err, " (the peer ended the run: ");
+        fsil_error_add_n(err, reason.s, reason.n);
+        fsil_error_add(err, ")");
+    }
 }
 
 fsil_err_t fsil_decode(const uint8_t *payload, size_t len, fsil_msg_t *msg, fsil_error_t *err)
@@ -374,6 +440,7 @@ fsil_err_t fsil_decode(const uint8_t *payload, size_t len, fsil_msg_t *msg, fsil
         }
         fsil_error_add(err, ", expected ");
         fsil_error_add_u(err, FSIL_PROTOCOL_VERSION);
+        add_end_reason(r, count, err);
         return FSIL_ERR_VERSION;
     }
     (void)fsil_mpr_next(&r, &o);
@@ -412,23 +479,36 @@ fsil_err_t fsil_decode(const uint8_t *payload, size_t len, fsil_msg_t *msg, fsil
             return st;
         }
     }
-    return FSIL_OK;
+    return check_role(layout, &msg->u, err);
 }
 
 /* ---- encoding ---------------------------------------------------------------------------- */
+
+/* The encoder refuses what a receiver would: the same ranges as fsil_decode. */
+static fsil_err_t enc_floats(fsil_mpw_t *w, const double *v, uint32_t n, fsil_error_t *err)
+{
+    uint32_t k;
+    for (k = 0; k < n; k++) {
+        if (!isfinite(v[k])) {
+            fsil_error_set(err, FSIL_ERR_ARG, "element ");
+            fsil_error_add_u(err, k);
+            fsil_error_add(err, ": not a finite float");
+            return FSIL_ERR_ARG;
+        }
+    }
+    fsil_mpw_array(w, n);
+    for (k = 0; k < n; k++) {
+        fsil_mpw_double(w, v[k]);
+    }
+    return FSIL_OK;
+}
 
 static fsil_err_t enc_field(fsil_mpw_t *w, fsil_kind_t kind, const void *at, fsil_error_t *err)
 {
     uint32_t k;
     switch (kind) {
-    case FSIL_KIND_U:
-        fsil_mpw_uint(w, *(const uint64_t *)at);
-        return FSIL_OK;
     case FSIL_KIND_U32:
         fsil_mpw_uint(w, *(const uint32_t *)at);
-        return FSIL_OK;
-    case FSIL_KIND_I:
-        fsil_mpw_int(w, *(const int64_t *)at);
         return FSIL_OK;
     case FSIL_KIND_T:
         if (*(const int64_t *)at < 0) {
@@ -436,7 +516,16 @@ static fsil_err_t enc_field(fsil_mpw_t *w, fsil_kind_t kind, const void *at, fsi
         }
         fsil_mpw_int(w, *(const int64_t *)at);
         return FSIL_OK;
+    case FSIL_KIND_MODE:
+        if (*(const uint32_t *)at >= FSIL_MODE_COUNT) {
+            return fsil_error_set(err, FSIL_ERR_ARG, "mode is not an index into MODES");
+        }
+        fsil_mpw_uint(w, *(const uint32_t *)at);
+        return FSIL_OK;
     case FSIL_KIND_F:
+        if (!isfinite(*(const double *)at)) {
+            return fsil_error_set(err, FSIL_ERR_ARG, "not a finite float");
+        }
         fsil_mpw_double(w, *(const double *)at);
         return FSIL_OK;
     case FSIL_KIND_S: {
@@ -447,10 +536,8 @@ static fsil_err_t enc_field(fsil_mpw_t *w, fsil_kind_t kind, const void *at, fsi
         fsil_mpw_str(w, s->ptr, s->len);
         return FSIL_OK;
     }
-    case FSIL_KIND_B:
-        fsil_mpw_bool(w, *(const bool *)at);
-        return FSIL_OK;
-    case FSIL_KIND_M: {
+    case FSIL_KIND_M:
+    case FSIL_KIND_COUNTS: {
         const fsil_map_t *m = (const fsil_map_t *)at;
         fsil_mpr_t r;
         fsil_mp_obj_t o;
@@ -461,25 +548,22 @@ static fsil_err_t enc_field(fsil_mpw_t *w, fsil_kind_t kind, const void *at, fsi
         if (fsil_mpr_next(&r, &o) != FSIL_MP_OK || o.type != FSIL_MP_MAP) {
             return fsil_error_set(err, FSIL_ERR_ARG, "not a msgpack map");
         }
+        if (kind == FSIL_KIND_COUNTS && check_counts(m->ptr, m->len, err) != FSIL_OK) {
+            err->status = FSIL_ERR_ARG;
+            return FSIL_ERR_ARG;
+        }
         fsil_mpw_raw(w, m->ptr, m->len);
         return FSIL_OK;
     }
     case FSIL_KIND_F3:
-    case FSIL_KIND_F7: {
-        uint32_t n = kind == FSIL_KIND_F3 ? 3u : 7u;
-        fsil_mpw_array(w, n);
-        for (k = 0; k < n; k++) {
-            fsil_mpw_double(w, ((const double *)at)[k]);
-        }
-        return FSIL_OK;
-    }
-    case FSIL_KIND_F7_OR_NIL: {
-        const fsil_opt_f7_t *opt = (const fsil_opt_f7_t *)at;
-        if (!opt->present) {
+        return enc_floats(w, (const double *)at, 3, err);
+    case FSIL_KIND_NAV: {
+        const fsil_nav_t *nav = (const fsil_nav_t *)at;
+        if (!nav->present) {
             fsil_mpw_nil(w);
             return FSIL_OK;
         }
-        return enc_field(w, FSIL_KIND_F7, opt->v, err);
+        return enc_floats(w, nav->v, 7, err);
     }
     case FSIL_KIND_IMU: {
         const fsil_imu_t *imu = (const fsil_imu_t *)at;
@@ -489,14 +573,21 @@ static fsil_err_t enc_field(fsil_mpw_t *w, fsil_kind_t kind, const void *at, fsi
         fsil_mpw_array(w, imu->count);
         for (k = 0; k < imu->count; k++) {
             const fsil_imu_sample_t *s = &imu->s[k];
+            double v[6];
+            if (s->t_us < 0 || (k > 0 && s->t_us <= imu->s[k - 1].t_us)) {
+                return fsil_error_set(err, FSIL_ERR_ARG,
+                                      "IMU time stamps must be >= 0 and strictly increasing");
+            }
+            memcpy(v, s->dv, sizeof s->dv);
+            memcpy(v + 3, s->dth, sizeof s->dth);
             fsil_mpw_array(w, IMU_SAMPLE_LEN);
             fsil_mpw_int(w, s->t_us);
-            fsil_mpw_double(w, s->dv[0]);
-            fsil_mpw_double(w, s->dv[1]);
-            fsil_mpw_double(w, s->dv[2]);
-            fsil_mpw_double(w, s->dth[0]);
-            fsil_mpw_double(w, s->dth[1]);
-            fsil_mpw_double(w, s->dth[2]);
+            for (uint32_t j = 0; j < 6; j++) {
+                if (!isfinite(v[j])) {
+                    return fsil_error_set(err, FSIL_ERR_ARG, "IMU sample: not a finite float");
+                }
+                fsil_mpw_double(w, v[j]);
+            }
         }
         return FSIL_OK;
     }
@@ -505,6 +596,9 @@ static fsil_err_t enc_field(fsil_mpw_t *w, fsil_kind_t kind, const void *at, fsi
         if (!alt->present) {
             fsil_mpw_nil(w);
             return FSIL_OK;
+        }
+        if (alt->t_us < 0 || !isfinite(alt->range_m)) {
+            return fsil_error_set(err, FSIL_ERR_ARG, "altimeter t_us < 0 or range not finite");
         }
         fsil_mpw_array(w, ALT_SAMPLE_LEN);
         fsil_mpw_int(w, alt->t_us);
@@ -518,8 +612,13 @@ static fsil_err_t enc_field(fsil_mpw_t *w, fsil_kind_t kind, const void *at, fsi
             fsil_mpw_nil(w);
             return FSIL_OK;
         }
-        if (vel->t_us < 0 || vel->valid_mask > 7u) {
+        if (vel->t_us < 0 || vel->valid_mask >= (1u << FSIL_VEL_BEAMS)) {
             return fsil_error_set(err, FSIL_ERR_ARG, "velocimeter t_us < 0 or valid_mask > 7");
+        }
+        for (k = 0; k < 3; k++) {
+            if (!isfinite(vel->vlos_mps[k]) || !isfinite(vel->range_m[k])) {
+                return fsil_error_set(err, FSIL_ERR_ARG, "velocimeter: not a finite float");
+            }
         }
         fsil_mpw_array(w, VEL_SAMPLE_LEN);
         fsil_mpw_int(w, vel->t_us);
@@ -542,6 +641,10 @@ fsil_err_t fsil_encode(const fsil_msg_t *msg, uint8_t *buf, size_t cap, size_t *
     const fsil_layout_t *layout = fsil_layout(msg->type);
     fsil_mpw_t w;
     uint32_t k;
+    fsil_error_t scratch;
+    if (err == NULL) {
+        err = &scratch;
+    }
     fsil_error_clear(err);
     *len = 0;
     if (layout == NULL) {
@@ -568,6 +671,10 @@ fsil_err_t fsil_encode(const fsil_msg_t *msg, uint8_t *buf, size_t cap, size_t *
             return st;
         }
     }
+    if (check_role(layout, &msg->u, err) != FSIL_OK) {
+        err->status = FSIL_ERR_ARG;
+        return FSIL_ERR_ARG;
+    }
     if (w.overflow) {
         if (cap < FSIL_MAX_PAYLOAD_BYTES) {
             return fsil_error_set(err, FSIL_ERR_ARG, "encode buffer too small");
@@ -590,7 +697,7 @@ fsil_err_t fsil_encode_hello_ack(uint8_t *buf, size_t cap, size_t *len,
     return fsil_encode(&m, buf, cap, len, NULL);
 }
 
-fsil_err_t fsil_encode_end(uint8_t *buf, size_t cap, size_t *len, uint64_t seq,
+fsil_err_t fsil_encode_end(uint8_t *buf, size_t cap, size_t *len, uint32_t seq,
                               const char *reason)
 {
     fsil_msg_t m;
@@ -598,6 +705,31 @@ fsil_err_t fsil_encode_end(uint8_t *buf, size_t cap, size_t *len, uint64_t seq,
     m.type = FSIL_MSG_END;
     m.u.end.seq = seq;
     m.u.end.reason = fsil_str(reason);
+    return fsil_encode(&m, buf, cap, len, NULL);
+}
+
+fsil_err_t fsil_encode_status(uint8_t *buf, size_t cap, size_t *len, uint32_t seq,
+                              const char *const *names, const uint64_t *values, uint32_t n)
+{
+    uint8_t stats[FSIL_MAX_PAYLOAD_BYTES];
+    fsil_mpw_t w;
+    fsil_msg_t m;
+    uint32_t k;
+    fsil_mpw_init(&w, stats, sizeof stats);
+    fsil_mpw_map(&w, n);
+    for (k = 0; k < n; k++) {
+        fsil_mpw_cstr(&w, names[k]);
+        fsil_mpw_uint(&w, values[k]);
+    }
+    *len = 0;
+    if (w.overflow) {
+        return FSIL_ERR_TOO_LARGE;
+    }
+    memset(&m, 0, sizeof m);
+    m.type = FSIL_MSG_STATUS;
+    m.u.status.seq = seq;
+    m.u.status.stats.ptr = stats;
+    m.u.status.stats.len = (uint32_t)w.len;
     return fsil_encode(&m, buf, cap, len, NULL);
 }
 

@@ -13,32 +13,38 @@ static const fsil_field_t fields_hello_ack[3] = {
     {"software", FSIL_KIND_S, offsetof(fsil_hello_ack_t, software)},
     {"runtime", FSIL_KIND_S, offsetof(fsil_hello_ack_t, runtime)},
 };
-static const fsil_field_t fields_frame[4] = {
-    {"seq", FSIL_KIND_U, offsetof(fsil_frame_t, seq)},
-    {"t_us", FSIL_KIND_I, offsetof(fsil_frame_t, t_us)},
+static const fsil_field_t fields_frame[5] = {
+    {"seq", FSIL_KIND_U32, offsetof(fsil_frame_t, seq)},
+    {"t_us", FSIL_KIND_T, offsetof(fsil_frame_t, t_us)},
     {"imu", FSIL_KIND_IMU, offsetof(fsil_frame_t, imu)},
     {"alt", FSIL_KIND_ALT, offsetof(fsil_frame_t, alt)},
+    {"vel", FSIL_KIND_VEL, offsetof(fsil_frame_t, vel)},
 };
 static const fsil_field_t fields_command[7] = {
-    {"seq", FSIL_KIND_U, offsetof(fsil_command_t, seq)},
+    {"seq", FSIL_KIND_U32, offsetof(fsil_command_t, seq)},
     {"throttle", FSIL_KIND_F, offsetof(fsil_command_t, throttle)},
     {"torque_nm", FSIL_KIND_F3, offsetof(fsil_command_t, torque_nm)},
-    {"mode", FSIL_KIND_U, offsetof(fsil_command_t, mode)},
-    {"compute_us", FSIL_KIND_U, offsetof(fsil_command_t, compute_us)},
-    {"nav", FSIL_KIND_F7, offsetof(fsil_command_t, nav)},
-    {"flags", FSIL_KIND_U, offsetof(fsil_command_t, flags)},
+    {"mode", FSIL_KIND_MODE, offsetof(fsil_command_t, mode)},
+    {"compute_us", FSIL_KIND_U32, offsetof(fsil_command_t, compute_us)},
+    {"nav", FSIL_KIND_NAV, offsetof(fsil_command_t, nav)},
+    {"flags", FSIL_KIND_U32, offsetof(fsil_command_t, flags)},
 };
 static const fsil_field_t fields_end[2] = {
-    {"seq", FSIL_KIND_U, offsetof(fsil_end_t, seq)},
+    {"seq", FSIL_KIND_U32, offsetof(fsil_end_t, seq)},
     {"reason", FSIL_KIND_S, offsetof(fsil_end_t, reason)},
+};
+static const fsil_field_t fields_status[2] = {
+    {"seq", FSIL_KIND_U32, offsetof(fsil_status_t, seq)},
+    {"stats", FSIL_KIND_COUNTS, offsetof(fsil_status_t, stats)},
 };
 
 static const fsil_layout_t layouts[FSIL_MSG_MAX_ID + 1] = {
-    [1] = {"hello", 4, fields_hello},
-    [2] = {"hello_ack", 3, fields_hello_ack},
-    [3] = {"frame", 4, fields_frame},
-    [4] = {"command", 7, fields_command},
-    [5] = {"end", 2, fields_end},
+    [1] = {"hello", 4, fields_hello, "plant", offsetof(fsil_hello_t, role)},
+    [2] = {"hello_ack", 3, fields_hello_ack, "fsw", offsetof(fsil_hello_ack_t, role)},
+    [3] = {"frame", 5, fields_frame, NULL, 0},
+    [4] = {"command", 7, fields_command, NULL, 0},
+    [5] = {"end", 2, fields_end, NULL, 0},
+    [6] = {"status", 2, fields_status, NULL, 0},
 };
 
 static const char *const modes[FSIL_MODE_COUNT] = {

@@ -44,7 +44,7 @@ static double rnd_double(void)
     }
     bits = rnd();
     memcpy(&d, &bits, sizeof d);
-    return d; /* any bit pattern, NaN and infinities included */
+    return d == d && d - d == 0.0 ? d : 0.25; /* any finite bit pattern */
 }
 
 static long failures = 0;
@@ -59,7 +59,7 @@ static long failures = 0;
 
 /* ---- seed payloads ----------------------------------------------------------------------- */
 
-#define SEEDS 8
+#define SEEDS 12
 static uint8_t seeds[SEEDS][FSIL_MAX_PAYLOAD_BYTES];
 static size_t seed_len[SEEDS];
 static uint8_t config_buf[1024];
@@ -93,7 +93,7 @@ static void make_seeds(void)
     fsil_mpw_bool(&w, true);
     for (k = 0; k < SEEDS; k++) {
         memset(&m, 0, sizeof m);
-        switch (k % 5) {
+        switch (k % 6) {
         case 0:
             m.type = FSIL_MSG_HELLO;
             m.u.hello.role = fsil_str("plant");
@@ -111,12 +111,12 @@ static void make_seeds(void)
             break;
         case 2:
             m.type = FSIL_MSG_FRAME;
-            m.u.frame.seq = rnd() >> (rnd() % 64);
+            m.u.frame.seq = (uint32_t)(rnd() >> (32 + rnd() % 32));
             m.u.frame.t_us = (int64_t)(rnd() >> 2);
             m.u.frame.imu.count = (uint32_t)(k % 7);
             for (j = 0; j < m.u.frame.imu.count; j++) {
                 fsil_imu_sample_t *s = &m.u.frame.imu.s[j];
-                s->t_us = (int64_t)(rnd() >> 3);
+                s->t_us = (int64_t)(rnd() >> 8) + (int64_t)j * ((int64_t)1 << 56);
                 s->dv[0] = rnd_double();
                 s->dv[1] = 0.001;
                 s->dv[2] = 0.0081;
@@ -128,6 +128,11 @@ static void make_seeds(void)
             m.u.frame.alt.t_us = 24600000;
             m.u.frame.alt.range_m = 15012.25;
             m.u.frame.alt.valid = true;
+            m.u.frame.vel.present = k % 4 == 2;
+            m.u.frame.vel.t_us = 24600000;
+            m.u.frame.vel.vlos_mps[0] = -12.5;
+            m.u.frame.vel.range_m[2] = 130.25;
+            m.u.frame.vel.valid_mask = 5;
             break;
         case 3:
             m.type = FSIL_MSG_COMMAND;
@@ -137,7 +142,16 @@ static void make_seeds(void)
             m.u.command.mode = 2;
             m.u.command.compute_us = 850;
             m.u.command.flags = 5;
+            m.u.command.nav.present = k % 2 == 1;
+            m.u.command.nav.v[6] = 1987.61;
             break;
+        case 5: {
+            static const char *const names[] = {"frames_received", "crc_errors"};
+            static const uint64_t values[] = {8533, 18446744073709551615ull};
+            CHECK(fsil_encode_status(seeds[k], sizeof seeds[k], &seed_len[k], 7, names, values,
+                                     2) == FSIL_OK, "a STATUS encodes");
+            continue;
+        }
         default:
             m.type = FSIL_MSG_END;
             m.u.end.seq = 1200;

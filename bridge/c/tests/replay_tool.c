@@ -68,7 +68,7 @@ int main(void)
                 if (k > 0) {
                     putchar(',');
                 }
-                bits(cmd.nav[k]);
+                bits(cmd.nav.v[k]);
             }
             printf("],\"flags\":%u}\n", (unsigned)cmd.flags);
         } else {

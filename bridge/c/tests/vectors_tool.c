@@ -178,9 +178,8 @@ static void print_field(const fsil_field_t *f, const uint8_t *at)
 {
     uint32_t k;
     switch (f->kind) {
-    case FSIL_KIND_U: printf("%" PRIu64, *(const uint64_t *)at); break;
-    case FSIL_KIND_U32: printf("%" PRIu32, *(const uint32_t *)at); break;
-    case FSIL_KIND_I:
+    case FSIL_KIND_U32:
+    case FSIL_KIND_MODE: printf("%" PRIu32, *(const uint32_t *)at); break;
     case FSIL_KIND_T: printf("%" PRId64, *(const int64_t *)at); break;
     case FSIL_KIND_F: print_double(*(const double *)at); break;
     case FSIL_KIND_S: {
@@ -188,8 +187,8 @@ static void print_field(const fsil_field_t *f, const uint8_t *at)
         print_str(s->ptr, s->len);
         break;
     }
-    case FSIL_KIND_B: printf(*(const bool *)at ? "true" : "false"); break;
-    case FSIL_KIND_M: {
+    case FSIL_KIND_M:
+    case FSIL_KIND_COUNTS: {
         const fsil_map_t *m = (const fsil_map_t *)at;
         fsil_mpr_t r;
         fsil_mpr_init(&r, m->ptr, m->len);
@@ -197,9 +196,8 @@ static void print_field(const fsil_field_t *f, const uint8_t *at)
         break;
     }
     case FSIL_KIND_F3: print_doubles((const double *)at, 3); break;
-    case FSIL_KIND_F7: print_doubles((const double *)at, 7); break;
-    case FSIL_KIND_F7_OR_NIL: {
-        const fsil_opt_f7_t *o = (const fsil_opt_f7_t *)at;
+    case FSIL_KIND_NAV: {
+        const fsil_nav_t *o = (const fsil_nav_t *)at;
         if (o->present) {
             print_doubles(o->v, 7);
         } else {

@@ -48,7 +48,7 @@ typedef struct {
     size_t ack_len;
     uint8_t cmd[FSIL_COMMAND_MAX_BYTES];
     size_t cmd_len;
-    uint64_t seq;                   /* seq of the frame last handed out */
+    uint32_t seq;                   /* seq of the frame last handed out */
     int have_frame;
     int answered;                   /* the frame last handed out has its COMMAND */
     int ended;
@@ -66,8 +66,12 @@ fsil_err_t fsil_client_next_frame(fsil_client_t *c, uint32_t timeout_ms,
                                      const fsil_frame_t **frame);
 /* Answer the frame last handed out (cmd->seq is set to its seq). */
 fsil_err_t fsil_client_command(fsil_client_t *c, fsil_command_t *cmd);
-/* End the run from this side: STATUS (if the protocol has it) then END(reason), best
- * effort. Does nothing if the run has ended already. */
+/* Send STATUS: this side's link counters (the client's and, on a byte-stream link, the
+ * deframer's), best effort. The client sends one every status_every frames and one
+ * before each END it sends. */
+void fsil_client_send_status(fsil_client_t *c);
+/* End the run from this side: STATUS then END(reason), best effort. Does nothing if the
+ * run has ended already. */
 void fsil_client_end(fsil_client_t *c, const char *reason);
 
 #endif /* FSIL_CLIENT_H */

@@ -31,8 +31,11 @@ int fsil_str_eq(fsil_str_t s, const char *text);
 /* ---- convenience encoders: thin wrappers over fsil_encode ---- */
 fsil_err_t fsil_encode_hello_ack(uint8_t *buf, size_t cap, size_t *len,
                                     const char *software, const char *runtime);
-fsil_err_t fsil_encode_end(uint8_t *buf, size_t cap, size_t *len, uint64_t seq,
-                              const char *reason);
+fsil_err_t fsil_encode_end(uint8_t *buf, size_t cap, size_t *len, uint32_t seq,
+                           const char *reason);
+/* STATUS with counters: names[k] = values[k], k < n (all counters are unsigned). */
+fsil_err_t fsil_encode_status(uint8_t *buf, size_t cap, size_t *len, uint32_t seq,
+                              const char *const *names, const uint64_t *values, uint32_t n);
 
 /* ---- reading a received map (HELLO rates and config) ----
  * A path names nested keys with dots: "vehicle.dry_mass_kg". Integers are read as

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FSIL_PROTOCOL_VERSION 1
+#define FSIL_PROTOCOL_VERSION 2
 #define FSIL_MAX_PAYLOAD_BYTES 4096
 #define FSIL_CRC_BYTES 4
 #define FSIL_MAX_BODY_BYTES 4100   /* payload + CRC: the longest COBS input */
@@ -22,7 +22,8 @@
 #define FSIL_MSG_FRAME 3
 #define FSIL_MSG_COMMAND 4
 #define FSIL_MSG_END 5
-#define FSIL_MSG_MAX_ID 5
+#define FSIL_MSG_STATUS 6
+#define FSIL_MSG_MAX_ID 6
 
 /* Flight software modes (COMMAND.mode is the index). */
 #define FSIL_MODE_INIT 0
@@ -38,6 +39,16 @@
 #define FSIL_FLAG_ALT_USED 1u
 #define FSIL_FLAG_ALT_REJECTED 2u
 #define FSIL_FLAG_ALT_HEALTHY 4u
+#define FSIL_FLAG_VEL_USED 8u
+#define FSIL_FLAG_VEL_REJECTED 16u
+#define FSIL_FLAG_VEL_HEALTHY 32u
+#define FSIL_FLAG_NAV_COV_FAULT 64u
+
+/* Other constants of the table. */
+#define FSIL_COUNT_MAX 18446744073709551615u
+#define FSIL_T_US_MAX 9223372036854775807u
+#define FSIL_U32_MAX 4294967295u
+#define FSIL_VEL_BEAMS 3u
 
 /* A string inside a received payload: not NUL-terminated, valid UTF-8. */
 typedef struct { const char *ptr; uint32_t len; } fsil_str_t;
@@ -51,8 +62,8 @@ typedef struct { bool present; int64_t t_us; double range_m; bool valid; } fsil_
 /* Velocimeter sample, or none: line-of-sight rates and ranges of 3 beams, valid bits. */
 typedef struct { bool present; int64_t t_us; double vlos_mps[3]; double range_m[3];
                  uint32_t valid_mask; } fsil_vel_t;
-/* Seven floats, or nil (present false). */
-typedef struct { bool present; double v[7]; } fsil_opt_f7_t;
+/* A navigation estimate: position (m, 3), velocity (m/s, 3), altitude (m); or nil. */
+typedef struct { bool present; double v[7]; } fsil_nav_t;
 
 /* One struct per message, a member per field in layout order. */
 typedef struct {  /* hello (1) */
@@ -67,24 +78,29 @@ typedef struct {  /* hello_ack (2) */
     fsil_str_t runtime;
 } fsil_hello_ack_t;
 typedef struct {  /* frame (3) */
-    uint64_t seq;
+    uint32_t seq;
     int64_t t_us;
     fsil_imu_t imu;
     fsil_alt_t alt;
+    fsil_vel_t vel;
 } fsil_frame_t;
 typedef struct {  /* command (4) */
-    uint64_t seq;
+    uint32_t seq;
     double throttle;
     double torque_nm[3];
-    uint64_t mode;
-    uint64_t compute_us;
-    double nav[7];
-    uint64_t flags;
+    uint32_t mode;
+    uint32_t compute_us;
+    fsil_nav_t nav;
+    uint32_t flags;
 } fsil_command_t;
 typedef struct {  /* end (5) */
-    uint64_t seq;
+    uint32_t seq;
     fsil_str_t reason;
 } fsil_end_t;
+typedef struct {  /* status (6) */
+    uint32_t seq;
+    fsil_map_t stats;
+} fsil_status_t;
 
 /* Any decoded message: type is one of FSIL_MSG_*. */
 typedef struct {
@@ -95,29 +111,30 @@ typedef struct {
         fsil_frame_t frame;
         fsil_command_t command;
         fsil_end_t end;
+        fsil_status_t status;
     } u;
 } fsil_msg_t;
 
 /* Field kinds the codec knows. */
 typedef enum {
-    FSIL_KIND_U = 1,
-    FSIL_KIND_U32 = 2,
-    FSIL_KIND_I = 3,
-    FSIL_KIND_T = 4,
-    FSIL_KIND_F = 5,
-    FSIL_KIND_S = 6,
-    FSIL_KIND_B = 7,
-    FSIL_KIND_M = 8,
-    FSIL_KIND_F3 = 9,
-    FSIL_KIND_F7 = 10,
-    FSIL_KIND_F7_OR_NIL = 11,
-    FSIL_KIND_IMU = 12,
-    FSIL_KIND_ALT = 13,
-    FSIL_KIND_VEL = 14,
+    FSIL_KIND_U32 = 1,
+    FSIL_KIND_T = 2,
+    FSIL_KIND_MODE = 3,
+    FSIL_KIND_F = 4,
+    FSIL_KIND_S = 5,
+    FSIL_KIND_M = 6,
+    FSIL_KIND_COUNTS = 7,
+    FSIL_KIND_F3 = 8,
+    FSIL_KIND_NAV = 9,
+    FSIL_KIND_IMU = 10,
+    FSIL_KIND_ALT = 11,
+    FSIL_KIND_VEL = 12,
 } fsil_kind_t;
 
 typedef struct { const char *name; fsil_kind_t kind; size_t offset; } fsil_field_t;
-typedef struct { const char *name; uint32_t count; const fsil_field_t *fields; } fsil_layout_t;
+/* role: the string the message's role field must hold (NULL: no role field). */
+typedef struct { const char *name; uint32_t count; const fsil_field_t *fields;
+                 const char *role; size_t role_offset; } fsil_layout_t;
 
 /* Layout of message type_id, or NULL for an unknown id. */
 const fsil_layout_t *fsil_layout(uint32_t type_id);
