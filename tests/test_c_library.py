@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 
+import msgpack
 import pytest
 
 from bridge import protocol as p
@@ -129,11 +130,17 @@ def test_refused_vectors_are_refused_for_the_same_reason(tool):
     refused = VECTORS["refused"]
     answers = tool.run([f"decode {r['payload_hex']}" for r in refused])
     status = {cls.__name__: name for cls, name in _ERROR_STATUS.items()}
+    schema_refusals = 0
     for vector, got in zip(refused, answers):
         assert not got["ok"], vector["name"]
         assert got["status"] == status[vector["error"]], (vector["name"], got)
         if vector["field"]:
             assert f" field {vector['field']}:" in got["error"], (vector["name"], got["error"])
+        if vector["field"] in ("rates", "config"):  # the schema: the same key path and check
+            schema_refusals += 1
+            assert _c_detail(got) == _host_detail(bytes.fromhex(vector["payload_hex"])), \
+                vector["name"]
+    assert schema_refusals >= 10, "the vectors lost their refused HELLOs"
     by_name = dict(zip((r["name"] for r in refused), answers))
     assert "board firmware speaks protocol 1" in by_name["version_1_end"]["error"]
 
@@ -202,12 +209,18 @@ def encode_again(got: dict, payload: bytes) -> str:
     return encode(got["type"], decode(payload).fields).hex()
 
 
+# C's reasons for refusing what the host accepts: the documented differences of
+# bridge/c/README.md ("Where C is stricter than the host"), and only these.
+_C_STRICTER = ("a msgpack form the protocol never uses (c1, bin or ext)",
+               "a map key that is not a string", "arrays and maps nested too deep",
+               "frame field imu: more than 60 IMU samples")
+
+
 def _c_accepts_what_python_accepts(diff: str) -> bool:
-    """Known, documented differences: the C decoder is stricter on HELLO/STATUS maps
-    (no bin or ext anywhere, string keys at every depth, nesting <= 16) and takes at most
-    FSIL_MAX_IMU_SAMPLES IMU samples."""
+    """A difference that is one of the documented ones: C refuses, the host accepts, and
+    C's reason is one of _C_STRICTER."""
     return "python ok" in diff and "C malformed message" in diff and \
-        re.search(r"\((hello|status|frame) field (config|rates|stats|imu)", diff) is not None
+        any(reason in diff for reason in _C_STRICTER)
 
 
 def test_mutated_payloads_get_the_host_codecs_verdict(tool):
@@ -224,6 +237,133 @@ def test_random_bytes_get_the_host_codecs_verdict(tool):
     payloads.append(b"\x91" + b"\x00" * (p.MAX_PAYLOAD_BYTES + 1))
     diffs = [d for d in _differences(tool, payloads) if not _c_accepts_what_python_accepts(d)]
     assert not diffs, f"{len(diffs)} of {len(payloads)} differ, e.g.\n" + "\n".join(diffs[:5])
+
+
+# --- HELLO contents: the schema of the table, checked by C as by the host ----------------------
+
+def _host_detail(payload: bytes) -> str | None:
+    """The host's reason for refusing a HELLO, as 'FIELD: DETAIL' (None: accepted), with the
+    value it got named by its type only: C says "got float" where the host says "got float
+    -1.0", and "got array of 3" for "got list [...]" (the one documented difference)."""
+    try:
+        decode(payload)
+    except MalformedMessage as error:
+        text = f"{error.field}: {error.detail}"
+        head, got, value = text.partition(", got ")
+        if not got:
+            return text
+        kind = value.split(" ", 1)[0]
+        if kind == "list":
+            where = error.detail.split(", got ")[0]
+            path = where.split(": ")[0].split(".") if ": " in where else []
+            x = msgpack.unpackb(payload)[{"rates": 4, "config": 5}[error.field]]
+            for key in path:
+                x = x[key]
+            kind = f"array of {len(x)}"
+        return f"{head}, got {kind}"
+    return None
+
+
+def _c_detail(got: dict) -> str | None:
+    """The C tool's reason in the same form: 'FIELD: DETAIL'."""
+    if got["ok"]:
+        return None
+    found = re.match(r"hello field (\w+): (.*)$", got["error"])
+    assert found, got["error"]
+    return f"{found.group(1)}: {found.group(2)}"
+
+
+class _Pairs(list):
+    """A map given as (key, value) pairs, so a key can appear twice."""
+
+
+def _pack(value) -> bytes:
+    if isinstance(value, (dict, _Pairs)):
+        pairs = list(value.items()) if isinstance(value, dict) else list(value)
+        out = bytearray(msgpack.Packer().pack_map_header(len(pairs)))
+        for key, x in pairs:
+            out += _pack(key) + _pack(x)
+        return bytes(out)
+    if isinstance(value, list):
+        return msgpack.Packer().pack_array_header(len(value)) + b"".join(map(_pack, value))
+    return msgpack.packb(value, use_bin_type=True)
+
+
+_ODD = [0, 1, -1, 0.5, 1.5, -0.0, 2**63 - 1, 2**64 - 1, -2**63, float("nan"), float("inf"),
+        -float("inf"), True, False, None, "x", [], [1.0, 2.0], [1.0, 2.0, 3.0], [0.0, -0.0, 0],
+        [1, -2, 3], [2, 3, 4], [0.5, 0.0, 1], [1.0, 0.0, float("nan")], [1.0, 0.0, 0.0, 0.0],
+        [0, 0, 0, 0], [[1.0, 0, 0]] * 3, [[1.0, 0, 0], [0, 0, 0], [0, 1, 0]], [[1, 0, 0]] * 2,
+        [[1, 0, 0], [0, 1, 0], "z"], {}, {"a": 1}]
+
+
+def _schema_paths(schema, value, prefix=()):
+    """Every key path of a schema that value holds, maps before their keys."""
+    for key, check, _ in schema:
+        if key in value:
+            yield prefix + (key,)
+            if type(check) is tuple:
+                yield from _schema_paths(check, value[key], prefix + (key,))
+
+
+def _edit(tree, path, how, x=None):
+    """A copy of tree with path replaced by x, deleted, or given twice (x first or last)."""
+    import copy
+    tree = copy.deepcopy(tree)
+    parent = tree
+    for key in path[:-1]:
+        parent = parent[key]
+    key = path[-1]
+    if how == "set":
+        parent[key] = x
+    elif how == "delete":
+        del parent[key]
+    else:  # "twice_first" / "twice_last": a duplicate key, x before or after the good value
+        pairs = _Pairs(parent.items())
+        pairs.insert(0 if how == "twice_first" else len(pairs), (key, x))
+        if len(path) == 1:
+            return pairs
+        grand = tree
+        for k in path[:-2]:
+            grand = grand[k]
+        grand[path[-2]] = pairs
+    return tree
+
+
+def _hello_mutants() -> list[bytes]:
+    from hello_sample import _value  # tests/hello_sample.py: the vectors' values as Python
+    fields = _value(next(m["fields"] for m in VECTORS["messages"]
+                         if m["name"] == "hello_v2_sections"))
+    role, scenario, rates, config = fields
+    out = []
+    for index, schema, tree in ((2, p.RATES_SCHEMA, rates), (3, p.CONFIG_SCHEMA, config)):
+        def hello(changed):
+            parts = [p.PROTOCOL_VERSION, p.HELLO, role, scenario, rates, config]
+            parts[index + 2] = changed
+            return _pack(parts)
+        for path in _schema_paths(schema, tree):
+            out.append(hello(_edit(tree, path, "delete")))
+            for x in _ODD:
+                out.append(hello(_edit(tree, path, "set", x)))
+            out.append(hello(_edit(tree, path, "twice_first", "bad")))
+            out.append(hello(_edit(tree, path, "twice_last", "bad")))
+        out.append(hello(_edit(tree, ("unlisted_key",), "set", [None, {"x": "y"}])))
+        out += [hello(x) for x in _ODD if not isinstance(x, dict)]
+    return out
+
+
+def test_hello_contents_get_the_host_schemas_verdict_and_key_path(tool):
+    """Every key of RATES_SCHEMA and CONFIG_SCHEMA (with the optional moon and velocimeter)
+    deleted, given twice, and set to ~30 values of every type and range edge: C accepts
+    what the host accepts and refuses the rest naming the same field and key path with the
+    same check's words (the value it got named by its type)."""
+    payloads = _hello_mutants()
+    answers = tool.run([f"decode {x.hex()}" for x in payloads])
+    refused = 0
+    for payload, got in zip(payloads, answers):
+        want = _host_detail(payload)
+        assert _c_detail(got) == want, (payload.hex(), want, got)
+        refused += want is not None
+    assert len(payloads) > 1400 and 0.5 * len(payloads) < refused < len(payloads)
 
 
 def test_random_streams_give_the_host_deframers_counters(tool):
@@ -296,6 +436,19 @@ def test_a_changed_table_makes_the_check_fail(tmp_path):
     table.write_text(table.read_text().replace('("x", "u")', '("x", "q9")'))
     done = subprocess.run(gen[:-1], capture_output=True, text=True)
     assert done.returncode != 0 and "'q9'" in done.stderr + done.stdout
+    table.write_text(table.read_text().replace('("x", "q9")', '("x", "u")'))
+    assert subprocess.run(gen[:-1], capture_output=True).returncode == 0  # regenerated
+    assert subprocess.run(gen, capture_output=True).returncode == 0
+    # the HELLO schema is part of the table: a new key, then a check C does not know
+    table.write_text(table.read_text().replace('("isp_s", "pos", True),',
+                                               '("isp_s", "pos", True), ("y_m", "real", True),'))
+    done = subprocess.run(gen, capture_output=True, text=True)
+    assert done.returncode == 1 and "out of date" in done.stderr
+    table.write_text(table.read_text().replace('("y_m", "real", True)', '("y_m", "odd9", True)')
+                     .replace('"map": "a map with string keys",',
+                              '"map": "a map with string keys", "odd9": "odd",'))
+    done = subprocess.run(gen[:-1], capture_output=True, text=True)
+    assert done.returncode != 0 and "'odd9'" in done.stderr + done.stdout
 
 
 # --- compiles: strict host build, sanitizers, the Pico's core ----------------------------------

@@ -6,7 +6,8 @@
 
 Writes ``include/fsil/protocol.h`` (version, limits, message ids, modes, flags, one C
 struct per message with a member per field) and ``src/protocol_tables.c`` (each message's
-field layout: name, kind, offset in its struct), which the generic C codec walks. Both
+field layout: name, kind, offset in its struct; and the HELLO schemas RATES_SCHEMA and
+CONFIG_SCHEMA as key tables), which the generic C codec walks. Both
 files are committed so that a board project (Pico SDK, CMake) needs no Python; ``make``
 and the tests run ``--check``, so a change of the table cannot silently diverge from C.
 
@@ -45,6 +46,15 @@ KINDS = {
     "alt": ("FSIL_KIND_ALT", "fsil_alt_t {name};"),
     "vel": ("FSIL_KIND_VEL", "fsil_vel_t {name};"),
 }
+
+# Field kinds whose map is checked against a schema of the table (kind -> schema name).
+SCHEMA_OF_KIND = {"rates": "RATES_SCHEMA", "config": "CONFIG_SCHEMA"}
+
+# The schema checks the C codec implements (src/codec.c, check_value), by the table's name.
+# The table's SCHEMA_CHECKS must name exactly these: a new check stops the generator until
+# the C codec learns it; the descriptions themselves are generated from the table.
+CHECKS = ("real", "pos", "nonneg", "unit", "time", "vec3", "pos3", "nonneg3", "dir3", "dirs3",
+          "quat", "map")
 
 
 def load_table() -> dict:
@@ -89,6 +99,62 @@ def messages(table: dict) -> list[tuple[int, str, tuple]]:
 def flags(table: dict) -> list[tuple[str, int]]:
     return sorted(((k, v) for k, v in table.items() if k.startswith("FLAG_") and isinstance(v, int)),
                   key=lambda kv: kv[1])
+
+
+def schema_checks(table: dict) -> dict[str, str]:
+    """SCHEMA_CHECKS of the table, refused unless the C codec knows exactly these checks."""
+    checks = table["SCHEMA_CHECKS"]
+    unknown = sorted(set(checks) - set(CHECKS))
+    if unknown:
+        raise SystemExit(f"gen_protocol: schema check(s) {unknown} of bridge/protocol.py are "
+                         f"unknown to the C codec: add them to CHECKS and to src/codec.c")
+    gone = sorted(set(CHECKS) - set(checks))
+    if gone:
+        raise SystemExit(f"gen_protocol: CHECKS lists {gone}, no longer in SCHEMA_CHECKS")
+    return checks
+
+
+def schema_depth(schema: tuple) -> int:
+    """Nesting depth of a schema: 1 for a flat one."""
+    return 1 + max((schema_depth(check) for _, check, _ in schema if type(check) is tuple),
+                   default=0)
+
+
+def c_str(text: str) -> str:
+    """A C string literal of printable ASCII text."""
+    if not all(" " <= c <= "~" for c in text):
+        raise SystemExit(f"gen_protocol: {text!r} is not printable ASCII")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_schema(table: dict, schema: tuple, ident: str, out: list[str],
+                  top: bool = True) -> None:
+    """Emit ``ident`` (an fsil_schema_t) and its nested schemas, innermost first."""
+    checks = schema_checks(table)
+    rows = []
+    for key, check, required in schema:
+        c_required = "true" if required else "false"
+        if type(check) is tuple:
+            nested = f"{ident}_{c_ident(key)}"
+            render_schema(table, check, nested, out, top=False)
+            rows.append(f"    {{{c_str(key)}, FSIL_CHECK_NESTED, {c_required}, &{nested}}},")
+        elif check in checks:
+            rows.append(f"    {{{c_str(key)}, FSIL_CHECK_{check.upper()}, {c_required}, NULL}},")
+        else:
+            raise SystemExit(f"gen_protocol: schema key {key!r} has check {check!r}, "
+                             f"not one of SCHEMA_CHECKS")
+    static = "" if top else "static "
+    out.append(f"static const fsil_schema_key_t {ident}_keys[{len(rows)}] = {{")
+    out += rows
+    out.append("};")
+    out.append(f"{static}const fsil_schema_t {ident} = {{{len(rows)}, {ident}_keys}};")
+
+
+def schemas(table: dict) -> list[tuple[str, tuple]]:
+    """(C name, schema) of every schema the layouts use, in SCHEMA_OF_KIND order."""
+    used = {kind for layout in table["LAYOUTS"].values() for _, kind in layout}
+    return [(f"fsil_{name.lower()}", table[name]) for kind, name in SCHEMA_OF_KIND.items()
+            if kind in used]
 
 
 def limits(table: dict) -> list[tuple[str, int]]:
@@ -179,7 +245,28 @@ def render_header(table: dict) -> str:
     for k, code in enumerate(codes):
         lines.append(f"    {code} = {k + 1},")
     lines += ["} fsil_kind_t;", "",
-              "typedef struct { const char *name; fsil_kind_t kind; size_t offset; } fsil_field_t;",
+              "/* HELLO contents: the checks of SCHEMA_CHECKS (fsil_check_text gives each one's",
+              " * meaning), and schemas: (key, check, required) rows; a NESTED key's value must be",
+              " * a map checked by its own schema. Unlisted keys pass unchecked. */",
+              "typedef enum {"]
+    for k, check in enumerate(schema_checks(table)):
+        lines.append(f"    FSIL_CHECK_{check.upper()} = {k + 1},")
+    lines.append(f"    FSIL_CHECK_NESTED = {len(schema_checks(table)) + 1}")
+    depth = max((schema_depth(schema) for _, schema in schemas(table)), default=1)
+    lines += ["} fsil_check_t;",
+              "typedef struct fsil_schema fsil_schema_t;",
+              "typedef struct { const char *key; fsil_check_t check; bool required;",
+              "                 const fsil_schema_t *nested; } fsil_schema_key_t;",
+              "struct fsil_schema { uint32_t count; const fsil_schema_key_t *keys; };",
+              f"#define FSIL_SCHEMA_MAX_DEPTH {depth}  /* deepest nesting of the schemas */"]
+    for ident, _ in schemas(table):
+        lines.append(f"extern const fsil_schema_t {ident};")
+    lines += ["/* What a check requires, in the table's words (\"a finite number > 0\"). */",
+              "const char *fsil_check_text(fsil_check_t check);",
+              "",
+              "/* schema: the map must pass it (NULL: any map). */",
+              "typedef struct { const char *name; fsil_kind_t kind; size_t offset;",
+              "                 const fsil_schema_t *schema; } fsil_field_t;",
               "/* role: the string the message's role field must hold (NULL: no role field). */",
               "typedef struct { const char *name; uint32_t count; const fsil_field_t *fields;",
               "                 const char *role; size_t role_offset; } fsil_layout_t;",
@@ -202,12 +289,20 @@ def render_tables(table: dict) -> str:
         '#include "fsil/protocol.h"',
         "",
     ]
+    for ident, schema in schemas(table):
+        render_schema(table, schema, ident, lines)
+        lines.append("")
+    lines.append("static const char *const check_texts[FSIL_CHECK_NESTED + 1] = {")
+    for check, text in schema_checks(table).items():
+        lines.append(f"    [FSIL_CHECK_{check.upper()}] = {c_str(text)},")
+    lines += ['    [FSIL_CHECK_NESTED] = "a map",', "};", ""]
     for _, name, layout in msgs:
         ident = c_ident(name)
         lines.append(f"static const fsil_field_t fields_{ident}[{len(layout)}] = {{")
         for field, kind in layout:
+            schema = f"&fsil_{SCHEMA_OF_KIND[kind].lower()}" if kind in SCHEMA_OF_KIND else "NULL"
             lines.append(f'    {{"{field}", {KINDS[kind][0]}, offsetof(fsil_{ident}_t, '
-                         f'{c_ident(field)})}},')
+                         f'{c_ident(field)}), {schema}}},')
         lines.append("};")
     lines += ["", "static const fsil_layout_t layouts[FSIL_MSG_MAX_ID + 1] = {"]
     roles = table.get("ROLES", {})
@@ -240,6 +335,10 @@ def render_tables(table: dict) -> str:
               "const char *fsil_mode_name(uint32_t mode)",
               "{",
               '    return mode < FSIL_MODE_COUNT ? modes[mode] : "unknown";',
+              "}", "",
+              "const char *fsil_check_text(fsil_check_t check)",
+              "{",
+              "    return check >= 1 && check <= FSIL_CHECK_NESTED ? check_texts[check] : \"?\";",
               "}", ""]
     return "\n".join(lines)
 

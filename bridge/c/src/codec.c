@@ -292,8 +292,192 @@ static fsil_err_t check_counts(const uint8_t *ptr, size_t len, fsil_error_t *err
     return FSIL_OK;
 }
 
-static fsil_err_t dec_field(fsil_mpr_t *r, fsil_kind_t kind, void *at, fsil_error_t *err)
+/* A reader over the bytes [start, end). */
+static fsil_mpr_t peek_map(const uint8_t *start, const uint8_t *end)
 {
+    fsil_mpr_t r;
+    fsil_mpr_init(&r, start, (size_t)(end - start));
+    return r;
+}
+
+/* ---- HELLO contents: the schemas of the table (fsil_rates_schema, fsil_config_schema) ---- */
+
+/* Position *value at the value of key in the map whose `pairs` pairs follow r; the last
+ * occurrence wins, as in the Python dict the host decodes. False if the key is absent. */
+static bool find_key(fsil_mpr_t r, uint32_t pairs, const char *key, size_t key_len,
+                     fsil_mpr_t *value)
+{
+    bool found = false;
+    uint32_t k;
+    for (k = 0; k < pairs; k++) {
+        fsil_mp_obj_t o;
+        if (fsil_mpr_next(&r, &o) != FSIL_MP_OK) {
+            break;
+        }
+        if (o.type == FSIL_MP_STR && o.n == key_len &&
+            (key_len == 0 || memcmp(o.s, key, key_len) == 0)) {
+            *value = r;
+            found = true;
+        }
+        if (fsil_mpr_skip(&r) != FSIL_MP_OK) {
+            break;
+        }
+    }
+    return found;
+}
+
+/* A finite number, integer or float (never a boolean), as a double in *x. */
+static bool number(const fsil_mp_obj_t *o, double *x)
+{
+    if (o->type == FSIL_MP_INT) {
+        *x = o->negative ? (double)o->i : (double)o->u;
+        return true;
+    }
+    if (o->type == FSIL_MP_FLOAT && isfinite(o->f)) {
+        *x = o->f;
+        return true;
+    }
+    return false;
+}
+
+/* An array of n finite numbers at r: its lowest element and whether one is not zero. */
+static bool numbers(fsil_mpr_t *r, uint32_t n, double *lowest, bool *nonzero)
+{
+    fsil_mp_obj_t o;
+    uint32_t k;
+    if (fsil_mpr_next(r, &o) != FSIL_MP_OK || o.type != FSIL_MP_ARRAY || o.n != n) {
+        return false;
+    }
+    *lowest = HUGE_VAL;
+    *nonzero = false;
+    for (k = 0; k < n; k++) {
+        double x;
+        if (fsil_mpr_next(r, &o) != FSIL_MP_OK || !number(&o, &x)) {
+            return false;
+        }
+        *lowest = x < *lowest ? x : *lowest;
+        *nonzero = *nonzero || x != 0.0;
+    }
+    return true;
+}
+
+/* Does the value at r pass check (one of SCHEMA_CHECKS, bridge/kinds.py _SCHEMA_TESTS)? */
+static bool check_value(fsil_mpr_t r, fsil_check_t check)
+{
+    fsil_mp_obj_t o;
+    double x = 0.0, lowest = 0.0;
+    bool nonzero = false;
+    uint32_t k;
+    switch (check) {
+    case FSIL_CHECK_VEC3:
+        return numbers(&r, 3, &lowest, &nonzero);
+    case FSIL_CHECK_POS3:
+        return numbers(&r, 3, &lowest, &nonzero) && lowest > 0.0;
+    case FSIL_CHECK_NONNEG3:
+        return numbers(&r, 3, &lowest, &nonzero) && lowest >= 0.0;
+    case FSIL_CHECK_DIR3:
+        return numbers(&r, 3, &lowest, &nonzero) && nonzero;
+    case FSIL_CHECK_QUAT:
+        return numbers(&r, 4, &lowest, &nonzero) && nonzero;
+    case FSIL_CHECK_DIRS3:
+        if (fsil_mpr_next(&r, &o) != FSIL_MP_OK || o.type != FSIL_MP_ARRAY || o.n != 3) {
+            return false;
+        }
+        for (k = 0; k < 3; k++) {
+            if (!numbers(&r, 3, &lowest, &nonzero) || !nonzero) {
+                return false;
+            }
+        }
+        return true;
+    default:
+        break;
+    }
+    if (fsil_mpr_next(&r, &o) != FSIL_MP_OK) {
+        return false;
+    }
+    switch (check) {
+    case FSIL_CHECK_REAL: return number(&o, &x);
+    case FSIL_CHECK_POS: return number(&o, &x) && x > 0.0;
+    case FSIL_CHECK_NONNEG: return number(&o, &x) && x >= 0.0;
+    case FSIL_CHECK_UNIT: return number(&o, &x) && x >= 0.0 && x <= 1.0;
+    case FSIL_CHECK_TIME: return o.type == FSIL_MP_INT && !o.negative && o.u <= INT64_MAX;
+    case FSIL_CHECK_MAP:
+    case FSIL_CHECK_NESTED: return o.type == FSIL_MP_MAP; /* keys: strings (the reader) */
+    default: return false;
+    }
+}
+
+/* Check the map at map_r against schema in the host's order (bridge/kinds.py check_schema):
+ * keys in schema order, the first failure named by its dotted path ("vehicle.isp_s:
+ * missing"). path holds the enclosing keys (depth of them). Recursion follows the
+ * generated schema's nesting (FSIL_SCHEMA_MAX_DEPTH), never the input's. */
+static fsil_err_t check_schema(fsil_mpr_t map_r, const fsil_schema_t *schema,
+                               const char *const *path, uint32_t depth, fsil_error_t *err)
+{
+    fsil_mp_obj_t head;
+    uint32_t k, j;
+    if (fsil_mpr_next(&map_r, &head) != FSIL_MP_OK || head.type != FSIL_MP_MAP) {
+        return fsil_error_set(err, FSIL_ERR_MALFORMED, "expected a map");
+    }
+    for (k = 0; k < schema->count; k++) {
+        const fsil_schema_key_t *key = &schema->keys[k];
+        fsil_mpr_t value;
+        fsil_err_t st = FSIL_OK;
+        bool found = find_key(map_r, head.n, key->key, strlen(key->key), &value);
+        if (found && key->check == FSIL_CHECK_NESTED && check_value(value, FSIL_CHECK_NESTED)) {
+            const char *inner[FSIL_SCHEMA_MAX_DEPTH];
+            if (depth + 1u >= FSIL_SCHEMA_MAX_DEPTH) {
+                return fsil_error_set(err, FSIL_ERR_MALFORMED, "schema nested too deep");
+            }
+            for (j = 0; j < depth; j++) {
+                inner[j] = path[j];
+            }
+            inner[depth] = key->key;
+            st = check_schema(value, key->nested, inner, depth + 1u, err);
+            if (st != FSIL_OK) {
+                return st;
+            }
+            continue;
+        }
+        if (found ? check_value(value, key->check) : !key->required) {
+            continue;
+        }
+        fsil_error_clear(err);
+        for (j = 0; j < depth; j++) {
+            fsil_error_add(err, path[j]);
+            fsil_error_add(err, ".");
+        }
+        fsil_error_add(err, key->key);
+        if (!found) {
+            fsil_error_add(err, ": missing");
+            err->status = FSIL_ERR_MALFORMED;
+            return FSIL_ERR_MALFORMED;
+        }
+        fsil_error_add(err, ": ");
+        (void)fsil_mpr_next(&value, &head);
+        return bad(err, fsil_check_text(key->check), &head);
+    }
+    return FSIL_OK;
+}
+
+fsil_err_t fsil_check_schema(fsil_map_t map, const fsil_schema_t *schema, fsil_error_t *err)
+{
+    fsil_mpr_t r;
+    fsil_error_t scratch;
+    if (err == NULL) {
+        err = &scratch;
+    }
+    fsil_error_clear(err);
+    if (map.ptr == NULL || fsil_mp_check(map.ptr, map.len) != FSIL_MP_OK) {
+        return fsil_error_set(err, FSIL_ERR_MALFORMED, "not one well-formed msgpack map");
+    }
+    fsil_mpr_init(&r, map.ptr, map.len);
+    return check_schema(r, schema, NULL, 0, err);
+}
+
+static fsil_err_t dec_field(fsil_mpr_t *r, const fsil_field_t *field, void *at, fsil_error_t *err)
+{
+    fsil_kind_t kind = field->kind;
     fsil_mp_obj_t o;
     fsil_err_t st;
     uint64_t u = 0;
@@ -337,6 +521,9 @@ static fsil_err_t dec_field(fsil_mpr_t *r, fsil_kind_t kind, void *at, fsil_erro
         }
         ((fsil_map_t *)at)->ptr = start;
         ((fsil_map_t *)at)->len = (uint32_t)(r->p - start);
+        if (field->schema != NULL) {
+            return check_schema(peek_map(start, r->p), field->schema, NULL, 0, err);
+        }
         return kind == FSIL_KIND_COUNTS ? check_counts(start, (size_t)(r->p - start), err) : FSIL_OK;
     }
     case FSIL_KIND_F3:
@@ -469,7 +656,7 @@ fsil_err_t fsil_decode(const uint8_t *payload, size_t len, fsil_msg_t *msg, fsil
         fsil_error_t detail;
         fsil_err_t st;
         fsil_error_clear(&detail);
-        st = dec_field(&r, f->kind, (uint8_t *)&msg->u + f->offset, &detail);
+        st = dec_field(&r, f, (uint8_t *)&msg->u + f->offset, &detail);
         if (st != FSIL_OK) {
             fsil_error_set(err, st, layout->name);
             fsil_error_add(err, " field ");
@@ -503,8 +690,10 @@ static fsil_err_t enc_floats(fsil_mpw_t *w, const double *v, uint32_t n, fsil_er
     return FSIL_OK;
 }
 
-static fsil_err_t enc_field(fsil_mpw_t *w, fsil_kind_t kind, const void *at, fsil_error_t *err)
+static fsil_err_t enc_field(fsil_mpw_t *w, const fsil_field_t *field, const void *at,
+                            fsil_error_t *err)
 {
+    fsil_kind_t kind = field->kind;
     uint32_t k;
     switch (kind) {
     case FSIL_KIND_U32:
@@ -548,7 +737,10 @@ static fsil_err_t enc_field(fsil_mpw_t *w, fsil_kind_t kind, const void *at, fsi
         if (fsil_mpr_next(&r, &o) != FSIL_MP_OK || o.type != FSIL_MP_MAP) {
             return fsil_error_set(err, FSIL_ERR_ARG, "not a msgpack map");
         }
-        if (kind == FSIL_KIND_COUNTS && check_counts(m->ptr, m->len, err) != FSIL_OK) {
+        if ((kind == FSIL_KIND_COUNTS && check_counts(m->ptr, m->len, err) != FSIL_OK) ||
+            (field->schema != NULL &&
+             check_schema(peek_map(m->ptr, m->ptr + m->len), field->schema, NULL, 0, err) !=
+                 FSIL_OK)) {
             err->status = FSIL_ERR_ARG;
             return FSIL_ERR_ARG;
         }
@@ -661,7 +853,7 @@ fsil_err_t fsil_encode(const fsil_msg_t *msg, uint8_t *buf, size_t cap, size_t *
         fsil_error_t detail;
         fsil_err_t st;
         fsil_error_clear(&detail);
-        st = enc_field(&w, f->kind, (const uint8_t *)&msg->u + f->offset, &detail);
+        st = enc_field(&w, f, (const uint8_t *)&msg->u + f->offset, &detail);
         if (st != FSIL_OK) {
             fsil_error_set(err, st, layout->name);
             fsil_error_add(err, " field ");
@@ -744,8 +936,6 @@ fsil_err_t fsil_map_find(fsil_map_t map, const char *path, fsil_mpr_t *value, fs
         const char *dot = strchr(key, '.');
         size_t key_len = dot != NULL ? (size_t)(dot - key) : strlen(key);
         fsil_mp_obj_t o;
-        uint32_t pairs, k;
-        bool found = false;
         if (fsil_mpr_next(&r, &o) != FSIL_MP_OK || o.type != FSIL_MP_MAP) {
             fsil_error_set(err, FSIL_ERR_MALFORMED, path);
             fsil_error_add(err, ": not a map at \"");
@@ -753,18 +943,7 @@ fsil_err_t fsil_map_find(fsil_map_t map, const char *path, fsil_mpr_t *value, fs
             fsil_error_add(err, "\"");
             return FSIL_ERR_MALFORMED;
         }
-        pairs = o.n;
-        for (k = 0; k < pairs && !found; k++) {
-            if (fsil_mpr_next(&r, &o) != FSIL_MP_OK) {
-                break;
-            }
-            if (o.type == FSIL_MP_STR && o.n == key_len && memcmp(o.s, key, key_len) == 0) {
-                found = true;
-            } else if (fsil_mpr_skip(&r) != FSIL_MP_OK) {
-                break;
-            }
-        }
-        if (!found) {
+        if (!find_key(r, o.n, key, key_len, &r)) {
             fsil_error_set(err, FSIL_ERR_MALFORMED, path);
             fsil_error_add(err, ": missing");
             return FSIL_ERR_MALFORMED;

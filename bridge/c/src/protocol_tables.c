@@ -2,40 +2,123 @@
  * Do not edit: change the table and run `make -C bridge/c generate`. */
 #include "fsil/protocol.h"
 
+static const fsil_schema_key_t fsil_rates_schema_keys[5] = {
+    {"frame_hz", FSIL_CHECK_POS, true, NULL},
+    {"imu_hz", FSIL_CHECK_POS, true, NULL},
+    {"altimeter_hz", FSIL_CHECK_POS, true, NULL},
+    {"physics_hz", FSIL_CHECK_POS, true, NULL},
+    {"velocimeter_hz", FSIL_CHECK_POS, false, NULL},
+};
+const fsil_schema_t fsil_rates_schema = {5, fsil_rates_schema_keys};
+
+static const fsil_schema_key_t fsil_config_schema_vehicle_keys[8] = {
+    {"dry_mass_kg", FSIL_CHECK_POS, true, NULL},
+    {"propellant_kg", FSIL_CHECK_NONNEG, true, NULL},
+    {"max_thrust_n", FSIL_CHECK_POS, true, NULL},
+    {"min_throttle", FSIL_CHECK_UNIT, true, NULL},
+    {"isp_s", FSIL_CHECK_POS, true, NULL},
+    {"throttle_time_constant_s", FSIL_CHECK_NONNEG, true, NULL},
+    {"inertia_kgm2", FSIL_CHECK_POS3, true, NULL},
+    {"max_torque_nm", FSIL_CHECK_NONNEG3, true, NULL},
+};
+static const fsil_schema_t fsil_config_schema_vehicle = {8, fsil_config_schema_vehicle_keys};
+static const fsil_schema_key_t fsil_config_schema_site_keys[3] = {
+    {"up", FSIL_CHECK_DIR3, true, NULL},
+    {"east", FSIL_CHECK_DIR3, true, NULL},
+    {"radius_m", FSIL_CHECK_POS, true, NULL},
+};
+static const fsil_schema_t fsil_config_schema_site = {3, fsil_config_schema_site_keys};
+static const fsil_schema_key_t fsil_config_schema_nav_init_keys[6] = {
+    {"t_us", FSIL_CHECK_TIME, true, NULL},
+    {"r_m", FSIL_CHECK_VEC3, true, NULL},
+    {"v_mps", FSIL_CHECK_VEC3, true, NULL},
+    {"q", FSIL_CHECK_QUAT, true, NULL},
+    {"pos_sigma_m", FSIL_CHECK_NONNEG, true, NULL},
+    {"vel_sigma_mps", FSIL_CHECK_NONNEG, true, NULL},
+};
+static const fsil_schema_t fsil_config_schema_nav_init = {6, fsil_config_schema_nav_init_keys};
+static const fsil_schema_key_t fsil_config_schema_altimeter_keys[3] = {
+    {"boresight_body", FSIL_CHECK_DIR3, true, NULL},
+    {"noise_m", FSIL_CHECK_NONNEG, true, NULL},
+    {"noise_fraction", FSIL_CHECK_NONNEG, true, NULL},
+};
+static const fsil_schema_t fsil_config_schema_altimeter = {3, fsil_config_schema_altimeter_keys};
+static const fsil_schema_key_t fsil_config_schema_moon_keys[3] = {
+    {"gm_m3ps2", FSIL_CHECK_POS, true, NULL},
+    {"radius_m", FSIL_CHECK_POS, true, NULL},
+    {"rotation_rad_s", FSIL_CHECK_REAL, true, NULL},
+};
+static const fsil_schema_t fsil_config_schema_moon = {3, fsil_config_schema_moon_keys};
+static const fsil_schema_key_t fsil_config_schema_velocimeter_keys[4] = {
+    {"beams_body", FSIL_CHECK_DIRS3, true, NULL},
+    {"velocity_noise_mps", FSIL_CHECK_NONNEG, true, NULL},
+    {"range_noise_m", FSIL_CHECK_NONNEG, true, NULL},
+    {"max_range_m", FSIL_CHECK_POS, true, NULL},
+};
+static const fsil_schema_t fsil_config_schema_velocimeter = {4, fsil_config_schema_velocimeter_keys};
+static const fsil_schema_key_t fsil_config_schema_keys[9] = {
+    {"vehicle", FSIL_CHECK_NESTED, true, &fsil_config_schema_vehicle},
+    {"site", FSIL_CHECK_NESTED, true, &fsil_config_schema_site},
+    {"nav_init", FSIL_CHECK_NESTED, true, &fsil_config_schema_nav_init},
+    {"altimeter", FSIL_CHECK_NESTED, true, &fsil_config_schema_altimeter},
+    {"ignition_t_us", FSIL_CHECK_TIME, true, NULL},
+    {"imu_hz", FSIL_CHECK_POS, true, NULL},
+    {"moon", FSIL_CHECK_NESTED, false, &fsil_config_schema_moon},
+    {"velocimeter", FSIL_CHECK_NESTED, false, &fsil_config_schema_velocimeter},
+    {"fsw", FSIL_CHECK_MAP, false, NULL},
+};
+const fsil_schema_t fsil_config_schema = {9, fsil_config_schema_keys};
+
+static const char *const check_texts[FSIL_CHECK_NESTED + 1] = {
+    [FSIL_CHECK_REAL] = "a finite number",
+    [FSIL_CHECK_POS] = "a finite number > 0",
+    [FSIL_CHECK_NONNEG] = "a finite number >= 0",
+    [FSIL_CHECK_UNIT] = "a finite number in 0..1",
+    [FSIL_CHECK_TIME] = "an integer 0..T_US_MAX (us)",
+    [FSIL_CHECK_VEC3] = "an array of 3 finite numbers",
+    [FSIL_CHECK_POS3] = "an array of 3 finite numbers > 0",
+    [FSIL_CHECK_NONNEG3] = "an array of 3 finite numbers >= 0",
+    [FSIL_CHECK_DIR3] = "an array of 3 finite numbers, not all zero",
+    [FSIL_CHECK_DIRS3] = "an array of 3 directions (each an array of 3 finite numbers, not all zero)",
+    [FSIL_CHECK_QUAT] = "an array of 4 finite numbers [w, x, y, z], not all zero",
+    [FSIL_CHECK_MAP] = "a map with string keys",
+    [FSIL_CHECK_NESTED] = "a map",
+};
+
 static const fsil_field_t fields_hello[4] = {
-    {"role", FSIL_KIND_S, offsetof(fsil_hello_t, role)},
-    {"scenario", FSIL_KIND_S, offsetof(fsil_hello_t, scenario)},
-    {"rates", FSIL_KIND_M, offsetof(fsil_hello_t, rates)},
-    {"config", FSIL_KIND_M, offsetof(fsil_hello_t, config)},
+    {"role", FSIL_KIND_S, offsetof(fsil_hello_t, role), NULL},
+    {"scenario", FSIL_KIND_S, offsetof(fsil_hello_t, scenario), NULL},
+    {"rates", FSIL_KIND_M, offsetof(fsil_hello_t, rates), &fsil_rates_schema},
+    {"config", FSIL_KIND_M, offsetof(fsil_hello_t, config), &fsil_config_schema},
 };
 static const fsil_field_t fields_hello_ack[3] = {
-    {"role", FSIL_KIND_S, offsetof(fsil_hello_ack_t, role)},
-    {"software", FSIL_KIND_S, offsetof(fsil_hello_ack_t, software)},
-    {"runtime", FSIL_KIND_S, offsetof(fsil_hello_ack_t, runtime)},
+    {"role", FSIL_KIND_S, offsetof(fsil_hello_ack_t, role), NULL},
+    {"software", FSIL_KIND_S, offsetof(fsil_hello_ack_t, software), NULL},
+    {"runtime", FSIL_KIND_S, offsetof(fsil_hello_ack_t, runtime), NULL},
 };
 static const fsil_field_t fields_frame[5] = {
-    {"seq", FSIL_KIND_U32, offsetof(fsil_frame_t, seq)},
-    {"t_us", FSIL_KIND_T, offsetof(fsil_frame_t, t_us)},
-    {"imu", FSIL_KIND_IMU, offsetof(fsil_frame_t, imu)},
-    {"alt", FSIL_KIND_ALT, offsetof(fsil_frame_t, alt)},
-    {"vel", FSIL_KIND_VEL, offsetof(fsil_frame_t, vel)},
+    {"seq", FSIL_KIND_U32, offsetof(fsil_frame_t, seq), NULL},
+    {"t_us", FSIL_KIND_T, offsetof(fsil_frame_t, t_us), NULL},
+    {"imu", FSIL_KIND_IMU, offsetof(fsil_frame_t, imu), NULL},
+    {"alt", FSIL_KIND_ALT, offsetof(fsil_frame_t, alt), NULL},
+    {"vel", FSIL_KIND_VEL, offsetof(fsil_frame_t, vel), NULL},
 };
 static const fsil_field_t fields_command[7] = {
-    {"seq", FSIL_KIND_U32, offsetof(fsil_command_t, seq)},
-    {"throttle", FSIL_KIND_F, offsetof(fsil_command_t, throttle)},
-    {"torque_nm", FSIL_KIND_F3, offsetof(fsil_command_t, torque_nm)},
-    {"mode", FSIL_KIND_MODE, offsetof(fsil_command_t, mode)},
-    {"compute_us", FSIL_KIND_U32, offsetof(fsil_command_t, compute_us)},
-    {"nav", FSIL_KIND_NAV, offsetof(fsil_command_t, nav)},
-    {"flags", FSIL_KIND_U32, offsetof(fsil_command_t, flags)},
+    {"seq", FSIL_KIND_U32, offsetof(fsil_command_t, seq), NULL},
+    {"throttle", FSIL_KIND_F, offsetof(fsil_command_t, throttle), NULL},
+    {"torque_nm", FSIL_KIND_F3, offsetof(fsil_command_t, torque_nm), NULL},
+    {"mode", FSIL_KIND_MODE, offsetof(fsil_command_t, mode), NULL},
+    {"compute_us", FSIL_KIND_U32, offsetof(fsil_command_t, compute_us), NULL},
+    {"nav", FSIL_KIND_NAV, offsetof(fsil_command_t, nav), NULL},
+    {"flags", FSIL_KIND_U32, offsetof(fsil_command_t, flags), NULL},
 };
 static const fsil_field_t fields_end[2] = {
-    {"seq", FSIL_KIND_U32, offsetof(fsil_end_t, seq)},
-    {"reason", FSIL_KIND_S, offsetof(fsil_end_t, reason)},
+    {"seq", FSIL_KIND_U32, offsetof(fsil_end_t, seq), NULL},
+    {"reason", FSIL_KIND_S, offsetof(fsil_end_t, reason), NULL},
 };
 static const fsil_field_t fields_status[2] = {
-    {"seq", FSIL_KIND_U32, offsetof(fsil_status_t, seq)},
-    {"stats", FSIL_KIND_COUNTS, offsetof(fsil_status_t, stats)},
+    {"seq", FSIL_KIND_U32, offsetof(fsil_status_t, seq), NULL},
+    {"stats", FSIL_KIND_COUNTS, offsetof(fsil_status_t, stats), NULL},
 };
 
 static const fsil_layout_t layouts[FSIL_MSG_MAX_ID + 1] = {
@@ -74,4 +157,9 @@ const char *fsil_msg_name(uint32_t type_id)
 const char *fsil_mode_name(uint32_t mode)
 {
     return mode < FSIL_MODE_COUNT ? modes[mode] : "unknown";
+}
+
+const char *fsil_check_text(fsil_check_t check)
+{
+    return check >= 1 && check <= FSIL_CHECK_NESTED ? check_texts[check] : "?";
 }

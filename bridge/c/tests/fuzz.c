@@ -62,27 +62,92 @@ static long failures = 0;
 #define SEEDS 12
 static uint8_t seeds[SEEDS][FSIL_MAX_PAYLOAD_BYTES];
 static size_t seed_len[SEEDS];
-static uint8_t config_buf[1024];
+static uint8_t config_buf[2048];
+static uint8_t rates_buf[256];
 
-static void make_seeds(void)
+static void put_f(fsil_mpw_t *w, const char *key, double value)
 {
-    static fsil_msg_t m;
+    fsil_mpw_cstr(w, key);
+    fsil_mpw_double(w, value);
+}
+
+static void put_f3(fsil_mpw_t *w, const char *key, double x, double y, double z)
+{
+    fsil_mpw_cstr(w, key);
+    fsil_mpw_array(w, 3);
+    fsil_mpw_double(w, x);
+    fsil_mpw_double(w, y);
+    fsil_mpw_double(w, z);
+}
+
+/* A HELLO config that passes CONFIG_SCHEMA (every section, the optional ones too, integers
+ * where numbers are due), plus unlisted keys: text, deep nesting. */
+static size_t make_config(void)
+{
     fsil_mpw_t w;
-    size_t k;
     uint32_t j;
     fsil_mpw_init(&w, config_buf, sizeof config_buf);
-    fsil_mpw_map(&w, 4);
+    fsil_mpw_map(&w, 10);
     fsil_mpw_cstr(&w, "vehicle");
-    fsil_mpw_map(&w, 2);
-    fsil_mpw_cstr(&w, "dry_mass_kg");
-    fsil_mpw_double(&w, 1100.0);
+    fsil_mpw_map(&w, 8);
+    put_f(&w, "dry_mass_kg", 1100.0);
+    fsil_mpw_cstr(&w, "propellant_kg");
+    fsil_mpw_int(&w, 0);
+    put_f(&w, "max_thrust_n", 9000.0);
+    put_f(&w, "min_throttle", 0.1);
+    put_f(&w, "isp_s", 318.0);
+    put_f(&w, "throttle_time_constant_s", 0.05);
     fsil_mpw_cstr(&w, "inertia_kgm2");
     fsil_mpw_array(&w, 3);
     fsil_mpw_int(&w, 2300);
     fsil_mpw_double(&w, 2300.0);
     fsil_mpw_double(&w, 1800.0);
+    put_f3(&w, "max_torque_nm", 400.0, 400.0, 250.0);
+    fsil_mpw_cstr(&w, "site");
+    fsil_mpw_map(&w, 3);
+    put_f3(&w, "up", 0.6, -0.8, 0.0);
+    put_f3(&w, "east", 0.8, 0.6, -0.0);
+    put_f(&w, "radius_m", 1737400.0);
+    fsil_mpw_cstr(&w, "nav_init");
+    fsil_mpw_map(&w, 6);
+    fsil_mpw_cstr(&w, "t_us");
+    fsil_mpw_int(&w, 0);
+    put_f3(&w, "r_m", 1.0e6, -1.3e6, 12.25);
+    put_f3(&w, "v_mps", 1334.1, 1063.99, -0.03);
+    fsil_mpw_cstr(&w, "q");
+    fsil_mpw_array(&w, 4);
+    fsil_mpw_double(&w, 0.92);
+    fsil_mpw_int(&w, 0);
+    fsil_mpw_double(&w, -0.38);
+    fsil_mpw_double(&w, 0.0);
+    put_f(&w, "pos_sigma_m", 120.0);
+    put_f(&w, "vel_sigma_mps", 0.2);
+    fsil_mpw_cstr(&w, "altimeter");
+    fsil_mpw_map(&w, 3);
+    put_f3(&w, "boresight_body", 0.0, 0.0, 1.0);
+    put_f(&w, "noise_m", 0.1);
+    put_f(&w, "noise_fraction", 0.001);
     fsil_mpw_cstr(&w, "ignition_t_us");
-    fsil_mpw_int(&w, -5);
+    fsil_mpw_int(&w, 30000000);
+    put_f(&w, "imu_hz", 200.0);
+    fsil_mpw_cstr(&w, "moon");
+    fsil_mpw_map(&w, 3);
+    put_f(&w, "gm_m3ps2", 4.9028e12);
+    put_f(&w, "radius_m", 1737400.0);
+    put_f(&w, "rotation_rad_s", 2.6617e-6);
+    fsil_mpw_cstr(&w, "velocimeter");
+    fsil_mpw_map(&w, 4);
+    fsil_mpw_cstr(&w, "beams_body");
+    fsil_mpw_array(&w, 3);
+    for (j = 0; j < 3; j++) {
+        fsil_mpw_array(&w, 3);
+        fsil_mpw_double(&w, j == 0 ? 0.42 : -0.21);
+        fsil_mpw_double(&w, j == 0 ? 0.0 : j == 1 ? 0.37 : -0.37);
+        fsil_mpw_double(&w, 0.9);
+    }
+    put_f(&w, "velocity_noise_mps", 0.02);
+    put_f(&w, "range_noise_m", 2.0);
+    put_f(&w, "max_range_m", 5000.0);
     fsil_mpw_cstr(&w, "label");
     fsil_mpw_cstr(&w, "Mare Crisium \xe2\x80\x94 r\xc3\xa9gion");
     fsil_mpw_cstr(&w, "deep");
@@ -91,6 +156,30 @@ static void make_seeds(void)
         fsil_mpw_nil(&w);
     }
     fsil_mpw_bool(&w, true);
+    CHECK(!w.overflow, "the seed config fits");
+    return w.len;
+}
+
+static size_t make_rates(void)
+{
+    fsil_mpw_t w;
+    fsil_mpw_init(&w, rates_buf, sizeof rates_buf);
+    fsil_mpw_map(&w, 5);
+    put_f(&w, "frame_hz", 50.0);
+    fsil_mpw_cstr(&w, "imu_hz");
+    fsil_mpw_int(&w, 200);
+    put_f(&w, "altimeter_hz", 10.0);
+    put_f(&w, "physics_hz", 200.0);
+    put_f(&w, "velocimeter_hz", 10.0);
+    return w.len;
+}
+
+static void make_seeds(void)
+{
+    static fsil_msg_t m;
+    size_t k;
+    uint32_t j;
+    size_t config_len = make_config(), rates_len = make_rates();
     for (k = 0; k < SEEDS; k++) {
         memset(&m, 0, sizeof m);
         switch (k % 6) {
@@ -98,10 +187,10 @@ static void make_seeds(void)
             m.type = FSIL_MSG_HELLO;
             m.u.hello.role = fsil_str("plant");
             m.u.hello.scenario = fsil_str("terminal");
-            m.u.hello.rates.ptr = (const uint8_t *)"\x80"; /* an empty map */
-            m.u.hello.rates.len = 1;
+            m.u.hello.rates.ptr = rates_buf;
+            m.u.hello.rates.len = (uint32_t)rates_len;
             m.u.hello.config.ptr = config_buf;
-            m.u.hello.config.len = (uint32_t)w.len;
+            m.u.hello.config.len = (uint32_t)config_len;
             break;
         case 1:
             m.type = FSIL_MSG_HELLO_ACK;
@@ -160,6 +249,7 @@ static void make_seeds(void)
         }
         CHECK(fsil_encode(&m, seeds[k], sizeof seeds[k], &seed_len[k], NULL) == FSIL_OK,
               "a seed message encodes");
+        CHECK(fsil_decode(seeds[k], seed_len[k], &m, NULL) == FSIL_OK, "a seed message decodes");
     }
 }
 

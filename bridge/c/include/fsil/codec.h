@@ -13,7 +13,8 @@
 #include "fsil/err.h"
 
 /* Decode one payload. The checks run in the host's order: size, one complete msgpack
- * object, an array, version, type id, field count, each field. On failure msg is
+ * object, an array, version, type id, field count, each field (HELLO rates and config
+ * against their schemas), the role. On failure msg is
  * unspecified and err (may be NULL) says why, naming the message and field. */
 fsil_err_t fsil_decode(const uint8_t *payload, size_t len, fsil_msg_t *msg, fsil_error_t *err);
 
@@ -22,6 +23,13 @@ fsil_err_t fsil_decode(const uint8_t *payload, size_t len, fsil_msg_t *msg, fsil
  * or a field is out of its range (named in err). */
 fsil_err_t fsil_encode(const fsil_msg_t *msg, uint8_t *buf, size_t cap, size_t *len,
                           fsil_error_t *err);
+
+/* Check a map against a schema of the table (fsil_rates_schema, fsil_config_schema): what
+ * fsil_decode does to HELLO rates and config, the host's check_schema in C. FSIL_OK, or
+ * FSIL_ERR_MALFORMED with err naming the first bad key by its path ("vehicle.isp_s:
+ * missing"; "nav_init.q: expected an array of 4 finite numbers [w, x, y, z], not all zero,
+ * got array of 3"). */
+fsil_err_t fsil_check_schema(fsil_map_t map, const fsil_schema_t *schema, fsil_error_t *err);
 
 /* A string for encoding, from a NUL-terminated C string. */
 fsil_str_t fsil_str(const char *text);
@@ -47,7 +55,8 @@ fsil_err_t fsil_map_get_f64s(fsil_map_t map, const char *path, double *out, uint
 fsil_err_t fsil_map_get_i64(fsil_map_t map, const char *path, int64_t *out, fsil_error_t *err);
 fsil_err_t fsil_map_get_str(fsil_map_t map, const char *path, fsil_str_t *out, fsil_error_t *err);
 fsil_err_t fsil_map_get_map(fsil_map_t map, const char *path, fsil_map_t *out, fsil_error_t *err);
-/* Position a reader at the value of path; FSIL_ERR_MALFORMED if it is missing. */
+/* Position a reader at the value of path; FSIL_ERR_MALFORMED if it is missing. A key
+ * given twice in a map reads as its last value (as the host's Python dict does). */
 fsil_err_t fsil_map_find(fsil_map_t map, const char *path, fsil_mpr_t *value, fsil_error_t *err);
 
 #endif /* FSIL_CODEC_H */

@@ -131,7 +131,37 @@ typedef enum {
     FSIL_KIND_VEL = 12,
 } fsil_kind_t;
 
-typedef struct { const char *name; fsil_kind_t kind; size_t offset; } fsil_field_t;
+/* HELLO contents: the checks of SCHEMA_CHECKS (fsil_check_text gives each one's
+ * meaning), and schemas: (key, check, required) rows; a NESTED key's value must be
+ * a map checked by its own schema. Unlisted keys pass unchecked. */
+typedef enum {
+    FSIL_CHECK_REAL = 1,
+    FSIL_CHECK_POS = 2,
+    FSIL_CHECK_NONNEG = 3,
+    FSIL_CHECK_UNIT = 4,
+    FSIL_CHECK_TIME = 5,
+    FSIL_CHECK_VEC3 = 6,
+    FSIL_CHECK_POS3 = 7,
+    FSIL_CHECK_NONNEG3 = 8,
+    FSIL_CHECK_DIR3 = 9,
+    FSIL_CHECK_DIRS3 = 10,
+    FSIL_CHECK_QUAT = 11,
+    FSIL_CHECK_MAP = 12,
+    FSIL_CHECK_NESTED = 13
+} fsil_check_t;
+typedef struct fsil_schema fsil_schema_t;
+typedef struct { const char *key; fsil_check_t check; bool required;
+                 const fsil_schema_t *nested; } fsil_schema_key_t;
+struct fsil_schema { uint32_t count; const fsil_schema_key_t *keys; };
+#define FSIL_SCHEMA_MAX_DEPTH 2  /* deepest nesting of the schemas */
+extern const fsil_schema_t fsil_rates_schema;
+extern const fsil_schema_t fsil_config_schema;
+/* What a check requires, in the table's words ("a finite number > 0"). */
+const char *fsil_check_text(fsil_check_t check);
+
+/* schema: the map must pass it (NULL: any map). */
+typedef struct { const char *name; fsil_kind_t kind; size_t offset;
+                 const fsil_schema_t *schema; } fsil_field_t;
 /* role: the string the message's role field must hold (NULL: no role field). */
 typedef struct { const char *name; uint32_t count; const fsil_field_t *fields;
                  const char *role; size_t role_offset; } fsil_layout_t;
