@@ -9,7 +9,7 @@ Transports are chosen by URL and imported only when used (see :mod:`bridge.url`)
 
 from bridge import protocol
 from bridge.codec import Message, decode, encode
-from bridge.errors import (BridgeError, LinkError, MalformedMessage, PayloadTooLarge, PeerClosed,
+from bridge.errors import (BridgeError, LinkError, LinkOpenError, MalformedMessage, PayloadTooLarge, PeerClosed,
                            PeerTimeout, ProtocolError, UnexpectedMessage, UnknownMessage, UrlError,
                            VersionError)
 from bridge.link import Link
@@ -17,7 +17,7 @@ from bridge.url import open_link
 
 __all__ = [
     "protocol", "open_link", "Link", "Message", "encode", "decode",
-    "BridgeError", "LinkError", "UrlError", "PeerTimeout", "PeerClosed",
+    "BridgeError", "LinkError", "LinkOpenError", "UrlError", "PeerTimeout", "PeerClosed",
     "ProtocolError", "VersionError", "UnknownMessage", "MalformedMessage", "PayloadTooLarge",
     "UnexpectedMessage",
 ]

@@ -58,10 +58,10 @@ import msgpack
 
 from bridge import protocol
 from bridge.codec import Message, encode
-from bridge.errors import (BridgeError, LinkError, MalformedMessage, PeerClosed, PeerTimeout,
-                           ProtocolError, VersionError, one_line)
+from bridge.errors import (BridgeError, LinkError, LinkOpenError, MalformedMessage, PeerClosed,
+                           PeerTimeout, ProtocolError, UrlError, VersionError, one_line)
 from bridge.url import open_link
-from hil.errors import EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED
+from hil.errors import EXIT_CONFIG, EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED
 
 DEFAULT_HELLO_TIMEOUT_S = 60.0   # the plant may start after us
 DEFAULT_FRAME_TIMEOUT_S = 10.0   # the plant's own default wait for a command
@@ -100,7 +100,10 @@ class ContractError(FswClientError):
 
 
 def exit_code_for(error: BaseException) -> int:
-    """The exit code an error means for a flight software process (hil.errors' table)."""
+    """The exit code an error means for a flight software process (hil.errors' table):
+    2 for a link that cannot be opened or a bad URL (configuration), else 3."""
+    if isinstance(error, (LinkOpenError, UrlError)):
+        return EXIT_CONFIG
     return getattr(error, "exit_code", EXIT_LINK) if isinstance(error, BridgeError) else EXIT_LINK
 
 

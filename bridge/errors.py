@@ -3,6 +3,7 @@
     BridgeError
     +-- LinkError            the transport failed
     |   +-- UrlError         malformed or unsupported link URL
+    |   +-- LinkOpenError    the link cannot be opened: address in use, no such folder or port
     |   +-- PeerTimeout      the peer did not answer in time
     |   +-- PeerClosed       the peer closed its end
     +-- ProtocolError        the bytes arrived but their content is wrong
@@ -53,6 +54,12 @@ class UrlError(LinkError):
     def __str__(self) -> str:
         reason = f"{self.reason}; " if self.reason else ""
         return f'bad link URL "{self.url}": {reason}expected {self.expected}'
+
+
+class LinkOpenError(LinkError):
+    """The link cannot be opened at all (a configuration problem, not a peer's failure):
+    the address is in use, the socket's folder or the serial port does not exist, no
+    permission. The text names the URL and the reason."""
 
 
 class PeerTimeout(LinkError):

@@ -36,7 +36,7 @@ from collections import deque
 
 import serial
 
-from bridge.errors import LinkError, PeerClosed
+from bridge.errors import LinkError, LinkOpenError, PeerClosed
 from bridge.framing import DELIMITER, FrameDecoder, encode_frame
 from bridge.link import DEFAULT_SEND_TIMEOUT_S, Link
 
@@ -94,7 +94,7 @@ class SerialLink(Link):
                                                  write_timeout=send_timeout_s, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as error:
             self._closed = True
-            raise LinkError(f"{url}: cannot open serial port {port}: {_reason(error)}") from error
+            raise LinkOpenError(f"{url}: cannot open serial port {port}: {_reason(error)}") from error
         try:
             self._fd: int | None = self._serial.fileno()
         except (io.UnsupportedOperation, AttributeError, OSError):

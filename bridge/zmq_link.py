@@ -30,7 +30,7 @@ import stat
 
 import zmq
 
-from bridge.errors import LinkError
+from bridge.errors import LinkError, LinkOpenError
 from bridge.link import DEFAULT_SEND_TIMEOUT_S, Link
 from bridge.protocol import MAX_PAYLOAD_BYTES
 
@@ -111,7 +111,7 @@ class ZmqLink(Link):
             self.close()
             verb = "bind" if role == "plant" else "connect"
             reason = error.strerror or str(error)
-            raise LinkError(f"{url}: cannot {verb}: {reason}") from error
+            raise LinkOpenError(f"{url}: cannot {verb}: {reason}") from error
         self.curve = keys is not None
         self._pollin = zmq.Poller()
         self._pollin.register(self._socket, zmq.POLLIN)
@@ -142,8 +142,8 @@ class ZmqLink(Link):
             self._socket.bind(endpoint)
         else:
             parent = os.path.dirname(ipc_path)
-            if parent and not os.path.isdir(parent):
-                os.makedirs(parent, mode=0o700, exist_ok=True)
+            if parent and not os.path.isdir(parent):  # never create folders for an address
+                raise LinkOpenError(f"{self.url}: cannot bind: folder {parent} does not exist")
             _check_ipc_free(ipc_path)
             old = os.umask(0o177)  # the socket file is born 0600: no window for another user
             try:

@@ -255,13 +255,23 @@ def test_zmq_ipc_refuses_to_replace_a_regular_file(tmp_path):
 
 
 @pytest.mark.timeout(20)
-def test_zmq_ipc_relative_path_and_parent_directory(tmp_path, monkeypatch):
+def test_zmq_ipc_relative_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with open_link("zmq+ipc://run/sub/rel.sock", "plant") as plant, \
-            open_link("zmq+ipc://run/sub/rel.sock", "fsw") as fsw:
+    (tmp_path / "run").mkdir()
+    with open_link("zmq+ipc://run/rel.sock", "plant") as plant, \
+            open_link("zmq+ipc://run/rel.sock", "fsw") as fsw:
         fsw.send(b"relative")
         assert plant.recv(5.0) == b"relative"
-    assert (tmp_path / "run" / "sub").is_dir()
+
+
+def test_zmq_ipc_missing_folder_is_refused_and_not_created(tmp_path):
+    """An address in a folder that does not exist is a configuration error: nothing is
+    created (a typo must not leave folders behind, at the root or anywhere)."""
+    from bridge.errors import LinkOpenError
+    url = f"zmq+ipc://{tmp_path}/no/such/dir/x.sock"
+    with pytest.raises(LinkOpenError, match=f"folder {tmp_path}/no/such/dir does not exist"):
+        open_link(url, "plant")
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- two real processes
@@ -287,7 +297,7 @@ with open_link(sys.argv[1], "fsw") as link:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("scheme", ["zmq+ipc", "zmq+tcp"])
 def test_zmq_between_two_processes(scheme, tmp_path):
-    url = f"zmq+ipc://{tmp_path}/new/dir/link.sock" if scheme == "zmq+ipc" \
+    url = f"zmq+ipc://{tmp_path}/link.sock" if scheme == "zmq+ipc" \
         else "zmq+tcp://127.0.0.1:0"
     with open_link(url, "plant") as plant:
         env = dict(os.environ, PYTHONPATH=str(ROOT))

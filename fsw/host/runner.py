@@ -14,7 +14,7 @@ import time
 
 from bridge import protocol
 from bridge.client import FswClient, exit_code_for, readable
-from bridge.errors import BridgeError, one_line
+from bridge.errors import BridgeError, LinkOpenError, UrlError, one_line
 from fsw.frame import Frame
 from fsw.host.checked import CheckedFsw, ContractViolation
 from fsw.host.registry import FswEntry, FswSpecError, resolve
@@ -63,6 +63,8 @@ def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0,
     except (ContractViolation, FswSpecError) as e:
         client.end(str(e))                # fsw_fault: <the one line>
         raise FswRunError(str(e), e.exit_code) from e
+    except (LinkOpenError, UrlError) as e:  # a configuration problem: one line, exit 2
+        raise FswRunError(one_line(str(e)), exit_code_for(e)) from e
     except BridgeError as e:
         client.close()
         reason = client.end_reason or f"link_failure: {e}"
