@@ -181,5 +181,5 @@ def test_nominal_lands_from_pdi_over_two_processes(tmp_path):
     assert s["touchdown"]["distance_to_target_m"] < 1000.0
     assert s["propellant_left_kg"] > 20.0
     h = pd.read_csv(out / "history.csv", usecols=["mode", "true_alt_m", "true_horiz_speed_mps"])
-    assert list(dict.fromkeys(h["mode"])) == ["coast", "braking", "approach", "terminal"]
+    assert list(dict.fromkeys(h["mode"])) == ["coast", "braking", "approach", "terminal", "touchdown"]
     assert h["true_alt_m"].iloc[0] > 14000 and h["true_horiz_speed_mps"].iloc[0] > 1600
