@@ -133,7 +133,7 @@ def _pace(rate: float, duration_s: int, spin_us: float | None, fifo: int | None)
     """The plant's pacer alone for ``duration_s``: wake - due per cycle, us."""
     import numpy as np
 
-    from hil.pacing import Pacer
+    from hil.engine.pacing import Pacer
 
     period_ns = round(1e9 / rate)
     n = max(1, round(duration_s * rate))
@@ -152,7 +152,7 @@ def _pace(rate: float, duration_s: int, spin_us: float | None, fifo: int | None)
     finally:
         if old is not None:
             os.sched_setscheduler(0, old[0], old[1])
-    from hil.timing import nearest_rank
+    from hil.engine.timing import nearest_rank
     us = np.sort(err) / 1000.0
     out = {"cycles": n, **{name: float(us[nearest_rank(q, n) - 1])
                            for name, q in (("p50", 50), ("p90", 90), ("p99", 99),
@@ -168,7 +168,7 @@ def _cyclictest_result(doc: dict) -> dict:
     overflow = total - sum(v for _, v in hist)
     top = float(thread["max"])
 
-    from hil.timing import nearest_rank
+    from hil.engine.timing import nearest_rank
 
     def pct(p: float) -> float:
         need = nearest_rank(p, total)

@@ -49,7 +49,7 @@ def add_parser(sub, add_common) -> None:
                    help="use the virtual board (needs Node.js and 'npm ci --prefix hil/virtual')")
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD,
                    help=f"baud rate for a UART (USB CDC ignores it; default {DEFAULT_BAUD})")
-    from hil.cli import _add_fsw_variant
+    from hil.run_options import _add_fsw_variant
     _add_fsw_variant(p)
     p.set_defaults(func=cmd_hil)
 
@@ -77,8 +77,8 @@ def cmd_hil(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, url: str, launcher, log: dict | None = None) -> int:
     """One run over the serial ``url``; ``log["path"]`` is set to RUN/fsw.log for the
     launcher (the board's own output)."""
-    from hil.cli import _check_url, _load, _print_summary
-    from hil.plant_side import PlantSide
+    from hil.run_options import _check_url, _load, _print_summary
+    from hil.engine import PlantSide
     cfg, seed, out = _load(args)
     if log is not None:
         log["path"] = out / "fsw.log"

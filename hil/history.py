@@ -1,4 +1,10 @@
-"""Run history: one CSV row per cycle, streamed to disk as the run goes.
+"""Run history files: reading them (CSV or Parquet), and a general streaming CSV writer.
+
+A run's history is recorded by the run engine (hil/engine/recorder.py; its columns in
+hil/engine/schema.py, documented in docs/history.md). This module reads a run folder's
+``history.csv`` or ``history.parquet`` back (:func:`read_columns` without pandas,
+:func:`read_history` with it) and holds :class:`HistoryWriter`, a CSV writer for any
+columns (tests and tools write histories with it).
 
 The writer keeps at most ``flush_every`` formatted rows in memory and writes them out as
 whole lines (then flushes) every ``flush_every`` rows, at least every ``flush_interval_s``
@@ -44,7 +50,7 @@ class HistoryWriter:
         self._pending: list[str] = []
         self._file: IO[str] | None = None
         self._file = open(self.path, "w", encoding="utf-8", newline="")
-        self._file.write(",".join(_text_cell(c) for c in self.columns) + "\n")
+        self._file.write(",".join(text_cell(c) for c in self.columns) + "\n")
         self._file.flush()
         self._last_flush = time.monotonic()
 
@@ -101,10 +107,10 @@ class HistoryWriter:
             return str(int(v))
         if isinstance(v, (float, np.floating)):
             return self._float(float(v))
-        return _text_cell(str(v))
+        return text_cell(str(v))
 
 
-def _text_cell(s: str) -> str:
+def text_cell(s: str) -> str:  # also the run engine's recorder
     """A string as one CSV cell on one line."""
     if "\n" in s or "\r" in s:
         s = s.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
@@ -121,14 +127,26 @@ def _complete_lines(f: IO[str]) -> Iterator[str]:
         yield line
 
 
+def history_path(run_dir: str | os.PathLike[str]) -> Path:
+    """A run folder's history file: ``history.csv``, else ``history.parquet`` (the CSV
+    name when neither exists)."""
+    folder = Path(run_dir)
+    csv_path = folder / "history.csv"
+    if not csv_path.exists() and (folder / "history.parquet").exists():
+        return folder / "history.parquet"
+    return csv_path
+
+
 def read_columns(path: str | os.PathLike[str], names: Sequence[str] | None = None
                  ) -> dict[str, np.ndarray]:
-    """Columns of a history CSV as numpy arrays, without pandas.
+    """Columns of a history CSV (or ``.parquet``) as numpy arrays, without pandas.
 
     ``names`` selects columns (default all); names not in the file are left out of the
     result. Numeric columns come back as float arrays (empty cells as NaN), others as
     string arrays. A partial last line (a run that died mid-write) is ignored.
     """
+    if str(path).endswith(".parquet"):
+        return _read_parquet_columns(path, names)
     with open(path, encoding="utf-8", newline="") as f:
         reader = csv.reader(_complete_lines(f))
         header = next(reader, None)
@@ -145,6 +163,23 @@ def read_columns(path: str | os.PathLike[str], names: Sequence[str] | None = Non
             for out, i in zip(cells, index):
                 out.append(row[i])
     return {name: _to_array(col) for name, col in zip(wanted, cells)}
+
+
+def _read_parquet_columns(path: str | os.PathLike[str], names: Sequence[str] | None
+                          ) -> dict[str, np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    header = pq.read_schema(path).names
+    wanted = header if names is None else [n for n in names if n in header]
+    table = pq.read_table(path, columns=wanted)
+    out = {}
+    for name in wanted:
+        col = table.column(name)
+        if pa.types.is_string(col.type):
+            out[name] = np.array(["" if v is None else v for v in col.to_pylist()], dtype=str)
+        else:
+            out[name] = col.to_numpy().astype(float)   # nulls come back as NaN
+    return out
 
 
 def _to_array(cells: list[str]) -> np.ndarray:
@@ -171,8 +206,11 @@ def as_floats(col: np.ndarray) -> np.ndarray:
 
 
 def read_history(path: str | os.PathLike[str]) -> Any:
-    """The whole history as a ``pandas.DataFrame`` (pandas needed); a partial last line is dropped."""
+    """The whole history as a ``pandas.DataFrame`` (pandas needed), floats exactly as written;
+    a partial last line is dropped. A ``.parquet`` file is read with pyarrow."""
     import pandas as pd
+    if str(path).endswith(".parquet"):
+        return pd.read_parquet(path)
 
     newlines, ends_clean = 0, True
     with open(path, "rb") as f:
@@ -181,6 +219,7 @@ def read_history(path: str | os.PathLike[str]) -> Any:
             ends_clean = chunk.endswith(b"\n")
     if newlines == 0:
         return pd.DataFrame()
+    # round_trip: every float as written, bit for bit (pandas' default parser is not exact)
     if ends_clean:
-        return pd.read_csv(path)
-    return pd.read_csv(path, nrows=newlines - 1)
+        return pd.read_csv(path, float_precision="round_trip")
+    return pd.read_csv(path, nrows=newlines - 1, float_precision="round_trip")

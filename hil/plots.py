@@ -8,6 +8,7 @@ are decimated to a few thousand points, keeping every change of mode and altimet
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,14 +44,18 @@ PANELS = (
 )
 
 
-def plot_descent(history_csv: str | os.PathLike[str], png: str | os.PathLike[str],
-                 title: str) -> Path:
-    """Plot a run history CSV to ``png``; returns the PNG path."""
+def plot_descent(history: str | os.PathLike[str] | Mapping[str, np.ndarray],
+                 png: str | os.PathLike[str], title: str) -> Path:
+    """Plot a run history (a CSV or Parquet file, or columns by name) to ``png``; returns
+    the PNG path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     wanted = [T_COLUMN] + [c for p in PANELS for c in p.columns + p.right]
-    data = read_columns(history_csv, wanted)
+    if isinstance(history, Mapping):
+        data = {k: _plain_column(history[k]) for k in wanted if k in history}
+    else:
+        data = read_columns(history, wanted)
     n = max((len(v) for v in data.values()), default=0)
     panels = [p for p in PANELS if any(c in data for c in p.columns + p.right)]
     png = Path(png)
@@ -148,3 +153,9 @@ def _draw_mode(ax, t: np.ndarray, mode: np.ndarray) -> None:
     ax.set_ylim(-0.5, len(names) - 0.5)
 
 
+def _plain_column(col: np.ndarray) -> np.ndarray:
+    """An in-memory column as read_columns would give it (text as str, numbers as float)."""
+    col = np.asarray(col)
+    if col.dtype.kind == "O":
+        return np.array(["" if v is None else str(v) for v in col.tolist()], dtype=str)
+    return col.astype(float)

@@ -34,7 +34,10 @@ def _fake_fsw(addr: str):
     sock = ctx.socket(zmq.PAIR)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(addr)
-    assert sock.poll(20_000), "no HELLO from the plant"
+    if not sock.poll(60_000):
+        sock.close()
+        ctx.term()   # a context left to the garbage collector with a socket hangs pytest
+        pytest.fail("no HELLO from the plant within 60 s")
     hello = msgpack.unpackb(sock.recv())
     assert hello[0] == protocol.PROTOCOL_VERSION and hello[1] == protocol.HELLO
     return ctx, sock

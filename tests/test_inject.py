@@ -210,7 +210,7 @@ def test_control_protocol_against_a_running_plant(tmp_path):
 
 
 def test_realtime_loop_polls_the_same_way(tmp_path):
-    pytest.importorskip("hil.realtime")
+    pytest.importorskip("hil.engine.realtime")
     if "realtime" not in inspect.signature(PlantSide).parameters:
         pytest.skip("no real-time mode")
     cfg = load_scenario("terminal")

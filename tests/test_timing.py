@@ -19,7 +19,8 @@ from hil.timing import (MAX_SAMPLES, TimingLog, TimingReport, format_report, per
 def test_percentiles_nearest_rank_and_ignore_missing():
     v = np.array([-1, *range(1, 1001), -1], dtype=np.int64)  # -1 = no value
     p = percentiles(v)
-    assert p == {"count": 1000, "p50": 500, "p90": 900, "p99": 990, "p99.9": 999, "max": 1000}
+    assert p == {"count": 1000, "p50": 500, "p90": 900, "p99": 990, "p99.9": 999, "max": 1000,
+                 "mean": 500.5}
     assert percentiles(np.full(5, -1))["p99"] is None
 
 

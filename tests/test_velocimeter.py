@@ -299,11 +299,12 @@ def test_inject_over_the_control_channel(tmp_path) -> None:
 
 
 def test_history_columns_carry_the_delivered_sample() -> None:
-    from hil.plant_side import HISTORY_COLUMNS, _vel_cells
+    from hil.engine.recorder import vel_cells as _vel_cells
+    from hil.engine.schema import HISTORY_COLUMNS
     names = ["vel_t_s", "vel_los0_mps", "vel_los1_mps", "vel_los2_mps", "vel_range0_m",
              "vel_range1_m", "vel_range2_m", "vel_valid_mask"]
     i = HISTORY_COLUMNS.index("vel_t_s")
     assert HISTORY_COLUMNS[i:i + 8] == names
-    assert _vel_cells([1_250_000, -1.5, -2.0, -2.5, 10.0, 11.0, 12.0, 5]) == \
+    assert list(_vel_cells([1_250_000, -1.5, -2.0, -2.5, 10.0, 11.0, 12.0, 5])) == \
         [1.25, -1.5, -2.0, -2.5, 10.0, 11.0, 12.0, 5]
-    assert _vel_cells(None) == [None] * 8
+    assert list(_vel_cells(None)) == [None] * 8

@@ -28,15 +28,17 @@ clock only paces it, so the plant's own step (``plant_step_us``) must fit in the
 from __future__ import annotations
 
 import gc
-import time
 
 from bridge import protocol
 from bridge.codec import MAX_IMU_SAMPLES_PER_FRAME, decode, encode
 from bridge.errors import BridgeError, PeerTimeout, ProtocolError, one_line
+from plant.lander import Command, Outcome, SensorFrame
+
+from hil.engine.context import RunContext
+from hil.engine.pacing import clock_ns, coarse_ms, spin_for
+from hil.engine.schema import HISTORY_COLUMNS
+from hil.engine.timing import NONE, TimingLog
 from hil.errors import LinkFailure
-from hil.pacing import clock_ns, coarse_ms, spin_for
-from hil.timing import NONE, TimingLog
-from plant.lander import Command, LanderPlant, Outcome, SensorFrame
 
 ALIVE_CHECK_NS = 250_000_000   # how often the owned fsw process is checked while waiting
 
@@ -56,10 +58,11 @@ class _NoCommand:
 class RealtimeLoop:
     """One real-time run over an open, handshaken link; see the module docstring."""
 
-    def __init__(self, side, link, plant: LanderPlant, hist, bar) -> None:
-        self.side, self.link, self.plant, self.hist, self.bar = side, link, plant, hist, bar
-        self.log: TimingLog = side.timing
-        dl = side.cfg.deadline
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.link, self.plant, self.rec, self.bar = ctx.link, ctx.plant, ctx.recorder, ctx.progress
+        self.log: TimingLog = ctx.timing
+        dl = ctx.cfg.deadline
         self.period_ns = self.log.period_ns
         self.deadline_ns = self.log.deadline_ns
         self.lost_ns = round(dl.lost_after_s * 1e9)
@@ -67,11 +70,7 @@ class RealtimeLoop:
         self.max_streak = dl.max_consecutive_misses
         self.max_total = dl.max_total_misses
         self.spin_ns = spin_for(self.period_ns)
-        self.stall_ns = round(side.timeout_s * 1e9)
-        from hil.plant_side import HISTORY_COLUMNS, hist_alt
-        self.hist_alt = hist_alt
-        self.i_compute = HISTORY_COLUMNS.index("compute_us")
-        self.i_rtt = HISTORY_COLUMNS.index("round_trip_us")
+        self.stall_ns = round(ctx.timeout_s * 1e9)
         self.t0 = 0
         self.k = 0                  # the current cycle
         self.outstanding = NONE     # seq of the frame whose command is owed, or NONE
@@ -86,8 +85,8 @@ class RealtimeLoop:
         self.sent_ns = [0, 0]       # send times of the last two frames by parity (beyond capacity)
 
     # --- the loop -------------------------------------------------------------------------
-    def run(self, frame: SensorFrame) -> tuple[SensorFrame, int]:
-        """Run until the plant is done or the policy ends the run; returns (last frame, cycles)."""
+    def run(self, frame: SensorFrame) -> SensorFrame:
+        """Run until the plant is done or the policy ends the run; returns the last frame."""
         gc.collect()
         gc.freeze()   # long-lived objects out of the collector's way: shorter pauses
         try:
@@ -100,8 +99,9 @@ class RealtimeLoop:
         finally:
             gc.unfreeze()
 
-    def _run(self, frame: SensorFrame) -> tuple[SensorFrame, int]:
-        log, plant = self.log, self.plant
+    def _run(self, frame: SensorFrame) -> SensorFrame:
+        log, plant, rec, ctx = self.log, self.plant, self.rec, self.ctx
+        timing_at = len(HISTORY_COLUMNS)
         period, deadline, cap = self.period_ns, self.deadline_ns, log.capacity
         carry: list | None = None   # IMU samples of skipped frames, for the next frame sent
         payload = self._encode(frame, frame.imu)
@@ -110,6 +110,7 @@ class RealtimeLoop:
         k = 0
         while True:
             self.k = k
+            ctx.frame = frame
             due = t0 + k * period
             self._serve_until(due, NONE)
             # --- send frame k, or skip it while a command is owed
@@ -122,7 +123,7 @@ class RealtimeLoop:
                     payload = self._merged(frame, carry)
                     carry = None
                 sent = clock_ns()
-                self.link.send(payload, timeout_s=self.side.timeout_s)
+                self.link.send(payload, timeout_s=ctx.timeout_s)
                 self.outstanding, self.out_sent_ns = k, sent
                 self.sent_ns[k & 1] = sent
                 log.frames_sent += 1
@@ -147,41 +148,45 @@ class RealtimeLoop:
             log.miss(not met)
             if k < cap:
                 log.met[k] = met
-            row = self.side._row(plant, frame, cmd, 0)
+            rec.plant_part(plant, frame)
             if met and k < cap:
-                row[self.i_compute] = int(log.compute_us[k])
-                row[self.i_rtt] = int(log.latency_us[k])
+                compute_us, latency_us = int(log.compute_us[k]), int(log.latency_us[k])
             else:
-                row[self.i_compute] = row[self.i_rtt] = None
+                compute_us = latency_us = None
+            rec.command_part(cmd.mode, cmd.throttle, cmd.torque_nm, cmd.nav, cmd.flags,
+                             compute_us, latency_us)
             abort = self._abort_reason()
             step_us = None
             if abort is None:
                 t_step = clock_ns()
-                frame = plant.step(Command(cmd.throttle, tuple(cmd.torque_nm)))
+                frame = ctx.step(Command(cmd.throttle, tuple(cmd.torque_nm)))
                 step_us = (clock_ns() - t_step) // 1000
                 if k < cap:
                     log.step_us[k] = step_us
             late_seq, late_lat, late_over = self.row_late
             self.row_late = (None, None, None)
-            row += [(due - t0) // 1000,
-                    int(log.sent_us[k]) if k < cap and log.sent_us[k] >= 0 else None,
-                    int(log.jitter_us[k]) if k < cap and log.jitter_us[k] >= 0 else None,
-                    int(log.arrival_us[k]) if met and k < cap else None,
-                    int(met), cmd.seq if cmd.seq != NONE else None,
-                    late_seq, late_lat, late_over, step_us]
-            self.hist.write(row)
+            rec.row[timing_at:] = (
+                (due - t0) // 1000,
+                int(log.sent_us[k]) if k < cap and log.sent_us[k] >= 0 else None,
+                int(log.jitter_us[k]) if k < cap and log.jitter_us[k] >= 0 else None,
+                int(log.arrival_us[k]) if met and k < cap else None,
+                int(met), cmd.seq if cmd.seq != NONE else None,
+                late_seq, late_lat, late_over, step_us)
+            rec.commit()
             k += 1
             log.cycles = k
+            log.loop_ns = clock_ns() - t0
+            ctx.frame = frame
             if abort is not None:
                 log.abort = abort
                 plant.done = True
                 plant.outcome = Outcome("deadline_abort", abort, {})
-                return frame, k
+                return frame
             if self.bar.bar is not None:
                 mode = protocol.MODES[cmd.mode] if cmd.mode < len(protocol.MODES) else cmd.mode
-                self.bar.update(frame.t_us * 1e-6, str(mode), self.hist_alt(plant))
+                self.bar.update(frame.t_us * 1e-6, str(mode), rec.last_alt_m)
             if plant.done:
-                return frame, k
+                return frame
             payload = self._encode(frame, frame.imu) if carry is None else b""
 
     def _merged(self, frame: SensorFrame, carry: list) -> bytes:
@@ -223,7 +228,7 @@ class RealtimeLoop:
             now = clock_ns()
             if now >= self.next_alive_ns:
                 self.next_alive_ns = now + ALIVE_CHECK_NS
-                self.side._check_fsw_alive(self.k, "command")
+                self.ctx.check_alive(self.k, "command")
                 if now - self.last_heard_ns > self.stall_ns:
                     waited = (now - self.last_heard_ns) / 1e9
                     raise LinkFailure(f"no command within {waited:.3g} s", side="fsw",

@@ -1,0 +1,121 @@
+"""The lockstep loops: one frame, one command, one plant step, for as long as the plant runs.
+
+Over a link (:func:`run_lockstep`) the plant sends frame k, then -- while the flight
+software computes -- records the part of history row k that does not depend on the
+command and writes a few rows of the previous block; then it waits (bounded, watching the
+flight-software process) for the command answering k, completes the row and steps.
+In process (:func:`run_inprocess_loop`) the flight software's ``step(frame)`` is called
+directly. Both record exactly the same row for the same frame and command, so the two
+modes give the same history for the same scenario and seed.
+
+Timing per cycle (:class:`hil.engine.timing.TimingLog`): the round trip (in process, the
+step call), the flight software's compute time, the plant step and the recording time.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bridge import protocol
+from bridge.errors import PeerTimeout, one_line
+from plant.lander import Command, SensorFrame
+
+from hil.engine.context import RunContext
+from hil.errors import LinkFailure
+
+POLL_SLICE_S = 0.25   # how often a wait for the peer checks that its process is alive
+FRAME = protocol.FRAME
+MODES = protocol.MODES
+
+
+def wait_message(ctx: RunContext, type_id: int, timeout_s: float, seq: int | None, what: str):
+    """Receive one message of ``type_id`` (or END, which raises), bounded by ``timeout_s``,
+    checking the flight-software process every :data:`POLL_SLICE_S`."""
+    link = ctx.link
+    expect = (type_id,)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            msg = link.recv_msg(max(0.0, min(POLL_SLICE_S, remaining)), expect=expect)
+        except PeerTimeout:
+            ctx.check_alive(seq, what)
+            if time.monotonic() >= deadline:
+                raise LinkFailure(f"no {what} within {timeout_s:g} s", side="fsw",
+                                  seq=seq, waited_s=timeout_s) from None
+            continue
+        if msg.type_id == protocol.END:
+            raise LinkFailure(f"flight software ended the run: {one_line(msg.reason)}",
+                              side="fsw", seq=seq)
+        return msg
+
+
+def run_lockstep(ctx: RunContext, frame: SensorFrame) -> SensorFrame:
+    """Lockstep over ``ctx.link`` until the plant is done; returns the last frame."""
+    link, plant, rec, log, bar = ctx.link, ctx.plant, ctx.recorder, ctx.timing, ctx.progress
+    timeout_s = ctx.timeout_s
+    clock = time.perf_counter_ns
+    send_msg = link.send_msg
+    k = log.cycles
+    t_loop = clock()
+    while not plant.done:
+        ctx.frame = frame
+        seq = frame.seq
+        t_send = clock()
+        send_msg(FRAME, [seq, frame.t_us, frame.imu, frame.alt, frame.vel], timeout_s=timeout_s)
+        t_rec = clock()
+        rec.plant_part(plant, frame)      # while the flight software computes
+        rec.idle()
+        t_wait = clock()
+        cmd = wait_message(ctx, protocol.COMMAND, timeout_s, seq, "command")
+        t_cmd = clock()
+        if cmd.seq != seq:
+            raise LinkFailure(f"command answers seq {cmd.seq}, expected {seq}", side="fsw",
+                              seq=seq)
+        rtt_us = (t_cmd - t_send) // 1000
+        f = cmd.fields
+        mode, throttle, torque = f["mode"], f["throttle"], f["torque_nm"]
+        rec.command_part(mode, throttle, torque, f["nav"], f["flags"], f["compute_us"], rtt_us)
+        rec.commit()
+        if bar.bar is not None:
+            bar.update(frame.t_us * 1e-6, MODES[mode] if mode < len(MODES) else str(mode),
+                       rec.last_alt_m)
+        t_step = clock()
+        frame = ctx.step(Command(throttle, tuple(torque)))
+        t_end = clock()
+        log.lockstep(k, rtt_us, f["compute_us"], (t_end - t_step) // 1000,
+                     (t_wait - t_rec + t_step - t_cmd) // 1000, (t_wait - t_rec) // 1000)
+        k += 1
+        log.loop_ns = t_end - t_loop
+    ctx.frame = frame
+    return frame
+
+
+def run_inprocess_loop(ctx: RunContext, call, frame: SensorFrame) -> SensorFrame:
+    """Lockstep with the flight software called in this process: ``call(frame)`` returns
+    ``(mode, throttle, torque_nm, nav, flags)`` checked against the contract."""
+    plant, rec, log, bar = ctx.plant, ctx.recorder, ctx.timing, ctx.progress
+    clock = time.perf_counter_ns
+    k = log.cycles
+    t_loop = clock()
+    while not plant.done:
+        ctx.frame = frame
+        t_rec = clock()
+        rec.plant_part(plant, frame)
+        t_call = clock()
+        mode, throttle, torque, nav, flags = call(frame)
+        t_cmd = clock()
+        compute_us = (t_cmd - t_call) // 1000
+        rec.command_part(mode, throttle, torque, nav, flags, compute_us, compute_us)
+        rec.commit()
+        if bar.bar is not None:
+            bar.update(frame.t_us * 1e-6, MODES[mode], rec.last_alt_m)
+        t_step = clock()
+        frame = ctx.step(Command(throttle, torque))
+        t_end = clock()
+        log.lockstep(k, compute_us, compute_us, (t_end - t_step) // 1000,
+                     (t_call - t_rec + t_step - t_cmd) // 1000)
+        k += 1
+        log.loop_ns = t_end - t_loop
+    ctx.frame = frame
+    return frame

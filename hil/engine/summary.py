@@ -1,0 +1,129 @@
+"""The end of a run: ``summary.json`` (same keys in every mode), the plots, the exit code.
+
+:func:`build_summary` turns the finished (or failed) run into the summary dict;
+:func:`finish` closes the history, adds the timing block, writes ``summary.json``, draws
+``descent.png`` (and ``timing.png`` in real time) -- a plot that fails never loses the
+results -- and returns the :class:`RunResult`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from hil.engine.context import RunContext, RunResult
+from hil.engine.recorder import CsvSink, ParquetSink
+from hil.errors import EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED, HilError
+from hil.scenario import scenario_to_dict
+
+
+def build_summary(ctx: RunContext, prop0_kg: float, wall_s: float, info: dict,
+                  failure: HilError | None, failure_outcome: str = "link_failure") -> dict:
+    """The summary of a run; ``info`` carries the mode-specific entries (engine, link,
+    link_stats, processes, fsw_runtime, fsw_software, control, history file);
+    ``failure_outcome`` is the outcome of a run that ``failure`` ended."""
+    plant = ctx.plant
+    t = plant.truth()
+    if failure is not None:
+        outcome, reason, touchdown = failure_outcome, str(failure), {}
+    elif plant.outcome is not None:
+        outcome, reason = plant.outcome.outcome, plant.outcome.reason
+        touchdown = plant.outcome.touchdown
+    else:
+        outcome, reason, touchdown = "incomplete", "run stopped before an outcome", {}
+    errors = ctx.recorder.last_nav_errors
+    final = {"downrange_m": float(t["downrange_m"]), "crossrange_m": float(t["crossrange_m"]),
+             "nav_pos_err_m": None, "nav_vel_err_mps": None, "nav_alt_err_m": None}
+    if errors is not None:
+        final.update(nav_pos_err_m=_jsonable(errors[0]), nav_vel_err_mps=_jsonable(errors[1]),
+                     nav_alt_err_m=_jsonable(errors[2]))
+    return {
+        "outcome": outcome,
+        "reason": reason,
+        "touchdown": touchdown,
+        "final": final,
+        "propellant_used_kg": prop0_kg - t["propellant_kg"],
+        "propellant_left_kg": t["propellant_kg"],
+        "sim_time_s": plant.t_us * 1e-6,
+        "wall_time_s": wall_s,
+        "cycles": ctx.timing.cycles,
+        "engine": info["engine"],
+        "processes": info["processes"],
+        "link": info.get("link"),
+        "link_stats": info.get("link_stats", {}),
+        "fsw_link_stats": info.get("fsw_link_stats"),   # the peer's last STATUS
+        "fsw_runtime": info.get("fsw_runtime"),
+        "fsw_software": info.get("fsw_software"),
+        "seed": ctx.seed,
+        "scenario": ctx.cfg.name,
+        "imu": {k: _jsonable(v) for k, v in plant.imu.params.items()},
+        "files": {"history": info.get("history_file"), "plot": None},
+        "faults": plant.faults.summary(),
+        "control": info.get("control"),
+        "config": scenario_to_dict(ctx.cfg),
+    }
+
+
+def finish(ctx: RunContext, summary: dict, failure: HilError | None,
+           plots: bool = True) -> RunResult:
+    """Write the run folder's summary.json and plots (when there is a run folder)."""
+    log = ctx.timing
+    summary["timing"] = log.report()
+    out = ctx.out_dir
+    history = ctx.recorder.history()
+    if out is not None:  # first without the plots: drawing them may take a while
+        write_summary(out / "summary.json", summary)
+    if out is not None and plots:
+        title = f"{ctx.cfg.name} seed {ctx.seed}"
+        if log.realtime:
+            try:
+                from hil.timing import plot_timing
+                plot_timing(log, out / "timing.png", f"{title}: timing ({summary['outcome']})")
+                summary["files"]["timing_plot"] = "timing.png"
+            except Exception as e:  # a plot must never lose the run's results
+                summary["timing_plot_error"] = str(e)
+        source: Any = None
+        if summary["files"]["history"] and (out / summary["files"]["history"]).exists():
+            source = out / summary["files"]["history"]
+        elif history is not None:
+            source = history.data
+        if source is not None:
+            try:
+                from hil.plots import plot_descent
+                plot_descent(source, out / "descent.png", f"{title}: {summary['outcome']}")
+                summary["files"]["plot"] = "descent.png"
+            except Exception as e:  # a plot must never lose the run's results
+                summary["plot_error"] = str(e)
+        write_summary(out / "summary.json", summary)
+    if failure is not None:
+        code = getattr(failure, "exit_code", EXIT_LINK)
+    else:
+        code = EXIT_LANDED if summary["outcome"] == "landed" else EXIT_NOT_LANDED
+    return RunResult(code, summary, out, history)
+
+
+def write_summary(path: os.PathLike[str], summary: dict) -> None:
+    """summary.json, written whole (a temporary file renamed over it)."""
+    tmp = f"{os.fspath(path)}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(summary, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def history_file(sink) -> str | None:
+    """The run folder's history file name for a sink (None: not written to a file)."""
+    if isinstance(sink, (CsvSink, ParquetSink)):
+        return sink.path.name
+    return None
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v

@@ -1,0 +1,179 @@
+"""The plant's side of a run over a link: handshake, the loop, supervision, the run folder.
+
+:class:`PlantSide` (and :func:`run_two_process`) opens the link, optionally starts the
+flight-software process through a launcher ``launch(url) -> subprocess.Popen`` and watches
+it, sends HELLO and waits for HELLO_ACK, runs the lockstep or real-time loop, sends END,
+and writes the run folder: the history as the run goes (``history.csv`` by default), then
+``summary.json`` and the plots. A run that fails -- the peer stalls, dies or talks nonsense
+-- still writes its summary with a one-line reason naming the side and the seq, and keeps
+the history written so far.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bridge import protocol
+from bridge.codec import encode
+from bridge.errors import BridgeError, PeerTimeout, ProtocolError
+from bridge.url import open_link
+from plant.config import ScenarioConfig
+from plant.lander import LanderPlant
+
+from hil.engine.context import Progress, RunContext, RunResult
+from hil.engine.control import ControlServer, FaultControl
+from hil.engine.lockstep import POLL_SLICE_S, run_lockstep, wait_message
+from hil.engine.recorder import HistoryRecorder, open_sink
+from hil.engine.schema import columns
+from hil.engine.summary import build_summary, finish, history_file
+from hil.engine.timing import TimingLog
+from hil.errors import HilError, LinkFailure
+
+Launcher = Callable[[str], subprocess.Popen]
+
+
+class PlantSide:
+    """One run of the plant against a flight software reached through a link.
+
+    ``control``: True serves the fault-control channel at ``ipc://OUT_DIR/control.sock``,
+    a string serves that ZeroMQ endpoint (ipc or loopback tcp), False none.
+    ``history``: "csv" (default), "parquet", "memory" or None; ``plots``: draw descent.png
+    (and timing.png in real time).
+    """
+
+    def __init__(self, cfg: ScenarioConfig, url: str, out_dir: Path, seed: int | None = None,
+                 fsw_launcher: Launcher | None = None, progress: bool = False,
+                 hello_timeout_s: float = 60.0, control: bool | str = True,
+                 realtime: bool = False, history: str | None = "csv",
+                 plots: bool = True) -> None:
+        self.cfg = cfg
+        self.url = url
+        self.out_dir = Path(out_dir)
+        self.seed = cfg.run.seed if seed is None else seed
+        self.fsw_launcher = fsw_launcher
+        self.fsw_process: subprocess.Popen | None = None
+        self.progress = progress
+        self.hello_timeout_s = hello_timeout_s
+        self.timeout_s = cfg.run.link_timeout_s
+        self.realtime = realtime
+        self.history = history
+        self.plots = plots
+        self.control = control
+        self.control_endpoint: str | None = None
+        self.timing: TimingLog | None = None
+
+    def run(self) -> RunResult:
+        """Run to the end (or the first failure); never raises for a peer's failure."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        wall0 = time.monotonic()
+        cfg = self.cfg
+        plant = LanderPlant(cfg)
+        frame = plant.reset(self.seed)
+        prop0 = plant.truth()["propellant_kg"]
+        self.timing = TimingLog.for_run(cfg, self.realtime)
+        sink = open_sink(self.history, self.out_dir, columns(self.realtime))
+        ctx = RunContext(cfg, self.seed, plant, HistoryRecorder(sink, self.realtime),
+                         self.timing, Progress(cfg.run.max_sim_time_s, self.progress),
+                         check_alive=self._check_fsw_alive, timeout_s=self.timeout_s,
+                         hello_timeout_s=self.hello_timeout_s, out_dir=self.out_dir)
+        ctx.frame = frame
+        info: dict = {"engine": "two_process", "fsw_runtime": None, "fsw_software": None,
+                      "history_file": history_file(sink)}
+        failure: HilError | None = None
+        try:
+            ctx.control = self._open_control()
+            ctx.link = open_link(self.url, "plant")
+            self.url = ctx.link.url  # the bound address (a tcp port 0 becomes the real port)
+            if self.fsw_launcher is not None:
+                self.fsw_process = self.fsw_launcher(self.url)
+            self._handshake(ctx, info)
+            if self.realtime:
+                from hil.engine.realtime import RealtimeLoop
+                RealtimeLoop(ctx).run(ctx.frame)
+            else:
+                run_lockstep(ctx, ctx.frame)
+            self._end(ctx.link, ctx.frame.seq,
+                      plant.outcome.outcome + ": " + plant.outcome.reason)
+        except LinkFailure as e:
+            failure = e
+        except ProtocolError as e:
+            failure = LinkFailure(f"bad message from the flight software: {e}", side="fsw",
+                                  seq=ctx.frame.seq)
+        except BridgeError as e:
+            failure = LinkFailure(str(e), side="link", seq=ctx.frame.seq)
+        finally:
+            ctx.progress.close()
+            try:
+                ctx.recorder.close()
+            finally:
+                if ctx.link is not None:
+                    if failure is not None:   # "link_failure: ..." (docs/protocol.md, END
+                        self._end(ctx.link, ctx.frame.seq,  # reasons): the peer exits 3
+                                  "link_failure: " + str(failure).removeprefix("link failure: "))
+                    ctx.link.close()
+                if ctx.control is not None:
+                    ctx.control.close()
+        info.update(
+            link=self.url, link_stats=dict(ctx.link.stats) if ctx.link is not None else {},
+            fsw_link_stats=ctx.link.peer_stats if ctx.link is not None else None,
+            processes={"plant_pid": os.getpid(),
+                       "fsw_pid": self.fsw_process.pid if self.fsw_process else None},
+            control=self.control_endpoint)
+        summary = build_summary(ctx, prop0, time.monotonic() - wall0, info, failure)
+        return finish(ctx, summary, failure, plots=self.plots)
+
+    # --- pieces -------------------------------------------------------------------------
+    def _open_control(self) -> FaultControl | None:
+        if self.control is False:
+            return None
+        endpoint = self.control if isinstance(self.control, str) else None
+        control = FaultControl(ControlServer(self.out_dir, endpoint))
+        self.control_endpoint = control.server.endpoint
+        return control
+
+    def _handshake(self, ctx: RunContext, info: dict) -> None:
+        r = self.cfg.rates
+        rates = {"frame_hz": r.frame_hz, "imu_hz": r.imu_hz, "altimeter_hz": r.altimeter_hz,
+                 "physics_hz": r.physics_hz}
+        payload = encode(protocol.HELLO, ["plant", self.cfg.name, rates,
+                                          ctx.plant.fsw_config()])
+        deadline = time.monotonic() + self.hello_timeout_s
+        while True:  # the peer may take a while to start: wait in slices, watching it
+            try:
+                ctx.link.send(payload, timeout_s=POLL_SLICE_S)
+                break
+            except PeerTimeout:
+                self._check_fsw_alive(None, "connection")
+                if time.monotonic() >= deadline:
+                    raise LinkFailure(f"no flight software connected within "
+                                      f"{self.hello_timeout_s:g} s", side="fsw",
+                                      waited_s=self.hello_timeout_s) from None
+        ack = wait_message(ctx, protocol.HELLO_ACK, self.hello_timeout_s, None, "HELLO_ACK")
+        info["fsw_runtime"] = ack.runtime
+        info["fsw_software"] = ack.software
+
+    def _check_fsw_alive(self, seq: int | None, what: str) -> None:
+        p = self.fsw_process
+        if p is not None and p.poll() is not None:
+            raise LinkFailure(f"flight software process {p.pid} exited with code {p.returncode} "
+                              f"while the plant waited for its {what}", side="fsw", seq=seq)
+
+    @staticmethod
+    def _end(link, seq: int, reason: str) -> None:
+        try:
+            link.send_msg(protocol.END, [seq, reason[:500]], timeout_s=0.5)
+        except BridgeError:
+            pass  # best effort: the peer may be gone
+
+
+def run_two_process(cfg: ScenarioConfig, url: str, out_dir: Path, seed: int | None = None,
+                    launch: Launcher | None = None, progress: bool = False,
+                    hello_timeout_s: float = 60.0, control: bool | str = True,
+                    realtime: bool = False, history: str | None = "csv") -> RunResult:
+    """The plant side of one run over the link at ``url`` (see :class:`PlantSide`)."""
+    return PlantSide(cfg, url, out_dir, seed, launch, progress, hello_timeout_s, control,
+                     realtime, history).run()
