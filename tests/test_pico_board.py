@@ -27,6 +27,7 @@ class Host:
     def __init__(self, board: Board) -> None:
         self.board = board
         self.decoder = FrameDecoder()
+        self.status: list = []   # the board's STATUS messages (link counters), set aside
 
     def send_payload(self, payload: bytes, split: int | None = None) -> list:
         data = encode_frame(payload)
@@ -36,7 +37,9 @@ class Host:
                 out += self.board.feed(data[k:k + split])
         else:
             out = self.board.feed(data)
-        return [codec.decode(p) for p in self.decoder.feed(out)]
+        replies = [codec.decode(p) for p in self.decoder.feed(out)]
+        self.status += [m for m in replies if m.type_id == protocol.STATUS]
+        return [m for m in replies if m.type_id != protocol.STATUS]
 
     def send(self, type_id: int, fields, split: int | None = None) -> list:
         return self.send_payload(codec.encode(type_id, fields), split)
@@ -391,3 +394,66 @@ def test_pico_main_pumps_frames_and_leaves_on_ctrl_c(hello_fields, monkeypatch):
     assert kbd == [-1, 3]                     # Ctrl-C off while it runs, back on when it leaves
     assert stdin.src.pos == len(stream) - 2   # it left before taking mpremote's Ctrl-A
     assert 1 in led and led[-1] == 0
+
+
+# --- a noisy line: repeated messages answered from cache, counters in STATUS
+
+
+def _frame_fields(frame) -> list:
+    return [frame.seq, frame.t_us, frame.imu, frame.alt, frame.vel]
+
+
+def test_a_repeated_frame_gets_the_cached_command_and_no_second_step(hello_fields):
+    host = Host(Board())
+    host.send(protocol.HELLO, hello_fields)
+    frames = _frames(12)
+    steps = 0
+    for frame, (throttle, _, mode, nav7, _) in frames:
+        (cmd,) = host.send(protocol.FRAME, _frame_fields(frame))
+        steps += 1
+        assert host.board.stats["frames"] == steps
+        for _ in range(2):       # the host heard nothing and sends the frame again
+            (again,) = host.send(protocol.FRAME, _frame_fields(frame))
+            assert again.fields == cmd.fields    # compute_us too: nothing was computed again
+        assert host.board.stats["frames"] == steps     # the flight software stepped once
+        assert (cmd.seq, cmd.throttle, cmd.mode, cmd.nav) == (frame.seq, throttle, mode, list(nav7))
+    older = frames[3][0]
+    assert host.send(protocol.FRAME, _frame_fields(older)) == []   # an older seq: ignored
+    link = host.board.link_stats()
+    assert link["frames_received"] == 12 * 3 + 1 and link["commands_sent"] == 12
+    assert link["frames_repeated"] == link["commands_resent"] == 24
+    assert link["frames_stale"] == 1
+
+
+def test_a_repeated_hello_gets_the_same_ack_without_a_new_run(hello_fields):
+    host = Host(Board())
+    (ack,) = host.send(protocol.HELLO, hello_fields)
+    (again,) = host.send(protocol.HELLO, hello_fields)     # our HELLO_ACK was lost: same answer
+    assert again.fields == ack.fields and host.board.runs == 1
+    assert host.board.link_stats()["hellos_repeated"] == 1
+    frame, (throttle, *_) = _frames(1)[0]
+    (cmd,) = host.send(protocol.FRAME, _frame_fields(frame))
+    assert (cmd.seq, cmd.throttle) == (0, throttle)
+    host.send(protocol.HELLO, hello_fields)                # after a frame: a new run
+    assert host.board.runs == 2 and host.board.link_stats()["hellos_repeated"] == 0
+
+
+def test_the_board_sends_its_counters_every_status_every_frames_and_before_its_end(
+        hello_fields, monkeypatch):
+    monkeypatch.setattr(board_mod, "STATUS_EVERY", 5)
+    host = Host(Board())
+    host.send(protocol.HELLO, hello_fields)
+    frames = _frames(12)
+    damaged = bytearray(encode_frame(codec.encode(protocol.FRAME, _frame_fields(frames[5][0]))))
+    damaged[40] ^= 0x04 if damaged[40] != 0x04 else 0x08   # a flipped bit: dropped, counted
+    assert host.board.feed(bytes(damaged)) == b""
+    for frame, _ in frames:
+        host.send(protocol.FRAME, _frame_fields(frame))
+    assert [m.seq for m in host.status] == [4, 9]
+    assert host.status[-1].stats["commands_sent"] == 10
+    assert host.status[-1].stats["crc_errors"] == 1
+    (end,) = host.send(protocol.END, [12, "landed: ok"])
+    assert end.name == "end" and len(host.status) == 3     # the last STATUS before its END
+    final = host.status[-1].stats
+    assert final["commands_sent"] == 12 and final["frames_received"] == 12
+    assert set(final) == set(board_mod.LINK_COUNTERS) | set(board_mod.DEFRAMER_COUNTERS)

@@ -15,6 +15,13 @@ clock (``time.ticks_us`` on MicroPython). It differs where a board must outlive 
   (END is ``[seq, reason]`` in every version) saying which side speaks what, so the host
   can print why instead of failing to decode.
 
+On a noisy line (docs/protocol.md, *Retries*) the host sends again what went unanswered:
+a repeated FRAME (the seq just answered) gets the cached COMMAND again, byte for byte,
+without stepping the flight software; an older seq is ignored; a repeated HELLO (the same
+bytes, before the first frame) gets the cached HELLO_ACK. The board counts what it received,
+repeated and dropped (``link_stats``: its counters and the deframer's) and sends them to
+the host in a STATUS every STATUS_EVERY frames and before each END it sends.
+
 ``main.py`` pumps a real Pico's USB serial port through :meth:`Board.feed`; the virtual
 board (hil/virtual/board.mjs) pumps a pseudo-terminal through it inside MicroPython.
 """
@@ -34,6 +41,10 @@ except ImportError:
 WAITING = "waiting"    # no run: waiting for a HELLO
 RUNNING = "running"    # handshake done: answering frames
 FAULT = "fault"        # the last run ended on an error; waiting for a HELLO
+STATUS_EVERY = 250     # frames between two STATUS messages (as the host's client)
+LINK_COUNTERS = ("frames_received", "frames_repeated", "frames_stale", "commands_sent",
+                 "commands_resent", "hellos_repeated", "bad_messages")
+DEFRAMER_COUNTERS = ("crc_errors", "cobs_errors", "runts", "oversize", "bytes_discarded")
 
 if hasattr(time, "ticks_us"):
     _ticks_us = time.ticks_us
@@ -70,7 +81,8 @@ class Board:
     (the LED). ``clock`` is a pair ``(ticks_us(), ticks_diff(a, b))`` for the compute time,
     by default ``time.ticks_us``/``time.ticks_diff`` (the virtual board passes a finer one:
     the WebAssembly port's ticks_us counts whole milliseconds). ``stats`` counts frames
-    answered and the compute time (us) spent in them.
+    answered and the compute time (us) spent in them; ``link`` the run's link counters
+    (LINK_COUNTERS, sent in STATUS with the deframer's).
     """
 
     def __init__(self, on_state=None, clock=None, protocol_version=protocol.PROTOCOL_VERSION,
@@ -87,19 +99,42 @@ class Board:
         self.runs = 0
         self.last_reason = ""
         self.stats = {"frames": 0, "compute_us_total": 0, "compute_us_max": 0}
+        self.link = {}
+        self._reset_link()
+
+    def _reset_link(self):
+        self.link = {}
+        for k in LINK_COUNTERS:
+            self.link[k] = 0
+        self.answered = -1        # the seq of the last COMMAND sent in this run (-1: none)
+        self.last_command = None  # its payload, sent again for a repeated FRAME
+        self.hello_payload = None  # this run's HELLO and HELLO_ACK, for a repeated HELLO
+        self.hello_ack = None
+
+    def link_stats(self):
+        """The counters a STATUS carries: this run's and the deframer's (since power-up)."""
+        stats = dict(self.link)
+        for k in DEFRAMER_COUNTERS:
+            stats[k] = self.deframer.stats[k]
+        return stats
 
     def feed(self, data):
         """Consume bytes from the host; return the bytes to write back (maybe empty)."""
         out = b""
         for payload in self.deframer.feed(data):
             reply = self.handle(payload)
-            if reply is not None:
+            if reply is None:
+                continue
+            if type(reply) is bytes:
                 out += wire.frame(reply)
+            else:
+                for part in reply:
+                    out += wire.frame(part)
         return out
 
     # --- one message --------------------------------------------------------------------
     def handle(self, payload):
-        """Answer one payload; returns the reply payload or None."""
+        """Answer one payload; returns the reply payload, a list of them, or None."""
         try:
             if self.protocol_version != protocol.PROTOCOL_VERSION:
                 raise wire.VersionMismatch(_peek_version(payload))
@@ -107,13 +142,27 @@ class Board:
         except wire.VersionMismatch as e:
             return self._version_end(e.got)
         except wire.WireError as e:
+            self.link["bad_messages"] += 1
             return self._end_run("protocol error: %s" % e, FAULT)
         if type_id == protocol.HELLO:
-            return self._hello(fields)
+            if (self.state == RUNNING and self.answered < 0 and self.hello_ack is not None
+                    and payload == self.hello_payload):
+                self.link["hellos_repeated"] += 1   # our HELLO_ACK was lost or is late
+                return self.hello_ack
+            return self._hello(fields, payload)
         if type_id == protocol.FRAME:
             if self.state != RUNNING:
                 return self._end_run("board: frame %d without a run: send HELLO first" % fields[0],
                                      FAULT)
+            self.link["frames_received"] += 1
+            seq = fields[0]
+            if seq <= self.answered:          # sent again: the same answer, idempotent
+                if seq == self.answered:
+                    self.link["frames_repeated"] += 1
+                    self.link["commands_resent"] += 1
+                    return self.last_command
+                self.link["frames_stale"] += 1
+                return None
             return self._frame(fields)
         if type_id == protocol.STATUS:
             return None               # the host's link counters: nothing to answer
@@ -122,14 +171,15 @@ class Board:
                 return None           # nothing to end; do not answer an END with an END forever
             self.last_reason = fields[1]
             self._set_state(WAITING)
-            return self._end_payload("board: end acknowledged")
+            return [self._status_payload(), self._end_payload("board: end acknowledged")]
         return self._end_run("protocol error: got %s while expecting %s"
                              % (protocol.NAMES[type_id], "frame" if self.state == RUNNING
                                 else "hello"), FAULT)
 
-    def _hello(self, fields):
+    def _hello(self, fields, payload=None):
         self.fsw = None
         self.last_seq = 0
+        self._reset_link()
         try:
             cls = load_fsw(self.fsw_spec)
             self.fsw_label = fsw_label(cls, self.fsw_spec)
@@ -145,8 +195,10 @@ class Board:
                                  FAULT)
         self.runs += 1
         self._set_state(RUNNING)
-        return wire.encode_message(protocol.HELLO_ACK,
-                                   ["fsw", contract.software_name(self.fsw), runtime_name()])
+        self.hello_payload = payload
+        self.hello_ack = wire.encode_message(
+            protocol.HELLO_ACK, ["fsw", contract.software_name(self.fsw), runtime_name()])
+        return self.hello_ack
 
     def _frame(self, fields):
         seq = fields[0]
@@ -171,16 +223,28 @@ class Board:
         st["compute_us_total"] += compute_us
         if compute_us > st["compute_us_max"]:
             st["compute_us_max"] = compute_us
+        self.answered = seq
+        self.last_command = reply
+        link = self.link
+        link["commands_sent"] += 1
+        if link["commands_sent"] % STATUS_EVERY == 0:
+            return [reply, self._status_payload()]
         return reply
 
     # --- ending -------------------------------------------------------------------------
     def _end_payload(self, reason, version=None):
         return wire.encode_message(protocol.END, [self.last_seq, reason[:200]], version)
 
+    def _status_payload(self):
+        return wire.encode_message(protocol.STATUS, [self.last_seq, self.link_stats()])
+
     def _end_run(self, reason, state):
+        was_running = self.state == RUNNING
         self.fsw = None
         self.last_reason = reason
         self._set_state(state)
+        if was_running:   # the host hears the counters of the run that ends
+            return [self._status_payload(), self._end_payload(reason)]
         return self._end_payload(reason)
 
     def _version_end(self, host_version):
