@@ -24,7 +24,9 @@ What it does for you:
   contract's tuple (``mode`` as an index into ``MODES`` or its name; ``nav`` None or 7
   floats), :meth:`FswClient.command` the fields by name. ``compute_us`` is measured from
   the frame's hand-over to the command, unless given. A frame that comes again with a seq
-  already answered (a retransmission) gets the same command again, without your code.
+  already answered (a retransmission) gets the same command again, without your code; a
+  HELLO that comes again before the first frame (the plant did not hear our HELLO_ACK)
+  gets the same HELLO_ACK (docs/protocol.md, *Retries*).
 * **Ending.** When the plant ends the run, the client answers its END and ``frames()``
   stops; :attr:`FswClient.outcome`, :attr:`FswClient.end_reason` and
   :attr:`FswClient.exit_code` say how it ended. When anything fails on this side -- the
@@ -34,8 +36,8 @@ What it does for you:
   block by an exception does the same.
 * **Counters.** On a lossy link (serial) the client sends STATUS with its counters
   (``frames_received``, ``frames_repeated``, ``commands_sent``, ``commands_resent``,
-  ``bad_frames``, and the link's ``crc_errors`` ...) every ``status_every`` frames and just
-  before its END; the plant records them in summary.json.
+  ``hellos_repeated``, ``bad_frames``, and the link's ``crc_errors`` ...) every
+  ``status_every`` frames and just before its END; the plant records them in summary.json.
 
 Exceptions are those of :mod:`bridge.errors`, plus :class:`ContractError` for a command
 that breaks the contract; every one of them is a link or peer failure, exit code 3 in the
@@ -59,7 +61,8 @@ import msgpack
 from bridge import protocol
 from bridge.codec import Message, encode
 from bridge.errors import (BridgeError, LinkError, LinkOpenError, MalformedMessage, PeerClosed,
-                           PeerTimeout, ProtocolError, UrlError, VersionError, one_line)
+                           PeerTimeout, ProtocolError, UnexpectedMessage, UrlError, VersionError,
+                           one_line)
 from bridge.url import open_link
 from hil.errors import EXIT_CONFIG, EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED
 
@@ -148,12 +151,13 @@ class FswClient:
         self.end_reason: str | None = None     # why the run ended (the plant's or ours)
         self.ended_by: str | None = None        # "plant" or "fsw"
         self.stats = {"frames_received": 0, "frames_repeated": 0, "commands_sent": 0,
-                      "commands_resent": 0, "bad_frames": 0}
+                      "commands_resent": 0, "hellos_repeated": 0, "bad_frames": 0}
         self._link = None
         self._frame: Message | None = None      # the frame awaiting its command
         self._frame_t_ns = 0
         self._last_seq = -1                     # the last frame answered
         self._last_command: bytes | None = None
+        self._hello_ack: bytes | None = None    # sent again for a repeated HELLO
 
     # --- life cycle ---------------------------------------------------------------------
     def connect(self, accept: bool = True) -> Message:
@@ -204,6 +208,7 @@ class FswClient:
         except MalformedMessage as e:
             raise self._contract(f"software name: {e.detail}") from None
         self._send(payload)
+        self._hello_ack = payload
 
     @property
     def config(self) -> dict:
@@ -334,7 +339,7 @@ class FswClient:
         link = self._link
         while True:
             try:
-                msg = link.recv_msg(self.frame_timeout_s, expect=protocol.FRAME)
+                msg = link.recv_msg(self.frame_timeout_s, expect=(protocol.FRAME, protocol.HELLO))
             except PeerTimeout as e:
                 self._fail(LINK_FAILURE, f"plant stalled: no frame after seq {self._last_seq} "
                                          f"within {e.timeout_s:g} s")
@@ -352,6 +357,15 @@ class FswClient:
             if msg.type_id == protocol.END:
                 self._plant_ended(msg)
                 return None
+            if msg.type_id == protocol.HELLO:
+                if self._last_seq >= 0 or self._hello_ack is None:
+                    self.stats["bad_frames"] += 1
+                    self._fail(PROTOCOL_ERROR, f"bad message from the plant after seq "
+                                               f"{self._last_seq}: got hello while expecting frame")
+                    raise UnexpectedMessage("hello", "frame")
+                self.stats["hellos_repeated"] += 1   # the plant did not hear our HELLO_ACK
+                self._send(self._hello_ack)
+                continue
             self.stats["frames_received"] += 1
             if msg.seq <= self._last_seq:  # a retransmission: same answer, idempotent
                 self.stats["frames_repeated"] += 1

@@ -45,8 +45,8 @@ class NoisyLine:
             master, slave = os.openpty()
             tty.setraw(slave)
             self.ends.append((master, slave, os.ttyname(slave)))
-        a, b = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-        self._rng = {self.ends[0][0]: a, self.ends[1][0]: b}
+        self._rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)]
+        self._next_hit = [self._first_hit(rng) for rng in self._rngs]   # stream offsets
         self._peer = {self.ends[0][0]: self.ends[1][0], self.ends[1][0]: self.ends[0][0]}
         self.bytes = [0, 0]   # bytes relayed a -> b, b -> a
         self.flips = [0, 0]   # bits flipped a -> b, b -> a
@@ -55,19 +55,22 @@ class NoisyLine:
         self._thread: threading.Thread | None = None
 
     @property
-    def names(self) -> tuple[str, str]:
-        """The two ports' device paths (end a, end b)."""
-        return self.ends[0][2], self.ends[1][2]
+    def names(self) -> tuple[str, ...]:
+        """The ports' device paths: (end a, end b), or (end a,) after :meth:`attach`."""
+        return tuple(end[2] for end in self.ends)
 
     def attach(self, fd: int) -> None:
-        """Join end a to ``fd`` (e.g. a pty master another process reads) instead of end b:
-        end b's pty is closed, and bytes between end a and ``fd`` get the noise."""
+        """Join end a to ``fd`` instead of end b (whose pty is closed): e.g. the raw slave
+        of a pty whose master a virtual board holds. Call before :meth:`start`."""
         master_b, slave_b, _ = self.ends.pop()
         os.close(master_b)
         os.close(slave_b)
         master_a = self.ends[0][0]
-        self._rng[fd] = self._rng.pop(master_b)
         self._peer = {master_a: fd, fd: master_a}
+
+    def _first_hit(self, rng: np.random.Generator) -> int:
+        p = self.flip_per_byte
+        return int(rng.geometric(p)) - 1 if p > 0.0 else -1
 
     def start(self) -> NoisyLine:
         for fd in self._peer:
@@ -96,21 +99,26 @@ class NoisyLine:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def damage(self, data: bytes, rng: np.random.Generator) -> tuple[bytes, int]:
-        """``data`` with one random bit flipped in each byte chosen with ``flip_per_byte``;
-        and how many bits were flipped."""
+    def damage(self, data: bytes, way: int) -> tuple[bytes, int]:
+        """``data``, the next bytes of direction ``way`` (0: a -> b, 1: b -> a), with one
+        random bit flipped in each byte the noise hits; and how many bits were flipped.
+
+        The bytes hit are a Bernoulli process over the direction's byte stream (gaps drawn
+        from a geometric distribution), so they do not depend on how the stream is cut
+        into reads: the same seed damages the same bytes of the same stream."""
         n = len(data)
         if not n or self.flip_per_byte <= 0.0:
             return data, 0
-        hits = int(rng.binomial(n, self.flip_per_byte))
-        if not hits:
-            return data, 0
-        out = bytearray(data)
-        where = rng.choice(n, size=hits, replace=False) if hits < n else np.arange(n)
-        bits = rng.integers(0, 8, size=hits)
-        for i, bit in zip(where.tolist(), bits.tolist()):
-            out[i] ^= 1 << bit
-        return bytes(out), hits
+        rng, start = self._rngs[way], self.bytes[way]
+        out = None
+        hits = 0
+        while self._next_hit[way] < start + n:
+            if out is None:
+                out = bytearray(data)
+            out[self._next_hit[way] - start] ^= 1 << int(rng.integers(0, 8))
+            hits += 1
+            self._next_hit[way] += int(rng.geometric(self.flip_per_byte))
+        return (bytes(out) if out is not None else data), hits
 
     def _relay(self) -> None:
         peer = self._peer
@@ -128,7 +136,7 @@ class NoisyLine:
                 if not data:
                     continue
                 way = 0 if fd == first else 1
-                data, hits = self.damage(data, self._rng[fd])
+                data, hits = self.damage(data, way)
                 self.bytes[way] += len(data)
                 self.flips[way] += hits
                 self.dropped[way] += _write(peer[fd], data)

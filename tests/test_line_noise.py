@@ -1,0 +1,296 @@
+"""A serial link that survives line noise (issue 13.5; docs/protocol.md, *Retries*).
+
+The noise: hil.line_noise.NoisyLine, two raw ptys joined by a seeded bit-flipping relay.
+The rules, one by one, over a loop link with a scripted flight software (no timing in the
+assertions): the plant sends a frame again until it is answered, ignores stale answers,
+gives up naming line noise only when the line showed damage, repeats HELLO and END; the
+flight software answers a repeated HELLO with the same HELLO_ACK. Then the real thing over
+a noisy pty pair (fsil plant and fsil fsw, two processes each run): at 1e-4 bit flips per
+byte a truncated terminal run goes to its end with the retries counted on both sides, with
+a flight software that opens its port after the plant's first HELLO; at 1e-3 the run ends
+with one line naming line noise. The full terminal landing at 1e-4 is bench/line_noise.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bridge import open_link, protocol as p
+from bridge.client import FswClient
+from bridge.codec import encode
+from bridge.errors import UnexpectedMessage
+from hil.errors import LinkFailure
+from hil.line_noise import NoisyLine
+from hil.retransmit import RetryPolicy, Retransmitter
+
+if not hasattr(os, "openpty"):
+    pytest.skip("pseudo-terminals need POSIX", allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = RetryPolicy(interval_s=0.01, max_interval_s=0.05, max_retries=3, hello_interval_s=0.05)
+CALM = RetryPolicy(interval_s=0.1, max_interval_s=0.4, max_retries=3, hello_interval_s=0.5)
+
+
+# --- the noise itself ---------------------------------------------------------------------
+
+
+def test_the_noise_flips_one_bit_per_hit_at_the_rate_asked_and_is_seeded():
+    data = bytes(range(256)) * 8000            # 2,048,000 bytes
+    rate = 1e-3
+    line = NoisyLine(rate, seed=11)
+    try:
+        damaged, hits = line.damage(data, 0)
+    finally:
+        line.close()
+    bits = int(np.unpackbits(np.frombuffer(damaged, np.uint8)
+                             ^ np.frombuffer(data, np.uint8)).sum())
+    assert bits == hits                        # one bit in each byte hit
+    n = len(data)
+    mean, sd = n * rate, (n * rate * (1 - rate)) ** 0.5
+    assert abs(hits - mean) < 4 * sd           # 2048 +- 181: half the rate (1024) fails
+    again = NoisyLine(rate, seed=11)           # the same seed, the stream cut differently
+    try:
+        pieces = []
+        for k in range(0, 20 * 777, 777):
+            pieces.append(again.damage(data[k:k + 777], 0))
+            again.bytes[0] += 777                 # as the relay counts what it passed on
+    finally:
+        again.close()
+    assert b"".join(x for x, _ in pieces) == damaged[:20 * 777]
+
+
+# --- the rules, over a loop link with a scripted flight software ---------------------------
+
+
+def _frame(seq: int) -> bytes:
+    return encode(p.FRAME, [seq, 20_000 * seq, [], None, None])
+
+
+def _command(seq: int) -> bytes:
+    return encode(p.COMMAND, [seq, 0.5, [0.0, 0.0, 0.0], 1, 100, None, 0])
+
+
+class Scripted:
+    """A flight software over a loop link that stays silent for the copies of a frame
+    listed in ``silent`` ({seq: copies to ignore}) and reports ``status`` when asked."""
+
+    def __init__(self, name: str, silent: dict[int, int], stale: bool = False,
+                 status: dict | None = None) -> None:
+        self.link = open_link(f"loop://{name}", "fsw")
+        self.silent, self.stale, self.status = dict(silent), stale, status
+        self.seen: list[int] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        link = self.link
+        try:
+            while True:
+                msg = link.recv_msg(5.0)
+                if msg.type_id == p.END:
+                    link.send_msg(p.END, [0, "ack: end"])
+                    return
+                if msg.type_id == p.HELLO:
+                    link.send_msg(p.HELLO_ACK, ["fsw", "scripted", "cpython"])
+                    if self.status is not None:   # its counters, before the first frame
+                        link.send_msg(p.STATUS, [0, self.status])
+                    continue
+                self.seen.append(msg.seq)
+                if self.silent.get(msg.seq, 0) > 0:
+                    self.silent[msg.seq] -= 1
+                    continue
+                if self.stale and msg.seq > 0:
+                    link.send(_command(msg.seq - 1))   # the answer to an earlier copy
+                link.send(_command(msg.seq))
+        except Exception:
+            pass
+        finally:
+            link.close()
+
+
+def _plant(name: str, policy: RetryPolicy = FAST):
+    link = open_link(f"loop://{name}", "plant")
+    return link, Retransmitter(link, policy=policy)
+
+
+def test_a_frame_is_sent_again_until_answered_and_stale_answers_are_ignored():
+    plant, retx = _plant("retx-a", CALM)
+    fsw = Scripted("retx-a", silent={2: 2, 4: 1}, stale=True)
+    try:
+        ack = retx.hello(_hello(), 5.0)
+        assert ack.software == "scripted"
+        for seq in range(6):
+            payload = _frame(seq)
+            sent_at = time.monotonic()
+            plant.send(payload)
+            assert retx.command(payload, seq, 10.0, sent_at).seq == seq
+        retx.end(5, "landed: test")
+    finally:
+        plant.close()
+        fsw.thread.join(5.0)
+    # a loaded machine may add a copy where the answer was merely late: never fewer
+    assert sorted(set(fsw.seen)) == list(range(6)) and fsw.seen == sorted(fsw.seen)
+    assert fsw.seen.count(2) >= 3 and fsw.seen.count(4) >= 2
+    stats = plant.stats
+    assert stats["frames_resent"] == len(fsw.seen) - 6       # every copy reached it
+    assert stats["frames_retried"] >= 2 and stats["max_sends"] >= 3
+    assert stats["stale_commands"] >= 5 and stats["ends_sent"] == 1 and stats["hellos_sent"] == 1
+
+
+def test_retries_exhausted_on_a_damaged_line_name_line_noise():
+    plant, retx = _plant("retx-b", CALM)
+    fsw = Scripted("retx-b", silent={3: 99}, status={"crc_errors": 7, "frames_received": 3})
+    try:
+        retx.hello(_hello(), 5.0)
+        with pytest.raises(LinkFailure) as failure:
+            for seq in range(5):
+                payload = _frame(seq)
+                sent_at = time.monotonic()
+                plant.send(payload)
+                retx.command(payload, seq, 30.0, sent_at)   # gives up long before 30 s
+        retx.end(3, "link_failure: test")
+    finally:
+        plant.close()
+        fsw.thread.join(5.0)
+    text = str(failure.value)
+    assert text.startswith("link failure: line noise: frame 3 sent 4 times in ")
+    assert "7 CRC errors at the flight software (its last STATUS)" in text
+    assert "stalled" not in text and failure.value.seq == 3
+    assert fsw.seen.count(3) == 4 and fsw.seen[-1] == 3     # 1 + max_retries copies
+
+
+def test_without_damage_seen_a_silent_peer_is_a_stall_at_the_link_timeout():
+    plant, retx = _plant("retx-c")
+    fsw = Scripted("retx-c", silent={1: 99})
+    try:
+        retx.hello(_hello(), 5.0)
+        with pytest.raises(LinkFailure) as failure:
+            for seq in range(3):
+                payload = _frame(seq)
+                sent_at = time.monotonic()
+                plant.send(payload)
+                retx.command(payload, seq, 2.0, sent_at)
+    finally:
+        plant.close()
+        fsw.thread.join(5.0)
+    assert str(failure.value) == ("link failure: fsw stalled at seq 1 after 2 s: no command "
+                                  "within 2 s (frame sent 4 times)")
+
+
+def test_retry_bounds_are_checked():
+    for bad in ({"interval_s": 0.001}, {"interval_s": 2.0, "max_interval_s": 1.0},
+                {"max_interval_s": 11.0}, {"max_retries": 21}, {"max_retries": -1},
+                {"hello_interval_s": 0.01}):
+        with pytest.raises(ValueError):
+            RetryPolicy(**bad)
+
+
+def _hello() -> bytes:
+    from hello_sample import CONFIG, RATES
+    return encode(p.HELLO, ["plant", "terminal", RATES, CONFIG])
+
+
+def test_the_client_answers_a_repeated_hello_with_the_same_ack():
+    plant = open_link("loop://retx-hello", "plant")
+    hello = _hello()
+    plant.send(hello)
+    plant.send(hello)                          # our first HELLO_ACK "was lost"
+    client = FswClient("loop://retx-hello", "test-fsw 1.0", frame_timeout_s=5.0)
+    try:
+        client.connect()
+        answers, raised = [], []
+
+        def fsw() -> None:
+            try:
+                for frame in client.frames():
+                    answers.append(frame.seq)
+                    client.reply((0.5, [0.0, 0.0, 0.0], 1))
+            except UnexpectedMessage as e:     # after END "protocol_error: ..." to the plant
+                raised.append(e)
+
+        thread = threading.Thread(target=fsw)
+        thread.start()
+        first = plant.recv(5.0)
+        assert plant.recv(5.0) == first        # the same HELLO_ACK, byte for byte
+        plant.send(_frame(0))
+        assert plant.recv_msg(5.0, expect=p.COMMAND).seq == 0
+        plant.send(hello)                      # after a frame: not a repetition
+        assert plant.recv_msg(5.0).type_id == p.END
+        thread.join(5.0)
+    finally:
+        client.close()
+        plant.close()
+    assert answers == [0] and client.stats["hellos_repeated"] == 1 and len(raised) == 1
+    assert client.end_reason.startswith("protocol_error: ")
+
+
+# --- end to end over a noisy pty pair -------------------------------------------------------
+
+
+def _fsil(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "hil.cli", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.timeout(240)
+def test_a_noisy_pty_pair_at_1e_4_completes_and_at_1e_3_ends_naming_line_noise(tmp_path):
+    # Both runs at once. At 1e-4 the flight software opens its port only after the plant's
+    # first HELLO went through the line (pyserial empties the input on open): the plant's
+    # repeated HELLO gets it connected.
+    quiet, noisy = NoisyLine(1e-4, seed=3), NoisyLine(1e-3, seed=3)
+    runs = {}
+    try:
+        for name, line, sim_s in (("1e-4", quiet.start(), "30"), ("1e-3", noisy.start(), "120")):
+            plant_tty, fsw_tty = line.names
+            plant = _fsil("plant", "--scenario", "terminal", "--link", f"serial://{plant_tty}",
+                          "--out", str(tmp_path / name), "--max-sim-time", sim_s,
+                          "--no-progress")
+            runs[name] = [plant, None, fsw_tty]
+        runs["1e-3"][1] = _fsil("fsw", "--link", f"serial://{runs['1e-3'][2]}")
+        deadline = time.monotonic() + 120
+        while quiet.bytes[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)                   # the plant's first HELLO is on its way
+        time.sleep(0.2)
+        runs["1e-4"][1] = _fsil("fsw", "--link", f"serial://{runs['1e-4'][2]}")
+        logs = {}
+        for name, (plant, fsw, _) in runs.items():
+            logs[name] = (plant.communicate(timeout=200)[0], fsw.communicate(timeout=60)[0])
+    finally:
+        for plant, fsw, _ in runs.values():
+            for proc in (plant, fsw):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        quiet.close()
+        noisy.close()
+
+    plant, fsw, _ = runs["1e-4"]
+    summary = json.loads((tmp_path / "1e-4" / "summary.json").read_text())
+    assert (plant.returncode, summary["outcome"]) == (1, "timeout"), logs["1e-4"]
+    assert summary["cycles"] == 1500                     # every cycle to the end of the run
+    assert fsw.returncode == 1, logs["1e-4"][1]          # it heard the plant's END
+    mine, theirs = summary["link_stats"], summary["fsw_link_stats"]
+    assert mine["hellos_sent"] >= 2                      # the first one was emptied away
+    assert quiet.flips[0] > 0 and quiet.flips[1] > 0
+    assert mine["frames_resent"] > 0 and mine["frames_retried"] <= mine["frames_resent"]
+    assert mine["crc_errors"] + mine["cobs_errors"] > 0  # damaged commands, dropped here
+    assert theirs["commands_sent"] == 1500 and theirs["commands_resent"] > 0
+    assert theirs["crc_errors"] + theirs["cobs_errors"] > 0  # damaged frames, dropped there
+
+    plant, fsw, _ = runs["1e-3"]
+    summary = json.loads((tmp_path / "1e-3" / "summary.json").read_text())
+    out = logs["1e-3"][0]
+    assert plant.returncode == 3 and summary["outcome"] == "link_failure", out
+    assert summary["reason"].startswith("link failure: line noise: frame "), summary["reason"]
+    assert "stall" not in summary["reason"]
+    assert summary["link_stats"]["frames_resent"] > 0
+    assert fsw.returncode == 3
