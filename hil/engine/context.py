@@ -82,6 +82,7 @@ class RunContext:
     hello_timeout_s: float = 60.0
     out_dir: Path | None = None
     frame: SensorFrame | None = None     # the frame of the current cycle (its seq for END)
+    retx: Any = None                     # hil.retransmit.Retransmitter on a lossy link (serial)
 
     def step(self, command: Command) -> SensorFrame:
         """One plant step with the fault-control channel served around it: a waiting

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 from bridge import protocol
+from bridge.codec import encode
 from bridge.errors import PeerTimeout, one_line
 from plant.lander import Command, SensorFrame
 
@@ -56,18 +57,27 @@ def run_lockstep(ctx: RunContext, frame: SensorFrame) -> SensorFrame:
     timeout_s = ctx.timeout_s
     clock = time.perf_counter_ns
     send_msg = link.send_msg
+    retx = ctx.retx   # on a lossy link: frames sent again until answered (hil.retransmit)
     k = log.cycles
     t_loop = clock()
     while not plant.done:
         ctx.frame = frame
         seq = frame.seq
         t_send = clock()
-        send_msg(FRAME, [seq, frame.t_us, frame.imu, frame.alt, frame.vel], timeout_s=timeout_s)
+        if retx is None:
+            send_msg(FRAME, [seq, frame.t_us, frame.imu, frame.alt, frame.vel], timeout_s=timeout_s)
+        else:
+            payload = encode(FRAME, [seq, frame.t_us, frame.imu, frame.alt, frame.vel])
+            sent_at = time.monotonic()
+            link.send(payload, timeout_s=timeout_s)
         t_rec = clock()
         rec.plant_part(plant, frame)      # while the flight software computes
         rec.idle()
         t_wait = clock()
-        cmd = wait_message(ctx, protocol.COMMAND, timeout_s, seq, "command")
+        if retx is None:
+            cmd = wait_message(ctx, protocol.COMMAND, timeout_s, seq, "command")
+        else:
+            cmd = retx.command(payload, seq, timeout_s, sent_at)
         t_cmd = clock()
         if cmd.seq != seq:
             raise LinkFailure(f"command answers seq {cmd.seq}, expected {seq}", side="fsw",

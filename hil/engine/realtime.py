@@ -244,6 +244,8 @@ class RealtimeLoop:
         if msg.type_id == protocol.END:
             raise LinkFailure(f"flight software ended the run: {one_line(msg.reason)}",
                               side="fsw", seq=self.k)
+        if msg.type_id == protocol.HELLO_ACK and self.ctx.retx is not None:
+            return   # the answer to a repeated HELLO on a serial line (hil.retransmit)
         if msg.type_id != protocol.COMMAND:
             raise LinkFailure(f"bad message from the flight software: got {msg.name} while "
                               f"expecting command", side="fsw", seq=self.k)

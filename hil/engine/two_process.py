@@ -32,6 +32,7 @@ from hil.engine.schema import columns
 from hil.engine.summary import build_summary, finish, history_file
 from hil.engine.timing import TimingLog
 from hil.errors import HilError, LinkFailure
+from hil.retransmit import Retransmitter
 
 Launcher = Callable[[str], subprocess.Popen]
 
@@ -88,6 +89,8 @@ class PlantSide:
             ctx.control = self._open_control()
             ctx.link = open_link(self.url, "plant")
             self.url = ctx.link.url  # the bound address (a tcp port 0 becomes the real port)
+            if ctx.link.lossy:  # serial: retries (hil.retransmit; docs/protocol.md, Retries)
+                ctx.retx = Retransmitter(ctx.link, self._check_fsw_alive)
             if self.fsw_launcher is not None:
                 self.fsw_process = self.fsw_launcher(self.url)
             self._handshake(ctx, info)
@@ -96,8 +99,7 @@ class PlantSide:
                 RealtimeLoop(ctx).run(ctx.frame)
             else:
                 run_lockstep(ctx, ctx.frame)
-            self._end(ctx.link, ctx.frame.seq,
-                      plant.outcome.outcome + ": " + plant.outcome.reason)
+            self._end(ctx, ctx.frame.seq, plant.outcome.outcome + ": " + plant.outcome.reason)
         except LinkFailure as e:
             failure = e
         except ProtocolError as e:
@@ -112,7 +114,7 @@ class PlantSide:
             finally:
                 if ctx.link is not None:
                     if failure is not None:   # "link_failure: ..." (docs/protocol.md, END
-                        self._end(ctx.link, ctx.frame.seq,  # reasons): the peer exits 3
+                        self._end(ctx, ctx.frame.seq,  # reasons): the peer exits 3
                                   "link_failure: " + str(failure).removeprefix("link failure: "))
                     ctx.link.close()
                 if ctx.control is not None:
@@ -141,6 +143,11 @@ class PlantSide:
                  "physics_hz": r.physics_hz}
         payload = encode(protocol.HELLO, ["plant", self.cfg.name, rates,
                                           ctx.plant.fsw_config()])
+        if ctx.retx is not None:  # HELLO repeated until acknowledged
+            ack = ctx.retx.hello(payload, self.hello_timeout_s)
+            info["fsw_runtime"] = ack.runtime
+            info["fsw_software"] = ack.software
+            return
         deadline = time.monotonic() + self.hello_timeout_s
         while True:  # the peer may take a while to start: wait in slices, watching it
             try:
@@ -163,9 +170,12 @@ class PlantSide:
                               f"while the plant waited for its {what}", side="fsw", seq=seq)
 
     @staticmethod
-    def _end(link, seq: int, reason: str) -> None:
+    def _end(ctx: RunContext, seq: int, reason: str) -> None:
+        if ctx.retx is not None:  # repeated until the peer's END answers it (bounded)
+            ctx.retx.end(seq, reason)
+            return
         try:
-            link.send_msg(protocol.END, [seq, reason[:500]], timeout_s=0.5)
+            ctx.link.send_msg(protocol.END, [seq, reason[:500]], timeout_s=0.5)
         except BridgeError:
             pass  # best effort: the peer may be gone
 
