@@ -13,12 +13,14 @@ with one line naming line noise. The full terminal landing at 1e-4 is bench/line
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import tty
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +30,12 @@ from bridge import open_link, protocol as p
 from bridge.client import FswClient
 from bridge.codec import encode
 from bridge.errors import UnexpectedMessage
+from hil import virtual
+from hil.engine.two_process import PlantSide
 from hil.errors import LinkFailure
 from hil.line_noise import NoisyLine
-from hil.retransmit import RetryPolicy, Retransmitter
+from hil.retransmit import END_RETRIES, END_RETRY_S, RetryPolicy, Retransmitter
+from hil.scenario import load_scenario
 
 if not hasattr(os, "openpty"):
     pytest.skip("pseudo-terminals need POSIX", allow_module_level=True)
@@ -233,7 +238,7 @@ def test_the_client_answers_a_repeated_hello_with_the_same_ack():
     assert client.end_reason.startswith("protocol_error: ")
 
 
-# --- end to end over a noisy pty pair -------------------------------------------------------
+# --- end to end: a noisy pty pair, and the virtual board behind the noise -------------------
 
 
 def _fsil(*args: str) -> subprocess.Popen:
@@ -241,56 +246,133 @@ def _fsil(*args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-@pytest.mark.timeout(240)
-def test_a_noisy_pty_pair_at_1e_4_completes_and_at_1e_3_ends_naming_line_noise(tmp_path):
-    # Both runs at once. At 1e-4 the flight software opens its port only after the plant's
-    # first HELLO went through the line (pyserial empties the input on open): the plant's
-    # repeated HELLO gets it connected.
-    quiet, noisy = NoisyLine(1e-4, seed=3), NoisyLine(1e-3, seed=3)
-    runs = {}
-    try:
-        for name, line, sim_s in (("1e-4", quiet.start(), "30"), ("1e-3", noisy.start(), "120")):
-            plant_tty, fsw_tty = line.names
-            plant = _fsil("plant", "--scenario", "terminal", "--link", f"serial://{plant_tty}",
-                          "--out", str(tmp_path / name), "--max-sim-time", sim_s,
-                          "--no-progress")
-            runs[name] = [plant, None, fsw_tty]
-        runs["1e-3"][1] = _fsil("fsw", "--link", f"serial://{runs['1e-3'][2]}")
+class PtyRuns:
+    """fsil plant + fsil fsw over a noisy pty pair at 1e-4 (1000 cycles) and at 1e-3, both
+    started at once; the virtual board's run goes on in this process meanwhile. At 1e-4 the
+    flight software opens its port only after the plant's first HELLO went through the line
+    (pyserial empties the input on open): the plant's repeated HELLO gets it connected."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.lines = {"1e-4": NoisyLine(1e-4, seed=3).start(),
+                      "1e-3": NoisyLine(1e-3, seed=3).start()}
+        self.procs: dict[str, list] = {}
+        self.logs: dict[str, tuple[str, str]] | None = None
+        for name, sim_s in (("1e-4", "20"), ("1e-3", "120")):
+            plant_tty, _ = self.lines[name].names
+            self.procs[name] = [_fsil("plant", "--scenario", "terminal", "--link",
+                                      f"serial://{plant_tty}", "--out", str(tmp / name),
+                                      "--max-sim-time", sim_s, "--no-progress"), None]
+        self._fsw("1e-3")
         deadline = time.monotonic() + 120
-        while quiet.bytes[0] == 0 and time.monotonic() < deadline:
+        while self.lines["1e-4"].bytes[0] == 0 and time.monotonic() < deadline:
             time.sleep(0.05)                   # the plant's first HELLO is on its way
         time.sleep(0.2)
-        runs["1e-4"][1] = _fsil("fsw", "--link", f"serial://{runs['1e-4'][2]}")
-        logs = {}
-        for name, (plant, fsw, _) in runs.items():
-            logs[name] = (plant.communicate(timeout=200)[0], fsw.communicate(timeout=60)[0])
-    finally:
-        for plant, fsw, _ in runs.values():
+        self._fsw("1e-4")
+
+    def _fsw(self, name: str) -> None:
+        self.procs[name][1] = _fsil("fsw", "--link", f"serial://{self.lines[name].names[1]}")
+
+    def collect(self) -> dict[str, tuple[str, str]]:
+        if self.logs is None:
+            self.logs = {name: (plant.communicate(timeout=200)[0], fsw.communicate(timeout=60)[0])
+                         for name, (plant, fsw) in self.procs.items()}
+        return self.logs
+
+    def close(self) -> None:
+        for plant, fsw in self.procs.values():
             for proc in (plant, fsw):
                 if proc is not None and proc.poll() is None:
                     proc.kill()
                     proc.wait()
-        quiet.close()
-        noisy.close()
+        for line in self.lines.values():
+            line.close()
 
-    plant, fsw, _ = runs["1e-4"]
-    summary = json.loads((tmp_path / "1e-4" / "summary.json").read_text())
+
+@pytest.fixture(scope="module")
+def pty_runs(tmp_path_factory):
+    runs = PtyRuns(tmp_path_factory.mktemp("line_noise"))
+    try:
+        yield runs
+    finally:
+        runs.close()
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(virtual.problem() is not None,
+                    reason=f"the virtual board cannot start here: {virtual.problem()}")
+def test_the_virtual_board_behind_1e_4_noise_runs_to_the_end_with_retries_counted(
+        pty_runs, tmp_path):
+    cfg = load_scenario("terminal")
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, max_sim_time_s=20.0))
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    line = NoisyLine(1e-4, seed=4)
+    line.attach(slave)          # plant's port <-> noise <-> the pty the board holds
+    boards: list[subprocess.Popen] = []
+
+    def launch(url: str) -> subprocess.Popen:
+        board = subprocess.Popen(virtual.board_command("--fd", str(master), "--quiet"),
+                                 pass_fds=(master,), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        boards.append(board)
+        os.close(master)
+        return board
+
+    try:
+        with line:
+            result = PlantSide(cfg, f"serial://{line.names[0]}", tmp_path / "run", 1,
+                               fsw_launcher=launch, control=False).run()
+    finally:
+        for board in boards:
+            board.terminate()
+            board.communicate(timeout=30)
+        if not boards:
+            os.close(master)
+        os.close(slave)
+    summary = result.summary
+    assert (result.exit_code, summary["outcome"]) == (1, "timeout"), summary["reason"]
+    assert summary["cycles"] == 1000 and summary["fsw_runtime"].startswith("micropython")
+    mine, board = summary["link_stats"], summary["fsw_link_stats"]
+    assert line.flips[0] > 0 and line.flips[1] > 0
+    assert mine["frames_resent"] > 0 and mine["crc_errors"] + mine["cobs_errors"] > 0
+    assert board["commands_sent"] == 1000          # the board's STATUS before its END
+    assert board["crc_errors"] + board["cobs_errors"] > 0 and board["commands_resent"] > 0
+    assert board["frames_received"] == 1000 + board["frames_repeated"] + board["frames_stale"]
+
+
+@pytest.mark.timeout(240)
+def test_a_noisy_pty_pair_at_1e_4_completes_and_at_1e_3_ends_naming_line_noise(pty_runs):
+    logs = pty_runs.collect()
+    tmp = pty_runs.tmp
+    plant, fsw = pty_runs.procs["1e-4"]
+    summary = json.loads((tmp / "1e-4" / "summary.json").read_text())
     assert (plant.returncode, summary["outcome"]) == (1, "timeout"), logs["1e-4"]
-    assert summary["cycles"] == 1500                     # every cycle to the end of the run
+    assert summary["cycles"] == 1000                     # every cycle to the end of the run
     assert fsw.returncode == 1, logs["1e-4"][1]          # it heard the plant's END
     mine, theirs = summary["link_stats"], summary["fsw_link_stats"]
     assert mine["hellos_sent"] >= 2                      # the first one was emptied away
-    assert quiet.flips[0] > 0 and quiet.flips[1] > 0
+    line = pty_runs.lines["1e-4"]
+    assert line.flips[0] > 0 and line.flips[1] > 0
     assert mine["frames_resent"] > 0 and mine["frames_retried"] <= mine["frames_resent"]
     assert mine["crc_errors"] + mine["cobs_errors"] > 0  # damaged commands, dropped here
-    assert theirs["commands_sent"] == 1500 and theirs["commands_resent"] > 0
+    assert theirs["commands_sent"] == 1000 and theirs["commands_resent"] > 0
     assert theirs["crc_errors"] + theirs["cobs_errors"] > 0  # damaged frames, dropped there
 
-    plant, fsw, _ = runs["1e-3"]
-    summary = json.loads((tmp_path / "1e-3" / "summary.json").read_text())
-    out = logs["1e-3"][0]
-    assert plant.returncode == 3 and summary["outcome"] == "link_failure", out
+    plant, fsw = pty_runs.procs["1e-3"]
+    summary = json.loads((tmp / "1e-3" / "summary.json").read_text())
+    assert plant.returncode == 3 and summary["outcome"] == "link_failure", logs["1e-3"]
     assert summary["reason"].startswith("link failure: line noise: frame "), summary["reason"]
-    assert "stall" not in summary["reason"]
+    assert "stall" not in summary["reason"] and "\n" not in summary["reason"]
     assert summary["link_stats"]["frames_resent"] > 0
     assert fsw.returncode == 3
+
+
+def test_the_documented_retry_rules_are_the_defaults():
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    rules = RetryPolicy()
+    assert f"first interval max({rules.interval_s * 1000:g} ms" in doc
+    assert f"never above {rules.max_interval_s:g} s; at most **{rules.max_retries} " \
+           "retransmissions**" in doc
+    assert f"within {rules.hello_interval_s:g} s | every {rules.hello_interval_s:g} s" in doc
+    assert f"within {END_RETRY_S:g} s | at most {END_RETRIES} more times" in doc
