@@ -75,3 +75,30 @@ def test_version_from_a_fresh_process() -> None:
     done = subprocess.run([sys.executable, "-m", "hil.cli", "--version"], capture_output=True,
                           text=True, cwd=Path(__file__).resolve().parent.parent, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("fsil "), done.stderr
+
+
+def test_a_link_that_cannot_be_opened_is_exit_2_with_the_run_kept(tmp_path, capsys) -> None:
+    """A socket folder that does not exist (nothing is created for it), a TCP port in use
+    and a serial port that is not there: one line naming the link, exit 2, summary kept."""
+    import json
+    import socket
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    cases = [(f"zmq+ipc://{tmp_path}/no/such/x.sock", "folder"),
+             (f"zmq+tcp://127.0.0.1:{port}", "in use"),
+             (f"serial://{tmp_path}/ttyACM9", "cannot open serial port")]
+    try:
+        for k, (url, words) in enumerate(cases):
+            out = tmp_path / f"run{k}"
+            code = cli.main(["plant", "--link", url, "--scenario", "terminal", "--out", str(out),
+                             "--no-progress"])
+            assert code == EXIT_CONFIG, url
+            err = capsys.readouterr().err.strip().splitlines()[-1]
+            assert err.startswith("fsil: cannot open the link: ") and words in err, err
+            summary = json.loads((out / "summary.json").read_text())
+            assert "cannot open the link" in summary["reason"]
+    finally:
+        busy.close()
+    assert not (tmp_path / "no").exists()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bridge import protocol
 from bridge.codec import encode
-from bridge.errors import BridgeError, PeerTimeout, ProtocolError
+from bridge.errors import BridgeError, LinkOpenError, PeerTimeout, ProtocolError
 from bridge.url import open_link
 from plant.config import ScenarioConfig
 from plant.lander import LanderPlant
@@ -31,7 +31,7 @@ from hil.engine.recorder import HistoryRecorder, open_sink
 from hil.engine.schema import columns
 from hil.engine.summary import build_summary, finish, history_file
 from hil.engine.timing import TimingLog
-from hil.errors import HilError, LinkFailure
+from hil.errors import ConfigError, HilError, LinkFailure
 from hil.retransmit import Retransmitter
 
 Launcher = Callable[[str], subprocess.Popen]
@@ -100,6 +100,8 @@ class PlantSide:
             else:
                 run_lockstep(ctx, ctx.frame)
             self._end(ctx, ctx.frame.seq, plant.outcome.outcome + ": " + plant.outcome.reason)
+        except LinkOpenError as e:  # address in use, no such folder or port: exit 2
+            failure = ConfigError(f"cannot open the link: {e}")
         except LinkFailure as e:
             failure = e
         except ProtocolError as e:
