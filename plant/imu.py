@@ -301,6 +301,7 @@ class Imu:
         self._quantised = bool((quantum > 0.0).any())
         self._carry = [0.0] * 6
         self._err: list[list[float]] = []     # per sample: bias and noise increments
+        self._err_block = np.empty((0, 6))    # the same as an array (the plant's kernel)
         self._bank_block = np.zeros((1, 6))   # per sample: the bank's bias in force
         self._row = 0
         self._bank: np.ndarray = np.empty((0, 6))   # bank values from update _bank_j0 on
@@ -333,8 +334,17 @@ class Imu:
         if self._noisy:
             err += self._rng.standard_normal((_BLOCK, 6)) * self._noise_sigma
         self._bank_block = bank
+        self._err_block = np.ascontiguousarray(err)
         self._err = err.tolist()
         self._row = 0
+
+    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """For the plant's compiled kernel (``plant/kernel.py``): the triads' matrices (6 x 3),
+        the rows limit, quantum and carry (3 x 6; the caller copies the carry in and out
+        with :attr:`_carry`), and the saturation and quantisation switches."""
+        return (np.array(self._a, dtype=float),
+                np.array([self._limit, self._quantum, self._carry], dtype=float),
+                [int(self._saturates), int(self._quantised)])
 
     def sample(self, dv_true: Sequence[float], dtheta_true: Sequence[float]) -> list[float]:
         """Measured ``[dvx, dvy, dvz, dax, day, daz]`` (m/s, rad; body axes) for one interval.

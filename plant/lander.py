@@ -75,7 +75,9 @@ def _ratio(a_hz: float, b_hz: float, what: str) -> int:
 class LanderPlant:
     """Lander around a spherical Moon with IMU and laser altimeter."""
 
-    def __init__(self, cfg: ScenarioConfig) -> None:
+    def __init__(self, cfg: ScenarioConfig, kernel: bool = True) -> None:
+        """``kernel``: fly on the compiled kernel (``plant/kernel.py``; bit for bit the same
+        results); False: the pure-Python reference path (the equality tests compare them)."""
         self.cfg = cfg
         r = cfg.rates
         self.steps_per_frame = _ratio(r.physics_hz, r.frame_hz, "physics rate / frame rate")
@@ -96,6 +98,27 @@ class LanderPlant:
         self.gear = LandingGear(cfg.gear, self.terrain, self.moon, v.dry_mass_kg,
                                 tuple(v.inertia_kgm2)) if cfg.gear.enabled else None
         self._n_sub = self.gear.substeps(self.dt_s) if self.gear else 1
+        self._kernel = None
+        if kernel:
+            from plant import kernel as kmod    # imports numba: only a plant that flies pays
+            self._kernel = kmod
+            n = self.steps_per_frame
+            self._k_state = np.empty(dynamics.N_STATE)
+            self._k_p = np.zeros(kmod.N_P)
+            self._k_i = np.zeros(kmod.N_I, dtype=np.int64)
+            self._k_s = np.empty((n, dynamics.N_STATE))
+            self._k_y = np.empty((n, 6))
+            self._k_x = np.empty((n, 6))
+            self._k_j = np.empty(n, dtype=np.int64)
+            veh, p = self.veh, self._k_p
+            p[kmod.P_DT] = self.dt_s
+            p[kmod.P_IXX], p[kmod.P_IYY], p[kmod.P_IZZ] = veh.ixx, veh.iyy, veh.izz
+            p[kmod.P_FMAX], p[kmod.P_VE], p[kmod.P_DRY] = \
+                veh.max_thrust_n, veh.exhaust_mps, veh.dry_mass_kg
+            p[kmod.P_MGM] = -veh.gm_m3ps2
+            p[kmod.P_TAU] = veh.throttle_tau_s
+            p[kmod.P_TWO] = 2.0
+            self._k_i[kmod.I_SPI] = self.steps_per_imu
         self.done = False
         self.outcome: Outcome | None = None
         self.seq = 0
@@ -140,6 +163,9 @@ class LanderPlant:
         self._rest_since_us: int | None = None
         if self.gear is not None:
             self.gear.reset()
+        if self._kernel is not None:
+            self._k_imu_a, self._k_imu_v, (sat, quant) = self.imu.kernel_arrays()
+            self._k_i[self._kernel.I_SAT], self._k_i[self._kernel.I_QUANT] = sat, quant
         self.faults = FaultSet(self.cfg.faults, np.random.default_rng(ss_fault),
                                1.0 / rates.imu_hz, self.cfg.altimeter.acquisition_s,
                                self.cfg.velocimeter.acquisition_s)
@@ -160,7 +186,8 @@ class LanderPlant:
         self.faults.begin_frame(self.seq + 1, self.t_us)
         steps = self.steps_per_frame
         if self._contact_t_us is None:
-            steps = self._fly(steps, thr_target, torque)
+            fly = self._fly if self._kernel is None else self._fly_kernel
+            steps = fly(steps, thr_target, torque)
         if steps and not self.done:
             self._settle(steps, thr_target, torque)
         if not self.done and self.t_us >= self.cfg.run.max_sim_time_s * US_PER_S:
@@ -215,6 +242,129 @@ class LanderPlant:
                     self._first_contact()
                     return steps - n - 1
         return 0
+
+    def _fly_kernel(self, steps: int, thr_target: float,
+                    torque: tuple[float, float, float]) -> int:
+        """:meth:`_fly` on the compiled kernel: the rigid body and the IMU model for the
+        frame's steps in one call, then, in step order, what needs Python (faults, the
+        altimeter and velocimeter samples, the propellant and ground checks). Nothing of
+        that feeds back into the rigid body or the IMU model, so the results are bit for
+        bit those of :meth:`_fly`, but for the ground contact, which ends flight: when a
+        step within the call touches, the call is repeated up to that step."""
+        k = self._kernel
+        check_ground = self._near_ground()
+        p, ii, imu, imu_v, kstate = self._k_p, self._k_i, self.imu, self._k_imu_v, self._k_state
+        p[k.P_THR] = thr_target
+        p[k.P_TQ:k.P_TQ + 3] = torque
+        out_s = self._k_s
+        left = steps
+        while left > 0:
+            base = self.step_index
+            acc = (self._acc_dv, *self._acc_dth)
+            carry = imu._carry
+            n = left
+            while True:             # once, or twice when a step within the call touches
+                kstate[:] = self.state
+                ii[k.I_STEP] = base
+                ii[k.I_ROW] = imu._row
+                p[k.P_ACC:k.P_ACC + 4] = acc
+                imu_v[k.V_CARRY] = carry
+                m, n_imu = k.fly(kstate, n, p, ii, self._k_imu_a, imu._err_block, imu_v,
+                                 out_s, self._k_y, self._k_x, self._k_j)
+                contact = self._first_ground_step(base, m) if check_ground else -1
+                if contact < 0 or contact == m - 1:
+                    break
+                n = contact + 1     # the steps after the contact never happen: again
+            # Commit the IMU model's and the open increments' state, then the events.
+            imu._carry = imu_v[k.V_CARRY].tolist()
+            imu._row = int(ii[k.I_ROW])
+            imu.samples += n_imu
+            self._acc_dv, *self._acc_dth = p[k.P_ACC:k.P_ACC + 4].tolist()
+            self._k_events(base, m, n_imu, thr_target)
+            self.step_index = base + m
+            self.t_us = self.step_index * self.dt_us
+            if m:
+                self.state = out_s[m - 1].tolist()
+            left -= m
+            if contact >= 0:
+                if self.gear is None:
+                    self._touchdown()
+                    return 0
+                self._first_contact()
+                return left
+            if left:
+                imu._refill()       # the kernel stopped: the IMU's block of errors is used up
+        return 0
+
+    def _first_ground_step(self, base: int, m: int) -> int:
+        """The first of the kernel's ``m`` steps (from step ``base``) at which the vehicle
+        touches the ground, as :meth:`_fly` judges it; -1 if none."""
+        altitude, gear, out_s = self._altitude_at, self.gear, self._k_s
+        margin = 0.0 if gear is None else gear.reach_m + 2.0 * self.cfg.gear.footpad_radius_m
+        for j in range(m):
+            s = out_s[j].tolist()
+            t_us = (base + j + 1) * self.dt_us
+            if altitude(s, t_us) <= margin and (
+                    gear is None or gear.lowest_altitude_m(s, t_us * 1e-6) <= 0.0):
+                return j
+        return -1
+
+    def _k_events(self, base: int, m: int, n_imu: int, thr_target: float) -> None:
+        """What :meth:`_fly` does in Python at each of the kernel's ``m`` steps, in order."""
+        faults, dt_us, out_s = self.faults, self.dt_us, self._k_s
+        ys = self._k_y[:n_imu].tolist()
+        js = self._k_j[:n_imu].tolist()
+        buf = self._imu_buffer
+        velocimeter = self.velocimeter
+        t_end = (base + m) * dt_us
+
+        def at(j: int) -> None:     # the plant as it was after step j, for the sensors
+            self.step_index = base + j + 1
+            self.t_us = self.step_index * dt_us
+            self.state = out_s[j].tolist()
+
+        if faults:                  # in general: every step, as _fly
+            xs = self._k_x[:n_imu].tolist()
+            samples = dict(zip(js, range(n_imu)))
+            for j in range(m):
+                at(j)
+                t_us = self.t_us
+                if faults:
+                    self._update_faults()
+                i = samples.get(j)
+                if i is not None:
+                    x = xs[i]
+                    y = faults.apply_imu(t_us, ys[i], x[:3], x[3:])
+                    if y is not None:
+                        buf.append([t_us, *y])
+                if t_us >= self.next_alt_us:
+                    self._sample_altimeter()
+                if velocimeter is not None and t_us >= self.next_vel_us:
+                    self._sample_velocimeter()
+        else:                       # no fault armed: only the samples' steps
+            for j, y in zip(js, ys):
+                buf.append([(base + j + 1) * dt_us, *y])
+            if n_imu:
+                faults.apply_imu(t_end, ys[-1], (), ())     # remembers the last sample
+            # At most one sample per step, at the first step at or after it is due.
+            j = -1
+            while self.next_alt_us <= t_end:
+                j = max(j + 1, -(-self.next_alt_us // dt_us) - base - 1)
+                if j >= m:
+                    break
+                at(j)
+                self._sample_altimeter()
+            j = -1
+            while velocimeter is not None and self.next_vel_us <= t_end:
+                j = max(j + 1, -(-self.next_vel_us // dt_us) - base - 1)
+                if j >= m:
+                    break
+                at(j)
+                self._sample_velocimeter()
+        if self.propellant_out_t_us is None and thr_target > 0 and m and \
+                out_s[m - 1, 13] <= self.veh.dry_mass_kg:
+            j = next(j for j in range(m) if out_s[j, 13] <= self.veh.dry_mass_kg)
+            self.propellant_out_t_us = (base + j + 1) * dt_us
 
     def _settle(self, steps: int, thr_target: float, torque: tuple[float, float, float]) -> None:
         """Physics steps after first contact: the rigid body with the gear's forces, on
@@ -479,22 +629,32 @@ class LanderPlant:
             thr = 0.0
         else:
             thr = min(1.0, max(v.min_throttle, thr))
-        tq = tuple(
-            max(-lim, min(lim, float(t))) if math.isfinite(float(t)) else 0.0
-            for t, lim in zip(c.torque_nm, v.max_torque_nm))
-        return Command(thr, tq)  # type: ignore[arg-type]
+        t0, t1, t2 = c.torque_nm      # written out: this runs every frame
+        l0, l1, l2 = v.max_torque_nm
+        t0, t1, t2 = float(t0), float(t1), float(t2)
+        isfinite = math.isfinite
+        tq = (max(-l0, min(l0, t0)) if isfinite(t0) else 0.0,
+              max(-l1, min(l1, t1)) if isfinite(t1) else 0.0,
+              max(-l2, min(l2, t2)) if isfinite(t2) else 0.0)
+        return Command(thr, tq)
 
     def _near_ground(self) -> bool:
         """Could the lander touch the ground within the next frame? (cheap bound)"""
         s = self.state
-        alt = self._altitude_at(s, self.t_us)
         # Inertial speed plus the ground's: bounds the speed relative to the ground.
         speed = math.sqrt(s[3] ** 2 + s[4] ** 2 + s[5] ** 2) + abs(self.moon.rotation_rad_s) * \
             math.sqrt(s[0] ** 2 + s[1] ** 2)
         frame_s = self.steps_per_frame * self.dt_us * 1e-6
         reach = 0.0 if self.gear is None else \
             self.gear.reach_m + 2.0 * self.cfg.gear.footpad_radius_m
-        return alt <= 2.0 * speed * frame_s + 50.0 + reach
+        limit = 2.0 * speed * frame_s + 50.0 + reach
+        # The altitude is at least the height above the terrain's highest possible point:
+        # when that is above the limit, the terrain need not be evaluated.
+        terrain = self.terrain
+        if math.sqrt(s[0] * s[0] + s[1] * s[1] + s[2] * s[2]) - terrain.radius_m \
+                - terrain.max_height_m > limit:
+            return False
+        return self._altitude_at(s, self.t_us) <= limit
 
     def _sample_imu(self) -> None:
         dv_true = (self._acc_dv_xy[0], self._acc_dv_xy[1], self._acc_dv)
