@@ -300,8 +300,8 @@ class Imu:
         self._quantum = quantum.tolist()
         self._quantised = bool((quantum > 0.0).any())
         self._carry = [0.0] * 6
-        self._err: list[list[float]] = []     # per sample: bias and noise increments
-        self._err_block = np.empty((0, 6))    # the same as an array (the plant's kernel)
+        self._err_block = np.empty((0, 6))    # per sample: bias and noise increments
+        self._err: list[list[float]] | None = None   # the same as lists, made when needed
         self._bank_block = np.zeros((1, 6))   # per sample: the bank's bias in force
         self._row = 0
         self._bank: np.ndarray = np.empty((0, 6))   # bank values from update _bank_j0 on
@@ -312,7 +312,7 @@ class Imu:
     def gm_bias(self) -> np.ndarray:
         """Bias-instability part of the bias in force over the last sample (before the first:
         over the first), m/s^2 for 0..2, rad/s for 3..5."""
-        if not self._err:
+        if not len(self._err_block):
             self._refill()
         return self._bank_block[max(self._row - 1, 0)].copy()
 
@@ -335,7 +335,7 @@ class Imu:
             err += self._rng.standard_normal((_BLOCK, 6)) * self._noise_sigma
         self._bank_block = bank
         self._err_block = np.ascontiguousarray(err)
-        self._err = err.tolist()
+        self._err = None          # (the plant's kernel reads the array; sample() the lists)
         self._row = 0
 
     def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -352,12 +352,15 @@ class Imu:
         ``dv_true`` and ``dtheta_true`` are three floats each (any sequence).
         """
         row = self._row
-        if row >= len(self._err):
+        if row >= len(self._err_block):
             self._refill()
             row = 0
         self._row = row + 1
         self.samples += 1
-        e = self._err[row]
+        err = self._err
+        if err is None:
+            err = self._err = self._err_block.tolist()
+        e = err[row]
         a0, a1, a2, a3, a4, a5 = self._a
         x0, x1, x2 = dv_true
         x3, x4, x5 = dtheta_true

@@ -301,8 +301,12 @@ class LanderPlant:
         touches the ground, as :meth:`_fly` judges it; -1 if none."""
         altitude, gear, out_s = self._altitude_at, self.gear, self._k_s
         margin = 0.0 if gear is None else gear.reach_m + 2.0 * self.cfg.gear.footpad_radius_m
+        # Above the terrain's highest point plus the margin, no need to evaluate it.
+        clear_m = self.terrain.radius_m + self.terrain.max_height_m + margin
         for j in range(m):
             s = out_s[j].tolist()
+            if math.sqrt(s[0] * s[0] + s[1] * s[1] + s[2] * s[2]) > clear_m:
+                continue
             t_us = (base + j + 1) * self.dt_us
             if altitude(s, t_us) <= margin and (
                     gear is None or gear.lowest_altitude_m(s, t_us * 1e-6) <= 0.0):
@@ -668,14 +672,14 @@ class LanderPlant:
             return
         self._imu_buffer.append([self.t_us, *y])
 
-    def _sensor_geometry(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _sensor_geometry(self) -> tuple:
         """For the ray-casting sensors, in the frame the terrain is in (Moon-fixed): the
         position, the attitude matrix body -> that frame, and the velocity relative to the
         ground."""
         s = self.state
         rot = np.array(dynamics.quat_to_matrix(s[6:10]))
         if not self.moon.rotating:
-            return np.array(s[0:3]), rot, np.array(s[3:6])
+            return s[0:3], rot, s[3:6]      # (the sensors take any sequence of floats)
         r_fixed, v_ground = self._ground_state()
         return r_fixed, np.array(self.moon.fixed_matrix(self.t_us * 1e-6)) @ rot, \
             np.array(v_ground)

@@ -120,21 +120,25 @@ class DopplerVelocimeter:
         cfg = self.config
         normals, uniforms = self._draws()
         self.samples += 1
-        r = np.asarray(r_m, dtype=float)
-        v = np.asarray(v_mps, dtype=float)
-        dirs = np.asarray(body_to_mci, dtype=float) @ self.beams_body.T     # columns: beams
+        # Plain floats but for the beams' directions: numpy's matrix product (BLAS) rounds
+        # differently from a written-out sum, and the directions stay as they always were.
+        dirs = (np.asarray(body_to_mci, dtype=float) @ self.beams_body.T).T.tolist()
+        origin = (float(r_m[0]), float(r_m[1]), float(r_m[2]))
+        vx, vy, vz = float(v_mps[0]), float(v_mps[1]), float(v_mps[2])
         out = [0.0] * (2 * BEAMS) + [0]
         true_ranges: list[float | None] = [None] * BEAMS
         true_vlos = [0.0] * BEAMS
         mask = 0
         for k in range(BEAMS):
-            d = dirs[:, k]
-            rho = terrain.ray_range_m(r, d, cfg.max_range_m)
+            d = dirs[k]
+            rho = terrain.ray_range_m(origin, d, cfg.max_range_m)
             true_ranges[k] = rho
-            v_rel = v
             if rho is not None and surface_velocity is not None:
-                v_rel = v - surface_velocity(r + rho * d)
-            vlos = -float(v_rel @ d)
+                dv = np.asarray(v_mps, dtype=float) - surface_velocity(
+                    np.asarray(r_m, dtype=float) + rho * np.asarray(d))
+                vlos = -float(dv @ np.asarray(d))
+            else:
+                vlos = -(vx * d[0] + vy * d[1] + vz * d[2])
             true_vlos[k] = vlos
             if rho is None or not cfg.min_range_m <= rho <= cfg.max_range_m:
                 self._lock_start_us[k] = None
