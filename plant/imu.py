@@ -338,13 +338,13 @@ class Imu:
         self._err = None          # (the plant's kernel reads the array; sample() the lists)
         self._row = 0
 
-    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    def kernel_params(self) -> tuple[np.ndarray, list[float], list[float], bool, bool]:
         """For the plant's compiled kernel (``plant/kernel.py``): the triads' matrices (6 x 3),
-        the rows limit, quantum and carry (3 x 6; the caller copies the carry in and out
-        with :attr:`_carry`), and the saturation and quantisation switches."""
-        return (np.array(self._a, dtype=float),
-                np.array([self._limit, self._quantum, self._carry], dtype=float),
-                [int(self._saturates), int(self._quantised)])
+        the limits and quanta per sample, and the saturation and quantisation switches.
+        The kernel reads the errors from ``_err_block`` at ``_row`` and carries ``_carry``
+        (the plant copies both in and out)."""
+        return (np.array(self._a, dtype=float), list(self._limit), list(self._quantum),
+                self._saturates, self._quantised)
 
     def sample(self, dv_true: Sequence[float], dtheta_true: Sequence[float]) -> list[float]:
         """Measured ``[dvx, dvy, dvz, dax, day, daz]`` (m/s, rad; body axes) for one interval.

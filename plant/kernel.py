@@ -23,64 +23,75 @@ import math
 import numba
 import numpy as np
 
-# Parameter vector ``p`` (float64): the frame's command, the vehicle, the IMU's open
-# increments (in and out).
+N_STATE = 15        # as plant.dynamics.N_STATE
+
+# Constants ``p`` (float64), set once per run.
 P_DT = 0            # physics step, s
-P_THR = 1           # throttle target
-P_TQ = 2            # torque, body axes, N m: 2, 3, 4
-P_IXX, P_IYY, P_IZZ = 5, 6, 7
-P_FMAX = 8          # max thrust, N
-P_VE = 9            # exhaust velocity, m/s
-P_DRY = 10          # dry mass, kg
-P_MGM = 11          # -GM, m^3/s^2
-P_TAU = 12          # throttle time constant, s (<= 0: no lag)
-P_TWO = 13          # 2.0: the exponent of the quaternion norm's squares
-P_ACC = 14          # open increments since the last IMU sample: dv_z, dth_x, dth_y, dth_z
-N_P = 18
+P_DT_US = 1         # physics step, us (a whole number)
+P_IXX, P_IYY, P_IZZ = 2, 3, 4
+P_FMAX = 5          # max thrust, N
+P_VE = 6            # exhaust velocity, m/s
+P_DRY = 7           # dry mass, kg
+P_MGM = 8           # -GM, m^3/s^2
+P_TAU = 9           # throttle time constant, s (<= 0: no lag)
+P_TWO = 10          # 2.0: the exponent of the quaternion norm's squares
+P_SPI = 11          # physics steps per IMU sample
+P_SAT = 12          # 1.0: the IMU saturates
+P_QUANT = 13        # 1.0: the IMU quantises
+P_LIMIT = 14        # the IMU's limits per sample, 6
+P_QUANTUM = 20      # the IMU's quanta, 6
+N_P = 26
 
-# Integer vector ``ii`` (int64).
-I_STEP = 0          # physics steps done before this call (in); after it (out)
-I_SPI = 1           # physics steps per IMU sample
-I_ROW = 2           # next row of the IMU's error block (in and out)
-I_SAT = 3           # 1: the IMU saturates
-I_QUANT = 4         # 1: the IMU quantises
-N_I = 5
+# What changes per call ``io`` (float64), in and out.
+IO_STATE = 0        # the state, 15 (in)
+IO_ACC = 15         # open increments since the last IMU sample: dv_z, dth_x, dth_y, dth_z
+IO_CARRY = 19       # the IMU's quantisation carry, 6
+IO_STEP = 25        # physics steps done (a whole number)
+IO_ROW = 26         # next row of the IMU's error block (a whole number)
+IO_THR = 27         # throttle target (in)
+IO_TQ = 28          # torque, body axes, N m, 3 (in)
+N_IO = 31
 
-# IMU vector rows ``imu_v`` (float64, 3 x 6): limits, quanta, quantisation carry (in/out).
-V_LIMIT, V_QUANTUM, V_CARRY = 0, 1, 2
+# Per step ``out[j]`` (float64): the state after it, and for sample k (row k) the IMU's.
+O_STATE = 0         # 15
+O_IMU = 15          # [t_us, dvx, dvy, dvz, dax, day, daz] measured, 7
+O_TRUE = 22         # the true increments, 6
+O_STEP = 28         # the sample's step within the call
+N_OUT = 29
 
 
 @numba.njit(cache=True)
-def fly(state, n, p, ii, imu_a, imu_err, imu_v, out_s, out_y, out_x, out_j):
-    """Up to ``n`` physics steps from ``state`` (15 floats) with the held command of ``p``.
+def fly(io, n, p, imu_a, imu_err, out):
+    """Up to ``n`` physics steps from the state in ``io`` with its held command.
 
-    After step ``j`` the state is ``out_s[j]``. Every ``ii[I_SPI]``-th step (counted over
-    the run) the IMU is sampled: sample ``k`` is ``out_y[k]`` (measured increments,
-    ``[dvx, dvy, dvz, dax, day, daz]``), ``out_x[k]`` the true ones, ``out_j[k]`` its step.
-    Stops early, before a step that would sample the IMU, when its block of errors
+    After step ``j`` the state is ``out[j, O_STATE:]``. Every ``p[P_SPI]``-th step (counted
+    over the run) the IMU is sampled: sample ``k`` is ``out[k, O_IMU:O_TRUE]`` (time and
+    measured increments), ``out[k, O_TRUE:O_STEP]`` the true ones, ``out[k, O_STEP]`` its
+    step. Stops early, before a step that would sample the IMU, when its block of errors
     ``imu_err`` is used up (the caller refills it and calls again). Returns (steps done,
-    samples taken); ``ii``, ``p``'s open increments and the IMU carry are updated.
+    samples taken); ``io``'s step, row, open increments and carry are updated.
     """
     dt_s = p[P_DT]
-    thr_target = p[P_THR]
-    tqx, tqy, tqz = p[P_TQ], p[P_TQ + 1], p[P_TQ + 2]
+    dt_us = p[P_DT_US]
+    thr_target = io[IO_THR]
+    tqx, tqy, tqz = io[IO_TQ], io[IO_TQ + 1], io[IO_TQ + 2]
     ixx, iyy, izz = p[P_IXX], p[P_IYY], p[P_IZZ]
     c_x, c_y, c_z = izz - iyy, ixx - izz, iyy - ixx
     fmax, ve, dry, mgm, tau = p[P_FMAX], p[P_VE], p[P_DRY], p[P_MGM], p[P_TAU]
     two = p[P_TWO]
     lagged = tau > 0.0
     h6 = dt_s / 6.0
-    spi = ii[I_SPI]
-    step = ii[I_STEP]
-    row = ii[I_ROW]
+    spi = int(p[P_SPI])
+    step = int(io[IO_STEP])
+    row = int(io[IO_ROW])
     rows = imu_err.shape[0]
-    saturates = ii[I_SAT] != 0
-    quantised = ii[I_QUANT] != 0
-    acc_v, acc_x, acc_y, acc_z = p[P_ACC], p[P_ACC + 1], p[P_ACC + 2], p[P_ACC + 3]
-    x0, y0, z0 = state[0], state[1], state[2]
-    vx0, vy0, vz0 = state[3], state[4], state[5]
-    qw0, qx0, qy0, qz0 = state[6], state[7], state[8], state[9]
-    wx0, wy0, wz0, m0, thr0 = state[10], state[11], state[12], state[13], state[14]
+    saturates = p[P_SAT] != 0.0
+    quantised = p[P_QUANT] != 0.0
+    acc_v, acc_x, acc_y, acc_z = io[IO_ACC], io[IO_ACC + 1], io[IO_ACC + 2], io[IO_ACC + 3]
+    x0, y0, z0 = io[0], io[1], io[2]
+    vx0, vy0, vz0 = io[3], io[4], io[5]
+    qw0, qx0, qy0, qz0 = io[6], io[7], io[8], io[9]
+    wx0, wy0, wz0, m0, thr0 = io[10], io[11], io[12], io[13], io[14]
     done = 0
     samples = 0
     for j in range(n):
@@ -89,7 +100,7 @@ def fly(state, n, p, ii, imu_a, imu_err, imu_v, out_s, out_y, out_x, out_j):
             break
         if not lagged:
             thr0 = thr_target
-        # --- one RK4 step: rk4_step's loop over the stages, unrolled by hand ------------
+        # --- one RK4 step: rk4_step's loop over the stages -------------------------------
         x, y, z, vx, vy, vz = x0, y0, z0, vx0, vy0, vz0
         qw, qx, qy, qz, wx, wy, wz, m, thr = qw0, qx0, qy0, qz0, wx0, wy0, wz0, m0, thr0
         sx = sy = sz = svx = svy = svz = sqw = sqx = sqy = sqz = 0.0
@@ -153,7 +164,7 @@ def fly(state, n, p, ii, imu_a, imu_err, imu_v, out_s, out_y, out_x, out_j):
         wx0, wy0, wz0 = wx0 + h6 * swx, wy0 + h6 * swy, wz0 + h6 * swz
         m0 = m
         thr0 = thr0 + h6 * sthr if lagged else thr_target
-        o = out_s[j]
+        o = out[j]
         o[0], o[1], o[2], o[3], o[4], o[5] = x0, y0, z0, vx0, vy0, vz0
         o[6], o[7], o[8], o[9] = qw0, qx0, qy0, qz0
         o[10], o[11], o[12], o[13], o[14] = wx0, wy0, wz0, m0, thr0
@@ -167,34 +178,36 @@ def fly(state, n, p, ii, imu_a, imu_err, imu_v, out_s, out_y, out_x, out_j):
         if not sample:
             continue
         # --- one IMU sample: Imu.sample on the true increments (0, 0, dv_z) and dth ------
-        xt = out_x[samples]
+        r = out[samples]
+        xt = r[O_TRUE:O_STEP]
         xt[0], xt[1], xt[2], xt[3], xt[4], xt[5] = 0.0, 0.0, acc_v, acc_x, acc_y, acc_z
         e = imu_err[row]
         row += 1
-        ym = out_y[samples]
+        r[O_IMU] = step * dt_us
+        ym = r[O_IMU + 1:O_TRUE]
         for i in range(3):
             ym[i] = imu_a[i, 0] * xt[0] + imu_a[i, 1] * xt[1] + imu_a[i, 2] * xt[2] + e[i]
         for i in range(3, 6):
             ym[i] = imu_a[i, 0] * xt[3] + imu_a[i, 1] * xt[4] + imu_a[i, 2] * xt[5] + e[i]
         if saturates:
             for i in range(6):
-                lim = imu_v[V_LIMIT, i]
+                lim = p[P_LIMIT + i]
                 if ym[i] > lim:
                     ym[i] = lim
                 elif ym[i] < -lim:
                     ym[i] = -lim
         if quantised:
             for i in range(6):
-                q = imu_v[V_QUANTUM, i]
+                q = p[P_QUANTUM + i]
                 if q > 0.0:
-                    v = ym[i] + imu_v[V_CARRY, i]
+                    v = ym[i] + io[IO_CARRY + i]
                     oq = np.rint(v / q) * q            # half to even, as round()
-                    imu_v[V_CARRY, i] = v - oq
+                    io[IO_CARRY + i] = v - oq
                     ym[i] = oq
-        out_j[samples] = j
+        r[O_STEP] = j
         samples += 1
         acc_v = acc_x = acc_y = acc_z = 0.0
-    ii[I_STEP] = step
-    ii[I_ROW] = row
-    p[P_ACC], p[P_ACC + 1], p[P_ACC + 2], p[P_ACC + 3] = acc_v, acc_x, acc_y, acc_z
+    io[IO_STEP] = step
+    io[IO_ROW] = row
+    io[IO_ACC], io[IO_ACC + 1], io[IO_ACC + 2], io[IO_ACC + 3] = acc_v, acc_x, acc_y, acc_z
     return done, samples

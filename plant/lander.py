@@ -102,23 +102,18 @@ class LanderPlant:
         if kernel:
             from plant import kernel as kmod    # imports numba: only a plant that flies pays
             self._kernel = kmod
-            n = self.steps_per_frame
-            self._k_state = np.empty(dynamics.N_STATE)
-            self._k_p = np.zeros(kmod.N_P)
-            self._k_i = np.zeros(kmod.N_I, dtype=np.int64)
-            self._k_s = np.empty((n, dynamics.N_STATE))
-            self._k_y = np.empty((n, 6))
-            self._k_x = np.empty((n, 6))
-            self._k_j = np.empty(n, dtype=np.int64)
-            veh, p = self.veh, self._k_p
-            p[kmod.P_DT] = self.dt_s
+            veh, p = self.veh, np.zeros(kmod.N_P)
+            p[kmod.P_DT], p[kmod.P_DT_US] = self.dt_s, self.dt_us
             p[kmod.P_IXX], p[kmod.P_IYY], p[kmod.P_IZZ] = veh.ixx, veh.iyy, veh.izz
             p[kmod.P_FMAX], p[kmod.P_VE], p[kmod.P_DRY] = \
                 veh.max_thrust_n, veh.exhaust_mps, veh.dry_mass_kg
             p[kmod.P_MGM] = -veh.gm_m3ps2
             p[kmod.P_TAU] = veh.throttle_tau_s
             p[kmod.P_TWO] = 2.0
-            self._k_i[kmod.I_SPI] = self.steps_per_imu
+            p[kmod.P_SPI] = self.steps_per_imu
+            self._k_p = p
+            self._k_io = np.zeros(kmod.N_IO)
+            self._k_out = np.zeros((self.steps_per_frame, kmod.N_OUT))
         self.done = False
         self.outcome: Outcome | None = None
         self.seq = 0
@@ -164,8 +159,11 @@ class LanderPlant:
         if self.gear is not None:
             self.gear.reset()
         if self._kernel is not None:
-            self._k_imu_a, self._k_imu_v, (sat, quant) = self.imu.kernel_arrays()
-            self._k_i[self._kernel.I_SAT], self._k_i[self._kernel.I_QUANT] = sat, quant
+            k, p = self._kernel, self._k_p
+            self._k_imu_a, limit, quantum, sat, quant = self.imu.kernel_params()
+            p[k.P_LIMIT:k.P_LIMIT + 6] = limit
+            p[k.P_QUANTUM:k.P_QUANTUM + 6] = quantum
+            p[k.P_SAT], p[k.P_QUANT] = float(sat), float(quant)
         self.faults = FaultSet(self.cfg.faults, np.random.default_rng(ss_fault),
                                1.0 / rates.imu_hz, self.cfg.altimeter.acquisition_s,
                                self.cfg.velocimeter.acquisition_s)
@@ -253,38 +251,34 @@ class LanderPlant:
         step within the call touches, the call is repeated up to that step."""
         k = self._kernel
         check_ground = self._near_ground()
-        p, ii, imu, imu_v, kstate = self._k_p, self._k_i, self.imu, self._k_imu_v, self._k_state
-        p[k.P_THR] = thr_target
-        p[k.P_TQ:k.P_TQ + 3] = torque
-        out_s = self._k_s
+        imu, io, out, p, imu_a = self.imu, self._k_io, self._k_out, self._k_p, self._k_imu_a
+        fly = k.fly
         left = steps
         while left > 0:
             base = self.step_index
-            acc = (self._acc_dv, *self._acc_dth)
-            carry = imu._carry
+            # State, open increments, IMU carry, step, IMU row, command: the layout of IO_*.
+            io_in = [*self.state, self._acc_dv, *self._acc_dth, *imu._carry, base, imu._row,
+                     thr_target, *torque]
             n = left
             while True:             # once, or twice when a step within the call touches
-                kstate[:] = self.state
-                ii[k.I_STEP] = base
-                ii[k.I_ROW] = imu._row
-                p[k.P_ACC:k.P_ACC + 4] = acc
-                imu_v[k.V_CARRY] = carry
-                m, n_imu = k.fly(kstate, n, p, ii, self._k_imu_a, imu._err_block, imu_v,
-                                 out_s, self._k_y, self._k_x, self._k_j)
+                io[:] = io_in
+                m, n_imu = fly(io, n, p, imu_a, imu._err_block, out)
                 contact = self._first_ground_step(base, m) if check_ground else -1
                 if contact < 0 or contact == m - 1:
                     break
                 n = contact + 1     # the steps after the contact never happen: again
             # Commit the IMU model's and the open increments' state, then the events.
-            imu._carry = imu_v[k.V_CARRY].tolist()
-            imu._row = int(ii[k.I_ROW])
+            back = io[k.IO_ACC:k.IO_ROW + 1].tolist()
+            self._acc_dv = back[0]
+            self._acc_dth = back[1:4]
+            imu._carry = back[4:10]
+            imu._row = int(back[11])
             imu.samples += n_imu
-            self._acc_dv, *self._acc_dth = p[k.P_ACC:k.P_ACC + 4].tolist()
             self._k_events(base, m, n_imu, thr_target)
             self.step_index = base + m
             self.t_us = self.step_index * self.dt_us
             if m:
-                self.state = out_s[m - 1].tolist()
+                self.state = out[m - 1, :k.N_STATE].tolist()
             left -= m
             if contact >= 0:
                 if self.gear is None:
@@ -299,12 +293,12 @@ class LanderPlant:
     def _first_ground_step(self, base: int, m: int) -> int:
         """The first of the kernel's ``m`` steps (from step ``base``) at which the vehicle
         touches the ground, as :meth:`_fly` judges it; -1 if none."""
-        altitude, gear, out_s = self._altitude_at, self.gear, self._k_s
+        altitude, gear = self._altitude_at, self.gear
+        states = self._k_out[:m, :self._kernel.N_STATE].tolist()
         margin = 0.0 if gear is None else gear.reach_m + 2.0 * self.cfg.gear.footpad_radius_m
         # Above the terrain's highest point plus the margin, no need to evaluate it.
         clear_m = self.terrain.radius_m + self.terrain.max_height_m + margin
-        for j in range(m):
-            s = out_s[j].tolist()
+        for j, s in enumerate(states):
             if math.sqrt(s[0] * s[0] + s[1] * s[1] + s[2] * s[2]) > clear_m:
                 continue
             t_us = (base + j + 1) * self.dt_us
@@ -315,9 +309,8 @@ class LanderPlant:
 
     def _k_events(self, base: int, m: int, n_imu: int, thr_target: float) -> None:
         """What :meth:`_fly` does in Python at each of the kernel's ``m`` steps, in order."""
-        faults, dt_us, out_s = self.faults, self.dt_us, self._k_s
-        ys = self._k_y[:n_imu].tolist()
-        js = self._k_j[:n_imu].tolist()
+        k, faults, dt_us, out = self._kernel, self.faults, self.dt_us, self._k_out
+        samples = out[:n_imu, k.O_IMU:k.O_STEP + 1].tolist()    # [t_us, y.., x.., j]
         buf = self._imu_buffer
         velocimeter = self.velocimeter
         t_end = (base + m) * dt_us
@@ -325,20 +318,18 @@ class LanderPlant:
         def at(j: int) -> None:     # the plant as it was after step j, for the sensors
             self.step_index = base + j + 1
             self.t_us = self.step_index * dt_us
-            self.state = out_s[j].tolist()
+            self.state = out[j, :k.N_STATE].tolist()
 
         if faults:                  # in general: every step, as _fly
-            xs = self._k_x[:n_imu].tolist()
-            samples = dict(zip(js, range(n_imu)))
+            by_step = {int(r[13]): r for r in samples}
             for j in range(m):
                 at(j)
                 t_us = self.t_us
                 if faults:
                     self._update_faults()
-                i = samples.get(j)
-                if i is not None:
-                    x = xs[i]
-                    y = faults.apply_imu(t_us, ys[i], x[:3], x[3:])
+                r = by_step.get(j)
+                if r is not None:
+                    y = faults.apply_imu(t_us, r[1:7], r[7:10], r[10:13])
                     if y is not None:
                         buf.append([t_us, *y])
                 if t_us >= self.next_alt_us:
@@ -346,10 +337,12 @@ class LanderPlant:
                 if velocimeter is not None and t_us >= self.next_vel_us:
                     self._sample_velocimeter()
         else:                       # no fault armed: only the samples' steps
-            for j, y in zip(js, ys):
-                buf.append([(base + j + 1) * dt_us, *y])
+            for r in samples:
+                del r[7:]
+                r[0] = int(r[0])
+            buf += samples
             if n_imu:
-                faults.apply_imu(t_end, ys[-1], (), ())     # remembers the last sample
+                faults.apply_imu(t_end, samples[-1][1:], (), ())   # remembers the last one
             # At most one sample per step, at the first step at or after it is due.
             j = -1
             while self.next_alt_us <= t_end:
@@ -365,9 +358,10 @@ class LanderPlant:
                     break
                 at(j)
                 self._sample_velocimeter()
+        dry_kg = self.veh.dry_mass_kg
         if self.propellant_out_t_us is None and thr_target > 0 and m and \
-                out_s[m - 1, 13] <= self.veh.dry_mass_kg:
-            j = next(j for j in range(m) if out_s[j, 13] <= self.veh.dry_mass_kg)
+                out[m - 1, 13] <= dry_kg:
+            j = next(j for j in range(m) if out[j, 13] <= dry_kg)
             self.propellant_out_t_us = (base + j + 1) * dt_us
 
     def _settle(self, steps: int, thr_target: float, torque: tuple[float, float, float]) -> None:
