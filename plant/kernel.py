@@ -10,18 +10,37 @@ exponent comes in as data, ``P_TWO``, so that the compiler cannot turn it into `
 which differs in the last bit about once in a thousand).
 
 Everything crosses the boundary as numpy arrays, laid out by the index constants below;
-:class:`plant.lander.LanderPlant` fills them and reads them back. The first call in a
-process loads the compiled code from the cache (``plant/__pycache__``, or numba's user
-cache where that is read-only): importing numba and loading the code cost about half a
-second of CPU per process (``bench/plant_step.py`` measures it beside the saving).
+:class:`plant.lander.LanderPlant` fills them and reads them back.
+
+Compilation and its cache (numba's ``cache=True``): the first call in a process loads the
+machine code from the cache, or compiles it (about 3.5 s of CPU) and writes it there. The
+cache is, in numba's order: ``$NUMBA_CACHE_DIR`` when set; else ``plant/__pycache__`` beside
+this file when writable (ignored by git like the ``.pyc`` files); else numba's user-wide
+cache (``~/.cache/numba``). An entry is keyed by this file's content, the argument types
+and the CPU, so an edit or another machine compiles afresh. Where no cache directory is
+writable the kernel compiles in every process (a warning says so) instead of failing.
+Importing numba and loading the code cost about 0.6 s of CPU per process
+(``bench/plant_step.py`` measures both beside the saving).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numba
 import numpy as np
+
+
+def _compiled(fn):
+    """``numba.njit`` with the on-disk cache, or without it where numba finds no writable
+    cache directory (it would refuse the module)."""
+    try:
+        return numba.njit(cache=True)(fn)
+    except RuntimeError as e:       # numba: "cannot cache function ...: no locator available"
+        warnings.warn(f"plant kernel compiled in every process: {e}; set NUMBA_CACHE_DIR "
+                      "to a writable directory", RuntimeWarning, stacklevel=2)
+        return numba.njit(fn)
 
 N_STATE = 15        # as plant.dynamics.N_STATE
 
@@ -60,7 +79,7 @@ O_STEP = 28         # the sample's step within the call
 N_OUT = 29
 
 
-@numba.njit(cache=True)
+@_compiled
 def fly(io, n, p, imu_a, imu_err, out):
     """Up to ``n`` physics steps from the state in ``io`` with its held command.
 
@@ -201,7 +220,9 @@ def fly(io, n, p, imu_a, imu_err, out):
                 q = p[P_QUANTUM + i]
                 if q > 0.0:
                     v = ym[i] + io[IO_CARRY + i]
-                    oq = np.rint(v / q) * q            # half to even, as round()
+                    # Half to even, as round(); "+ 0.0" because round() gives the int 0
+                    # where rint gives -0.0, and 0 * q is +0.0 (the sign of zero is a bit).
+                    oq = (np.rint(v / q) + 0.0) * q
                     io[IO_CARRY + i] = v - oq
                     ym[i] = oq
         r[O_STEP] = j
