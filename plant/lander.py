@@ -114,6 +114,9 @@ class LanderPlant:
             self._k_p = p
             self._k_io = np.zeros(kmod.N_IO)
             self._k_out = np.zeros((self.steps_per_frame, kmod.N_OUT))
+            # Load (or compile) the machine code now, not in the first frame: a real-time
+            # run's first cycle would miss its deadline by the ~0.3 s a cache load takes.
+            kmod.fly(self._k_io, 0, p, np.zeros((6, 3)), np.zeros((0, 6)), self._k_out)
         self.done = False
         self.outcome: Outcome | None = None
         self.seq = 0
