@@ -119,14 +119,16 @@ def test_nominal_still_lands_with_the_default():
 
 @pytest.mark.timeout(300)
 def test_cli_legacy_run_exits_1_and_compare_plots_both(tmp_path):
-    """Over two processes: `fsil run --fsw legacy` ends not landed (exit 1), the default
-    lands (exit 0), and `fsil compare` plots both and prints the differences."""
+    """`fsil run --fsw legacy` ends not landed (exit 1), the default lands (exit 0), and
+    `fsil compare` plots both and prints the differences. In process (--inprocess): the
+    two-process path of the same command is tested on nominal and terminal
+    (test_cli_e2e), and the histories of the two modes are identical (test_engine)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     outs = {}
     for variant, code in (("legacy", 1), ("default", 0)):
         out = tmp_path / variant
         proc = subprocess.run([sys.executable, "-m", "hil.cli", "run", "--scenario", "m1-crater-rim",
-                               "--fsw", variant, "--out", str(out), "--no-progress"],
+                               "--fsw", variant, "--inprocess", "--out", str(out), "--no-progress"],
                               capture_output=True, text=True, env=env, timeout=240, cwd=REPO)
         assert proc.returncode == code, proc.stdout + proc.stderr
         s = json.loads((out / "summary.json").read_text())
