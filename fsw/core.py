@@ -25,7 +25,9 @@ from fsw import control, guidance, vec, velnav
 from fsw.nav import Navigator, gravity
 
 NAME = "fsil-fsw"
-VERSION = "0.2.0"
+# 0.2.0: Apollo-class profile, told vehicle, velocimeter fusion, touchdown cut-off.
+# 0.3.0: navigates on a rotating Moon (Moon-fixed state; HELLO moon.rotation_rad_s).
+VERSION = "0.3.0"
 
 MODE_INDEX = {}
 for _i, _m in enumerate(protocol.MODES):
@@ -89,16 +91,16 @@ class FlightSoftware:
         self.site = guidance.SiteGeometry(site["up"], site["east"], float(site["radius_m"]))
         nav0 = config["nav_init"]
         alt = config["altimeter"]
+        # The Moon turns about inertial +z: navigation and guidance are Moon-fixed.
+        self.omega = float(config.get("moon", {}).get("rotation_rad_s", 0.0))
         self.nav = Navigator(nav0["r_m"], nav0["v_mps"], nav0["q"], int(nav0["t_us"]),
                              self.site.radius_m, float(alt["noise_m"]),
                              float(alt["noise_fraction"]), alt["boresight_body"],
                              float(nav0["pos_sigma_m"]), float(nav0["vel_sigma_mps"]),
-                             variant, site["up"])
+                             variant, site["up"], self.omega)
         self.ignition_t_us = int(config["ignition_t_us"])
         vel = config.get("velocimeter")
         self.velnav = velnav.VelocimeterFilter(vel) if vel and variant == "default" else None
-        self._accel_i = (0.0, 0.0, 0.0)
-        self._v_prev = self.nav.v
         self.mode = "init"
         self.phase = None
         self.braking_solved = False
@@ -125,10 +127,7 @@ class FlightSoftware:
         nav.fuse_altimeter(alt)
         if self.velnav is not None:
             self.velnav.propagate(dt, nav.process_accel_mps2)
-            self.velnav.fuse(nav, frame.vel, self._accel_i)
-        if dt > 0.0:
-            self._accel_i = vec.scale(vec.sub(nav.v, self._v_prev), 1.0 / dt)
-        self._v_prev = nav.v
+            self.velnav.fuse(nav, frame.vel)
         self._update_mass(dt)
         self._update_thrust_scale(dt)
         self._update_mode(t_us)
@@ -283,6 +282,9 @@ class FlightSoftware:
             ph.r_t = (self._gate_height_m(GATES[ph.name]), down, cross)
         v_h = math.sqrt(vel[1] * vel[1] + vel[2] * vel[2])
         g = guidance.down(guidance.effective_gravity(vec.norm(nav.r), v_h, abs(ph.v_t[1])))
+        if self.omega != 0.0:
+            g = guidance.with_frame_terms(g, self.omega, nav.r, nav.v,
+                                          self.site.to_frame(ph.v_t, axes), axes)
         ph.t_go -= dt
         if ph.name == "braking" and (not self.braking_solved or self.braking_resolve_us and
                                      t_us >= self.braking_resolve_us):
@@ -297,7 +299,7 @@ class FlightSoftware:
             self.braking_solved = True
         t_go = max(ph.t_go, PHASE_END_TGO_S)
         a_local = guidance.zem_zev(pos, vel, g, ph.r_t, ph.v_t, t_go)
-        return self.site.to_inertial(a_local, axes)
+        return self.site.to_frame(a_local, axes)
 
     def _local(self):
         """Guidance state in the site frame (height, downrange, crossrange; their rates).
@@ -364,8 +366,10 @@ class FlightSoftware:
         ph.t_go = guidance.solve_tgo(pos, vel, g, ph.r_t, ph.v_t, a_now, a_end)
 
     def _nav7(self):
+        """The estimate for the telemetry: inertial (MCI) position and velocity, height."""
         n = self.nav
-        return (n.r[0], n.r[1], n.r[2], n.v[0], n.v[1], n.v[2], n.agl_m())
+        r, v = n.r_inertial(), n.v_inertial()
+        return (r[0], r[1], r[2], v[0], v[1], v[2], n.agl_m())
 
     def _flags(self):
         f = 0

@@ -3,7 +3,8 @@
     a_cmd = 6 ZEM / t_go^2 - 2 ZEV / t_go
     ZEM = r_T - (r + v t_go + g t_go^2 / 2),   ZEV = v_T - (v + g t_go)
 
-The law runs in the site's curvilinear frame -- altitude above the site datum, downrange and
+The law runs in the site's curvilinear frame (on the Moon-fixed sphere: it turns with the
+Moon, and ``with_frame_terms`` adds the Coriolis and centrifugal accelerations) -- altitude above the site datum, downrange and
 crossrange arc lengths -- where a vehicle at orbital speed does not "fall": gravity is the
 effective one, ``g - v_h^2 / r``, with ``v_h^2`` averaged over the phase (the horizontal
 speed changes linearly from now to the aim point), once as the velocity feels it and once,
@@ -46,8 +47,8 @@ class SiteGeometry:
         vel = (vec.dot(v, u), vec.dot(v, e_a) * k, vec.dot(v, e_c) * k)
         return pos, vel, (u, e_a, e_c)
 
-    def to_inertial(self, a_local, axes):
-        """A local (up, downrange, crossrange) vector in the inertial frame."""
+    def to_frame(self, a_local, axes):
+        """A local (up, downrange, crossrange) vector in the navigation (Moon-fixed) frame."""
         u, e_a, e_c = axes
         return vec.add(vec.add(vec.scale(u, a_local[0]), vec.scale(e_a, a_local[1])),
                        vec.scale(e_c, a_local[2]))
@@ -77,6 +78,26 @@ def effective_gravity(r_m, v_h_mps, v_h_target_mps):
     v2_vel = (a * a + a * b + b * b) / 3.0
     v2_pos = (3.0 * a * a + 2.0 * a * b + b * b) / 6.0
     return g0 - v2_pos / r_m, g0 - v2_vel / r_m
+
+
+def with_frame_terms(g_pair, omega, r, v, v_target, axes):
+    """The ``(g_pos, g_vel)`` pair (local vectors) plus the turning Moon-fixed frame's
+    Coriolis and centrifugal accelerations, ``-2 w x v - w x (w x r)``, with ``w`` along +z.
+
+    Like the centripetal term, the Coriolis term follows the velocity, which changes about
+    linearly from ``v`` to ``v_target`` (both Moon-fixed): averaged uniformly as the velocity
+    feels it, weighted to the start, ``(2 v + v_T) / 3``, as the position does. Braking from
+    orbital speed eastward, it lifts by ``2 w v`` (9 mm/s^2 at 1.7 km/s): hundreds of metres
+    over the burn.
+    """
+    u, e_a, e_c = axes
+    out = []
+    for g, k in ((g_pair[0], 2.0 / 3.0), (g_pair[1], 0.5)):
+        vx = k * v[0] + (1.0 - k) * v_target[0]
+        vy = k * v[1] + (1.0 - k) * v_target[1]
+        a = (omega * (2.0 * vy + omega * r[0]), omega * (omega * r[1] - 2.0 * vx), 0.0)
+        out.append((g[0] + vec.dot(a, u), g[1] + vec.dot(a, e_a), g[2] + vec.dot(a, e_c)))
+    return out[0], out[1]
 
 
 def down(g_pair):

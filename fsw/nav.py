@@ -1,8 +1,15 @@
 """Navigation: strapdown integration of IMU increments plus an altimeter Kalman filter.
 
-The strapdown part integrates delta-angles into the attitude quaternion and delta-velocities
-(rotated to the inertial frame, plus modelled gravity) into velocity and position, in the
-Moon-centred inertial frame. Time comes only from the samples' integer microseconds.
+The strapdown part integrates delta-angles into the attitude quaternion (in the Moon-centred
+inertial frame, MCI) and delta-velocities into velocity and position in the **Moon-fixed**
+frame: the Moon turns at ``omega`` (the HELLO config's ``moon.rotation_rad_s``) about MCI +z,
+the frames coincide at t = 0, and in the turning frame the landing site stays put and the
+velocity is the velocity over the ground (what the velocimeter measures and what touchdown
+is judged on). The velocity equation then carries the Coriolis and centrifugal terms,
+``dv/dt = f + g - 2 w x v - w x (w x r)``. The attitude is integrated in MCI and turned into
+the Moon-fixed frame once per frame (``q``): the Moon's turn over one IMU sample (1e-8 rad)
+would be lost in a float32 quaternion's rounding, its turn since t = 0 is not. Time comes
+only from the samples' integer microseconds.
 
 The altimeter filter has three states: the errors of altitude above the landing-site datum
 (h) and of vertical speed, and the terrain height under the lander above that datum (t).
@@ -75,21 +82,27 @@ class Navigator:
     TILT_SIGMA_RAD = 0.002        # attitude error that tilts the thrust, 1 sigma
     FROZEN_SAMPLES = 2            # default: repeats of one range that mean a frozen unit
     H_ALT = (1.0, 0.0, -1.0)      # the altimeter sees height less terrain
+    HISTORY_FRAMES = 16           # frames of attitude and velocity kept for late samples
 
     def __init__(self, r, v, q, t_us, site_radius_m, alt_noise_m, alt_noise_fraction,
                  boresight_body, pos_sigma_m, vel_sigma_mps, variant="default",
-                 site_up=None):
+                 site_up=None, omega_radps=0.0):
         # Position is kept relative to a local origin -- the landing site on its datum --
         # so that single-precision floats (MicroPython on a Pico) keep centimetres: in the
         # Moon-centred frame a float32 resolves only 0.125 m, and a 5 ms step's motion near
         # the ground would be lost in rounding.
-        up0 = vec.unit(site_up if site_up is not None else r)
+        # ``r``, ``v``, ``q`` are inertial (MCI) at ``t_us``; the state is kept Moon-fixed.
+        self.omega = float(omega_radps)
+        self.t_us = t_us
+        self.q_i = vec.qnormalize(tuple(q))    # body -> MCI, integrated from the gyros
+        self._turn(t_us)                       # and q: body -> Moon-fixed
+        r = tuple(r)
+        v = vec.sub(tuple(v), (-self.omega * r[1], self.omega * r[0], 0.0))  # over the ground
+        up0 = vec.unit(site_up if site_up is not None else self.to_fixed(r))
         self.site_up = up0
         self.origin = vec.scale(up0, site_radius_m)
-        self.d = vec.sub(tuple(r), self.origin)
-        self.v = tuple(v)
-        self.q = vec.qnormalize(tuple(q))
-        self.t_us = t_us
+        self.d = vec.sub(self.to_fixed(r), self.origin)
+        self.v = self.to_fixed(v)
         self.site_radius_m = site_radius_m
         self.alt_noise_m = alt_noise_m
         self.alt_noise_fraction = alt_noise_fraction
@@ -122,11 +135,66 @@ class Navigator:
         self.beam_accept_us = None    # default: last velocimeter range used as a height
         self._frozen = 0              # default: samples in a row repeating the last range
         self.alt_frozen = False
+        # The last frames' (t_us, attitude, velocity change integrated so far): a sensor
+        # sample is weighed with the attitude and velocity of its own time (it arrives tens
+        # of ms late, and a slew of 10 deg/s turns a beam by 0.5 deg meanwhile: 1 m/s of
+        # line-of-sight velocity at 150 m/s).
+        self._dv_acc = (0.0, 0.0, 0.0)
+        self._hist = [(t_us, self.q, self._dv_acc)]
+
+    # --- frames -------------------------------------------------------------------------
+    def _turn(self, t_us):
+        """The Moon's turn at ``t_us``: the rotation MCI -> Moon-fixed, and ``q`` from ``q_i``."""
+        th = self.omega * (t_us * 1e-6)
+        self._c = math.cos(th)
+        self._s = math.sin(th)
+        h = -0.5 * th         # q = Rz(-theta) q_i
+        self.q = vec.qmul((math.cos(h), 0.0, 0.0, math.sin(h)), self.q_i)
+
+    def at(self, t_us):
+        """(attitude, velocity) at an earlier time ``t_us``, from the last frames
+        (interpolated; the oldest kept if older). The velocity is today's less what the
+        IMU and gravity added since, so the corrections made meanwhile count."""
+        hist = self._hist
+        i = len(hist) - 1
+        while i > 0 and hist[i - 1][0] >= t_us:
+            i -= 1
+        t_b, q_b, a_b = hist[i]
+        if i == 0 or t_us >= t_b:
+            q, acc = q_b, a_b
+        else:
+            t_a, q_a, a_a = hist[i - 1]
+            f = (t_us - t_a) / (t_b - t_a)
+            g = 1.0 - f
+            fq = -f if vec.dot4(q_a, q_b) < 0.0 else f
+            q = vec.qnormalize((g * q_a[0] + fq * q_b[0], g * q_a[1] + fq * q_b[1],
+                                g * q_a[2] + fq * q_b[2], g * q_a[3] + fq * q_b[3]))
+            acc = vec.add(vec.scale(a_a, g), vec.scale(a_b, f))
+        return q, vec.sub(self.v, vec.sub(self._dv_acc, acc))
+
+    def to_fixed(self, a):
+        """An MCI vector's Moon-fixed components now."""
+        c, s = self._c, self._s
+        return (c * a[0] + s * a[1], -s * a[0] + c * a[1], a[2])
+
+    def to_inertial(self, a):
+        """A Moon-fixed vector's MCI components now."""
+        c, s = self._c, self._s
+        return (c * a[0] - s * a[1], s * a[0] + c * a[1], a[2])
+
+    def r_inertial(self):
+        """Position in MCI (telemetry)."""
+        return self.to_inertial(self.r)
+
+    def v_inertial(self):
+        """Inertial velocity in MCI (telemetry): the ground's own velocity added."""
+        r, w = self.r, self.omega
+        return self.to_inertial(vec.add(self.v, (-w * r[1], w * r[0], 0.0)))
 
     # --- derived quantities -------------------------------------------------------------
     @property
     def r(self):
-        """Position in the Moon-centred frame (for gravity and telemetry)."""
+        """Position from the Moon's centre, Moon-fixed (for gravity)."""
         return vec.add(self.origin, self.d)
 
     def _move(self, delta):
@@ -169,8 +237,9 @@ class Navigator:
         also summed for the bias estimate.
         """
         dt_sum = 0.0
-        dv_sum = 0.0
         fx = fy = fz = 0.0
+        w = self.omega
+        c, sn = self._c, self._s      # the Moon's turn (its change over a frame: 1e-8 rad)
         for s in imu:
             t_us = s[0]
             dt = (t_us - self.t_us) * 1e-6
@@ -187,18 +256,32 @@ class Navigator:
                     s[3] - self.accel_bias[2] * dt)
             dth = (s[4], s[5], s[6])
             # Attitude: rotate by the delta-angle (half before, half after for dv).
-            q_mid = vec.qmul(self.q, vec.qrotvec(vec.scale(dth, 0.5)))
-            self.q = vec.qnormalize(vec.qmul(self.q, vec.qrotvec(dth)))
+            q_mid = vec.qmul(self.q_i, vec.qrotvec(vec.scale(dth, 0.5)))
+            self.q_i = vec.qnormalize(vec.qmul(self.q_i, vec.qrotvec(dth)))
             dv_i = vec.rotate(q_mid, dv_b)
             fx += dv_b[0]
             fy += dv_b[1]
             fz += dv_b[2]
-            g = gravity(self.r)
+            r = self.r
+            g = gravity(r)
             v_old = self.v
-            self.v = vec.add(vec.add(v_old, dv_i), vec.scale(g, dt))
+            if w != 0.0:
+                # Into the turning frame: dv Moon-fixed, gravity plus the Coriolis and
+                # centrifugal accelerations.
+                dv_i = (c * dv_i[0] + sn * dv_i[1], -sn * dv_i[0] + c * dv_i[1], dv_i[2])
+                g = (g[0] + w * (2.0 * v_old[1] + w * r[0]),
+                     g[1] + w * (w * r[1] - 2.0 * v_old[0]), g[2])
+            dv = vec.add(dv_i, vec.scale(g, dt))
+            self._dv_acc = vec.add(self._dv_acc, dv)
+            self.v = vec.add(v_old, dv)
             self._move(vec.scale(vec.add(v_old, self.v), 0.5 * dt))
             self.last_rate_body = vec.scale(dth, 1.0 / dt)
+        self._turn(self.t_us)
         if dt_sum > 0.0:
+            hist = self._hist
+            hist.append((self.t_us, self.q, self._dv_acc))
+            if len(hist) > self.HISTORY_FRAMES:
+                hist.pop(0)
             self.specific_force_mps2 = math.sqrt(fx * fx + fy * fy + fz * fz) / dt_sum
             self._propagate_cov(dt_sum, self.specific_force_mps2)
 
@@ -268,7 +351,7 @@ class Navigator:
                 return
             self.alt_frozen = False
         up = self.up()
-        bore_i = vec.rotate(self.q, self.boresight)
+        bore_i = vec.rotate(self.at(t_us)[0], self.boresight)
         cos_tilt = -vec.dot(bore_i, up)
         if cos_tilt < math.cos(self.MAX_BORESIGHT_TILT_RAD):
             return

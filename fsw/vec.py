@@ -51,6 +51,10 @@ def qmul(p, q):
             pw * qz + px * qy - py * qx + pz * qw)
 
 
+def dot4(p, q):
+    return p[0] * q[0] + p[1] * q[1] + p[2] * q[2] + p[3] * q[3]
+
+
 def qnormalize(q):
     n = math.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
     return (q[0] / n, q[1] / n, q[2] / n, q[3] / n)

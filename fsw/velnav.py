@@ -54,7 +54,7 @@ class VelocimeterFilter:
         P[4] += q
         P[8] += q
 
-    def fuse(self, nav, sample, accel_i):
+    def fuse(self, nav, sample):
         """Fuse one sample ``[t_us, v0, v1, v2, r0, r1, r2, mask]`` if it is new."""
         self.used = False
         self.rejected = False
@@ -73,9 +73,8 @@ class VelocimeterFilter:
                     mask |= 1 << k
             if mask == 0:
                 return
-        age_s = (nav.t_us - sample[0]) * 1e-6
-        # The navigated velocity at the sample's time.
-        v_s = vec.sub(nav.v, vec.scale(accel_i, age_s))
+        # The navigated attitude and velocity at the sample's time.
+        q_s, v_s = nav.at(sample[0])
         r = self.noise_mps * self.noise_mps
         P = self.P
         dv = (0.0, 0.0, 0.0)
@@ -83,7 +82,7 @@ class VelocimeterFilter:
         for k in range(3):
             if not mask & (1 << k):
                 continue
-            d = vec.rotate(nav.q, self.beams[k])
+            d = vec.rotate(q_s, self.beams[k])
             H = (-d[0], -d[1], -d[2])
             pred = vec.dot(H, vec.add(v_s, dv))
             y = sample[1 + k] - pred
@@ -101,7 +100,7 @@ class VelocimeterFilter:
             rng = sample[4 + k]
             if mask & (1 << k) and rng > 0.0:
                 sig = math.sqrt(self.range_noise_m ** 2 + (self.range_noise_fraction * rng) ** 2)
-                nav.fuse_beam_range(sample[0], rng, vec.rotate(nav.q, self.beams[k]), sig)
+                nav.fuse_beam_range(sample[0], rng, vec.rotate(q_s, self.beams[k]), sig)
         if accepted:
             self._apply(nav, dv)
             self._rejects = 0
