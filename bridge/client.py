@@ -70,6 +70,8 @@ DEFAULT_HELLO_TIMEOUT_S = 60.0   # the plant may start after us
 DEFAULT_FRAME_TIMEOUT_S = 10.0   # the plant's own default wait for a command
 DEFAULT_STATUS_EVERY = 250       # frames between two STATUS on a lossy link (5 s at 50 Hz)
 END_SEND_TIMEOUT_S = 0.5         # an END is best effort: the peer may be gone
+DAMAGE_POLL_S = 0.05             # on a lossy link, how often a wait looks for damage to report
+DAMAGE_KEYS = ("crc_errors", "cobs_errors", "runts", "oversize")
 REASON_MAX_CHARS = 500
 
 # END reason words (docs/protocol.md, "END reasons") and the exit code each means here.
@@ -158,6 +160,7 @@ class FswClient:
         self._last_seq = -1                     # the last frame answered
         self._last_command: bytes | None = None
         self._hello_ack: bytes | None = None    # sent again for a repeated HELLO
+        self._damage_reported = 0               # deframer errors the plant has been told of
 
     # --- life cycle ---------------------------------------------------------------------
     def connect(self, accept: bool = True) -> Message:
@@ -339,7 +342,7 @@ class FswClient:
         link = self._link
         while True:
             try:
-                msg = link.recv_msg(self.frame_timeout_s, expect=(protocol.FRAME, protocol.HELLO))
+                msg = self._recv_frame()
             except PeerTimeout as e:
                 self._fail(LINK_FAILURE, f"plant stalled: no frame after seq {self._last_seq} "
                                          f"within {e.timeout_s:g} s")
@@ -374,6 +377,27 @@ class FswClient:
                     self.stats["commands_resent"] += 1
                 continue
             return msg
+
+    def _recv_frame(self) -> Message:
+        """A FRAME (or HELLO, END) within ``frame_timeout_s``. On a lossy link the wait goes
+        in slices of DAMAGE_POLL_S, and a damaged frame dropped meanwhile is reported to
+        the plant at once in a STATUS: the plant, which sends the frame again, then knows
+        the line is noisy (docs/protocol.md, *Retries on a lossy link*)."""
+        link, expect = self._link, (protocol.FRAME, protocol.HELLO)
+        if not getattr(link, "lossy", False):
+            return link.recv_msg(self.frame_timeout_s, expect=expect)
+        deadline = time.monotonic() + self.frame_timeout_s
+        while True:
+            try:
+                return link.recv_msg(max(0.0, min(DAMAGE_POLL_S, deadline - time.monotonic())),
+                                     expect=expect)
+            except PeerTimeout:
+                if sum(link.stats.get(k, 0) for k in DAMAGE_KEYS) > self._damage_reported:
+                    self.stats["damage_reports"] = self.stats.get("damage_reports", 0) + 1
+                    self._send_status()
+                if time.monotonic() >= deadline:
+                    raise PeerTimeout(self.frame_timeout_s, "a message from the peer",
+                                      link.url) from None
 
     def _plant_ended(self, msg: Message) -> None:
         """The plant's END: answer it (best effort) and close."""
@@ -425,6 +449,7 @@ class FswClient:
         for key in ("crc_errors", "cobs_errors", "runts", "oversize", "bytes_discarded"):
             if key in link.stats:
                 stats[key] = link.stats[key]
+        self._damage_reported = sum(stats.get(k, 0) for k in DAMAGE_KEYS)
         try:
             link.send(encode(protocol.STATUS, [max(self._last_seq, 0), stats]),
                       timeout_s=END_SEND_TIMEOUT_S)

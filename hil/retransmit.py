@@ -15,9 +15,10 @@ time, sends again what went unanswered:
   (idempotent), so a retransmission is always safe. A COMMAND for an older seq (the
   answer to an earlier copy) and a second HELLO_ACK are counted and ignored.
 * **Giving up** on frame k: once its retries are exhausted and the line has shown damage
-  since the handshake (errors in the plant's deframer, or in the flight software's
-  STATUS), the run ends with a reason that names line noise and gives the counts. Without
-  damage seen, the plant waits on to the link timeout (a slow peer is not a noisy line).
+  while k was outstanding (errors in the plant's deframer, or in the flight software's,
+  which reports damage in a STATUS at once), the run ends with a reason that names line
+  noise and gives the counts. Without damage seen, the plant waits on to the link timeout
+  (a slow or hung peer is not a noisy line).
   Every wait ends within ``link_timeout_s`` of the frame's first send in any case.
 * **END** again (at most ``END_RETRIES`` times, ``END_RETRY_S`` apart) until the peer's
   END answers it, so the flight software learns the outcome; its last STATUS, sent just
@@ -92,7 +93,7 @@ class Retransmitter:
         for key in COUNTERS:
             self.stats.setdefault(key, 0)
         self.stats["retry_interval_us"] = round(self.first_interval_s() * 1e6)
-        self._damage0 = 0   # the plant's deframer errors when the handshake ended
+        self._damage0 = 0   # both sides' damage counts when the current frame was first sent
 
     # --- HELLO ----------------------------------------------------------------------------
     def hello(self, payload: bytes, timeout_s: float) -> Message:
@@ -124,7 +125,6 @@ class Retransmitter:
             if msg.type_id == protocol.END:
                 raise LinkFailure(f"flight software ended the run: {one_line(msg.reason)}",
                                   side="fsw")
-            self._damage0 = self._damage(link.stats)
             return msg
 
     # --- FRAME / COMMAND ------------------------------------------------------------------
@@ -141,6 +141,7 @@ class Retransmitter:
         interval = self.first_interval_s()
         next_send, deadline = sent_at + interval, sent_at + timeout_s
         sends = 1
+        self._damage0 = self._damage_now()
         while True:
             now = time.monotonic()
             if now >= deadline:
@@ -212,10 +213,13 @@ class Retransmitter:
     def _damage(stats: dict | None) -> int:
         return sum(int(stats.get(k, 0)) for k in DAMAGE_KEYS) if stats else 0
 
+    def _damage_now(self) -> int:
+        return self._damage(self.link.stats) + self._damage(self.link.peer_stats)
+
     def noise_seen(self) -> bool:
-        """Damage counted since the handshake at the plant, or ever at the flight software."""
-        return (self._damage(self.link.stats) > self._damage0
-                or self._damage(self.link.peer_stats) > 0)
+        """Damage counted while the current frame was outstanding: by the plant's deframer,
+        or by the flight software's (its STATUS, sent at once on damage)."""
+        return self._damage_now() > self._damage0
 
     def _noise(self, seq: int, sends: int, waited_s: float) -> LinkFailure:
         here = _counts(self.link.stats)
@@ -225,8 +229,8 @@ class Retransmitter:
             seen.append(f"{there or 'none'} at the flight software (its last STATUS)")
         failure = LinkFailure(
             f"line noise: frame {seq} sent {sends} times in {waited_s:.3g} s without a valid "
-            f"command; damage seen: {'; '.join(seen)}; {self.stats['frames_resent']} frames "
-            f"resent in this run")
+            f"command, {self._damage_now() - self._damage0} damaged frames meanwhile; in the "
+            f"run {'; '.join(seen)}; {self.stats['frames_resent']} frames resent")
         failure.side, failure.seq, failure.waited_s = "link", seq, waited_s
         return failure
 

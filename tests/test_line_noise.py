@@ -86,12 +86,14 @@ def _command(seq: int) -> bytes:
 
 class Scripted:
     """A flight software over a loop link that stays silent for the copies of a frame
-    listed in ``silent`` ({seq: copies to ignore}) and reports ``status`` when asked."""
+    listed in ``silent`` ({seq: copies to ignore}); with ``damaged``, it reports each copy
+    it ignores as a damaged frame in a STATUS (as a client does on a noisy line)."""
 
     def __init__(self, name: str, silent: dict[int, int], stale: bool = False,
-                 status: dict | None = None) -> None:
+                 damaged: bool = False) -> None:
         self.link = open_link(f"loop://{name}", "fsw")
-        self.silent, self.stale, self.status = dict(silent), stale, status
+        self.silent, self.stale, self.damaged = dict(silent), stale, damaged
+        self.crc_errors = 0
         self.seen: list[int] = []
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -106,12 +108,13 @@ class Scripted:
                     return
                 if msg.type_id == p.HELLO:
                     link.send_msg(p.HELLO_ACK, ["fsw", "scripted", "cpython"])
-                    if self.status is not None:   # its counters, before the first frame
-                        link.send_msg(p.STATUS, [0, self.status])
                     continue
                 self.seen.append(msg.seq)
                 if self.silent.get(msg.seq, 0) > 0:
                     self.silent[msg.seq] -= 1
+                    if self.damaged:
+                        self.crc_errors += 1
+                        link.send_msg(p.STATUS, [msg.seq, {"crc_errors": self.crc_errors}])
                     continue
                 if self.stale and msg.seq > 0:
                     link.send(_command(msg.seq - 1))   # the answer to an earlier copy
@@ -153,7 +156,7 @@ def test_a_frame_is_sent_again_until_answered_and_stale_answers_are_ignored():
 
 def test_retries_exhausted_on_a_damaged_line_name_line_noise():
     plant, retx = _plant("retx-b", CALM)
-    fsw = Scripted("retx-b", silent={3: 99}, status={"crc_errors": 7, "frames_received": 3})
+    fsw = Scripted("retx-b", silent={3: 99}, damaged=True)
     try:
         retx.hello(_hello(), 5.0)
         with pytest.raises(LinkFailure) as failure:
@@ -168,14 +171,16 @@ def test_retries_exhausted_on_a_damaged_line_name_line_noise():
         fsw.thread.join(5.0)
     text = str(failure.value)
     assert text.startswith("link failure: line noise: frame 3 sent 4 times in ")
-    assert "7 CRC errors at the flight software (its last STATUS)" in text
+    assert " without a valid command, 4 damaged frames meanwhile; in the run none at the " \
+           "plant; 4 CRC errors at the flight software (its last STATUS); 3 frames resent" in text
     assert "stalled" not in text and failure.value.seq == 3
     assert fsw.seen.count(3) == 4 and fsw.seen[-1] == 3     # 1 + max_retries copies
 
 
 def test_without_damage_seen_a_silent_peer_is_a_stall_at_the_link_timeout():
+    # damage reported before frame 1 (while 0 was outstanding) is no evidence for frame 1
     plant, retx = _plant("retx-c")
-    fsw = Scripted("retx-c", silent={1: 99})
+    fsw = Scripted("retx-c", silent={0: 1, 1: 99})
     try:
         retx.hello(_hello(), 5.0)
         with pytest.raises(LinkFailure) as failure:
@@ -189,6 +194,7 @@ def test_without_damage_seen_a_silent_peer_is_a_stall_at_the_link_timeout():
         fsw.thread.join(5.0)
     assert str(failure.value) == ("link failure: fsw stalled at seq 1 after 2 s: no command "
                                   "within 2 s (frame sent 4 times)")
+    assert fsw.seen.count(0) >= 2
 
 
 def test_retry_bounds_are_checked():

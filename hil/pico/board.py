@@ -20,7 +20,8 @@ a repeated FRAME (the seq just answered) gets the cached COMMAND again, byte for
 without stepping the flight software; an older seq is ignored; a repeated HELLO (the same
 bytes, before the first frame) gets the cached HELLO_ACK. The board counts what it received,
 repeated and dropped (``link_stats``: its counters and the deframer's) and sends them to
-the host in a STATUS every STATUS_EVERY frames and before each END it sends.
+the host in a STATUS every STATUS_EVERY frames, before each END it sends, and at once when
+a damaged frame was dropped during a run.
 
 ``main.py`` pumps a real Pico's USB serial port through :meth:`Board.feed`; the virtual
 board (hil/virtual/board.mjs) pumps a pseudo-terminal through it inside MicroPython.
@@ -43,7 +44,7 @@ RUNNING = "running"    # handshake done: answering frames
 FAULT = "fault"        # the last run ended on an error; waiting for a HELLO
 STATUS_EVERY = 250     # frames between two STATUS messages (as the host's client)
 LINK_COUNTERS = ("frames_received", "frames_repeated", "frames_stale", "commands_sent",
-                 "commands_resent", "hellos_repeated", "bad_messages")
+                 "commands_resent", "hellos_repeated", "bad_messages", "damage_reports")
 DEFRAMER_COUNTERS = ("crc_errors", "cobs_errors", "runts", "oversize", "bytes_discarded")
 
 if hasattr(time, "ticks_us"):
@@ -118,9 +119,17 @@ class Board:
             stats[k] = self.deframer.stats[k]
         return stats
 
+    def _damage(self):
+        st = self.deframer.stats
+        return st["crc_errors"] + st["cobs_errors"] + st["runts"] + st["oversize"]
+
     def feed(self, data):
-        """Consume bytes from the host; return the bytes to write back (maybe empty)."""
+        """Consume bytes from the host; return the bytes to write back (maybe empty).
+
+        During a run, a damaged frame dropped by the deframer is reported at once in a
+        STATUS, so the host, which sends it again, knows the line is noisy."""
         out = b""
+        damage = self._damage()
         for payload in self.deframer.feed(data):
             reply = self.handle(payload)
             if reply is None:
@@ -130,6 +139,9 @@ class Board:
             else:
                 for part in reply:
                     out += wire.frame(part)
+        if self.state == RUNNING and self._damage() > damage:
+            self.link["damage_reports"] += 1
+            out += wire.frame(self._status_payload())
         return out
 
     # --- one message --------------------------------------------------------------------
