@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/line_noise.py [--rates 0,1e-4,1e-3] [--seed 1] [--virtual]
                                          [--scenario terminal] [--max-sim-time S]
+                                         [--fsw-program 'bridge/c/build/fsil-example-fsw']
 
 Each run is ``fsil plant`` and ``fsil fsw`` (two processes) on the two ends of a
 hil.line_noise.NoisyLine: two raw pseudo-terminals joined by a relay that flips one random
 bit in each byte with the given probability, seeded (both directions). ``--virtual`` adds
 the same runs against the virtual board (the board firmware under MicroPython in Node.js)
-behind the same noise. Rate 0 is the baseline measured in the same run: the table gives
+behind the same noise; ``--fsw-program`` runs that program (given the link URL as its last
+argument, e.g. the C library's example) instead of ``fsil fsw``. Rate 0 is the baseline measured in the same run: the table gives
 each run's outcome, cycles, wall time and its ratio to the baseline's, the bits flipped,
 and the counters of both sides (frames sent again by the plant, the most sends of one
 frame, damaged frames dropped at the plant and at the flight software, commands sent again
@@ -48,6 +50,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="cut each run at S seconds of sim time (default: the scenario's)")
     p.add_argument("--virtual", action="store_true",
                    help="also run against the virtual board (needs Node.js)")
+    p.add_argument("--fsw-program", default=None, metavar="PROGRAM",
+                   help="the flight software for the pty runs: PROGRAM URL (default fsil fsw)")
     return p.parse_args(argv)
 
 
@@ -68,7 +72,11 @@ def run_pty(args: argparse.Namespace, rate: float, out: pathlib.Path) -> dict:
         plant_port, fsw_port = line.names
         t0 = time.monotonic()
         plant = _fsil(*_plant_args(args, plant_port, out))
-        fsw = _fsil("fsw", "--link", f"serial://{fsw_port}")
+        if args.fsw_program:
+            fsw = subprocess.Popen([*args.fsw_program.split(), f"serial://{fsw_port}"], cwd=ROOT,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        else:
+            fsw = _fsil("fsw", "--link", f"serial://{fsw_port}")
         plant_log = plant.communicate(timeout=1800)[0]
         fsw_log = fsw.communicate(timeout=120)[0]
         wall = time.monotonic() - t0

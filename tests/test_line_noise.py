@@ -23,6 +23,7 @@ import time
 import tty
 from pathlib import Path
 
+import c_build  # tests/c_build.py
 import numpy as np
 import pytest
 
@@ -253,23 +254,36 @@ def _fsil(*args: str) -> subprocess.Popen:
 
 
 class PtyRuns:
-    """fsil plant + fsil fsw over a noisy pty pair at 1e-4 (1000 cycles) and at 1e-3, both
-    started at once; the virtual board's run goes on in this process meanwhile. At 1e-4 the
-    flight software opens its port only after the plant's first HELLO went through the line
-    (pyserial empties the input on open): the plant's repeated HELLO gets it connected."""
+    """fsil plant + fsil fsw over a noisy pty pair at 1e-4 (1000 cycles) and at 1e-3, and
+    fsil plant + the C library's example at 1e-4, all started at once; the virtual board's
+    run goes on in this process meanwhile. At 1e-4 the flight software opens its port only
+    after the plant's first HELLO went through the line (pyserial empties the input on
+    open): the plant's repeated HELLO gets it connected."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.lines = {"1e-4": NoisyLine(1e-4, seed=3).start(),
-                      "1e-3": NoisyLine(1e-3, seed=3).start()}
+        self.c_problem: BaseException | None = None
+        try:
+            c_build.build()
+        except (pytest.skip.Exception, pytest.fail.Exception) as e:   # no C compiler here
+            self.c_problem = e
+        names = ["1e-4", "1e-3"] + (["c-1e-4"] if self.c_problem is None else [])
+        self.lines = {name: NoisyLine(float(name.removeprefix("c-")), seed=3).start()
+                      for name in names}
         self.procs: dict[str, list] = {}
         self.logs: dict[str, tuple[str, str]] | None = None
-        for name, sim_s in (("1e-4", "20"), ("1e-3", "120")):
+        for name in names:
             plant_tty, _ = self.lines[name].names
+            sim_s = "120" if name == "1e-3" else "20"
             self.procs[name] = [_fsil("plant", "--scenario", "terminal", "--link",
                                       f"serial://{plant_tty}", "--out", str(tmp / name),
                                       "--max-sim-time", sim_s, "--no-progress"), None]
         self._fsw("1e-3")
+        if self.c_problem is None:
+            self.procs["c-1e-4"][1] = subprocess.Popen(
+                [str(c_build.BUILD / "fsil-example-fsw"),
+                 f"serial://{self.lines['c-1e-4'].names[1]}"],
+                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 120
         while self.lines["1e-4"].bytes[0] == 0 and time.monotonic() < deadline:
             time.sleep(0.05)                   # the plant's first HELLO is on its way
@@ -372,6 +386,22 @@ def test_a_noisy_pty_pair_at_1e_4_completes_and_at_1e_3_ends_naming_line_noise(p
     assert "stall" not in summary["reason"] and "\n" not in summary["reason"]
     assert summary["link_stats"]["frames_resent"] > 0
     assert fsw.returncode == 3
+
+
+@pytest.mark.timeout(240)
+def test_the_c_library_over_a_noisy_pty_pair_answers_from_its_cache_and_reports_damage(
+        pty_runs):
+    if pty_runs.c_problem is not None:
+        raise pty_runs.c_problem               # skipped (or failed under FSIL_REQUIRE_C=1)
+    logs = pty_runs.collect()
+    plant, fsw = pty_runs.procs["c-1e-4"]
+    summary = json.loads((pty_runs.tmp / "c-1e-4" / "summary.json").read_text())
+    assert (plant.returncode, summary["outcome"]) == (1, "timeout"), logs["c-1e-4"]
+    assert summary["cycles"] == 1000 and "run ended: timeout" in logs["c-1e-4"][1]  # END heard
+    mine, theirs = summary["link_stats"], summary["fsw_link_stats"]
+    assert mine["frames_resent"] > 0
+    assert theirs["commands_sent"] == 1000 and theirs["commands_resent"] > 0
+    assert theirs["damage_reports"] > 0 and theirs["crc_errors"] + theirs["cobs_errors"] > 0
 
 
 def test_the_documented_retry_rules_are_the_defaults():

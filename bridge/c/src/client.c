@@ -20,28 +20,30 @@ void fsil_client_send_status(fsil_client_t *c)
 {
     static const char *const names[] = {
         "frames_received", "frames_repeated", "commands_sent", "commands_resent",
-        "hellos_repeated", "status_received", "bytes_in", "bytes_discarded", "frames_ok",
-        "bad_frames", "cobs_errors", "runts", "oversize", "crc_errors"};
+        "hellos_repeated", "status_received", "damage_reports", "bytes_in", "bytes_discarded",
+        "frames_ok", "bad_frames", "cobs_errors", "runts", "oversize", "crc_errors"};
     uint64_t values[sizeof names / sizeof names[0]];
     const fsil_deframer_stats_t *f = fsil_link_framing_stats(c->link);
     uint8_t buf[512];
     size_t len;
-    uint32_t n = 6;
+    uint32_t n = 7;
     values[0] = c->stats.frames_received;
     values[1] = c->stats.frames_repeated;
     values[2] = c->stats.commands_sent;
     values[3] = c->stats.commands_resent;
     values[4] = c->stats.hellos_repeated;
     values[5] = c->stats.status_received;
+    values[6] = c->stats.damage_reports;
     if (f != NULL) { /* a byte-stream link: what the line damaged */
-        values[6] = f->bytes_in;
-        values[7] = f->bytes_discarded;
-        values[8] = f->frames_ok;
-        values[9] = f->cobs_errors + f->runts + f->oversize + f->crc_errors;
-        values[10] = f->cobs_errors;
-        values[11] = f->runts;
-        values[12] = f->oversize;
-        values[13] = f->crc_errors;
+        values[7] = f->bytes_in;
+        values[8] = f->bytes_discarded;
+        values[9] = f->frames_ok;
+        values[10] = f->cobs_errors + f->runts + f->oversize + f->crc_errors;
+        values[11] = f->cobs_errors;
+        values[12] = f->runts;
+        values[13] = f->oversize;
+        values[14] = f->crc_errors;
+        c->damage_reported = values[10];
         n = sizeof names / sizeof names[0];
     }
     if (fsil_encode_status(buf, sizeof buf, &len, c->seq, names, values, n) == FSIL_OK) {
@@ -85,12 +87,44 @@ void fsil_client_end(fsil_client_t *c, const char *reason)
     send_end(c, line);
 }
 
+/* One payload within timeout_ms. After the handshake on a byte-stream link, the wait goes
+ * in slices of FSIL_DAMAGE_POLL_MS and a damaged frame dropped meanwhile is reported at
+ * once in a STATUS: the plant, which sends frames again, then knows the line is noisy. */
+static fsil_err_t recv_payload(fsil_client_t *c, uint32_t timeout_ms, size_t *len)
+{
+    const fsil_deframer_stats_t *f = fsil_link_framing_stats(c->link);
+    uint32_t start;
+    if (f == NULL || c->ack_len == 0) {
+        return fsil_link_recv(c->link, c->rx, sizeof c->rx, len, timeout_ms);
+    }
+    start = fsil_link_now_ms(c->link);
+    for (;;) {
+        uint32_t spent = fsil_link_now_ms(c->link) - start; /* wraps correctly */
+        uint32_t left = spent < timeout_ms ? timeout_ms - spent : 0;
+        fsil_err_t st = fsil_link_recv(c->link, c->rx, sizeof c->rx, len,
+                                       left < FSIL_DAMAGE_POLL_MS ? left : FSIL_DAMAGE_POLL_MS);
+        if (st != FSIL_ERR_TIMEOUT) {
+            return st;
+        }
+        if (f->cobs_errors + f->runts + f->oversize + f->crc_errors > c->damage_reported) {
+            c->stats.damage_reports++;
+            fsil_client_send_status(c);
+        }
+        if (left <= FSIL_DAMAGE_POLL_MS) {
+            fsil_error_set(&c->link->error, FSIL_ERR_TIMEOUT, "no message from the peer within ");
+            fsil_error_add_u(&c->link->error, timeout_ms);
+            fsil_error_add(&c->link->error, " ms");
+            return st;
+        }
+    }
+}
+
 /* Receive and decode one message; a protocol error ends the run with END. */
 static fsil_err_t receive(fsil_client_t *c, uint32_t timeout_ms)
 {
     size_t len;
     fsil_error_t why;
-    fsil_err_t st = fsil_link_recv(c->link, c->rx, sizeof c->rx, &len, timeout_ms);
+    fsil_err_t st = recv_payload(c, timeout_ms, &len);
     if (st != FSIL_OK) {
         c->error = c->link->error;
         c->error.status = st;

@@ -25,6 +25,7 @@
 #define FSIL_ACK_MAX_BYTES 256
 #define FSIL_END_REASON_BYTES 160
 #define FSIL_END_SEND_TIMEOUT_MS 1000u /* END is sent best effort, this long at most */
+#define FSIL_DAMAGE_POLL_MS 50u        /* byte-stream link: how often a wait looks for damage */
 
 typedef struct {
     uint64_t frames_received;   /* FRAMEs handed out */
@@ -33,6 +34,7 @@ typedef struct {
     uint64_t commands_resent;
     uint64_t hellos_repeated;
     uint64_t status_received;
+    uint64_t damage_reports;    /* STATUS sent at once because a damaged frame was dropped */
 } fsil_client_stats_t;
 
 typedef struct {
@@ -52,6 +54,7 @@ typedef struct {
     int have_frame;
     int answered;                   /* the frame last handed out has its COMMAND */
     int ended;
+    uint64_t damage_reported;       /* deframer errors the plant has been told of */
 } fsil_client_t;
 
 void fsil_client_init(fsil_client_t *c, fsil_link_t *link);
@@ -61,7 +64,11 @@ fsil_err_t fsil_client_hello(fsil_client_t *c, uint32_t timeout_ms, const fsil_h
 fsil_err_t fsil_client_ack(fsil_client_t *c, const char *software, const char *runtime);
 /* Wait for the next new FRAME (timeout_ms of silence at most). FSIL_ERR_END when the
  * plant ends the run (answered already; reason in c->end_reason). On a protocol error
- * the client sends END("protocol error: ...") itself before returning it. */
+ * the client sends END("protocol error: ...") itself before returning it. A repeated
+ * FRAME (the seq just answered) gets the cached COMMAND, a repeated HELLO the cached
+ * HELLO_ACK. On a byte-stream link the wait goes in slices of FSIL_DAMAGE_POLL_MS and a
+ * damaged frame dropped meanwhile is reported to the plant at once in a STATUS
+ * (docs/protocol.md, "Retries on a lossy link"). */
 fsil_err_t fsil_client_next_frame(fsil_client_t *c, uint32_t timeout_ms,
                                      const fsil_frame_t **frame);
 /* Answer the frame last handed out (cmd->seq is set to its seq). */
