@@ -1,7 +1,8 @@
 """The ``fsil`` command line: run a landing, start either side alone, list scenarios.
 
 Exit codes: 0 landed; 1 run completed but not landed; 2 bad arguments or configuration;
-3 link failure. Every non-zero exit prints a one-line reason.
+3 link failure; 130 interrupted (SIGINT, SIGTERM). Every non-zero exit prints a one-line
+reason.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hil.errors import EXIT_CONFIG, EXIT_LINK, HilError
+from hil.errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_LINK, HilError
 from hil.run_options import (DEFAULT_SCENARIO, RUN_FILES, HilErrorConfig,  # noqa: F401
                              _add_common, _add_fsw_variant, _add_history, _check_load,
                              _check_url, _load, _print_summary, _rt_priority,
@@ -290,9 +291,11 @@ def cmd_plant(args: argparse.Namespace) -> int:
                              "process, so no flight software could join this plant; use "
                              "zmq+ipc://, zmq+tcp:// or serial://")
     cfg, seed, out = _load(args)
-    result = PlantSide(cfg, args.link, out, seed, progress=not args.no_progress,
-                       hello_timeout_s=args.hello_timeout, realtime=args.realtime,
-                       history=args.history).run()
+    from hil.engine.signals import handle_signals
+    with handle_signals():
+        result = PlantSide(cfg, args.link, out, seed, progress=not args.no_progress,
+                           hello_timeout_s=args.hello_timeout, realtime=args.realtime,
+                           history=args.history, build=getattr(args, "build", None)).run()
     _print_summary(result)
     return result.exit_code
 
@@ -315,22 +318,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_load(args.fsw_load_ms, "--fsw-load-ms")
     if args.fsw_cmd is None:
         fsw_argv = own_fsw_argv(fsw_entry.spec, cfg.run.link_timeout_s + 5.0, args.fsw_load_ms)
-    tmp = None
-    url = args.link
-    if url is None:
-        tmp = tempfile.mkdtemp(prefix="fsil-")
-        url = f"zmq+ipc://{tmp}/link.sock"
-    _check_url(url, allow_remote=args.allow_remote)
-    launcher = FswLauncher(fsw_argv, out / LOG_NAME)
-    try:
-        result = PlantSide(cfg, url, out, seed, fsw_launcher=launcher,
-                           progress=not args.no_progress,
-                           hello_timeout_s=args.hello_timeout, realtime=args.realtime,
-                           history=args.history).run()
-    finally:
-        launcher.stop()
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+    if args.link is not None:
+        _check_url(args.link, allow_remote=args.allow_remote)
+    from hil.engine.signals import handle_signals
+    with handle_signals():   # SIGINT/SIGTERM: the run ends in order, then this clean-up
+        tmp = None
+        url = args.link
+        if url is None:
+            tmp = tempfile.mkdtemp(prefix="fsil-")
+            url = f"zmq+ipc://{tmp}/link.sock"
+        launcher = FswLauncher(fsw_argv, out / LOG_NAME)
+        try:
+            result = PlantSide(cfg, url, out, seed, fsw_launcher=launcher,
+                               progress=not args.no_progress,
+                               hello_timeout_s=args.hello_timeout, realtime=args.realtime,
+                               history=args.history, build=getattr(args, "build", None)).run()
+        finally:
+            launcher.stop()
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
     _print_summary(result)
     return result.exit_code
 
@@ -345,17 +351,28 @@ def _run_inprocess(args: argparse.Namespace) -> int:
     if given:
         raise HilErrorConfig(f"--inprocess runs without a link; it takes no {', '.join(given)}")
     from hil.engine import run_inprocess
+    from hil.engine.signals import handle_signals
     entry = _resolve_fsw(args.fsw or "default")
     cfg, seed, out = _load(args)
-    result = run_inprocess(cfg, seed, fsw=entry, out_dir=out, history=args.history,
-                           progress=not args.no_progress, control=True)
+    with handle_signals():
+        result = run_inprocess(cfg, seed, fsw=entry, out_dir=out, history=args.history,
+                               progress=not args.no_progress, control=True,
+                               build=getattr(args, "build", None))
     _print_summary(result)
     return result.exit_code
+
+
+def run_build(args: argparse.Namespace) -> dict:
+    """summary.json's ``build`` block: fsil version, git commit (from a checkout), and the
+    command line that started the run."""
+    return {**build_info(), "command": ["fsil", *getattr(args, "argv", [])]}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.build = run_build(args) if args.command in ("run", "plant", "hil") else None
     from bridge.errors import BridgeError, UrlError
     from plant.lander import PlantError
     try:
@@ -372,9 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     except PlantError as e:
         print(f"fsil: error: {e}", file=sys.stderr)
         return EXIT_CONFIG
-    except KeyboardInterrupt:
-        print("fsil: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:   # hil.errors.Interrupted too (SIGINT, SIGTERM)
+        print(f"fsil: {e or 'interrupted'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ Exit codes of ``fsil`` (and of anything else that ends a run):
        reached, or a :class:`RunFailure` that stopped it early)
     2  bad arguments or configuration (:class:`ConfigError`, :class:`ScenarioError`)
     3  link failure: the peer stalled, vanished or sent something unreadable (:class:`LinkFailure`)
+  130  interrupted: SIGINT or SIGTERM ended the run (:class:`Interrupted`; 128 + SIGINT, as a
+       shell reports Ctrl-C); the run's history and summary (outcome ``interrupted``) are kept
 
 Errors from lower layers (OS, ZeroMQ, serial, tomllib) are converted at the boundary with
 ``raise ... from error``; callers tell errors apart by class, never by message text.
@@ -18,6 +20,7 @@ EXIT_LANDED = 0
 EXIT_NOT_LANDED = 1
 EXIT_CONFIG = 2
 EXIT_LINK = 3
+EXIT_INTERRUPTED = 130
 
 
 class HilError(Exception):
@@ -72,3 +75,18 @@ class RunFailure(HilError):
     """The run could not go on (plant diverged, flight software reported a fault, disk full)."""
 
     exit_code = EXIT_NOT_LANDED
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM ended the run (:mod:`hil.engine.signals`); ``signal_name`` says which.
+
+    Deliberately outside :class:`HilError`, under :class:`KeyboardInterrupt` (a
+    ``BaseException``): an ``except Exception`` -- in a flight software's ``step``, in the
+    contract checker -- must not swallow it.
+    """
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, signal_name: str) -> None:
+        self.signal_name = signal_name
+        super().__init__(f"interrupted by {signal_name}")

@@ -86,9 +86,11 @@ def _run(args: argparse.Namespace, url: str, launcher, log: dict | None = None) 
         raise ConfigError(f'--port takes a serial port or a serial URL, got "{url}"')
     _check_url(url)
     extra = {"realtime": True} if getattr(args, "realtime", False) else {}
-    result = PlantSide(cfg, url, out, seed, fsw_launcher=launcher,
-                       progress=not args.no_progress, hello_timeout_s=args.hello_timeout,
-                       **extra).run()
+    from hil.engine.signals import handle_signals
+    with handle_signals():   # SIGINT/SIGTERM end the run in order (summary kept)
+        result = PlantSide(cfg, url, out, seed, fsw_launcher=launcher,
+                           progress=not args.no_progress, hello_timeout_s=args.hello_timeout,
+                           build=getattr(args, "build", None), **extra).run()
     _print_summary(result)
     return result.exit_code
 

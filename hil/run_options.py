@@ -179,7 +179,7 @@ def _print_summary(result) -> None:
         from hil.timing import format_report
         print("\n".join(format_report(s["timing"])))
     print(f"  run folder: {result.out_dir}")
-    if s["outcome"] == "link_failure":
+    if s["outcome"] in ("link_failure", "interrupted"):
         print(f"fsil: {s['reason']}", file=sys.stderr)
     elif s["outcome"] != "landed":
         print(f"fsil: not landed: {s['outcome']}: {s['reason']}", file=sys.stderr)

@@ -29,13 +29,14 @@ from fsw.host.registry import FswEntry, resolve
 from plant.config import ScenarioConfig
 from plant.lander import LanderPlant
 
+import hil.engine.signals as signals
 from hil.engine.context import Progress, RunContext, RunResult
 from hil.engine.lockstep import run_inprocess_loop
 from hil.engine.recorder import HistoryRecorder, open_sink
 from hil.engine.schema import columns
 from hil.engine.summary import build_summary, finish, history_file
 from hil.engine.timing import TimingLog
-from hil.errors import ConfigError, HilError
+from hil.errors import ConfigError, HilError, Interrupted
 
 FswSpec = str | FswEntry | Callable[[dict], Any]
 
@@ -43,7 +44,7 @@ FswSpec = str | FswEntry | Callable[[dict], Any]
 def run_inprocess(cfg: ScenarioConfig, seed: int | None = None, fsw: FswSpec = "default",
                   out_dir: str | os.PathLike[str] | None = None, history: str | None = "csv",
                   progress: bool = False, control: bool | str = False,
-                  plots: bool = True) -> RunResult:
+                  plots: bool = True, build: dict | None = None) -> RunResult:
     """One run in this process; see the module docstring.
 
     ``fsw``: ``"default"``, ``"legacy"``, a registry spec (``MODULE:CLASS``,
@@ -52,6 +53,7 @@ def run_inprocess(cfg: ScenarioConfig, seed: int | None = None, fsw: FswSpec = "
     nothing. ``history``: ``"csv"``, ``"parquet"``, ``"memory"`` (in ``RunResult.history``)
     or None. ``control``: serve the fault-control channel (``fsil inject``) as
     :class:`hil.engine.two_process.PlantSide` does (needs ``out_dir`` for the default).
+    ``build``: summary.json's ``build`` block (version, commit, command line).
     """
     wall0 = time.monotonic()
     seed = cfg.run.seed if seed is None else seed
@@ -68,16 +70,17 @@ def run_inprocess(cfg: ScenarioConfig, seed: int | None = None, fsw: FswSpec = "
     info: dict = {"engine": "inprocess", "fsw_runtime": _runtime(), "fsw_software": None,
                   "history_file": history_file(sink), "link": None, "link_stats": {},
                   "processes": {"plant_pid": os.getpid(), "fsw_pid": os.getpid()},
-                  "control": None}
-    failure: HilError | None = None
+                  "control": None, "build": build}
+    failure: HilError | Interrupted | None = None
     try:
-        if control is not False:
-            ctx.control = _open_control(out, control)
-            info["control"] = ctx.control.server.endpoint
-        checked = CheckedFsw(entry, _hello_config(cfg, plant))
-        info["fsw_software"] = checked.software
-        run_inprocess_loop(ctx, _caller(checked), frame)
-    except ContractViolation as e:
+        with signals.armed():   # SIGINT/SIGTERM end the run in order (hil.engine.signals)
+            if control is not False:
+                ctx.control = _open_control(out, control)
+                info["control"] = ctx.control.server.endpoint
+            checked = CheckedFsw(entry, _hello_config(cfg, plant))
+            info["fsw_software"] = checked.software
+            run_inprocess_loop(ctx, _caller(checked), frame)
+    except (ContractViolation, Interrupted) as e:
         failure = e
     finally:
         ctx.progress.close()

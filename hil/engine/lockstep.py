@@ -21,6 +21,7 @@ from bridge.codec import encode
 from bridge.errors import PeerTimeout, one_line
 from plant.lander import Command, SensorFrame
 
+import hil.engine.signals as signals
 from hil.engine.context import RunContext
 from hil.errors import LinkFailure
 
@@ -29,9 +30,35 @@ FRAME = protocol.FRAME
 MODES = protocol.MODES
 
 
+def send_watching(ctx: RunContext, payload: bytes, seq: int | None, what: str) -> None:
+    """Send ``payload`` to the flight software, bounded by ``ctx.timeout_s``, checking its
+    process (and a pending signal) every :data:`POLL_SLICE_S`: a peer that died while the
+    plant was sending is reported as its death, with its exit code, not later as a stall."""
+    link = ctx.link
+    try:
+        link.send(payload, timeout_s=min(POLL_SLICE_S, ctx.timeout_s))
+        return
+    except PeerTimeout:
+        pass
+    timeout_s = ctx.timeout_s
+    deadline = time.monotonic() + timeout_s - POLL_SLICE_S
+    while True:
+        signals.check()
+        ctx.check_alive(seq, what)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LinkFailure(f"the flight software took no {what} within {timeout_s:g} s",
+                              side="fsw", seq=seq, waited_s=timeout_s)
+        try:
+            link.send(payload, timeout_s=min(POLL_SLICE_S, remaining))
+            return
+        except PeerTimeout:
+            pass
+
+
 def wait_message(ctx: RunContext, type_id: int, timeout_s: float, seq: int | None, what: str):
     """Receive one message of ``type_id`` (or END, which raises), bounded by ``timeout_s``,
-    checking the flight-software process every :data:`POLL_SLICE_S`."""
+    checking the flight-software process (and a pending signal) every :data:`POLL_SLICE_S`."""
     link = ctx.link
     expect = (type_id,)
     deadline = time.monotonic() + timeout_s
@@ -40,6 +67,7 @@ def wait_message(ctx: RunContext, type_id: int, timeout_s: float, seq: int | Non
         try:
             msg = link.recv_msg(max(0.0, min(POLL_SLICE_S, remaining)), expect=expect)
         except PeerTimeout:
+            signals.check()
             ctx.check_alive(seq, what)
             if time.monotonic() >= deadline:
                 raise LinkFailure(f"no {what} within {timeout_s:g} s", side="fsw",
@@ -53,23 +81,22 @@ def wait_message(ctx: RunContext, type_id: int, timeout_s: float, seq: int | Non
 
 def run_lockstep(ctx: RunContext, frame: SensorFrame) -> SensorFrame:
     """Lockstep over ``ctx.link`` until the plant is done; returns the last frame."""
-    link, plant, rec, log, bar = ctx.link, ctx.plant, ctx.recorder, ctx.timing, ctx.progress
+    plant, rec, log, bar = ctx.plant, ctx.recorder, ctx.timing, ctx.progress
     timeout_s = ctx.timeout_s
     clock = time.perf_counter_ns
-    send_msg = link.send_msg
+    state = signals.STATE
     retx = ctx.retx   # on a lossy link: frames sent again until answered (hil.retransmit)
     k = log.cycles
     t_loop = clock()
     while not plant.done:
+        if state.pending is not None:
+            signals.check()
         ctx.frame = frame
         seq = frame.seq
         t_send = clock()
-        if retx is None:
-            send_msg(FRAME, [seq, frame.t_us, frame.imu, frame.alt, frame.vel], timeout_s=timeout_s)
-        else:
-            payload = encode(FRAME, [seq, frame.t_us, frame.imu, frame.alt, frame.vel])
-            sent_at = time.monotonic()
-            link.send(payload, timeout_s=timeout_s)
+        payload = encode(FRAME, [seq, frame.t_us, frame.imu, frame.alt, frame.vel])
+        sent_at = time.monotonic() if retx is not None else 0.0
+        send_watching(ctx, payload, seq, "frame")
         t_rec = clock()
         rec.plant_part(plant, frame)      # while the flight software computes
         rec.idle()
@@ -106,9 +133,12 @@ def run_inprocess_loop(ctx: RunContext, call, frame: SensorFrame) -> SensorFrame
     ``(mode, throttle, torque_nm, nav, flags)`` checked against the contract."""
     plant, rec, log, bar = ctx.plant, ctx.recorder, ctx.timing, ctx.progress
     clock = time.perf_counter_ns
+    state = signals.STATE
     k = log.cycles
     t_loop = clock()
     while not plant.done:
+        if state.pending is not None:
+            signals.check()
         ctx.frame = frame
         t_rec = clock()
         rec.plant_part(plant, frame)

@@ -34,7 +34,9 @@ from bridge.codec import MAX_IMU_SAMPLES_PER_FRAME, decode, encode
 from bridge.errors import BridgeError, PeerTimeout, ProtocolError, one_line
 from plant.lander import Command, Outcome, SensorFrame
 
+import hil.engine.signals as signals
 from hil.engine.context import RunContext
+from hil.engine.lockstep import send_watching
 from hil.engine.pacing import clock_ns, coarse_ms, spin_for
 from hil.engine.schema import HISTORY_COLUMNS
 from hil.engine.timing import NONE, TimingLog
@@ -108,7 +110,10 @@ class RealtimeLoop:
         t0 = self.t0 = clock_ns() + period
         self.last_heard_ns = self.next_alive_ns = t0
         k = 0
+        state = signals.STATE
         while True:
+            if state.pending is not None:
+                signals.check()
             self.k = k
             ctx.frame = frame
             due = t0 + k * period
@@ -123,7 +128,7 @@ class RealtimeLoop:
                     payload = self._merged(frame, carry)
                     carry = None
                 sent = clock_ns()
-                self.link.send(payload, timeout_s=ctx.timeout_s)
+                send_watching(ctx, payload, k, "frame")
                 self.outstanding, self.out_sent_ns = k, sent
                 self.sent_ns[k & 1] = sent
                 log.frames_sent += 1
@@ -225,6 +230,7 @@ class RealtimeLoop:
         try:
             payload = self.link.recv(timeout_s)
         except PeerTimeout:
+            signals.check()
             now = clock_ns()
             if now >= self.next_alive_ns:
                 self.next_alive_ns = now + ALIVE_CHECK_NS

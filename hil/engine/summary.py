@@ -17,18 +17,24 @@ import numpy as np
 
 from hil.engine.context import RunContext, RunResult
 from hil.engine.recorder import CsvSink, ParquetSink
-from hil.errors import EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED, HilError
+from hil.errors import EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED, HilError, Interrupted
 from hil.scenario import scenario_to_dict
 
 
 def build_summary(ctx: RunContext, prop0_kg: float, wall_s: float, info: dict,
-                  failure: HilError | None, failure_outcome: str = "link_failure") -> dict:
+                  failure: HilError | Interrupted | None,
+                  failure_outcome: str = "link_failure") -> dict:
     """The summary of a run; ``info`` carries the mode-specific entries (engine, link,
-    link_stats, processes, fsw_runtime, fsw_software, control, history file);
-    ``failure_outcome`` is the outcome of a run that ``failure`` ended."""
+    link_stats, processes, fsw_runtime, fsw_software, control, history file, build);
+    ``failure_outcome`` is the outcome of a run that ``failure`` ended (``interrupted``
+    for a signal, whatever the mode)."""
     plant = ctx.plant
     t = plant.truth()
-    if failure is not None:
+    if isinstance(failure, Interrupted):
+        seq = ctx.frame.seq if ctx.frame is not None else 0
+        outcome, touchdown = "interrupted", {}
+        reason = f"{failure} at seq {seq} (sim t = {plant.t_us * 1e-6:.2f} s)"
+    elif failure is not None:
         outcome, reason, touchdown = failure_outcome, str(failure), {}
     elif plant.outcome is not None:
         outcome, reason = plant.outcome.outcome, plant.outcome.reason
@@ -65,10 +71,11 @@ def build_summary(ctx: RunContext, prop0_kg: float, wall_s: float, info: dict,
         "faults": plant.faults.summary(),
         "control": info.get("control"),
         "config": scenario_to_dict(ctx.cfg),
+        "build": info.get("build"),   # fsil version, git commit, command line (from the CLI)
     }
 
 
-def finish(ctx: RunContext, summary: dict, failure: HilError | None,
+def finish(ctx: RunContext, summary: dict, failure: HilError | Interrupted | None,
            plots: bool = True) -> RunResult:
     """Write the run folder's summary.json and plots (when there is a run folder)."""
     log = ctx.timing

@@ -12,6 +12,7 @@ the history written so far.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from bridge.url import open_link
 from plant.config import ScenarioConfig
 from plant.lander import LanderPlant
 
+import hil.engine.signals as signals
 from hil.engine.context import Progress, RunContext, RunResult
 from hil.engine.control import ControlServer, FaultControl
 from hil.engine.lockstep import POLL_SLICE_S, run_lockstep, wait_message
@@ -31,10 +33,11 @@ from hil.engine.recorder import HistoryRecorder, open_sink
 from hil.engine.schema import columns
 from hil.engine.summary import build_summary, finish, history_file
 from hil.engine.timing import TimingLog
-from hil.errors import ConfigError, HilError, LinkFailure
+from hil.errors import ConfigError, HilError, Interrupted, LinkFailure
 from hil.retransmit import Retransmitter
 
 Launcher = Callable[[str], subprocess.Popen]
+REAP_WAIT_S = 0.3   # an interrupted run's flight software: END, then this long to leave
 
 
 class PlantSide:
@@ -43,14 +46,15 @@ class PlantSide:
     ``control``: True serves the fault-control channel at ``ipc://OUT_DIR/control.sock``,
     a string serves that ZeroMQ endpoint (ipc or loopback tcp), False none.
     ``history``: "csv" (default), "parquet", "memory" or None; ``plots``: draw descent.png
-    (and timing.png in real time).
+    (and timing.png in real time); ``build``: the ``build`` block of summary.json (fsil
+    version, git commit, command line), as the command line gives it.
     """
 
     def __init__(self, cfg: ScenarioConfig, url: str, out_dir: Path, seed: int | None = None,
                  fsw_launcher: Launcher | None = None, progress: bool = False,
                  hello_timeout_s: float = 60.0, control: bool | str = True,
                  realtime: bool = False, history: str | None = "csv",
-                 plots: bool = True) -> None:
+                 plots: bool = True, build: dict | None = None) -> None:
         self.cfg = cfg
         self.url = url
         self.out_dir = Path(out_dir)
@@ -63,6 +67,7 @@ class PlantSide:
         self.realtime = realtime
         self.history = history
         self.plots = plots
+        self.build = build
         self.control = control
         self.control_endpoint: str | None = None
         self.timing: TimingLog | None = None
@@ -83,23 +88,26 @@ class PlantSide:
                          hello_timeout_s=self.hello_timeout_s, out_dir=self.out_dir)
         ctx.frame = frame
         info: dict = {"engine": "two_process", "fsw_runtime": None, "fsw_software": None,
-                      "history_file": history_file(sink)}
-        failure: HilError | None = None
+                      "history_file": history_file(sink), "build": self.build}
+        failure: HilError | Interrupted | None = None
         try:
-            ctx.control = self._open_control()
-            ctx.link = open_link(self.url, "plant")
-            self.url = ctx.link.url  # the bound address (a tcp port 0 becomes the real port)
-            if ctx.link.lossy:  # serial: retries (hil.retransmit; docs/protocol.md, Retries)
-                ctx.retx = Retransmitter(ctx.link, self._check_fsw_alive)
-            if self.fsw_launcher is not None:
-                self.fsw_process = self.fsw_launcher(self.url)
-            self._handshake(ctx, info)
-            if self.realtime:
-                from hil.engine.realtime import RealtimeLoop
-                RealtimeLoop(ctx).run(ctx.frame)
-            else:
-                run_lockstep(ctx, ctx.frame)
+            with signals.armed():   # SIGINT/SIGTERM end the run in order (hil.engine.signals)
+                ctx.control = self._open_control()
+                ctx.link = open_link(self.url, "plant")
+                self.url = ctx.link.url  # the bound address (a tcp port 0 becomes the real port)
+                if ctx.link.lossy:  # serial: retries (hil.retransmit; docs/protocol.md, Retries)
+                    ctx.retx = Retransmitter(ctx.link, self._check_fsw_alive)
+                if self.fsw_launcher is not None:
+                    self.fsw_process = self.fsw_launcher(self.url)
+                self._handshake(ctx, info)
+                if self.realtime:
+                    from hil.engine.realtime import RealtimeLoop
+                    RealtimeLoop(ctx).run(ctx.frame)
+                else:
+                    run_lockstep(ctx, ctx.frame)
             self._end(ctx, ctx.frame.seq, plant.outcome.outcome + ": " + plant.outcome.reason)
+        except Interrupted as e:
+            failure = e
         except LinkOpenError as e:  # address in use, no such folder or port: exit 2
             failure = ConfigError(f"cannot open the link: {e}")
         except LinkFailure as e:
@@ -115,12 +123,17 @@ class PlantSide:
                 ctx.recorder.close()
             finally:
                 if ctx.link is not None:
-                    if failure is not None:   # "link_failure: ..." (docs/protocol.md, END
-                        self._end(ctx, ctx.frame.seq,  # reasons): the peer exits 3
+                    if isinstance(failure, Interrupted):  # END reasons (docs/protocol.md):
+                        self._end(ctx, ctx.frame.seq,  # the peer exits 3 on either
+                                  f"interrupted: {failure.signal_name} to the plant")
+                    elif failure is not None:
+                        self._end(ctx, ctx.frame.seq,
                                   "link_failure: " + str(failure).removeprefix("link failure: "))
                     ctx.link.close()
                 if ctx.control is not None:
                     ctx.control.close()
+            if isinstance(failure, Interrupted):
+                self._reap()
         info.update(
             link=self.url, link_stats=dict(ctx.link.stats) if ctx.link is not None else {},
             fsw_link_stats=ctx.link.peer_stats if ctx.link is not None else None,
@@ -156,6 +169,7 @@ class PlantSide:
                 ctx.link.send(payload, timeout_s=POLL_SLICE_S)
                 break
             except PeerTimeout:
+                signals.check()
                 self._check_fsw_alive(None, "connection")
                 if time.monotonic() >= deadline:
                     raise LinkFailure(f"no flight software connected within "
@@ -166,10 +180,38 @@ class PlantSide:
         info["fsw_software"] = ack.software
 
     def _check_fsw_alive(self, seq: int | None, what: str) -> None:
+        """LinkFailure naming the death and exit code if the flight-software process the
+        plant started has ended (``what``: what the plant was sending or waiting for)."""
         p = self.fsw_process
         if p is not None and p.poll() is not None:
-            raise LinkFailure(f"flight software process {p.pid} exited with code {p.returncode} "
-                              f"while the plant waited for its {what}", side="fsw", seq=seq)
+            rc = p.returncode
+            try:
+                death = f"was killed by {signal.Signals(-rc).name} (exit code {rc})" \
+                    if rc < 0 else f"exited with code {rc}"
+            except ValueError:
+                death = f"exited with code {rc}"
+            doing = "sent it a frame" if what == "frame" else f"waited for its {what}"
+            raise LinkFailure(f"flight software process {p.pid} {death} while the plant "
+                              f"{doing}", side="fsw", seq=seq)
+
+    def _reap(self) -> None:
+        """Stop the flight-software process the plant started (it was sent END): a short
+        wait, then SIGTERM, then SIGKILL; reaped either way (an interrupted run leaves no
+        orphan). A run that ends otherwise leaves this to the launcher's owner."""
+        p = self.fsw_process
+        if p is None:
+            return
+        for stop in (None, p.terminate, p.kill):
+            if stop is not None:
+                try:
+                    stop()
+                except OSError:
+                    pass
+            try:
+                p.wait(REAP_WAIT_S if stop is None else 2.0)
+                return
+            except subprocess.TimeoutExpired:
+                pass
 
     @staticmethod
     def _end(ctx: RunContext, seq: int, reason: str) -> None:
@@ -185,7 +227,8 @@ class PlantSide:
 def run_two_process(cfg: ScenarioConfig, url: str, out_dir: Path, seed: int | None = None,
                     launch: Launcher | None = None, progress: bool = False,
                     hello_timeout_s: float = 60.0, control: bool | str = True,
-                    realtime: bool = False, history: str | None = "csv") -> RunResult:
+                    realtime: bool = False, history: str | None = "csv",
+                    build: dict | None = None) -> RunResult:
     """The plant side of one run over the link at ``url`` (see :class:`PlantSide`)."""
     return PlantSide(cfg, url, out_dir, seed, launch, progress, hello_timeout_s, control,
-                     realtime, history).run()
+                     realtime, history, build=build).run()

@@ -1,0 +1,172 @@
+"""How fast a signalled ``fsil run`` ends in order, and how a killed flight software is told.
+
+Each trial starts ``fsil run --scenario nominal`` (two processes, in one process with
+``--inprocess``, or ``--realtime``), waits until its history holds ``--rows`` rows, sends
+SIGINT or SIGTERM to it (or SIGKILL to its flight-software child: ``--kill9``), and
+timestamps, from the signal on:
+
+- ``child``: the flight-software process is gone (reaped: no /proc entry, no zombie);
+- ``summary``: summary.json is there with the expected outcome;
+- ``tmp``: the run's temporary folder (/tmp/fsil-*, the ipc link's) is removed;
+- ``exit``: the ``fsil run`` process has exited (after drawing descent.png).
+
+It checks every trial (exit code, outcome, reason, no orphan, no leftover folder) and
+prints the time distributions (median, p90, max, in ms) with the load beside them.
+Target (issue 13): the whole thing within 1 s on a quiet machine; the plot is most of
+``exit`` (matplotlib's import and one drawing).
+
+    python bench/signals.py --trials 10
+    python bench/signals.py --trials 5 --modes two_process --signals INT --kill9 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FSIL = [sys.executable, "-m", "hil.cli"]
+MODES = {"two_process": [], "inprocess": ["--inprocess"], "realtime": ["--realtime"]}
+POLL_S = 0.002
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _exists(pid: int) -> bool:
+    """True while ``pid`` has a /proc entry (running, or a zombie not yet reaped)."""
+    return Path(f"/proc/{pid}").exists()
+
+
+def _link_folder(children: list[int]) -> Path | None:
+    """The temporary folder of the ipc link, from the flight software's command line."""
+    for pid in children:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for a in argv:
+            if a.startswith(b"zmq+ipc://"):
+                return Path(a[len(b"zmq+ipc://"):].decode()).parent
+    return None
+
+
+def _summary(out: Path) -> dict | None:
+    try:
+        return json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def trial(mode: str, sig: signal.Signals, rows: int, work: Path) -> dict:
+    """One run, signalled once it is under way; the milestones in s after the signal."""
+    out = work / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([*FSIL, "run", "--scenario", "nominal", "--out", str(out),
+                             "--no-progress", *MODES[mode]], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    hist = out / "history.csv"
+    deadline = time.monotonic() + 120
+    while not (hist.exists() and hist.stat().st_size > rows * 400):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{mode}: the run did not get going: {proc.stderr.read()}")
+        time.sleep(0.02)
+    children = _children(proc.pid)
+    tmp = _link_folder(children)
+    target = children[0] if sig == signal.SIGKILL else proc.pid
+    t0 = time.monotonic()
+    os.kill(target, sig)
+    want = "link_failure" if sig == signal.SIGKILL else "interrupted"
+    marks: dict[str, float] = {}
+    while "exit" not in marks or "child" not in marks:
+        now = time.monotonic() - t0
+        if "child" not in marks and not any(_exists(c) for c in children):
+            marks["child"] = now
+        if "summary" not in marks:
+            s = _summary(out)
+            if s is not None and s["outcome"] == want:
+                marks["summary"] = now
+        if "tmp" not in marks and tmp is not None and not tmp.exists():
+            marks["tmp"] = now
+        if "exit" not in marks and proc.poll() is not None:
+            marks["exit"] = now
+        if now > 60:
+            proc.kill()
+            raise RuntimeError(f"{mode} {sig.name}: no end within 60 s: {marks}")
+        time.sleep(POLL_S)
+    stderr = proc.stderr.read()
+    s = _summary(out) or {}
+    problems = []
+    code = 3 if sig == signal.SIGKILL else 130
+    if proc.returncode != code:
+        problems.append(f"exit code {proc.returncode}, expected {code}: {stderr.strip()}")
+    if s.get("outcome") != want:
+        problems.append(f"outcome {s.get('outcome')}")
+    if sig == signal.SIGKILL and "killed by SIGKILL (exit code -9)" not in s.get("reason", ""):
+        problems.append(f"reason does not name the death: {s.get('reason')}")
+    if any(_exists(c) for c in children):
+        problems.append(f"orphan: {children}")
+    if tmp is not None and tmp.exists():
+        problems.append(f"left {tmp}")
+    shutil.rmtree(out, ignore_errors=True)
+    return {"marks": marks, "problems": problems}
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return "-"
+    ms = sorted(v * 1000 for v in values)
+    p90 = ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))]
+    return f"{statistics.median(ms):6.0f} {p90:6.0f} {ms[-1]:6.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--trials", type=int, default=5, help="trials per mode and signal")
+    ap.add_argument("--modes", default="two_process,inprocess,realtime")
+    ap.add_argument("--signals", default="INT,TERM")
+    ap.add_argument("--kill9", type=int, default=5, help="kill -9 trials of the fsw child")
+    ap.add_argument("--rows", type=int, default=100, help="history rows before the signal")
+    args = ap.parse_args(argv)
+    cases = [(m, signal.Signals["SIG" + s]) for m in args.modes.split(",")
+             for s in args.signals.split(",") for _ in range(args.trials)]
+    cases += [("two_process", signal.SIGKILL)] * args.kill9
+    results: dict[tuple[str, str], list[dict]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-signals-") as work:
+        for mode, sig in cases:
+            results.setdefault((mode, sig.name), []).append(trial(mode, sig, args.rows,
+                                                                  Path(work)))
+    load = os.getloadavg()
+    print(f"fsil run ended by a signal: ms after it (median p90 max); load "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
+    print(f"{'mode':12s} {'signal':8s} {'n':>3s}  {'child reaped':>20s}  "
+          f"{'summary.json':>20s}  {'tmp removed':>20s}  {'exit':>20s}  problems")
+    failed = 0
+    for (mode, name), rs in results.items():
+        cols = [_fmt([r["marks"][k] for r in rs if k in r["marks"]])
+                for k in ("child", "summary", "tmp", "exit")]
+        problems = [p for r in rs for p in r["problems"]]
+        failed += sum(1 for r in rs if r["problems"])
+        shown = "none" if not problems else "; ".join(problems[:3])
+        target = "fsw child" if name == "SIGKILL" else "fsil run"
+        print(f"{mode:12s} {name:8s} {len(rs):3d}  {cols[0]:>20s}  {cols[1]:>20s}  "
+              f"{cols[2]:>20s}  {cols[3]:>20s}  {shown}  ({name} to the {target})")
+    print(f"{failed} of {sum(len(r) for r in results.values())} trials with problems")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

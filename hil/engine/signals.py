@@ -1,0 +1,117 @@
+"""Signals end a run in order: SIGINT and SIGTERM become :class:`hil.errors.Interrupted`.
+
+The command line handles the two signals around a run and its clean-up
+(:func:`handle_signals`, main thread only). A signal does not raise where it lands -- that
+could be halfway through writing a history row -- it is *noted*, and the run's loops look
+for it at their safe points (:func:`check`: once per cycle, and in every slice of a wait
+for the peer), then raise :class:`Interrupted` there. The engine then ends the run in
+order: END ``interrupted: ...`` to the peer, the history closed, summary.json with
+outcome ``interrupted`` and the plots; the command line stops and reaps the
+flight-software process (:func:`noted` shortens its wait), removes its temporary folder,
+prints one line and exits ``EXIT_INTERRUPTED``.
+
+If a loop is stuck where it does not look (a flight software's ``step`` that never
+returns, in process), a second signal -- the user's second Ctrl-C, or the one this module
+sends the main thread itself :data:`NUDGE_S` after the first -- raises :class:`Interrupted`
+at once, but only while a run's loop runs (:func:`armed`): never in the write-out, which
+must not be cut short. A signal noted before the loop starts interrupts it on entry; once
+the run has taken its signal, more signals change nothing.
+
+Outside :func:`handle_signals` (a library caller, a pytest session, a Dask worker) nothing
+changes: Python's own handling applies and :func:`check` costs one attribute read.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from hil.errors import Interrupted
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+NUDGE_S = 0.5   # after this, a noted signal is raised wherever the armed loop is
+
+
+class _State:
+    """The process's signal state (one run at a time per process)."""
+
+    installed = False           # handle_signals() is in effect
+    armed = False               # a run's loop is running
+    pending: str | None = None  # a noted signal's name, not yet raised
+    signum = 0
+    taken = False               # Interrupted was raised: the run is ending
+
+
+STATE = _State()
+
+
+def _on_signal(signum: int, frame) -> None:
+    if STATE.taken:
+        return                  # the run is already ending in order
+    if STATE.pending is None:
+        STATE.pending, STATE.signum = signal.Signals(signum).name, signum
+        nudge = threading.Timer(NUDGE_S, _nudge, (threading.main_thread().ident,))
+        nudge.daemon = True
+        nudge.start()
+    elif STATE.armed:           # a second signal: the loop did not look in time
+        _take()
+
+
+def _nudge(main_ident: int) -> None:
+    """The second signal, sent to the main thread (it wakes a blocking call there)."""
+    if STATE.installed and STATE.pending is not None and not STATE.taken:
+        try:
+            signal.pthread_kill(main_ident, STATE.signum)
+        except (OSError, ValueError):
+            pass
+
+
+def _take() -> None:
+    STATE.taken = True
+    raise Interrupted(STATE.pending or "a signal")
+
+
+def check() -> None:
+    """Raise :class:`Interrupted` if a handled signal is waiting (the loops' safe points)."""
+    if STATE.pending is not None and not STATE.taken:
+        _take()
+
+
+def noted() -> bool:
+    """True once a handled signal has come (the clean-up may then be brisk)."""
+    return STATE.pending is not None
+
+
+@contextmanager
+def handle_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM handled as this module says for the duration of the block (the
+    previous handlers restored after it): around a run and its clean-up. A no-op outside
+    the main thread or inside another such block."""
+    if threading.current_thread() is not threading.main_thread() or STATE.installed:
+        yield
+        return
+    previous = {s: signal.signal(s, _on_signal) for s in SIGNALS}
+    STATE.installed, STATE.armed, STATE.pending, STATE.taken = True, False, None, False
+    try:
+        yield
+    finally:
+        STATE.installed = STATE.armed = False
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextmanager
+def armed() -> Iterator[None]:
+    """Around a run's loop: a signal noted before it is raised on entry, a second signal
+    inside it is raised at once."""
+    if not STATE.installed or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    check()
+    STATE.armed = True
+    try:
+        yield
+    finally:
+        STATE.armed = False
