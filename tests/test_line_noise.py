@@ -128,6 +128,14 @@ class Scripted:
             link.close()
 
 
+def _cycle(plant, retx: Retransmitter, seq: int, timeout_s: float):
+    """Send frame ``seq`` as the plant's loop does; the command answering it."""
+    payload = _frame(seq)
+    sent_at = time.monotonic()
+    plant.send(payload)
+    return retx.command(payload, seq, timeout_s, sent_at)
+
+
 def _plant(name: str, policy: RetryPolicy = FAST):
     link = open_link(f"loop://{name}", "plant")
     return link, Retransmitter(link, policy=policy)
@@ -140,10 +148,7 @@ def test_a_frame_is_sent_again_until_answered_and_stale_answers_are_ignored():
         ack = retx.hello(_hello(), 5.0)
         assert ack.software == "scripted"
         for seq in range(6):
-            payload = _frame(seq)
-            sent_at = time.monotonic()
-            plant.send(payload)
-            assert retx.command(payload, seq, 10.0, sent_at).seq == seq
+            assert _cycle(plant, retx, seq, 10.0).seq == seq
         retx.end(5, "landed: test")
     finally:
         plant.close()
@@ -164,10 +169,7 @@ def test_retries_exhausted_on_a_damaged_line_name_line_noise():
         retx.hello(_hello(), 5.0)
         with pytest.raises(LinkFailure) as failure:
             for seq in range(5):
-                payload = _frame(seq)
-                sent_at = time.monotonic()
-                plant.send(payload)
-                retx.command(payload, seq, 30.0, sent_at)   # gives up long before 30 s
+                _cycle(plant, retx, seq, 30.0)             # gives up long before 30 s
         retx.end(3, "link_failure: test")
     finally:
         plant.close()
@@ -188,10 +190,7 @@ def test_without_damage_seen_a_silent_peer_is_a_stall_at_the_link_timeout():
         retx.hello(_hello(), 5.0)
         with pytest.raises(LinkFailure) as failure:
             for seq in range(3):
-                payload = _frame(seq)
-                sent_at = time.monotonic()
-                plant.send(payload)
-                retx.command(payload, seq, 2.0, sent_at)
+                _cycle(plant, retx, seq, 2.0)
     finally:
         plant.close()
         fsw.thread.join(5.0)
