@@ -289,6 +289,25 @@ def _fmt_load(load) -> str:
 
 
 # ----------------------------------------------------------------------------- children
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, MB: VmHWM of its own address space (getrusage's
+    ru_maxrss also counts the parent's pages a forked child started with)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ``fsil fsw`` that writes its peak memory (peak_rss_mb) to the file argv[1] when it ends.
+_FSW_REPORTING_PEAK = (
+    "import atexit, sys\n"
+    "from hil.bench_lockstep import peak_rss_mb\n"
+    "path = sys.argv[1]\n"
+    "atexit.register(lambda: open(path, 'w').write(f'{peak_rss_mb():.1f}'))\n"
+    "from hil.cli import main\n"
+    "sys.exit(main(sys.argv[2:]))\n")
+
+
 def _child_run(mode: str, scenario: str, seed_text: str) -> dict:
     from hil.engine.inprocess import run_inprocess
     from hil.engine.two_process import PlantSide
@@ -303,23 +322,25 @@ def _child_run(mode: str, scenario: str, seed_text: str) -> dict:
         else:
             procs: list[subprocess.Popen] = []
 
+            hwm_file = Path(tmp) / "fsw-hwm"
+
             def launch(url: str) -> subprocess.Popen:
                 procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "hil.cli", "fsw", "--link", url, "--quiet",
-                     "--timeout", f"{cfg.run.link_timeout_s + 5:g}"], stdin=subprocess.DEVNULL))
+                    [sys.executable, "-c", _FSW_REPORTING_PEAK, str(hwm_file), "fsw",
+                     "--link", url, "--quiet", "--timeout", f"{cfg.run.link_timeout_s + 5:g}"],
+                    stdin=subprocess.DEVNULL))
                 return procs[-1]
             result = PlantSide(cfg, f"zmq+ipc://{tmp}/link.sock", out, seed,
                                fsw_launcher=launch, control=True, plots=False).run()
             for p in procs:
-                _, _, usage = os.wait4(p.pid, 0)
-                p.returncode = 0
-                fsw_rss = usage.ru_maxrss / 1024
+                p.wait()
+                fsw_rss = float(hwm_file.read_text()) if hwm_file.exists() else None
     s = result.summary
     t = s["timing"]
     loop_s = t.get("loop_s") or s["wall_time_s"]
     cycles = s["cycles"]
     lat, comp = t["round_trip_us"]["mean"], t["compute_us"]["mean"]
-    rss = {"plant": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    rss = {"plant": peak_rss_mb()}
     if fsw_rss is not None:
         rss["fsw"] = fsw_rss
     return {"scenario": scenario, "mode": mode.replace("_", "-"), "outcome": s["outcome"],
