@@ -36,3 +36,13 @@ def no_leaked_links(request: pytest.FixtureRequest):
     if leaked:
         pytest.fail(f"{request.module.__name__} left {len(leaked)} link(s) open: "
                     + ", ".join(repr(link) for link in leaked[:5]), pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _plant_kernel_ready():
+    """Compile (or load from numba's cache) the plant's kernel once, before any test: on a
+    fresh clone the first compile costs about 3.5 s of CPU, which must not land inside the
+    first test's HELLO or command timeout. Plants in later processes load the cache."""
+    from hil.scenario import load_scenario
+    from plant.lander import LanderPlant
+    LanderPlant(load_scenario("terminal"))

@@ -47,13 +47,13 @@ def _plant_against(tmp_path, name: str, script) -> tuple:
     cfg = load_scenario("terminal")
     cfg.run.link_timeout_s = 5.0
     url = f"loop://{name}"
-    side = PlantSide(cfg, url, tmp_path / "run", control=False, hello_timeout_s=10.0)
+    side = PlantSide(cfg, url, tmp_path / "run", control=False, hello_timeout_s=30.0)
     out: dict = {}
     thread = threading.Thread(target=lambda: out.setdefault("result", side.run()))
     thread.start()
     got = []
     with open_link(url, "fsw") as link:
-        link.recv_msg(10.0, expect=p.HELLO)
+        link.recv_msg(30.0, expect=p.HELLO)
         link.send_msg(p.HELLO_ACK, ["fsw", "scripted 1.0", "cpython"])
         script(link, got)
     thread.join(30.0)

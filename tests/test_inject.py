@@ -59,7 +59,13 @@ def injected_run(tmp_path_factory):
     try:
         wait_for(out / "control.url")
         wait_for(out / "history.csv")
-        time.sleep(0.3)
+        # Inject once the descent is under way (rows on disk, the throttle spun up), not
+        # after a fixed wall time: on a loaded machine 0.3 s could still be frame 1, whose
+        # predecessor has no IMU samples.
+        deadline = time.monotonic() + 60.0
+        while (out / "history.csv").read_text().count("\n") < 60:
+            assert time.monotonic() < deadline and proc.poll() is None, "no rows written"
+            time.sleep(0.02)
         inject = fsil("inject", str(out), "imu", "bias", "--value", "5", "--channel", "accel",
                       "--axis", "2", "--name", "test bias")
         time.sleep(0.2)
