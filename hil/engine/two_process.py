@@ -126,7 +126,7 @@ class PlantSide:
                     if isinstance(failure, Interrupted):  # END reasons (docs/protocol.md):
                         self._end(ctx, ctx.frame.seq,  # the peer exits 3 on either
                                   f"interrupted: {failure.signal_name} to the plant")
-                    elif failure is not None:
+                    elif failure is not None and not self._fsw_dead():  # nobody to tell
                         self._end(ctx, ctx.frame.seq,
                                   "link_failure: " + str(failure).removeprefix("link failure: "))
                     ctx.link.close()
@@ -193,6 +193,11 @@ class PlantSide:
             doing = "sent it a frame" if what == "frame" else f"waited for its {what}"
             raise LinkFailure(f"flight software process {p.pid} {death} while the plant "
                               f"{doing}", side="fsw", seq=seq)
+
+    def _fsw_dead(self) -> bool:
+        """The flight-software process the plant started has ended (an END to it would only
+        wait out its send timeout)."""
+        return self.fsw_process is not None and self.fsw_process.poll() is not None
 
     def _reap(self) -> None:
         """Stop the flight-software process the plant started (it was sent END): a short
