@@ -45,6 +45,7 @@ class _State:
 
 
 STATE = _State()
+_LOCK = threading.Lock()   # the nudge never signals once the handlers are restored
 
 
 def _on_signal(signum: int, frame) -> None:
@@ -61,11 +62,12 @@ def _on_signal(signum: int, frame) -> None:
 
 def _nudge(main_ident: int) -> None:
     """The second signal, sent to the main thread (it wakes a blocking call there)."""
-    if STATE.installed and STATE.pending is not None and not STATE.taken:
-        try:
-            signal.pthread_kill(main_ident, STATE.signum)
-        except (OSError, ValueError):
-            pass
+    with _LOCK:
+        if STATE.installed and STATE.pending is not None and not STATE.taken:
+            try:
+                signal.pthread_kill(main_ident, STATE.signum)
+            except (OSError, ValueError):
+                pass
 
 
 def _take() -> None:
@@ -97,9 +99,10 @@ def handle_signals() -> Iterator[None]:
     try:
         yield
     finally:
-        STATE.installed = STATE.armed = False
-        for s, h in previous.items():
-            signal.signal(s, h)
+        with _LOCK:
+            STATE.installed = STATE.armed = False
+            for s, h in previous.items():
+                signal.signal(s, h)
 
 
 @contextmanager
