@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fsil: error: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt as e:   # hil.errors.Interrupted too (SIGINT, SIGTERM)
-        print(f"fsil: {e or 'interrupted'}", file=sys.stderr)
+        print(f"fsil: {str(e) or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -108,10 +108,11 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 HANG_S = 120.0     # only a hang exceeds this (4 runs drawing plots at once, load 11: 35 s)
 
 
-def _start(out: Path, *extra: str) -> subprocess.Popen:
+def _start(out: Path, *extra: str, session: bool = False) -> subprocess.Popen:
     return subprocess.Popen([*FSIL, "run", "--scenario", "nominal", "--out", str(out),
                              "--no-progress", *extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV, cwd=REPO)
+                            stderr=subprocess.PIPE, text=True, env=ENV, cwd=REPO,
+                            start_new_session=session)
 
 
 def _children(pid: int) -> list[int]:
@@ -145,32 +146,37 @@ def _alive(pid: int) -> bool:
 
 MODES = {
     "two_process": (),
+    "ctrl_c": (),            # two processes, SIGINT to the whole process group (Ctrl-C)
     "inprocess": ("--inprocess",),
     "realtime": ("--realtime",),
 }
 
 
 CASES = [("two_process", signal.SIGINT), ("inprocess", signal.SIGTERM),
-         ("realtime", signal.SIGTERM),
+         ("realtime", signal.SIGTERM), ("ctrl_c", signal.SIGINT),
          ("two_process", signal.SIGKILL)]   # the last: kill -9 of the flight software child
 
 
 @pytest.fixture(scope="module")
 def ended(tmp_path_factory) -> dict:
     """Every case at once (one start-up cost): each run is signalled when it is under way
-    (SIGKILL goes to its flight-software child); what each left behind, by case."""
+    (SIGKILL goes to its flight-software child; Ctrl-C to both: the child may end the link
+    first, the run is still interrupted); what each left behind, by case."""
     base = tmp_path_factory.mktemp("signals")
     started = []
     for mode, sig in CASES:
         out = base / f"{mode}-{sig.name}"
-        started.append((mode, sig, out, _start(out, *MODES[mode])))
+        started.append((mode, sig, out, _start(out, *MODES[mode], session=mode == "ctrl_c")))
     runs = {}
     try:
         for mode, sig, out, proc in started:
             _running(out, proc)
             children = _children(proc.pid)
             assert (len(children) == 1) == (mode != "inprocess"), (mode, children)
-            os.kill(children[0] if sig == signal.SIGKILL else proc.pid, sig)
+            if mode == "ctrl_c":       # the terminal signals the plant and its child at once
+                os.killpg(proc.pid, sig)
+            else:
+                os.kill(children[0] if sig == signal.SIGKILL else proc.pid, sig)
             runs[(mode, sig)] = (out, proc, children)
         for key, (out, proc, children) in runs.items():
             _, stderr = proc.communicate(timeout=HANG_S)

@@ -81,6 +81,16 @@ def check() -> None:
         _take()
 
 
+def instead(failure: BaseException) -> BaseException:
+    """``failure`` -- or :class:`Interrupted` if a handled signal is waiting: Ctrl-C reaches
+    the flight-software process too, and it may end the link (END, or its death) before the
+    plant's loop reaches a safe point; the run was still interrupted."""
+    if STATE.pending is not None and not STATE.taken:
+        STATE.taken = True
+        return Interrupted(STATE.pending)
+    return failure
+
+
 def noted() -> bool:
     """True once a handled signal has come (the clean-up may then be brisk)."""
     return STATE.pending is not None

@@ -118,6 +118,8 @@ class PlantSide:
         except BridgeError as e:
             failure = LinkFailure(str(e), side="link", seq=ctx.frame.seq)
         finally:
+            if isinstance(failure, LinkFailure):   # the peer's END or death came first
+                failure = signals.instead(failure)
             ctx.progress.close()
             try:
                 ctx.recorder.close()
