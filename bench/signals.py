@@ -2,7 +2,8 @@
 
 Each trial starts ``fsil run --scenario nominal`` (two processes, in one process with
 ``--inprocess``, or ``--realtime``), waits until its history holds ``--rows`` rows, sends
-SIGINT or SIGTERM to it (or SIGKILL to its flight-software child: ``--kill9``), and
+SIGINT or SIGTERM to it (``ctrl_c``: to its whole process group, as a terminal's Ctrl-C
+does; or SIGKILL to its flight-software child: ``--kill9``), and
 timestamps, from the signal on:
 
 - ``child``: the flight-software process is gone (reaped: no /proc entry, no zombie);
@@ -35,7 +36,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FSIL = [sys.executable, "-m", "hil.cli"]
-MODES = {"two_process": [], "inprocess": ["--inprocess"], "realtime": ["--realtime"]}
+MODES = {"two_process": [], "inprocess": ["--inprocess"], "realtime": ["--realtime"],
+         "ctrl_c": []}   # ctrl_c: two processes, the signal to the whole process group
 POLL_S = 0.002
 
 
@@ -77,7 +79,8 @@ def trial(mode: str, sig: signal.Signals, rows: int, work: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([*FSIL, "run", "--scenario", "nominal", "--out", str(out),
                              "--no-progress", *MODES[mode]], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+                            start_new_session=mode == "ctrl_c")
     hist = out / "history.csv"
     deadline = time.monotonic() + 120
     while not (hist.exists() and hist.stat().st_size > rows * 400):
@@ -88,7 +91,10 @@ def trial(mode: str, sig: signal.Signals, rows: int, work: Path) -> dict:
     tmp = _link_folder(children)
     target = children[0] if sig == signal.SIGKILL else proc.pid
     t0 = time.monotonic()
-    os.kill(target, sig)
+    if mode == "ctrl_c":
+        os.killpg(proc.pid, sig)
+    else:
+        os.kill(target, sig)
     want = "link_failure" if sig == signal.SIGKILL else "interrupted"
     marks: dict[str, float] = {}
     while "exit" not in marks or "child" not in marks:
@@ -136,7 +142,7 @@ def _fmt(values: list[float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=5, help="trials per mode and signal")
-    ap.add_argument("--modes", default="two_process,inprocess,realtime")
+    ap.add_argument("--modes", default="two_process,inprocess,realtime,ctrl_c")
     ap.add_argument("--signals", default="INT,TERM")
     ap.add_argument("--kill9", type=int, default=5, help="kill -9 trials of the fsw child")
     ap.add_argument("--rows", type=int, default=100, help="history rows before the signal")
@@ -161,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         problems = [p for r in rs for p in r["problems"]]
         failed += sum(1 for r in rs if r["problems"])
         shown = "none" if not problems else "; ".join(problems[:3])
-        target = "fsw child" if name == "SIGKILL" else "fsil run"
+        target = ("fsw child" if name == "SIGKILL" else
+                  "process group" if mode == "ctrl_c" else "fsil run")
         print(f"{mode:12s} {name:8s} {len(rs):3d}  {cols[0]:>20s}  {cols[1]:>20s}  "
               f"{cols[2]:>20s}  {cols[3]:>20s}  {shown}  ({name} to the {target})")
     print(f"{failed} of {sum(len(r) for r in results.values())} trials with problems")
