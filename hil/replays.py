@@ -92,7 +92,7 @@ def fly(scenario: str | ScenarioConfig, seed: int = 1, fsw: str = "legacy") -> F
     frame = plant.reset(seed)
     software = registry.resolve(fsw).factory(plant.fsw_config())
     cols: dict[str, list] = {k: [] for k in (
-        "t_s", "true_alt_m", "nav_alt_m", "vz_mps", "vh_mps", "alt_valid", "mode",
+        "t_s", "true_alt_m", "nav_alt_m", "vz_mps", "nav_vz_mps", "vh_mps", "alt_valid", "mode",
         "throttle", "propellant_kg")}
     contact_s = None
     while not plant.done:
@@ -103,6 +103,7 @@ def fly(scenario: str | ScenarioConfig, seed: int = 1, fsw: str = "legacy") -> F
         cols["t_s"].append(frame.t_us * 1e-6)
         cols["true_alt_m"].append(tr["alt_m"])
         cols["nav_alt_m"].append(nav[6] if nav is not None else math.nan)
+        cols["nav_vz_mps"].append(_vertical(nav) if nav is not None else math.nan)
         cols["vz_mps"].append(tr["vert_speed_mps"])
         cols["vh_mps"].append(tr["horiz_speed_mps"])
         cols["alt_valid"].append(bool(frame.alt and frame.alt[2]))
@@ -117,6 +118,12 @@ def fly(scenario: str | ScenarioConfig, seed: int = 1, fsw: str = "legacy") -> F
     return Flight(cfg.name, seed, fsw, o.outcome, o.reason, dict(o.touchdown),
                   plant.truth()["propellant_kg"], plant.t_us * 1e-6, out_s, contact_s,
                   {k: np.array(v) for k, v in cols.items()})
+
+
+def _vertical(nav) -> float:
+    """The vertical speed in a nav7 (position and velocity in the same frame)."""
+    r, v = nav[0:3], nav[3:6]
+    return (r[0] * v[0] + r[1] * v[1] + r[2] * v[2]) / math.sqrt(r[0] ** 2 + r[1] ** 2 + r[2] ** 2)
 
 
 def plan_of(cfg: ScenarioConfig) -> ScenarioConfig:

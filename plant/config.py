@@ -317,7 +317,8 @@ class FaultConfig:
 
     sensor: str | None = param(None, help="altimeter | imu | velocimeter", required=True)
     kind: str | None = param(None, help="off | stuck | bias | scale | noise | dropout | spike | "
-                                        "late | latency | saturation | stuck_axis | unflagged",
+                                        "late | latency | saturation | stuck_axis | unflagged | "
+                                        "power | sensitivity",
                              required=True)
     at_time_s: float = param(0.0, 0.0, 1e6, "fires at or after this sim time")
     below_altitude_m: float | None = param(None, -1e5, 1e6, "and once the true altitude above "
