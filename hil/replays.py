@@ -92,7 +92,7 @@ def fly(scenario: str | ScenarioConfig, seed: int = 1, fsw: str = "legacy") -> F
     frame = plant.reset(seed)
     software = registry.resolve(fsw).factory(plant.fsw_config())
     cols: dict[str, list] = {k: [] for k in (
-        "t_s", "true_alt_m", "nav_alt_m", "vz_mps", "nav_vz_mps", "vh_mps", "alt_valid", "mode",
+        "t_s", "true_alt_m", "nav_alt_m", "vz_mps", "nav_vz_mps", "vh_mps", "alt_valid", "vel_mask", "mode",
         "throttle", "propellant_kg")}
     contact_s = None
     while not plant.done:
@@ -107,6 +107,7 @@ def fly(scenario: str | ScenarioConfig, seed: int = 1, fsw: str = "legacy") -> F
         cols["vz_mps"].append(tr["vert_speed_mps"])
         cols["vh_mps"].append(tr["horiz_speed_mps"])
         cols["alt_valid"].append(bool(frame.alt and frame.alt[2]))
+        cols["vel_mask"].append(-1 if frame.vel is None else int(frame.vel[7]))
         cols["mode"].append(mode)
         cols["throttle"].append(tr["throttle"])
         cols["propellant_kg"].append(tr["propellant_kg"])
@@ -127,11 +128,14 @@ def _vertical(nav) -> float:
 
 
 def plan_of(cfg: ScenarioConfig) -> ScenarioConfig:
-    """The M2 plan: the scenario with its range finder as it performed in ground tests
-    (the degradation's faults removed), flown by the same flight software."""
+    """The M2 plan: the descent the flight software meant to fly -- the same scenario with
+    the range finder as it performed in its ground tests (the link's degradation faults
+    removed) and no navigation error for it to remove (``[knowledge] altitude_bias_m``
+    0), flown by the same flight software."""
     faults = [f for f in cfg.faults if not (f.sensor == "altimeter" and
                                             f.kind in ("power", "sensitivity", "late"))]
-    return replace(cfg, faults=faults, name=cfg.name + "-plan")
+    knowledge = replace(cfg.knowledge, altitude_bias_m=0.0)
+    return replace(cfg, faults=faults, knowledge=knowledge, name=cfg.name + "-plan")
 
 
 def _interp_at_alt(tr: dict, alt_m: float, key: str, upto: int | None = None) -> float:
