@@ -70,7 +70,6 @@ class Flight:
     propellant_left_kg: float
     sim_time_s: float
     propellant_out_s: float | None
-    first_contact_s: float | None
     trace: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -82,49 +81,26 @@ def _load(scenario: str | ScenarioConfig) -> ScenarioConfig:
 
 
 def fly(scenario: str | ScenarioConfig, seed: int = 1, fsw: str = "legacy") -> Flight:
-    """Fly one landing in one process; the trace has one row per frame."""
-    from fsw.frame import Frame
-    from fsw.host import registry
-    from plant.lander import Command, LanderPlant
+    """Fly one landing with the in-process engine (history kept in memory, nothing
+    written); the trace has one row per frame, the history's columns renamed short."""
+    from hil.engine import run_inprocess
 
     cfg = _load(scenario)
-    plant = LanderPlant(cfg)
-    frame = plant.reset(seed)
-    software = registry.resolve(fsw).factory(plant.fsw_config())
-    cols: dict[str, list] = {k: [] for k in (
-        "t_s", "true_alt_m", "nav_alt_m", "vz_mps", "nav_vz_mps", "vh_mps", "alt_valid", "vel_mask", "mode",
-        "throttle", "propellant_kg")}
-    contact_s = None
-    while not plant.done:
-        out = software.step(Frame(frame.seq, frame.t_us, frame.imu, frame.alt, frame.vel))
-        throttle, torque, mode = out[0], out[1], out[2]
-        nav = out[3] if len(out) > 3 else None
-        tr = plant.truth()
-        cols["t_s"].append(frame.t_us * 1e-6)
-        cols["true_alt_m"].append(tr["alt_m"])
-        cols["nav_alt_m"].append(nav[6] if nav is not None else math.nan)
-        cols["nav_vz_mps"].append(_vertical(nav) if nav is not None else math.nan)
-        cols["vz_mps"].append(tr["vert_speed_mps"])
-        cols["vh_mps"].append(tr["horiz_speed_mps"])
-        cols["alt_valid"].append(bool(frame.alt and frame.alt[2]))
-        cols["vel_mask"].append(-1 if frame.vel is None else int(frame.vel[7]))
-        cols["mode"].append(mode)
-        cols["throttle"].append(tr["throttle"])
-        cols["propellant_kg"].append(tr["propellant_kg"])
-        frame = plant.step(Command(throttle, tuple(torque)))
-        if contact_s is None and plant._contact_t_us is not None:
-            contact_s = plant._contact_t_us * 1e-6
-    o = plant.outcome
-    out_s = plant.propellant_out_t_us * 1e-6 if plant.propellant_out_t_us is not None else None
-    return Flight(cfg.name, seed, fsw, o.outcome, o.reason, dict(o.touchdown),
-                  plant.truth()["propellant_kg"], plant.t_us * 1e-6, out_s, contact_s,
-                  {k: np.array(v) for k, v in cols.items()})
-
-
-def _vertical(nav) -> float:
-    """The vertical speed in a nav7 (position and velocity in the same frame)."""
-    r, v = nav[0:3], nav[3:6]
-    return (r[0] * v[0] + r[1] * v[1] + r[2] * v[2]) / math.sqrt(r[0] ** 2 + r[1] ** 2 + r[2] ** 2)
+    res = run_inprocess(cfg, seed, fsw, out_dir=None, history="memory", plots=False)
+    h, s = res.history, res.summary
+    r = np.stack([h["nav_x_m"], h["nav_y_m"], h["nav_z_m"]], axis=1)
+    v = np.stack([h["nav_vx_mps"], h["nav_vy_mps"], h["nav_vz_mps"]], axis=1)
+    mask = h["vel_valid_mask"]
+    trace = {"t_s": h["t_s"], "true_alt_m": h["true_alt_m"], "nav_alt_m": h["nav_alt_m"],
+             "vz_mps": h["true_vert_speed_mps"],
+             "nav_vz_mps": np.einsum("ij,ij->i", r, v) / np.linalg.norm(r, axis=1),
+             "vh_mps": h["true_horiz_speed_mps"], "alt_valid": h["alt_valid"].astype(bool),
+             "vel_mask": np.where(np.isnan(mask), -1, mask).astype(int), "mode": h["mode"],
+             "throttle": h["throttle_actual"], "propellant_kg": h["propellant_kg"]}
+    out = np.nonzero(trace["propellant_kg"] <= 0.0)[0]
+    return Flight(cfg.name, seed, str(fsw), s["outcome"], s["reason"], dict(s["touchdown"]),
+                  float(s["propellant_left_kg"]), float(s["sim_time_s"]),
+                  float(trace["t_s"][out[0]]) if len(out) else None, trace)
 
 
 def plan_of(cfg: ScenarioConfig) -> ScenarioConfig:
