@@ -80,14 +80,16 @@ def test_m1_default_sees_the_rim_as_terrain():
 
 def test_m2_range_finder_link_is_degraded_below_its_ground_tests():
     """ispace M2's cause, in closed form: the scenario's range finder locks from above 3 km
-    as tested on the ground (full power, at rest), from below about 1.2 km as flown (the
-    power fault, at the descent's closing speed of about 40 m/s)."""
+    as tested on the ground (full power, at rest, along the vertical) and from under a third
+    of that as flown (the power fault, closing at 40 m/s; the slanted beam and the faster
+    closing of the real descent bring it below 1 km: the flight test)."""
     cfg = load_scenario("m2-late-lrf")
     alt, hz, albedo = cfg.altimeter, cfg.rates.altimeter_hz, cfg.terrain.albedo
     (power,) = [f.value for f in cfg.faults if f.kind == "power"]
-    assert lock_range_m(alt, hz, albedo) > 3000.0
+    tested = lock_range_m(alt, hz, albedo)
+    assert tested > 3000.0
     flown = replace(alt, laser_peak_power_w=alt.laser_peak_power_w * power)
-    assert lock_range_m(flown, hz, albedo, 1.0, 40.0) < 1200.0
+    assert lock_range_m(flown, hz, albedo, 1.0, 40.0) < tested / 3.0
 
 
 def test_m2_legacy_locks_late_and_fast_and_cannot_slow_down():
