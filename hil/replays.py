@@ -1,17 +1,19 @@
 """The three mission replays measured against their public figures (issue 12.4).
 
-``fly(scenario, seed, fsw)`` flies plant and flight software in one process (no link) and
-keeps a light per-frame trace; ``figures(name, flight)`` turns a flight into the replay's
-figures, and ``PUBLIC`` holds the public ones they are compared with (docs/scenarios.md
-cites the sources). ``python -m hil.replays [--seeds 1-10] [SCENARIO ...]`` prints the
-table of docs/scenarios.md: each figure per seed, its ratio to the public one and the
-spread across seeds.
+``fly(scenario, seed, fsw)`` flies plant and flight software in one process through the
+in-process engine (``hil.engine.run_inprocess``, history in memory, nothing written) and
+keeps a per-frame trace; ``figures(name, seed, fsw)`` flies a replay and measures its
+figures, and ``PUBLIC`` holds the public ones they are compared with, with their sources
+(docs/scenarios.md cites them in full). ``python -m hil.replays [--seeds 1-10] [--jobs 2]
+[SCENARIO ...]`` prints the tables of docs/scenarios.md: each figure's public value, the
+simulated range over the seeds, the ratios, and every seed's value.
 
 The figures:
 
 * ``m2-late-lrf``: the descent rate at the first valid range over the rate the flight
   software's own plan has at that height (the plan: the same legacy flight software on the
-  same scenario with the range finder as it performed in its ground tests, ``plan_of``),
+  same scenario with the range finder as it performed in its ground tests and without the
+  navigation error it was to remove, ``plan_of``),
   and the descent speed when the lander passes 192 m (Mission 2's last telemetry);
 * ``m1-crater-rim``: the true height above the ground when the flight software's estimate
   first reaches zero, the free-fall time (propellant out to impact) and the impact speed;
@@ -212,10 +214,14 @@ def within(name: str, figs: dict[str, Any]) -> bool:
 
 
 def _seeds(text: str) -> list[int]:
+    """``"1-10"``, ``"1,3,5"`` or both mixed -> the seeds; ValueError on anything else."""
     out: list[int] = []
     for part in text.split(","):
         a, _, b = part.partition("-")
-        out.extend(range(int(a), int(b or a) + 1))
+        lo, hi = int(a), int(b or a)
+        if lo < 0 or hi < lo:
+            raise ValueError(part)
+        out.extend(range(lo, hi + 1))
     return out
 
 
@@ -270,7 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--verbose", action="store_true", help="every figure of every seed")
     a = ap.parse_args(argv)
-    seeds = _seeds(a.seeds)
+    try:
+        seeds = _seeds(a.seeds)
+    except ValueError:
+        ap.error(f"--seeds {a.seeds!r}: expected seeds like 1-10 or 1,3,5")
+    if a.jobs < 1:
+        ap.error(f"--jobs {a.jobs}: expected at least 1")
     unknown = [n for n in a.scenarios if n not in MISSIONS]
     if unknown:
         ap.error(f"not a mission replay: {', '.join(unknown)} (one of {', '.join(MISSIONS)})")

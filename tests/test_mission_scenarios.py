@@ -120,6 +120,24 @@ def test_im1_legacy_believes_it_is_higher_and_meets_the_slope_moving():
     assert figs["td_vertical_mps"] > 1.0, figs
 
 
+def test_replay_ratios_bounds_and_table():
+    """The measurement itself: ratios against the public figures, the 0.7-1.4 window, a
+    public lower bound (M1's "more than 100 m/s") and IM-1's tip-over required; the docs'
+    table names each figure's source and lists every seed."""
+    m1 = dict(true_alt_at_nav_zero_m=5000.0, free_fall_s=88.0, impact_mps=150.0,
+              outcome="out_of_propellant")
+    assert replays.within("m1-crater-rim", m1)
+    assert not replays.within("m1-crater-rim", {**m1, "impact_mps": 95.0})
+    assert not replays.within("m1-crater-rim", {**m1, "free_fall_s": 88.0 * 1.45})
+    im1 = dict(alt_error_m=100.0, td_vertical_mps=2.7, td_lateral_mps=0.9, outcome="crashed")
+    assert not replays.within("im1-no-lrf", {**im1, "tipped_over": False})
+    assert replays.within("im1-no-lrf", {**im1, "tipped_over": True})
+    table = "\n".join(replays.markdown_table("m1-crater-rim", {1: m1, 2: {**m1,
+                                                                        "free_fall_s": 70.0}}))
+    assert "AMSAT-DL" in table and "| 88.0 | 70.0 |" in table and "0.80 .. 1.00" in table
+    assert replays._seeds("1-3,7") == [1, 2, 3, 7]
+
+
 def test_nominal_still_lands_with_the_default():
     _landed_within_criteria(replay("nominal", "default"))
     assert replay("nominal", "default").touchdown["distance_to_target_m"] < 1000.0
