@@ -352,8 +352,9 @@ class FswClient:
                 self._fail(PROTOCOL_ERROR, f"bad message from the plant after seq "
                                            f"{self._last_seq}: {e}")
                 raise
-            except (PeerClosed, LinkError):
-                self.end_reason = self.end_reason or f"{LINK_FAILURE}: the link to the plant failed"
+            except (PeerClosed, LinkError) as e:
+                self.end_reason = self.end_reason or (f"{LINK_FAILURE}: after seq "
+                                                      f"{self._last_seq}: {one_line(str(e))}")
                 self.ended_by = self.ended_by or "fsw"
                 self._close()
                 raise

@@ -6,8 +6,8 @@ not share state; LINGER is 0 so close() never blocks. Every wait is a bounded po
 
 Safe by default:
 
-* an ipc socket file is created 0600 (owner only, whatever the umask) in a parent folder
-  created 0700 if it was missing;
+* an ipc socket file is created 0600 (owner only, whatever the umask); its folder must
+  exist (none is created);
 * both ends refuse a message larger than ``MAX_PAYLOAD_BYTES`` (ZMQ_MAXMSGSIZE: libzmq
   drops the connection that sent it, before buffering it), so no peer can fill memory;
 * the plant binds a TCP address other than loopback only with CURVE keys (``?keys=DIR``,
@@ -15,8 +15,12 @@ Safe by default:
   software holding ``fsw.key_secret`` is let in. With ``?keys=DIR`` a loopback link uses
   CURVE too.
 
-ZeroMQ does not report a vanished peer on a PAIR socket: it shows as PeerTimeout. An
-orderly end is the END message.
+A vanished plant is seen by the flight software's end at once: it watches its one
+connection (a ZeroMQ socket monitor, ZMQ_EVENT_DISCONNECTED) and raises PeerClosed when the
+connection drops with nothing left to read (the plant killed, or another flight software
+already connected). The plant's end does not watch (any local process of the user could
+connect and drop); it sees a vanished flight software as PeerTimeout, or, when it started
+the flight software itself, through the child's exit. An orderly end is the END message.
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ import stat
 
 import zmq
 
-from bridge.errors import LinkError, LinkOpenError
+from bridge.errors import LinkError, LinkOpenError, PeerClosed
 from bridge.link import DEFAULT_SEND_TIMEOUT_S, Link
 from bridge.protocol import MAX_PAYLOAD_BYTES
 
 IPC_PATH_MAX_BYTES = 107  # sun_path limit on Linux, less the terminating NUL
 ZAP_DOMAIN = "fsil"        # the CURVE authenticator's domain
+DRAIN_MS = 50              # after the connection drops: how long to look for what it carried
 
 
 def is_loopback(host: str) -> bool:
@@ -115,6 +120,10 @@ class ZmqLink(Link):
         self.curve = keys is not None
         self._pollin = zmq.Poller()
         self._pollin.register(self._socket, zmq.POLLIN)
+        self._monitor = None
+        if role == "fsw":
+            self._monitor = self._socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            self._pollin.register(self._monitor, zmq.POLLIN)
         self._pollout = zmq.Poller()
         self._pollout.register(self._socket, zmq.POLLOUT)
 
@@ -159,9 +168,16 @@ class ZmqLink(Link):
 
     def _recv_internal(self, timeout_s: float) -> bytes | None:
         try:
-            if not self._pollin.poll(_ms(timeout_s)):
-                return None
-            return self._socket.recv(zmq.NOBLOCK)
+            ready = dict(self._pollin.poll(_ms(timeout_s)))
+            if self._socket in ready:
+                return self._socket.recv(zmq.NOBLOCK)
+            if self._monitor is not None and self._monitor in ready:
+                self._monitor.recv_multipart(zmq.NOBLOCK)   # the event: the connection dropped
+                if self._socket.poll(DRAIN_MS, zmq.POLLIN):  # what the peer sent before is kept
+                    return self._socket.recv(zmq.NOBLOCK)
+                raise PeerClosed(self.url, "the connection dropped: the plant ended or was "
+                                 "killed, or another flight software is connected")
+            return None
         except zmq.Again:
             return None
         except zmq.ZMQError as error:
@@ -179,6 +195,9 @@ class ZmqLink(Link):
             raise LinkError(f"{self.url}: send failed: {error.strerror}") from error
 
     def _close_internal(self) -> None:
+        if getattr(self, "_monitor", None) is not None:
+            self._socket.disable_monitor()
+            self._monitor.close(linger=0)
         self._socket.close(linger=0)
         if self._auth is not None:
             self._auth.stop()

@@ -322,3 +322,41 @@ def test_zmq_between_two_processes(scheme, tmp_path):
             if child.poll() is None:
                 child.kill()
                 child.wait()
+
+
+PLANT_CHILD = """
+import sys, time
+from bridge import open_link, protocol as p
+link = open_link(sys.argv[1], "plant")
+link.send(b"hello", timeout_s=30.0)
+time.sleep(600)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("scheme", ["zmq+ipc", "zmq+tcp"])
+def test_a_killed_plant_is_seen_by_the_fsw_end_at_once(scheme, tmp_path):
+    """kill -9 of the plant's process: the flight software's end raises PeerClosed (its
+    connection dropped) instead of waiting out its 30 s receive as PeerTimeout."""
+    import signal
+    from bridge.errors import PeerClosed
+    if scheme == "zmq+ipc":
+        url = f"zmq+ipc://{tmp_path}/link.sock"
+    else:
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        url = f"zmq+tcp://127.0.0.1:{probe.getsockname()[1]}"
+        probe.close()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    child = subprocess.Popen([sys.executable, "-c", PLANT_CHILD, url], env=env)
+    try:
+        with open_link(url, "fsw") as fsw:
+            assert fsw.recv(30.0) == b"hello"
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+            with pytest.raises(PeerClosed, match="connection dropped"):
+                fsw.recv(30.0)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
