@@ -53,6 +53,14 @@ def _exists(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
 
+def _running(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie has exited: an orphan's is reaped by init, late)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _link_folder(children: list[int]) -> Path | None:
     """The temporary folder of the ipc link, from the flight software's command line."""
     for pid in children:
@@ -71,6 +79,45 @@ def _summary(out: Path) -> dict | None:
         return json.loads((out / "summary.json").read_text())
     except (OSError, ValueError):
         return None
+
+
+def plant_kill_trial(rows: int, work: Path) -> dict:
+    """kill -9 of the plant (``fsil run`` itself): its flight-software child must see the
+    link drop and exit 3 by itself (no orphan), naming the link in fsw.log. A killed plant
+    writes nothing more: no summary.json, and its /tmp/fsil-* link folder stays (counted)."""
+    out = work / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([*FSIL, "run", "--scenario", "nominal", "--out", str(out),
+                             "--no-progress"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env, cwd=REPO)
+    hist = out / "history.csv"
+    deadline = time.monotonic() + 120
+    while not (hist.exists() and hist.stat().st_size > rows * 400):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("plant kill: the run did not get going")
+        time.sleep(0.02)
+    children = _children(proc.pid)
+    tmp = _link_folder(children)
+    t0 = time.monotonic()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    marks: dict[str, float] = {}
+    while any(_running(c) for c in children):
+        if time.monotonic() - t0 > 60:
+            for c in children:
+                os.kill(c, signal.SIGKILL)
+            raise RuntimeError("plant kill: the flight software outlived its plant by 60 s")
+        time.sleep(POLL_S)
+    marks["child"] = time.monotonic() - t0
+    problems = []
+    log = (out / "fsw.log").read_text() if (out / "fsw.log").exists() else ""
+    if "link failure" not in log:
+        problems.append(f"fsw.log does not say link failure: {log.strip()[-200:]!r}")
+    left = tmp is not None and tmp.exists()
+    if left:
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    return {"marks": marks, "problems": problems, "left_tmp": left}
 
 
 def trial(mode: str, sig: signal.Signals, rows: int, work: Path) -> dict:
@@ -145,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default="two_process,inprocess,realtime,ctrl_c")
     ap.add_argument("--signals", default="INT,TERM")
     ap.add_argument("--kill9", type=int, default=5, help="kill -9 trials of the fsw child")
+    ap.add_argument("--kill9-plant", type=int, default=5,
+                    help="kill -9 trials of the plant (fsil run itself)")
     ap.add_argument("--rows", type=int, default=100, help="history rows before the signal")
     args = ap.parse_args(argv)
     cases = [(m, signal.Signals["SIG" + s]) for m in args.modes.split(",")
@@ -155,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode, sig in cases:
             results.setdefault((mode, sig.name), []).append(trial(mode, sig, args.rows,
                                                                   Path(work)))
+        plant_kills = [plant_kill_trial(args.rows, Path(work)) for _ in range(args.kill9_plant)]
     load = os.getloadavg()
     print(f"fsil run ended by a signal: ms after it (median p90 max); load "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
@@ -171,7 +221,16 @@ def main(argv: list[str] | None = None) -> int:
                   "process group" if mode == "ctrl_c" else "fsil run")
         print(f"{mode:12s} {name:8s} {len(rs):3d}  {cols[0]:>20s}  {cols[1]:>20s}  "
               f"{cols[2]:>20s}  {cols[3]:>20s}  {shown}  ({name} to the {target})")
-    print(f"{failed} of {sum(len(r) for r in results.values())} trials with problems")
+    if plant_kills:
+        problems = [p for r in plant_kills for p in r["problems"]]
+        failed += sum(1 for r in plant_kills if r["problems"])
+        left = sum(r["left_tmp"] for r in plant_kills)
+        print(f"{'two_process':12s} {'SIGKILL':8s} {len(plant_kills):3d}  "
+              f"{_fmt([r['marks']['child'] for r in plant_kills]):>20s}  (SIGKILL to fsil run: "
+              f"the fsw child's own exit; {left} link folders left by the dead plant)  "
+              f"{'none' if not problems else '; '.join(problems[:3])}")
+    print(f"{failed} of {sum(len(r) for r in results.values()) + len(plant_kills)} trials "
+          "with problems")
     return 1 if failed else 0
 
 
