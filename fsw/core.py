@@ -27,7 +27,9 @@ from fsw.nav import Navigator, gravity
 NAME = "fsil-fsw"
 # 0.2.0: Apollo-class profile, told vehicle, velocimeter fusion, touchdown cut-off.
 # 0.3.0: navigates on a rotating Moon (Moon-fixed state; HELLO moon.rotation_rad_s).
-VERSION = "0.3.0"
+# 0.4.0: velocimeter filter with an unmodelled-acceleration state (flown out); re-plan on
+#        a large velocimeter correction; velocimeter beams outvote an altimeter step.
+VERSION = "0.4.0"
 
 MODE_INDEX = {}
 for _i, _m in enumerate(protocol.MODES):
@@ -57,6 +59,7 @@ GUARD_RANGE_M = 400.0            # the altimeter is assumed to lock by this rang
 STOP_THRUST_FRACTION = 0.5       # of the thrust kept for stopping when it locks late
 BLIND_MARGIN_M = 100.0           # extra clearance when landing without the altimeter
 REPLAN_JUMP_M = 50.0             # a terrain step this large re-plans the approach
+REPLAN_VEL_MPS = 5.0             # ... and velocimeter corrections summing to this
 NEAR_SITE_M = 1000.0             # guidance heights are above the ground this near the site
 BLEND_M = 2000.0                 # ... and blend to above the datum over this distance
 BRAKING_RESOLVE_S = 15.0         # braking's time-to-go is checked this long after ignition
@@ -126,18 +129,25 @@ class FlightSoftware:
         h_before = nav.altitude_m()
         nav.fuse_altimeter(alt)
         if self.velnav is not None:
-            self.velnav.propagate(dt, nav.process_accel_mps2)
+            self.velnav.propagate(dt, nav.process_accel_mps2, nav)
             self.velnav.fuse(nav, frame.vel)
         self._update_mass(dt)
         self._update_thrust_scale(dt)
         self._update_mode(t_us)
-        if self.variant == "default" and abs(nav.altitude_m() - h_before) > REPLAN_JUMP_M and (
-                self.mode == "approach" or
-                self.mode == "braking" and nav.agl_m() < 1.2 * HIGH_GATE[0]):
-            # Our own height was wrong by a lot: re-plan from the corrected one, stopping
-            # where the vehicle can rather than insisting on the site.
-            self._start_phase("approach", t_us, divert_free=True)
-            self.mode = "approach"
+        if self.variant == "default" and (self.mode == "approach" or self.mode == "braking"
+                                          and nav.agl_m() < 1.2 * HIGH_GATE[0]):
+            if abs(nav.altitude_m() - h_before) > REPLAN_JUMP_M:
+                # Our own height was wrong by a lot (a late altimeter): re-plan from the
+                # corrected one, stopping where the vehicle can rather than insisting on
+                # the site.
+                self._start_phase("approach", t_us, divert_free=True)
+                self.mode = "approach"
+            elif self._velocity_jumped():
+                # Our own velocity was wrong by a lot (an IMU's drift the velocimeter has
+                # just measured): a new approach to the site, timed so the engine can fly
+                # it (keeping a divert already under way).
+                self._start_phase("approach", t_us, self.phase.divert_free)
+                self.mode = "approach"
 
         a_thr = None
         self._detect_contact()
@@ -152,6 +162,10 @@ class FlightSoftware:
                 vec.norm(gravity(nav.r)))
         if a_thr is not None and nav.alt_overdue:
             a_thr = self._limit_descent(a_thr)
+        if a_thr is not None and self.velnav is not None and self.velnav.healthy:
+            # What the velocimeter measured the vehicle doing beyond what the engine and
+            # gravity explain (the thrust through an attitude error): flown out.
+            a_thr = vec.sub(a_thr, self.velnav.accel)
 
         if a_thr is None:
             direction, a_mag = self.hold_dir, 0.0
@@ -170,6 +184,14 @@ class FlightSoftware:
         return throttle, torque, MODE_INDEX[self.mode], self._nav7(), self._flags()
 
     # --- pieces -------------------------------------------------------------------------
+    def _velocity_jumped(self):
+        """The velocimeter's corrections since the last check sum to REPLAN_VEL_MPS."""
+        vn = self.velnav
+        if vn is None or vec.norm(vn.correction) < REPLAN_VEL_MPS:
+            return False
+        vn.correction = (0.0, 0.0, 0.0)
+        return True
+
     def _update_mass(self, dt):
         """Mass from the modelled engine: throttle lag, then flow from thrust and Isp."""
         cmd = self.throttle_cmd

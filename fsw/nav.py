@@ -42,7 +42,12 @@ Two variants of the altimeter logic (``variant``):
 Default only: an altimeter that repeats its last range to the bit is frozen (a real unit's
 noise never repeats); its samples are rejected. The velocimeter's beam ranges
 (``fsw/velnav.py``) are height measurements too (:meth:`Navigator.fuse_beam_range`), so a
-stuck or lost altimeter does not end height knowledge when the lander has one.
+stuck or lost altimeter does not end height knowledge when the lander has one. With both,
+two sensors vote: an altimeter whose samples move together while the beams (used within
+``BEAMS_RECENT_S``) still agree with us has a fault of its own (a bias, a scale error) and
+is not taken for a terrain step (``alt_vetoed``); beams that disagree together from their
+first sample on, or while the altimeter is unhealthy, re-base the terrain onto them (three
+beams against one altimeter).
 
 During the engine-off coast the accelerometer should read zero: the mean reading is the
 accelerometer bias, estimated and removed from then on.
@@ -75,6 +80,7 @@ class Navigator:
     STEP_SAMPLES = 8              # default: rejected samples that must agree for a step
     STEP_SPREAD_M = 5.0           # ... agreeing within this (plus noise and 2 %)
     UNHEALTHY_AFTER_S = 3.0       # default: no accepted sample for this long -> unhealthy
+    BEAMS_RECENT_S = 1.0          # default: velocimeter ranges this fresh outvote the altimeter
     EXPECT_VALID_BELOW_M = 4000.0 # default: altimeter expected valid below this height
     LEGACY_JUMP_M = 500.0         # legacy: a jump this large disables the altimeter
     UNCERTAINTY_GROWTH = 0.5      # default: assumed height error while overdue, per metre
@@ -135,6 +141,8 @@ class Navigator:
         self.beam_accept_us = None    # default: last velocimeter range used as a height
         self._frozen = 0              # default: samples in a row repeating the last range
         self.alt_frozen = False
+        self.alt_vetoed = False       # default: the beams outvoted the altimeter's step
+        self._beam_out = []           # default: velocimeter ranges rejected in a row
         # The last frames' (t_us, attitude, velocity change integrated so far): a sensor
         # sample is weighed with the attitude and velocity of its own time (it arrives tens
         # of ms late, and a slew of 10 deg/s turns a beam by 0.5 deg meanwhile: 1 m/s of
@@ -400,11 +408,34 @@ class Navigator:
         r_meas = (sigma_r * cos_tilt) ** 2 + (self.SLOPE_SIGMA * range_m * sin_tilt) ** 2
         P = self.P
         if y * y > self.GATE_SIGMA * self.GATE_SIGMA * (P[0] - 2.0 * P[2] + P[8] + r_meas):
+            self._beam_outlier(y, r_meas, t_us)
             return False
+        self._beam_out = []
         self._kalman(y, r_meas)
         self.alt_used = False          # the flag is the altimeter's own
         self.beam_accept_us = t_us
         return True
+
+    def _beam_outlier(self, y, r_meas, t_us):
+        """Beams that keep disagreeing with us, and with each other not: when they have
+        never been used yet (three beams against one altimeter: the altimeter is the odd
+        one out), or the altimeter is not healthy, they are the height: the terrain is
+        re-based onto them. Beams that agreed before and moved together while the altimeter
+        still agrees with us are the faulty ones: they stay rejected."""
+        if self.legacy or self.beam_accept_us is not None and self.alt_healthy:
+            return
+        out = self._beam_out
+        out.append(y)
+        if len(out) > 3 * self.STEP_SAMPLES // 2:
+            out.pop(0)
+        if len(out) < 3 * self.STEP_SAMPLES // 2:
+            return
+        mean = sum(out) / len(out)
+        if max(out) - min(out) <= self.STEP_SPREAD_M + 4.0 * math.sqrt(r_meas) + 0.02 * abs(mean):
+            self.terrain_m -= mean
+            self.P[8] += r_meas
+            self._beam_out = []
+            self.beam_accept_us = t_us
 
     def height_healthy(self):
         """The height above the ground is measured: by the altimeter, or by the
@@ -431,6 +462,13 @@ class Navigator:
         # (the vertical rate still matches the IMU); a failing sensor scatters or drifts.
         mean = sum(out) / len(out)
         spread = max(out) - min(out)
+        if self.beam_accept_us is not None and \
+                (self.t_us - self.beam_accept_us) * 1e-6 <= self.BEAMS_RECENT_S:
+            # The velocimeter's beams measure the same height and still agree with us:
+            # the altimeter alone has moved (a bias, a scale error), not the ground.
+            self.alt_vetoed = True
+            self._outliers = []
+            return
         if spread <= self.STEP_SPREAD_M + 4.0 * sigma_r + 0.02 * abs(mean):
             if self.alt_overdue or not self.alt_ever_valid and self.agl_m() < self.EXPECT_VALID_BELOW_M:
                 # The altimeter locked late, after its deadline: our own height has drifted

@@ -30,14 +30,17 @@ class VelocimeterFilter:
     UNHEALTHY_AFTER_S = 2.0
     REBASE_AFTER = 10          # samples rejected in a row before the filter re-opens
     VEL_SIGMA0_MPS = 1.0       # prior velocity uncertainty when the first sample comes
+    N = 6                      # velocity error (3), unmodelled acceleration (3)
+    ACCEL_SIGMA_MPS2 = 0.05    # unmodelled acceleration (an attitude error under thrust), 1 sigma
+    ACCEL_TAU_S = 100.0        # ... its correlation time
 
     def __init__(self, config):
         self.beams = [vec.unit(tuple(float(x) for x in b)) for b in config["beams_body"]]
         self.noise_mps = max(float(config.get("velocity_noise_mps", 0.05)), 1e-3)
         self.range_noise_m = float(config.get("range_noise_m", 2.0))
         self.range_noise_fraction = float(config.get("range_noise_fraction", 0.0))
-        s0 = self.VEL_SIGMA0_MPS ** 2
-        self.P = [s0, 0.0, 0.0, 0.0, s0, 0.0, 0.0, 0.0, s0]
+        self.P = self._prior()
+        self.accel = (0.0, 0.0, 0.0)      # estimated unmodelled acceleration, nav frame
         self.last_t_us = -1
         self.last_accept_us = None
         self.used = False
@@ -45,14 +48,48 @@ class VelocimeterFilter:
         self.healthy = False
         self.ever_valid = False
         self._rejects = 0
+        self.correction = (0.0, 0.0, 0.0)   # velocity corrections applied, summed (m/s)
 
-    def propagate(self, dt, q_mps2):
-        """Velocity error variance grows by ``q_mps2^2 dt`` on every axis."""
+    def _prior(self):
+        n, s0, b0 = self.N, self.VEL_SIGMA0_MPS ** 2, self.ACCEL_SIGMA_MPS2 ** 2
+        P = [0.0] * (n * n)
+        for i in range(3):
+            P[i * n + i] = s0
+            P[(i + 3) * n + i + 3] = b0
+        return P
+
+    def propagate(self, dt, q_mps2, nav=None):
+        """Velocity error ``dv' = b``, unmodelled acceleration ``b' = -b / tau`` (Gauss-
+        Markov); the velocity error's variance grows by ``q_mps2^2 dt`` on every axis. The
+        estimated ``b`` (the thrust seen through an attitude error, which the strapdown
+        cannot know) is added to ``nav``'s velocity."""
+        if dt <= 0.0:
+            return
+        n, P = self.N, self.P
+        phi = math.exp(-dt / self.ACCEL_TAU_S)
+        # P <- F P F^T with F = [[I, dt I], [0, phi I]], written out per 3x3 block.
+        for i in range(3):
+            for j in range(6):      # rows i: v_i + dt b_i
+                P[i * n + j] += dt * P[(i + 3) * n + j]
+        for j in range(6):
+            for i in range(3):      # columns i: the same on the right
+                P[j * n + i] += dt * P[j * n + i + 3]
+        for i in range(3, 6):
+            for j in range(6):
+                P[i * n + j] *= phi
+                P[j * n + i] *= phi
         q = q_mps2 * q_mps2 * dt
-        P = self.P
-        P[0] += q
-        P[4] += q
-        P[8] += q
+        qb = self.ACCEL_SIGMA_MPS2 ** 2 * (1.0 - phi * phi)
+        for i in range(3):
+            P[i * n + i] += q
+            P[(i + 3) * n + i + 3] += qb
+        for i in range(n):          # exactly symmetric (the sums above ran in two orders)
+            for j in range(i + 1, n):
+                P[j * n + i] = P[i * n + j]
+        b = self.accel
+        if nav is not None and self.ever_valid:
+            nav.v = vec.add(nav.v, vec.scale(b, dt))
+        self.accel = vec.scale(b, phi)
 
     def fuse(self, nav, sample):
         """Fuse one sample ``[t_us, v0, v1, v2, r0, r1, r2, mask]`` if it is new."""
@@ -76,23 +113,25 @@ class VelocimeterFilter:
         # The navigated attitude and velocity at the sample's time.
         q_s, v_s = nav.at(sample[0])
         r = self.noise_mps * self.noise_mps
-        P = self.P
+        P, n = self.P, self.N
         dv = (0.0, 0.0, 0.0)
+        db = (0.0, 0.0, 0.0)
         accepted = rejected = 0
         for k in range(3):
             if not mask & (1 << k):
                 continue
             d = vec.rotate(q_s, self.beams[k])
-            H = (-d[0], -d[1], -d[2])
+            H = (-d[0], -d[1], -d[2], 0.0, 0.0, 0.0)
             pred = vec.dot(H, vec.add(v_s, dv))
             y = sample[1 + k] - pred
-            h, s = kf.innovation_var(P, 3, H, r)
+            h, s = kf.innovation_var(P, n, H, r)
             if y * y > self.GATE_SIGMA * self.GATE_SIGMA * s and self._rejects < self.REBASE_AFTER:
                 rejected += 1
                 continue
-            K = (h[0] / s, h[1] / s, h[2] / s)
-            dv = vec.add(dv, vec.scale(K, y))
-            kf.update(P, 3, h, s, K)
+            K = [x / s for x in h]
+            dv = vec.add(dv, (K[0] * y, K[1] * y, K[2] * y))
+            db = vec.add(db, (K[3] * y, K[4] * y, K[5] * y))
+            kf.update(P, n, h, s, K)
             accepted += 1
         # The ranges: three more height measurements (a stuck or lost altimeter is then
         # not the end of height knowledge).
@@ -103,6 +142,7 @@ class VelocimeterFilter:
                 nav.fuse_beam_range(sample[0], rng, vec.rotate(q_s, self.beams[k]), sig)
         if accepted:
             self._apply(nav, dv)
+            self.accel = vec.add(self.accel, db)
             self._rejects = 0
             self.used = True
             self.healthy = True
@@ -115,20 +155,21 @@ class VelocimeterFilter:
                 if self._rejects >= self.REBASE_AFTER:
                     # Long disagreement: open the filter up and take the beams next time.
                     s0 = self.VEL_SIGMA0_MPS ** 2
-                    for i in (0, 4, 8):
-                        P[i] = max(P[i], s0)
+                    for i in range(3):
+                        P[i * n + i] = max(P[i * n + i], s0)
 
     def _apply(self, nav, dv):
         nav.v = vec.add(nav.v, dv)
+        self.correction = vec.add(self.correction, dv)
         # Tell the altimeter filter how well the vertical speed is now known.
         up = nav.up()
-        P = self.P
+        P, n = self.P, self.N
         pu = (P[0] * up[0] + P[1] * up[1] + P[2] * up[2],
-              P[3] * up[0] + P[4] * up[1] + P[5] * up[2],
-              P[6] * up[0] + P[7] * up[1] + P[8] * up[2])
+              P[n] * up[0] + P[n + 1] * up[1] + P[n + 2] * up[2],
+              P[2 * n] * up[0] + P[2 * n + 1] * up[1] + P[2 * n + 2] * up[2])
         var_up = vec.dot(up, pu)
         if 0.0 < var_up < nav.P[4]:
             kf.scale_state(nav.P, 3, 1, math.sqrt(var_up / nav.P[4]))
 
     def cov_fault(self):
-        return kf.psd_fault(self.P, 3)
+        return kf.psd_fault(self.P, self.N)
