@@ -7,7 +7,10 @@ import os
 import resource
 from pathlib import Path
 
+import pytest
+
 pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.xdist_group("realtime")  # paced runs: one at a time (pyproject)
 
 REPO = Path(__file__).resolve().parents[1]
 

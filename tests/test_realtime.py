@@ -22,6 +22,8 @@ from hil.plant_side import HISTORY_COLUMNS, PlantSide
 from hil.scenario import load_scenario
 from hil.timing import TIMING_COLUMNS
 
+pytestmark = pytest.mark.xdist_group("realtime")  # paced runs: one at a time (pyproject)
+
 REPO = Path(__file__).resolve().parents[1]
 
 FAKE_FSW = textwrap.dedent('''

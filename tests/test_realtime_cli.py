@@ -22,6 +22,8 @@ import pytest
 from hil.plant_side import HISTORY_COLUMNS
 from hil.timing import TIMING_COLUMNS
 
+pytestmark = pytest.mark.xdist_group("realtime")  # paced runs: one at a time (pyproject)
+
 REPO = Path(__file__).resolve().parents[1]
 FSIL = [sys.executable, "-m", "hil.cli"]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
