@@ -4,7 +4,9 @@ The loop fills the current row in place (``recorder.row``, a list as wide as the
 reused from block to block), in two parts: :meth:`HistoryRecorder.plant_part` as soon as the
 frame is out (truth, sensors, faults: none of it depends on the command) and
 :meth:`HistoryRecorder.command_part` once the command is in; :meth:`HistoryRecorder.commit`
-closes the row. When a block of ``block_rows`` rows is full it becomes the *pending* block
+closes the row. The truth cells are :meth:`plant.lander.LanderPlant.truth`'s numbers
+computed in plain floats (:mod:`hil.engine.truth`, the same bits, a fifth of the time).
+When a block of ``block_rows`` rows is full it becomes the *pending* block
 and the other block is filled; a two-process loop hands the pending block to the sink a few
 rows at a time in :meth:`HistoryRecorder.idle` while the flight software computes, an
 in-process loop writes it at once. At least every ``flush_interval_s`` of wall time, and
@@ -29,11 +31,14 @@ import numpy as np
 
 from bridge.protocol import MODES
 from hil.engine.schema import HISTORY_COLUMNS, Column, columns
+from hil.engine.truth import truth_cells
 from hil.history import text_cell
 
 HISTORY_FORMATS = ("csv", "parquet", "memory")
 BLOCK_ROWS = 256              # rows per block
-IDLE_ROWS = 8                 # rows of the pending block written per idle() call
+IDLE_ROWS = 8                 # at most this many rows of the pending block per idle() call
+IDLE_CHUNK_ROWS = 2           # formatted together
+IDLE_BUDGET_NS = 100_000      # no new chunk once idle() has taken this long
 FLUSH_INTERVAL_S = 1.0        # longest wall time between flushes
 PARQUET_ROW_GROUP = 16384     # rows per Parquet row group
 
@@ -222,16 +227,14 @@ class HistoryRecorder:
         """Everything in the row that does not depend on the command: truth at the frame,
         the frame's sensor samples, the faults active in it."""
         row = self.row
-        t = plant.truth()
-        r, v = t["r_m"].tolist(), t["v_mps"].tolist()
-        alt_m = t["alt_m"]
+        if hasattr(plant, "site"):    # a LanderPlant: its truth() in plain floats, same bits
+            r, v, alt_m, cells = truth_cells(plant)
+        else:
+            r, v, alt_m, cells = _truth_of(plant)
         self._r, self._v, self._alt = r, v, alt_m
         row[_T] = frame.t_us * 1e-6
         row[_SEQ] = frame.seq
-        row[_TRUE:_TRUE + 16] = (
-            r[0], r[1], r[2], v[0], v[1], v[2], alt_m,
-            t["vert_speed_mps"], t["horiz_speed_mps"], t["downrange_m"], t["crossrange_m"],
-            t["tilt_deg"], t["rate_dps"], t["mass_kg"], t["propellant_kg"], t["throttle"])
+        row[_TRUE:_TRUE + 16] = cells
         imu = frame.imu
         if imu:   # from 0.0, in sample order: as numpy's sum over axis 0 (-0.0 + 0.0 = 0.0)
             dvx = dvy = dvz = dax = day = daz = 0.0
@@ -285,12 +288,20 @@ class HistoryRecorder:
 
     # --- writing ------------------------------------------------------------------------
     def idle(self, max_rows: int = IDLE_ROWS) -> None:
-        """Write up to ``max_rows`` of the pending block (call while waiting for the peer)."""
+        """Write up to ``max_rows`` of the pending block (call while waiting for the peer),
+        :data:`IDLE_CHUNK_ROWS` at a time, stopping after :data:`IDLE_BUDGET_NS` (so that
+        the command is not left waiting: a block needs one row a cycle on average)."""
         if self._pending is None:
             return
         start = self._pending_done
-        stop = min(self._pending_n, start + max_rows)
-        self.sink.write(self._pending, start, stop)
+        limit = min(self._pending_n, start + max_rows)
+        until = time.perf_counter_ns() + IDLE_BUDGET_NS
+        while True:   # a few rows at a time, while the flight software still computes
+            stop = min(limit, start + IDLE_CHUNK_ROWS)
+            self.sink.write(self._pending, start, stop)
+            start = stop
+            if stop >= limit or time.perf_counter_ns() >= until:
+                break
         self._pending_done = stop
         if stop >= self._pending_n:
             self._pending = None
@@ -331,7 +342,10 @@ class HistoryRecorder:
 
     def _finish_pending(self) -> None:
         if self._pending is not None:
-            self.idle(self._pending_n)
+            self.sink.write(self._pending, self._pending_done, self._pending_n)
+            self._pending = None
+            self.sink.flush()
+            self._last_flush = time.monotonic()
 
 
 # ----------------------------------------------------------------------------- History
@@ -403,6 +417,16 @@ def vel_cells(vel: Sequence | None) -> tuple:
     if vel is None:
         return _NONE8
     return (vel[0] * 1e-6, vel[1], vel[2], vel[3], vel[4], vel[5], vel[6], int(vel[7]))
+
+
+def _truth_of(plant: Any) -> tuple[list[float], list[float], float, tuple]:
+    """:func:`hil.engine.truth.truth_cells` from any object with ``truth()`` (a stand-in)."""
+    t = plant.truth()
+    r, v = t["r_m"].tolist(), t["v_mps"].tolist()
+    return r, v, t["alt_m"], (
+        r[0], r[1], r[2], v[0], v[1], v[2], t["alt_m"],
+        t["vert_speed_mps"], t["horiz_speed_mps"], t["downrange_m"], t["crossrange_m"],
+        t["tilt_deg"], t["rate_dps"], t["mass_kg"], t["propellant_kg"], t["throttle"])
 
 
 def format_csv(kinds: Sequence[str], rows: Sequence[list]) -> str:
