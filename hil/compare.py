@@ -92,6 +92,9 @@ def load_run(path: str | os.PathLike[str], label: str | None = None) -> Run:
         raise CompareError(f'cannot read "{summ}": {error}') from error
     if not isinstance(summary, dict):
         raise CompareError(f'"{summ}" is not a JSON object')
+    if summary.get("provisional"):   # written as the run started; the plant never ended it
+        raise CompareError(f'run "{folder}" is incomplete: {summary.get("reason")}; its '
+                           f"history so far is kept (fsil plot {folder} draws it)")
     try:
         data = read_columns(hist, REQUIRED_COLUMNS)
     except (OSError, UnicodeDecodeError, ValueError) as error:

@@ -71,6 +71,10 @@ class LinkFailure(HilError):
         super().__init__(f"{head}: {detail}" if detail else head)
 
 
+class PeerEnded(LinkFailure):
+    """The flight software sent END: it ended the run itself (it needs no END back)."""
+
+
 class RunFailure(HilError):
     """The run could not go on (plant diverged, flight software reported a fault, disk full)."""
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from hil.errors import ConfigError
+from hil.link_dir import LINK_DIR_ENV
 
 LINK_PLACEHOLDER = "{link}"
 LINK_ENV = "FSIL_LINK"
@@ -61,8 +62,10 @@ class FswLauncher:
     """Starts ``argv`` (with ``{link}`` filled in) once the plant has bound its link, output to
     ``log_path``; :meth:`stop` reaps it at the end of the run."""
 
-    def __init__(self, argv: list[str], log_path: Path | None) -> None:
+    def __init__(self, argv: list[str], log_path: Path | None,
+                 link_dir: str | None = None) -> None:
         self.argv = list(argv)
+        self.link_dir = link_dir   # fsil's temporary link folder (hil.link_dir), if any
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
@@ -70,6 +73,9 @@ class FswLauncher:
     def __call__(self, url: str) -> subprocess.Popen:
         argv = [a.replace(LINK_PLACEHOLDER, url) for a in self.argv]
         env = dict(os.environ, **{LINK_ENV: url})
+        env.pop(LINK_DIR_ENV, None)
+        if self.link_dir is not None:   # the child may remove it if the plant is killed
+            env[LINK_DIR_ENV] = self.link_dir
         out = subprocess.DEVNULL
         if self.log_path is not None:
             self._log = open(self.log_path, "wb")

@@ -219,7 +219,10 @@ def read_history(path: str | os.PathLike[str]) -> Any:
             ends_clean = chunk.endswith(b"\n")
     if newlines == 0:
         return pd.DataFrame()
-    # round_trip: every float as written, bit for bit (pandas' default parser is not exact)
-    if ends_clean:
-        return pd.read_csv(path, float_precision="round_trip")
-    return pd.read_csv(path, nrows=newlines - 1, float_precision="round_trip")
+    # round_trip: every float as written, bit for bit (pandas' default parser is not exact);
+    # text columns as text (a column empty for thousands of rows, then "altimeter:late",
+    # would otherwise be guessed chunk by chunk: DtypeWarning, mixed types)
+    from hil.engine.schema import HISTORY, TIMING
+    text = {c.name: str for c in HISTORY + TIMING if c.kind == "s"}
+    nrows = None if ends_clean else newlines - 1
+    return pd.read_csv(path, nrows=nrows, float_precision="round_trip", dtype=text)

@@ -179,10 +179,14 @@ def _print_summary(result) -> None:
         from hil.timing import format_report
         print("\n".join(format_report(s["timing"])))
     print(f"  run folder: {result.out_dir}")
+    hint = ""     # a run cut short ends without its plots (hil.engine.summary)
+    if result.out_dir is not None and not (s.get("files") or {}).get("plot") \
+            and (s.get("files") or {}).get("history"):
+        hint = f"; plot it with: fsil plot {result.out_dir}"
     if s["outcome"] in ("link_failure", "interrupted"):
-        print(f"fsil: {s['reason']}", file=sys.stderr)
+        print(f"fsil: {s['reason']}{hint}", file=sys.stderr)
     elif s["outcome"] != "landed":
-        print(f"fsil: not landed: {s['outcome']}: {s['reason']}", file=sys.stderr)
+        print(f"fsil: not landed: {s['outcome']}: {s['reason']}{hint}", file=sys.stderr)
 
 
 class HilErrorConfig(HilError):

@@ -14,10 +14,11 @@ import time
 
 from bridge import protocol
 from bridge.client import FswClient, exit_code_for, readable
-from bridge.errors import BridgeError, LinkOpenError, UrlError, one_line
+from bridge.errors import BridgeError, LinkOpenError, PeerClosed, UrlError, one_line
 from fsw.frame import Frame
 from fsw.host.checked import CheckedFsw, ContractViolation
 from fsw.host.registry import FswEntry, FswSpecError, resolve
+from hil.link_dir import remove_if_orphaned
 
 
 class FswRunError(Exception):
@@ -84,6 +85,8 @@ def main_fsw(url: str, timeout_s: float, quiet: bool = False, load_ms: float = 0
         client = serve(url, timeout_s, load_ms=load_ms, fsw=entry)
     except FswRunError as e:
         print(f"fsil fsw: {e}", file=sys.stderr)
+        # a plant that was killed left the link folder fsil made for it (hil.link_dir)
+        remove_if_orphaned(url, plant_gone=isinstance(e.__cause__, PeerClosed))
         return e.exit_code
     code = client.exit_code
     if code != 0 or not quiet:

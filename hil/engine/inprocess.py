@@ -34,7 +34,7 @@ from hil.engine.context import Progress, RunContext, RunResult
 from hil.engine.lockstep import run_inprocess_loop
 from hil.engine.recorder import HistoryRecorder, open_sink
 from hil.engine.schema import columns
-from hil.engine.summary import build_summary, finish, history_file
+from hil.engine.summary import build_summary, finish, history_file, write_provisional
 from hil.engine.timing import TimingLog
 from hil.errors import ConfigError, HilError, Interrupted
 
@@ -71,6 +71,8 @@ def run_inprocess(cfg: ScenarioConfig, seed: int | None = None, fsw: FswSpec = "
                   "history_file": history_file(sink), "link": None, "link_stats": {},
                   "processes": {"plant_pid": os.getpid(), "fsw_pid": os.getpid()},
                   "control": None, "build": build}
+    if out is not None:   # replaced at the end; what a killed process leaves (incomplete)
+        write_provisional(out, cfg, seed, info)
     failure: HilError | Interrupted | None = None
     try:
         with signals.armed():   # SIGINT/SIGTERM end the run in order (hil.engine.signals)

@@ -23,7 +23,7 @@ from plant.lander import Command, SensorFrame
 
 import hil.engine.signals as signals
 from hil.engine.context import RunContext
-from hil.errors import LinkFailure
+from hil.errors import LinkFailure, PeerEnded
 
 POLL_SLICE_S = 0.25   # how often a wait for the peer checks that its process is alive
 FRAME = protocol.FRAME
@@ -74,8 +74,8 @@ def wait_message(ctx: RunContext, type_id: int, timeout_s: float, seq: int | Non
                                   seq=seq, waited_s=timeout_s) from None
             continue
         if msg.type_id == protocol.END:
-            raise LinkFailure(f"flight software ended the run: {one_line(msg.reason)}",
-                              side="fsw", seq=seq)
+            raise PeerEnded(f"flight software ended the run: {one_line(msg.reason)}",
+                            side="fsw", seq=seq)
         return msg
 
 

@@ -40,7 +40,7 @@ from hil.engine.lockstep import send_watching
 from hil.engine.pacing import clock_ns, coarse_ms, spin_for
 from hil.engine.schema import HISTORY_COLUMNS
 from hil.engine.timing import NONE, TimingLog
-from hil.errors import LinkFailure
+from hil.errors import LinkFailure, PeerEnded
 
 ALIVE_CHECK_NS = 250_000_000   # how often the owned fsw process is checked while waiting
 
@@ -248,8 +248,8 @@ class RealtimeLoop:
             self.link.note_status(msg)
             return
         if msg.type_id == protocol.END:
-            raise LinkFailure(f"flight software ended the run: {one_line(msg.reason)}",
-                              side="fsw", seq=self.k)
+            raise PeerEnded(f"flight software ended the run: {one_line(msg.reason)}",
+                            side="fsw", seq=self.k)
         if msg.type_id == protocol.HELLO_ACK and self.ctx.retx is not None:
             return   # the answer to a repeated HELLO on a serial line (hil.retransmit)
         if msg.type_id != protocol.COMMAND:

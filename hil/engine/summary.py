@@ -1,9 +1,15 @@
 """The end of a run: ``summary.json`` (same keys in every mode), the plots, the exit code.
 
+:func:`write_provisional` writes a first summary.json as the run starts (outcome
+``incomplete``: "the plant process ended without writing its summary (killed?)", with
+the scenario, seed, engine and build), so a plant killed with SIGKILL still leaves a run
+folder that says what happened; the real end replaces it atomically.
 :func:`build_summary` turns the finished (or failed) run into the summary dict;
 :func:`finish` closes the history, adds the timing block, writes ``summary.json``, draws
 ``descent.png`` (and ``timing.png`` in real time) -- a plot that fails never loses the
-results -- and returns the :class:`RunResult`.
+results -- and returns the :class:`RunResult`. A run cut short (a signal, a link or
+flight-software failure) ends without drawing: the plots take a second or two (matplotlib)
+and the user is waiting; ``fsil plot RUN`` draws them later from the run folder.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +27,27 @@ from hil.engine.context import RunContext, RunResult
 from hil.engine.recorder import CsvSink, ParquetSink
 from hil.errors import EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED, HilError, Interrupted
 from hil.scenario import scenario_to_dict
+
+
+INCOMPLETE_REASON = "the plant process ended without writing its summary (killed?)"
+
+
+def write_provisional(out_dir: os.PathLike[str], cfg: Any, seed: int, info: dict) -> None:
+    """summary.json as the run starts: outcome ``incomplete`` until the end replaces it
+    (``info``: engine, processes, link, history_file, build)."""
+    write_summary(Path(out_dir) / "summary.json", {
+        "outcome": "incomplete",
+        "reason": INCOMPLETE_REASON,
+        "provisional": True,
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "engine": info["engine"],
+        "processes": info.get("processes"),
+        "link": info.get("link"),
+        "seed": seed,
+        "scenario": cfg.name,
+        "files": {"history": info.get("history_file"), "plot": None},
+        "build": info.get("build"),
+    })
 
 
 def build_summary(ctx: RunContext, prop0_kg: float, wall_s: float, info: dict,
@@ -84,7 +113,7 @@ def finish(ctx: RunContext, summary: dict, failure: HilError | Interrupted | Non
     history = ctx.recorder.history()
     if out is not None:  # first without the plots: drawing them may take a while
         write_summary(out / "summary.json", summary)
-    if out is not None and plots:
+    if out is not None and plots and failure is None:   # cut short: no plots (fsil plot RUN)
         title = f"{ctx.cfg.name} seed {ctx.seed}"
         if log.realtime:
             try:

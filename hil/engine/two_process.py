@@ -12,6 +12,7 @@ the history written so far.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -31,13 +32,15 @@ from hil.engine.control import ControlServer, FaultControl
 from hil.engine.lockstep import POLL_SLICE_S, run_lockstep, wait_message
 from hil.engine.recorder import HistoryRecorder, open_sink
 from hil.engine.schema import columns
-from hil.engine.summary import build_summary, finish, history_file
+from hil.engine.summary import build_summary, finish, history_file, write_provisional
 from hil.engine.timing import TimingLog
-from hil.errors import ConfigError, HilError, Interrupted, LinkFailure
+from hil.errors import ConfigError, HilError, Interrupted, LinkFailure, PeerEnded
 from hil.retransmit import Retransmitter
 
 Launcher = Callable[[str], subprocess.Popen]
 REAP_WAIT_S = 0.3   # an interrupted run's flight software: END, then this long to leave
+END_WAIT_S = 0.5         # sending END: best effort, the peer may be gone
+END_REPLY_WAIT_S = 0.05  # ... the reply to the peer's own END (it has likely closed)
 
 
 class PlantSide:
@@ -47,14 +50,20 @@ class PlantSide:
     a string serves that ZeroMQ endpoint (ipc or loopback tcp), False none.
     ``history``: "csv" (default), "parquet", "memory" or None; ``plots``: draw descent.png
     (and timing.png in real time); ``build``: the ``build`` block of summary.json (fsil
-    version, git commit, command line), as the command line gives it.
+    version, git commit, command line), as the command line gives it. ``link_dir``: a
+    temporary folder holding the link's socket (``fsil run``'s /tmp/fsil-*), removed as
+    soon as the link is closed and the flight software reaped.
+
+    summary.json is written twice: a provisional one as the run starts (outcome
+    ``incomplete``, for a plant killed with SIGKILL) and the real one at the end.
     """
 
     def __init__(self, cfg: ScenarioConfig, url: str, out_dir: Path, seed: int | None = None,
                  fsw_launcher: Launcher | None = None, progress: bool = False,
                  hello_timeout_s: float = 60.0, control: bool | str = True,
                  realtime: bool = False, history: str | None = "csv",
-                 plots: bool = True, build: dict | None = None) -> None:
+                 plots: bool = True, build: dict | None = None,
+                 link_dir: str | os.PathLike[str] | None = None) -> None:
         self.cfg = cfg
         self.url = url
         self.out_dir = Path(out_dir)
@@ -68,6 +77,7 @@ class PlantSide:
         self.history = history
         self.plots = plots
         self.build = build
+        self.link_dir = link_dir
         self.control = control
         self.control_endpoint: str | None = None
         self.timing: TimingLog | None = None
@@ -89,7 +99,10 @@ class PlantSide:
         ctx.frame = frame
         info: dict = {"engine": "two_process", "fsw_runtime": None, "fsw_software": None,
                       "history_file": history_file(sink), "build": self.build}
+        write_provisional(self.out_dir, cfg, self.seed, {
+            **info, "link": self.url, "processes": {"plant_pid": os.getpid(), "fsw_pid": None}})
         failure: HilError | Interrupted | None = None
+        peer_gone = False   # the flight software ended the run or died: no END to it
         try:
             with signals.armed():   # SIGINT/SIGTERM end the run in order (hil.engine.signals)
                 ctx.control = self._open_control()
@@ -119,23 +132,30 @@ class PlantSide:
             failure = LinkFailure(str(e), side="link", seq=ctx.frame.seq)
         finally:
             if isinstance(failure, LinkFailure):   # the peer's END or death came first
+                peer_gone = isinstance(failure, PeerEnded) or self._fsw_dead()
                 failure = signals.instead(failure)
             ctx.progress.close()
             try:
                 ctx.recorder.close()
             finally:
-                if ctx.link is not None:
-                    if isinstance(failure, Interrupted):  # END reasons (docs/protocol.md):
-                        self._end(ctx, ctx.frame.seq,  # the peer exits 3 on either
-                                  f"interrupted: {failure.signal_name} to the plant")
-                    elif failure is not None and not self._fsw_dead():  # nobody to tell
+                if ctx.link is not None and failure is not None and not self._fsw_dead():
+                    # END reasons (docs/protocol.md): the peer exits 3 on either; a peer that
+                    # ended the run itself gets its reply with a short wait (it may be gone)
+                    wait_s = END_REPLY_WAIT_S if peer_gone else END_WAIT_S
+                    if isinstance(failure, Interrupted):
                         self._end(ctx, ctx.frame.seq,
-                                  "link_failure: " + str(failure).removeprefix("link failure: "))
+                                  f"interrupted: {failure.signal_name} to the plant", wait_s)
+                    else:
+                        self._end(ctx, ctx.frame.seq, "link_failure: "
+                                  + str(failure).removeprefix("link failure: "), wait_s)
+                if ctx.link is not None:
                     ctx.link.close()
                 if ctx.control is not None:
                     ctx.control.close()
             if isinstance(failure, Interrupted):
                 self._reap()
+            if self.link_dir is not None:   # the link is closed: its folder goes at once
+                shutil.rmtree(self.link_dir, ignore_errors=True)
         info.update(
             link=self.url, link_stats=dict(ctx.link.stats) if ctx.link is not None else {},
             fsw_link_stats=ctx.link.peer_stats if ctx.link is not None else None,
@@ -221,12 +241,12 @@ class PlantSide:
                 pass
 
     @staticmethod
-    def _end(ctx: RunContext, seq: int, reason: str) -> None:
+    def _end(ctx: RunContext, seq: int, reason: str, wait_s: float = 0.5) -> None:
         if ctx.retx is not None:  # repeated until the peer's END answers it (bounded)
             ctx.retx.end(seq, reason)
             return
         try:
-            ctx.link.send_msg(protocol.END, [seq, reason[:500]], timeout_s=0.5)
+            ctx.link.send_msg(protocol.END, [seq, reason[:500]], timeout_s=wait_s)
         except BridgeError:
             pass  # best effort: the peer may be gone
 

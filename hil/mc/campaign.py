@@ -87,12 +87,25 @@ def load_meta(out_dir: Path) -> dict:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CampaignError(f"{out_dir} is not a campaign folder (no campaign.json)") from None
+        run = _run_outcome(Path(out_dir))
+        raise CampaignError(f"{out_dir} is not a campaign folder (no campaign.json)"
+                            + (f"; it is a run folder ({run})" if run else "")) from None
     except (OSError, ValueError) as e:
         raise CampaignError(f"{path}: unreadable ({e})") from None
     if meta.get("format") != FORMAT:
         raise CampaignError(f"{path}: format {meta.get('format')!r}; this fsil reads {FORMAT}")
     return meta
+
+
+def _run_outcome(folder: Path) -> str | None:
+    """"outcome: reason" of a run folder's summary.json (None if it is not one)."""
+    try:
+        s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(s, dict) or "outcome" not in s or "runs_done" in s:
+        return None
+    return f"{s['outcome']}: {s.get('reason', '')}"
 
 
 def spec_of(meta: dict) -> CampaignSpec:

@@ -18,12 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-from hil.errors import EXIT_NOT_LANDED, ConfigError
+from hil.errors import EXIT_INTERRUPTED, EXIT_NOT_LANDED, ConfigError
 
 CAMPAIGN_DIR = Path(__file__).resolve().parent.parent / "campaigns"
 DEFAULT_RUNS = 100
 DEFAULT_KEEP = 10
-EXIT_INTERRUPTED = 130
 
 
 def add_parser(sub) -> None:
