@@ -9,20 +9,27 @@ timestamps, from the signal on:
 - ``child``: the flight-software process is gone (reaped: no /proc entry, no zombie);
 - ``summary``: summary.json is there with the expected outcome;
 - ``tmp``: the run's temporary folder (/tmp/fsil-*, the ipc link's) is removed;
-- ``exit``: the ``fsil run`` process has exited (after drawing descent.png).
+- ``exit``: the ``fsil run`` process has exited (an interrupted run draws no plot).
+
+``--kill9-plant`` trials send SIGKILL to ``fsil run`` itself: its flight-software child
+must see the link drop, exit 3 (this script is made a child subreaper, so it reaps the
+orphan and reads its exit code) and remove the link folder; the provisional summary.json
+(outcome ``incomplete``) must be there. ``child`` and ``exit`` are then the child's exit.
 
 It checks every trial (exit code, outcome, reason, no orphan, no leftover folder) and
-prints the time distributions (median, p90, max, in ms) with the load beside them.
-Target (issue 13): the whole thing within 1 s on a quiet machine; the plot is most of
-``exit`` (matplotlib's import and one drawing).
+prints, per kind of trial, the count, the trials with problems, those with the right exit
+code, and the time distributions (median, p90, max, in ms) with the load beside them.
+Target (issue 13): the whole thing within 1 s on a quiet machine.
 
     python bench/signals.py --trials 10
     python bench/signals.py --trials 5 --modes two_process --signals INT --kill9 5
+    nice -n 10 python bench/signals.py --trials 13 --kill9 100 --kill9-plant 100   # full
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import shutil
@@ -39,6 +46,14 @@ FSIL = [sys.executable, "-m", "hil.cli"]
 MODES = {"two_process": [], "inprocess": ["--inprocess"], "realtime": ["--realtime"],
          "ctrl_c": []}   # ctrl_c: two processes, the signal to the whole process group
 POLL_S = 0.002
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    """Orphans of this script's children (a killed plant's fsw) are reparented to it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
 def _children(pid: int) -> list[int]:
@@ -83,8 +98,8 @@ def _summary(out: Path) -> dict | None:
 
 def plant_kill_trial(rows: int, work: Path) -> dict:
     """kill -9 of the plant (``fsil run`` itself): its flight-software child must see the
-    link drop and exit 3 by itself (no orphan), naming the link in fsw.log. A killed plant
-    writes nothing more: no summary.json, and its /tmp/fsil-* link folder stays (counted)."""
+    link drop and exit 3 by itself (no orphan), naming the link in fsw.log, and remove the
+    link folder; the provisional summary.json (outcome incomplete) must be there."""
     out = work / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([*FSIL, "run", "--scenario", "nominal", "--out", str(out),
@@ -102,22 +117,42 @@ def plant_kill_trial(rows: int, work: Path) -> dict:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     marks: dict[str, float] = {}
-    while any(_running(c) for c in children):
-        if time.monotonic() - t0 > 60:
+    codes = {}
+    while len(codes) < len(children) or (tmp is not None and "tmp" not in marks):
+        now = time.monotonic() - t0
+        for c in children:   # reparented to this script (a subreaper): reap and read it
+            if c not in codes:
+                pid, status = os.waitpid(c, os.WNOHANG)
+                if pid == c:
+                    codes[c] = os.waitstatus_to_exitcode(status)
+                    marks["child"] = marks["exit"] = now
+        if "tmp" not in marks and tmp is not None and not tmp.exists():
+            marks["tmp"] = now
+        if now > 60:
             for c in children:
-                os.kill(c, signal.SIGKILL)
-            raise RuntimeError("plant kill: the flight software outlived its plant by 60 s")
+                if c not in codes:
+                    os.kill(c, signal.SIGKILL)
+                    os.waitpid(c, 0)
+            break
         time.sleep(POLL_S)
-    marks["child"] = time.monotonic() - t0
     problems = []
+    if len(codes) < len(children):
+        problems.append("the flight software outlived its plant by 60 s")
+    if any(code != 3 for code in codes.values()):
+        problems.append(f"fsw exit codes {sorted(codes.values())}, expected 3")
     log = (out / "fsw.log").read_text() if (out / "fsw.log").exists() else ""
     if "link failure" not in log:
         problems.append(f"fsw.log does not say link failure: {log.strip()[-200:]!r}")
-    left = tmp is not None and tmp.exists()
-    if left:
-        shutil.rmtree(tmp, ignore_errors=True)
+    s = _summary(out) or {}
+    if s.get("outcome") != "incomplete" or "killed?" not in s.get("reason", ""):
+        problems.append(f"no provisional summary: {s.get('outcome')}")
+    if tmp is None or tmp.exists():
+        problems.append(f"left {tmp}")
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(out, ignore_errors=True)
-    return {"marks": marks, "problems": problems, "left_tmp": left}
+    return {"marks": marks, "problems": problems,
+            "right_code": bool(codes) and all(c == 3 for c in codes.values())}
 
 
 def trial(mode: str, sig: signal.Signals, rows: int, work: Path) -> dict:
@@ -174,8 +209,10 @@ def trial(mode: str, sig: signal.Signals, rows: int, work: Path) -> dict:
         problems.append(f"orphan: {children}")
     if tmp is not None and tmp.exists():
         problems.append(f"left {tmp}")
+    if (out / "descent.png").exists():
+        problems.append("a plot was drawn (the run should end at once)")
     shutil.rmtree(out, ignore_errors=True)
-    return {"marks": marks, "problems": problems}
+    return {"marks": marks, "problems": problems, "right_code": proc.returncode == code}
 
 
 def _fmt(values: list[float]) -> str:
@@ -184,6 +221,19 @@ def _fmt(values: list[float]) -> str:
     ms = sorted(v * 1000 for v in values)
     p90 = ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))]
     return f"{statistics.median(ms):6.0f} {p90:6.0f} {ms[-1]:6.0f}"
+
+
+def _round_robin(cases: list) -> list:
+    """The cases, one of each kind in turn."""
+    kinds: dict = {}
+    for c in cases:
+        kinds.setdefault(c, []).append(c)
+    out = []
+    while any(kinds.values()):
+        for queue in kinds.values():
+            if queue:
+                out.append(queue.pop())
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,41 +246,44 @@ def main(argv: list[str] | None = None) -> int:
                     help="kill -9 trials of the plant (fsil run itself)")
     ap.add_argument("--rows", type=int, default=100, help="history rows before the signal")
     args = ap.parse_args(argv)
+    _become_subreaper()
     cases = [(m, signal.Signals["SIG" + s]) for m in args.modes.split(",")
              for s in args.signals.split(",") for _ in range(args.trials)]
     cases += [("two_process", signal.SIGKILL)] * args.kill9
+    cases += [("plant_kill", signal.SIGKILL)] * args.kill9_plant
     results: dict[tuple[str, str], list[dict]] = {}
+    load0 = os.getloadavg()
+    t_start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-signals-") as work:
-        for mode, sig in cases:
-            results.setdefault((mode, sig.name), []).append(trial(mode, sig, args.rows,
-                                                                  Path(work)))
-        plant_kills = [plant_kill_trial(args.rows, Path(work)) for _ in range(args.kill9_plant)]
+        for mode, sig in _round_robin(cases):   # interleaved: load drifts alike for all
+            if mode == "plant_kill":
+                r = plant_kill_trial(args.rows, Path(work))
+            else:
+                r = trial(mode, sig, args.rows, Path(work))
+            results.setdefault((mode, sig.name), []).append(r)
     load = os.getloadavg()
-    print(f"fsil run ended by a signal: ms after it (median p90 max); load "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
-    print(f"{'mode':12s} {'signal':8s} {'n':>3s}  {'child reaped':>20s}  "
-          f"{'summary.json':>20s}  {'tmp removed':>20s}  {'exit':>20s}  problems")
+    print(f"fsil run ended by a signal: ms after it (median p90 max); {len(cases)} trials in "
+          f"{time.monotonic() - t_start:.0f} s; load at start {load0[0]:.2f} {load0[1]:.2f} "
+          f"{load0[2]:.2f}, at end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on "
+          f"{os.cpu_count()} cores")
+    print(f"{'mode':12s} {'signal':8s} {'n':>3s} {'bad':>3s} {'code':>4s}  "
+          f"{'child reaped':>20s}  {'summary.json':>20s}  {'tmp removed':>20s}  "
+          f"{'exit':>20s}  problems")
     failed = 0
     for (mode, name), rs in results.items():
         cols = [_fmt([r["marks"][k] for r in rs if k in r["marks"]])
                 for k in ("child", "summary", "tmp", "exit")]
         problems = [p for r in rs for p in r["problems"]]
-        failed += sum(1 for r in rs if r["problems"])
+        bad = sum(1 for r in rs if r["problems"])
+        failed += bad
+        right = sum(1 for r in rs if r["right_code"])
         shown = "none" if not problems else "; ".join(problems[:3])
-        target = ("fsw child" if name == "SIGKILL" else
+        target = ("the plant (fsil run): the fsw child's exit" if mode == "plant_kill" else
+                  "fsw child" if name == "SIGKILL" else
                   "process group" if mode == "ctrl_c" else "fsil run")
-        print(f"{mode:12s} {name:8s} {len(rs):3d}  {cols[0]:>20s}  {cols[1]:>20s}  "
-              f"{cols[2]:>20s}  {cols[3]:>20s}  {shown}  ({name} to the {target})")
-    if plant_kills:
-        problems = [p for r in plant_kills for p in r["problems"]]
-        failed += sum(1 for r in plant_kills if r["problems"])
-        left = sum(r["left_tmp"] for r in plant_kills)
-        print(f"{'two_process':12s} {'SIGKILL':8s} {len(plant_kills):3d}  "
-              f"{_fmt([r['marks']['child'] for r in plant_kills]):>20s}  (SIGKILL to fsil run: "
-              f"the fsw child's own exit; {left} link folders left by the dead plant)  "
-              f"{'none' if not problems else '; '.join(problems[:3])}")
-    print(f"{failed} of {sum(len(r) for r in results.values()) + len(plant_kills)} trials "
-          "with problems")
+        print(f"{mode:12s} {name:8s} {len(rs):3d} {bad:3d} {right:4d}  {cols[0]:>20s}  "
+              f"{cols[1]:>20s}  {cols[2]:>20s}  {cols[3]:>20s}  {shown}  ({name} to {target})")
+    print(f"{failed} of {len(cases)} trials with problems")
     return 1 if failed else 0
 
 

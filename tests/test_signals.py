@@ -1,11 +1,13 @@
 """Signals and a dying child end a run in order (issue 13.4).
 
 ``fsil run`` sent SIGINT or SIGTERM mid-run -- over two processes, in one, in real time --
-sends END to its flight software, stops and reaps it, writes summary.json with outcome
-``interrupted``, keeps the history, removes its temporary folder and exits with
-``EXIT_INTERRUPTED`` and one line. A flight-software child killed with SIGKILL is reported
-as its death with its exit code. The time these take is measured by bench/signals.py, not
-asserted here (the bounds below only catch a hang).
+sends END to its flight software, stops and reaps it, removes its temporary folder, writes
+summary.json with outcome ``interrupted``, keeps the history, draws no plot (``fsil plot
+RUN`` does, later) and exits with ``EXIT_INTERRUPTED`` and one line. A flight-software
+child killed with SIGKILL is reported as its death with its exit code. A plant killed with
+SIGKILL leaves its provisional summary.json (outcome ``incomplete``) and its history, and
+its flight-software child removes the link folder fsil made. The time these take is
+measured by bench/signals.py, not asserted here (the bounds below only catch a hang).
 """
 
 from __future__ import annotations
@@ -123,16 +125,21 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def _running(out: Path, proc: subprocess.Popen, rows: int = 120) -> None:
-    """Wait until the run is well under way (its history has ``rows`` rows on disk)."""
-    hist = out / "history.csv"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        if hist.exists() and hist.stat().st_size > rows * 400:
-            return
-        time.sleep(0.05)
-    pytest.fail("the run did not get going")
+def _as_they_get_going(started: list, rows: int = 120):
+    """Each started run as soon as it is well under way (its history has ``rows`` rows on
+    disk), whichever comes first: a run left waiting could land before its signal."""
+    pending, deadline = list(started), time.monotonic() + 120 + 30 * len(started)
+    while pending:
+        for item in list(pending):
+            out, proc = item[2], item[3]
+            assert proc.poll() is None, proc.communicate()
+            hist = out / "history.csv"
+            if hist.exists() and hist.stat().st_size > rows * 400:
+                pending.remove(item)
+                yield item
+        if time.monotonic() > deadline:
+            pytest.fail("the runs did not get going")
+        time.sleep(0.02)
 
 
 def _alive(pid: int) -> bool:
@@ -154,7 +161,8 @@ MODES = {
 
 CASES = [("two_process", signal.SIGINT), ("inprocess", signal.SIGTERM),
          ("realtime", signal.SIGTERM), ("ctrl_c", signal.SIGINT),
-         ("two_process", signal.SIGKILL)]   # the last: kill -9 of the flight software child
+         ("two_process", signal.SIGKILL),   # kill -9 of the flight software child
+         ("plant", signal.SIGKILL)]         # kill -9 of the plant (fsil run itself)
 
 
 @pytest.fixture(scope="module")
@@ -166,36 +174,47 @@ def ended(tmp_path_factory) -> dict:
     started = []
     for mode, sig in CASES:
         out = base / f"{mode}-{sig.name}"
-        started.append((mode, sig, out, _start(out, *MODES[mode], session=mode == "ctrl_c")))
-    runs = {}
+        started.append((mode, sig, out, _start(out, *MODES.get(mode, ()),
+                                               session=mode == "ctrl_c")))
+    runs, spawned = {}, []
     try:
-        for mode, sig, out, proc in started:
-            _running(out, proc)
+        for mode, sig, out, proc in _as_they_get_going(started):
             children = _children(proc.pid)
+            spawned += children
             assert (len(children) == 1) == (mode != "inprocess"), (mode, children)
             if mode == "ctrl_c":       # the terminal signals the plant and its child at once
                 os.killpg(proc.pid, sig)
+            elif mode == "plant":
+                os.kill(proc.pid, sig)
             else:
                 os.kill(children[0] if sig == signal.SIGKILL else proc.pid, sig)
             runs[(mode, sig)] = (out, proc, children)
         for key, (out, proc, children) in runs.items():
-            _, stderr = proc.communicate(timeout=HANG_S)
+            stdout, stderr = proc.communicate(timeout=HANG_S)
+            stderr += stdout[-300:]
+            deadline = time.monotonic() + HANG_S   # a killed plant's child is not ours to wait
+            while any(_alive(c) for c in children) and time.monotonic() < deadline:
+                time.sleep(0.05)
             runs[key] = (out, proc.returncode, stderr, children)
     finally:
         for _, _, _, proc in started:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        for pid in spawned:              # nothing outlives the module
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
     return runs
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("mode,sig", CASES[:-1], ids=lambda v: getattr(v, "name", v))
+@pytest.mark.parametrize("mode,sig", CASES[:4], ids=lambda v: getattr(v, "name", v))
 def test_sigint_and_sigterm_end_the_run_in_order(ended, mode, sig):
     out, code, stderr, children = ended[(mode, sig)]
     assert code == EXIT_INTERRUPTED, stderr
     lines = [ln for ln in stderr.splitlines() if ln.startswith("fsil")]
     assert len(lines) == 1 and lines[0].startswith(f"fsil: interrupted by {sig.name} at seq")
+    assert lines[0].endswith(f"plot it with: fsil plot {out}")
     s = json.loads((out / "summary.json").read_text())
     assert s["outcome"] == "interrupted", s["reason"]
     assert sig.name in s["reason"] and "seq" in s["reason"]
@@ -203,7 +222,8 @@ def test_sigint_and_sigterm_end_the_run_in_order(ended, mode, sig):
     assert s["build"]["version"] and s["build"]["command"][:2] == ["fsil", "run"]
     rows = (out / "history.csv").read_text().splitlines()
     assert len(rows) - 1 == s["cycles"] > 50
-    assert (out / "descent.png").stat().st_size > 10_000
+    assert not (out / "descent.png").exists() and s["files"]["plot"] is None  # not waited for
+    assert not s.get("provisional")
     for pid in children:             # the flight software: ended (and reaped: no orphan)
         assert not _alive(pid), pid
     if mode != "inprocess":
@@ -225,3 +245,129 @@ def test_fsw_child_killed_is_reported_as_its_death(ended):
     assert f"process {child} was killed by SIGKILL (exit code -9)" in s["reason"], s["reason"]
     assert "no command within" not in s["reason"]
     assert not _alive(child)
+
+
+@pytest.mark.timeout(240)
+def test_fsil_plot_draws_an_interrupted_runs_plots_afterwards(ended):
+    """``fsil plot RUN``: descent.png (and timing.png of a real-time run) from the folder."""
+    from hil import cli
+    for mode, names in (("two_process", ("descent.png",)),
+                        ("realtime", ("descent.png", "timing.png"))):
+        out = ended[(mode, signal.SIGINT if mode == "two_process" else signal.SIGTERM)][0]
+        assert cli.main(["plot", str(out)]) == 0
+        for name in names:
+            assert (out / name).read_bytes()[:4] == b"\x89PNG"
+        s = json.loads((out / "summary.json").read_text())
+        assert s["outcome"] == "interrupted" and s["files"]["plot"] == "descent.png"
+
+
+@pytest.mark.timeout(240)
+def test_a_killed_plant_leaves_its_provisional_summary_and_no_link_folder(ended, capsys):
+    """kill -9 of ``fsil run``: the summary written at the start names what happened, the
+    history written so far is kept, the flight-software child sees the plant gone, exits 3
+    and removes the link folder fsil made (its marker names the dead plant)."""
+    out, code, stderr, (child,) = ended[("plant", signal.SIGKILL)]
+    assert code == -signal.SIGKILL
+    assert not _alive(child)
+    s = json.loads((out / "summary.json").read_text())
+    assert s["outcome"] == "incomplete" and s["provisional"] is True
+    assert "ended without writing its summary" in s["reason"]
+    assert s["scenario"] == "nominal" and s["seed"] == 1 and s["engine"] == "two_process"
+    assert s["build"]["command"][:2] == ["fsil", "run"]
+    link = Path(s["link"][len("zmq+ipc://"):])
+    assert link.parent.name.startswith("fsil-") and not link.parent.exists()
+    assert len((out / "history.csv").read_text().splitlines()) > 50
+    assert "link failure" in (out / "fsw.log").read_text()
+    from hil import cli            # the folder is refused by compare in one line, exit 2
+    assert cli.main(["compare", str(out), str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "incomplete" in err and "fsil plot" in err
+    assert cli.main(["mc", "report", str(out)]) == 2   # fsil mc names what the folder is
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "not a campaign folder" in err and "incomplete" in err
+
+
+# ---------------------------------------------------------------- the pieces, in process
+
+def test_the_provisional_summary_is_there_while_the_run_goes(short_cfg, tmp_path):
+    """summary.json says ``incomplete`` from the start (what a killed plant leaves) and the
+    end replaces it whole."""
+    from fsw.host.registry import resolve
+    inner, seen = resolve("default", load=True).factory, []
+
+    class Peeking:
+        def __init__(self, config):
+            self.fsw = inner(config)
+
+        def step(self, frame):
+            if frame.seq == 10:
+                seen.append(json.loads((tmp_path / "summary.json").read_text()))
+            return self.fsw.step(frame)
+
+    r = run_inprocess(short_cfg, 4, fsw=Peeking, out_dir=tmp_path, plots=False, build={"v": 1})
+    (early,) = seen
+    assert early["outcome"] == "incomplete" and early["provisional"] is True
+    assert early["seed"] == 4 and early["scenario"] == short_cfg.name
+    assert early["engine"] == "inprocess" and early["build"] == {"v": 1}
+    final = json.loads((tmp_path / "summary.json").read_text())
+    assert final["outcome"] == r.summary["outcome"] == "timeout" and "provisional" not in final
+    assert not list(tmp_path.glob("summary.json.tmp"))
+
+
+def _link_folder(monkeypatch, plant_pid: int) -> tuple[Path, str]:
+    from hil import link_dir
+    folder = Path(link_dir.make_link_dir())
+    (folder / link_dir.MARKER).write_text(f"fsil link folder\nplant pid {plant_pid}\n")
+    (folder / link_dir.SOCKET_NAME).write_bytes(b"")
+    monkeypatch.setenv(link_dir.LINK_DIR_ENV, str(folder))
+    return folder, f"zmq+ipc://{folder}/{link_dir.SOCKET_NAME}"
+
+
+def test_the_child_removes_only_the_link_folder_of_a_dead_plant(monkeypatch, tmp_path):
+    """hil.link_dir: removed when its marker names a plant that is gone (not this process's
+    parent); kept while the plant lives, with anything else in it, for another URL, or
+    without the marker."""
+    import shutil
+
+    from hil.link_dir import LINK_DIR_ENV, MARKER, remove_if_orphaned
+    dead = 2 ** 22 + 12345              # above pid_max's default: never our parent
+    folder, url = _link_folder(monkeypatch, os.getppid())
+    try:
+        assert not remove_if_orphaned(url)                       # the plant is alive
+        assert not remove_if_orphaned(url.replace("link.sock", "other.sock"))
+        (folder / MARKER).write_text(f"fsil link folder\nplant pid {dead}\n")
+        (folder / "user.txt").write_text("not fsil's")
+        assert not remove_if_orphaned(url) and folder.exists()  # something else in it
+        (folder / "user.txt").unlink()
+        monkeypatch.setenv(LINK_DIR_ENV, str(tmp_path))          # not the link's folder
+        assert not remove_if_orphaned(url)
+        monkeypatch.setenv(LINK_DIR_ENV, str(folder))
+        (folder / MARKER).unlink()
+        assert not remove_if_orphaned(url) and folder.exists()  # no marker: not fsil's
+        (folder / MARKER).write_text(f"fsil link folder\nplant pid {dead}\n")
+        assert remove_if_orphaned(url) and not folder.exists()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    user = tmp_path / "fsil-mine"        # a user's own folder, even fsil-named, with a marker
+    user.mkdir()
+    (user / MARKER).write_text(f"fsil link folder\nplant pid {dead}\n")
+    monkeypatch.setenv(LINK_DIR_ENV, str(user))
+    assert not remove_if_orphaned(f"zmq+ipc://{user}/link.sock") and user.exists()
+
+
+def test_history_text_columns_read_as_text(tmp_path):
+    """read_history: the faults column, empty for thousands of rows then set, is read
+    without pandas' mixed-type DtypeWarning."""
+    import warnings
+
+    from hil.engine.schema import HISTORY_COLUMNS
+    from hil.history import read_history
+    i = HISTORY_COLUMNS.index("faults")
+    rows = [",".join("1" if j != i else ("altimeter:late" if k > 150_000 else "")
+                     for j in range(len(HISTORY_COLUMNS))) for k in range(150_010)]
+    path = tmp_path / "history.csv"
+    path.write_text(",".join(HISTORY_COLUMNS) + "\n" + "\n".join(rows) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = read_history(path)
+    assert df["faults"].iloc[-1] == "altimeter:late" and len(df) == 150_010

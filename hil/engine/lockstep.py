@@ -25,7 +25,7 @@ import hil.engine.signals as signals
 from hil.engine.context import RunContext
 from hil.errors import LinkFailure, PeerEnded
 
-POLL_SLICE_S = 0.25   # how often a wait for the peer checks that its process is alive
+POLL_SLICE_S = 0.1    # how often a wait for the peer checks its process and a signal
 FRAME = protocol.FRAME
 MODES = protocol.MODES
 

@@ -42,7 +42,7 @@ from hil.engine.schema import HISTORY_COLUMNS
 from hil.engine.timing import NONE, TimingLog
 from hil.errors import LinkFailure, PeerEnded
 
-ALIVE_CHECK_NS = 250_000_000   # how often the owned fsw process is checked while waiting
+ALIVE_CHECK_NS = 100_000_000   # how often the owned fsw process is checked while waiting
 
 
 class _NoCommand:
