@@ -42,6 +42,10 @@ HIGH_GATE = (2100.0, -8000.0, -40.0, 110.0)    # braking ends here
 LOW_GATE = (150.0, -600.0, -2.0, 12.0)         # approach ends here
 TERMINAL_GATE = (45.0, 0.0, -1.0, 0.0)         # over the site: the vertical descent starts
 GATES = {"braking": HIGH_GATE, "approach": LOW_GATE, "final": TERMINAL_GATE}
+# Legacy only: a mission's own plan (HELLO ``fsw.plan``, the scenario's ``[plan]``) replaces
+# these gates' components key by key; the default variant always flies the gates above.
+PLAN_KEYS = {"high_gate": "braking", "low_gate": "approach", "terminal_gate": "final"}
+PLAN_PARTS = ("height_m", "downrange_m", "up_mps", "downrange_mps")
 PHASE_MODE = {"braking": "braking", "approach": "approach", "final": "terminal",
               "vertical": "terminal"}
 
@@ -68,6 +72,21 @@ CONTACT_ACCEL_MPS2 = 0.5         # ... as this much more acceleration than the e
 CONTACT_FRAMES = 2               # ... in this many frames in a row
 THRUST_SCALE_TAU_S = 5.0         # time constant of the measured thrust-scale filter
 PHASE_END_TGO_S = 3.0            # leave a ZEM/ZEV phase this close to its aim point
+
+
+def legacy_gates(config):
+    """The gates the legacy variant flies: ``GATES`` with the components the HELLO
+    ``fsw.plan`` map gives (``high_gate_height_m``, ``low_gate_up_mps``, ...) replaced."""
+    plan = (config.get("fsw") or {}).get("plan") or {}
+    gates = {}
+    for key, phase in PLAN_KEYS.items():
+        gate = list(GATES[phase])
+        for i, part in enumerate(PLAN_PARTS):
+            value = plan.get(key + "_" + part)
+            if value is not None:
+                gate[i] = float(value)
+        gates[phase] = tuple(gate)
+    return gates
 
 
 class FlightSoftware:
@@ -112,6 +131,7 @@ class FlightSoftware:
         self.throttle_cmd = 0.0
         self.last_t_us = int(nav0["t_us"])
         self.hold_dir = vec.rotate(self.nav.q, (0.0, 0.0, 1.0))
+        self.gates = legacy_gates(config) if variant == "legacy" else GATES
 
     # --- one cycle ----------------------------------------------------------------------
     def step(self, frame):
@@ -242,10 +262,10 @@ class FlightSoftware:
             if ph.name == "braking" and self.braking_solved and ph.t_go <= PHASE_END_TGO_S:
                 nxt = "approach"
             elif ph.name == "approach" and (ph.t_go <= PHASE_END_TGO_S or
-                                            nav.agl_m() < self._gate_height_m(LOW_GATE) * 0.5):
+                                            nav.agl_m() < self._gate_height_m(self.gates["approach"]) * 0.5):
                 nxt = "final"
             elif ph.name == "final" and (ph.t_go <= PHASE_END_TGO_S or
-                                         nav.agl_m() < self._gate_height_m(TERMINAL_GATE)):
+                                         nav.agl_m() < self._gate_height_m(self.gates["final"])):
                 nxt = "vertical"
             if nxt is not None:
                 self._start_phase(nxt, t_us, ph.divert_free)
@@ -273,7 +293,7 @@ class FlightSoftware:
             self.phase = guidance.Phase(name, None, None, 0.0)
             self.phase.divert_free = divert_free
             return
-        gate = GATES[name]
+        gate = self.gates[name]
         r_t, v_t = (gate[0], gate[1], 0.0), (gate[2], gate[3], 0.0)
         if divert_free:
             v_t = (gate[2], 0.0, 0.0)
@@ -301,7 +321,7 @@ class FlightSoftware:
             if ph.divert_free:  # aim where a constant deceleration stops us
                 t_half = 0.5 * max(ph.t_go, PHASE_END_TGO_S)
                 down, cross = pos[1] + vel[1] * t_half, pos[2] + vel[2] * t_half
-            ph.r_t = (self._gate_height_m(GATES[ph.name]), down, cross)
+            ph.r_t = (self._gate_height_m(self.gates[ph.name]), down, cross)
         v_h = math.sqrt(vel[1] * vel[1] + vel[2] * vel[2])
         g = guidance.down(guidance.effective_gravity(vec.norm(nav.r), v_h, abs(ph.v_t[1])))
         if self.omega != 0.0:

@@ -380,11 +380,13 @@ class Navigator:
         if not self.alt_ever_valid:
             # Trust the first valid sample completely: the altitude becomes the range.
             self.alt_ever_valid = True
-            # ... and resets the height variance alone, keeping its old correlation with the
-            # vertical speed: no longer a covariance (the check in the telemetry says so),
-            # and the next samples kick the vertical speed around.
+            # ... its variance the sample's, its old correlations dropped (kept, they make
+            # no covariance, and the next samples kick the vertical speed by metres per
+            # second: a nominal lock from 2 km then ends in a crash).
             self._move(vec.scale(self.up(), y))
-            self.P[0] = r_meas
+            P = self.P
+            P[0] = r_meas
+            P[1] = P[2] = P[3] = P[6] = 0.0
             self._accepted(t_us)
             return
         s = self.P[0] + r_meas

@@ -118,13 +118,15 @@ def fly(scenario: str | ScenarioConfig, seed: int = 1, fsw: str = "legacy") -> F
 
 def plan_of(cfg: ScenarioConfig) -> ScenarioConfig:
     """The M2 plan: the descent the flight software meant to fly -- the same scenario with
-    the range finder as it performed in its ground tests (the link's degradation faults
-    removed) and no navigation error for it to remove (``[knowledge] altitude_bias_m``
-    0), flown by the same flight software."""
+    the range finder as it performed in its ground tests (at rest: the link's degradation
+    faults and its loss with the closing speed removed) and no navigation error for it to
+    remove (``[knowledge] altitude_bias_m`` 0), flown by the same flight software."""
     faults = [f for f in cfg.faults if not (f.sensor == "altimeter" and
                                             f.kind in ("power", "sensitivity", "late"))]
     knowledge = replace(cfg.knowledge, altitude_bias_m=0.0)
-    return replace(cfg, faults=faults, knowledge=knowledge, name=cfg.name + "-plan")
+    altimeter = replace(cfg.altimeter, speed_loss_db_per_mps=0.0)
+    return replace(cfg, faults=faults, knowledge=knowledge, altimeter=altimeter,
+                   name=cfg.name + "-plan")
 
 
 def _interp_at_alt(tr: dict, alt_m: float, key: str, upto: int | None = None) -> float:

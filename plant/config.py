@@ -111,6 +111,28 @@ class KnowledgeConfig:
 
 
 @dataclass
+class PlanConfig:
+    """A mission's own descent plan, flown by the legacy flight software only (HELLO fsw.plan).
+
+    The components of its high gate (braking ends), low gate (approach ends) and terminal
+    gate (the vertical descent starts); unset = the reference gates (``fsw/core.py``). The
+    default flight software flies its own profile whatever this says."""
+
+    high_gate_height_m: float | None = param(None, -1e3, 1e5, "height above the site")
+    high_gate_downrange_m: float | None = param(None, -1e6, 1e6, "negative: before the site")
+    high_gate_up_mps: float | None = param(None, -1e4, 1e4, "vertical speed (positive up)")
+    high_gate_downrange_mps: float | None = param(None, -1e4, 1e4, "downrange speed")
+    low_gate_height_m: float | None = param(None, -1e3, 1e5, "height above the site")
+    low_gate_downrange_m: float | None = param(None, -1e6, 1e6, "negative: before the site")
+    low_gate_up_mps: float | None = param(None, -1e4, 1e4, "vertical speed (positive up)")
+    low_gate_downrange_mps: float | None = param(None, -1e4, 1e4, "downrange speed")
+    terminal_gate_height_m: float | None = param(None, -1e3, 1e5, "height above the site")
+    terminal_gate_downrange_m: float | None = param(None, -1e6, 1e6, "negative: before the site")
+    terminal_gate_up_mps: float | None = param(None, -1e4, 1e4, "vertical speed (positive up)")
+    terminal_gate_downrange_mps: float | None = param(None, -1e4, 1e4, "downrange speed")
+
+
+@dataclass
 class ImuConfig:
     """IMU error model in datasheet units; ``preset`` fills what the file leaves out."""
 
@@ -363,6 +385,7 @@ class ScenarioConfig:
     target: TargetConfig = field(default_factory=TargetConfig)
     initial: InitialConfig = field(default_factory=InitialConfig)
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
+    plan: PlanConfig = field(default_factory=PlanConfig)
     imu: ImuConfig = field(default_factory=ImuConfig)
     altimeter: AltimeterConfig = field(default_factory=AltimeterConfig)
     velocimeter: VelocimeterConfig = field(default_factory=VelocimeterConfig)

@@ -526,8 +526,14 @@ class LanderPlant:
             **({"velocimeter": self.velocimeter.hello_config()} if self.velocimeter else {}),
             "ignition_t_us": int(round(self.cfg.initial.coast_s * US_PER_S)),
             "imu_hz": self.cfg.rates.imu_hz,
-            "fsw": {},
+            "fsw": self._fsw_options(),
         }
+
+    def _fsw_options(self) -> dict:
+        """HELLO ``fsw``: the scenario's ``[plan]`` keys that are set (the legacy flight
+        software's descent plan), under ``plan``; empty when none is."""
+        plan = {k: float(v) for k, v in vars(self.cfg.plan).items() if v is not None}
+        return {"plan": plan} if plan else {}
 
     def vehicle_knowledge(self) -> dict:
         """What the flight software is told about the vehicle: ``[knowledge.vehicle]`` where
