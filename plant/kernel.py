@@ -26,10 +26,40 @@ Importing numba and loading the code cost about 0.6 s of CPU per process
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 
-import numba
-import numpy as np
+
+class _NoScipyForNumba:
+    """Refuses scipy to numba's own imports (a meta-path finder; others import it as usual).
+
+    numba imports scipy when it is installed (a version check, and scipy.linalg's BLAS and
+    LAPACK for ``np.linalg`` in compiled code, which this kernel does not use): about 16 MB
+    of the plant process's peak memory for nothing (issue 9: 150 MB per process). Without
+    it numba works as where scipy is not installed. ``FSIL_NUMBA_SCIPY=1`` lets it through.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "scipy" and not name.startswith("scipy."):
+            return None
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_globals.get("__name__", "").startswith(
+                ("importlib", "_frozen_importlib")):
+            frame = frame.f_back          # up through the import machinery to the importer
+        importer = frame.f_globals.get("__name__", "") if frame is not None else ""
+        if importer == "numba" or importer.startswith("numba."):
+            raise ModuleNotFoundError(f"{name} is not loaded for numba in fsil's plant "
+                                      "(plant/kernel.py)", name=name)
+        return None
+
+
+if os.environ.get("FSIL_NUMBA_SCIPY") != "1" and \
+        not any(isinstance(f, _NoScipyForNumba) for f in sys.meta_path):
+    sys.meta_path.insert(0, _NoScipyForNumba())
+
+import numba  # noqa: E402  (after the finder)
+import numpy as np  # noqa: E402
 
 
 def _compiled(fn):

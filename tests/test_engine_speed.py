@@ -33,3 +33,23 @@ def test_truth_cells_are_the_plants_truth_bit_for_bit(rotation_rad_s):
         plant.step(Command(0.5 + 0.2 * swing, (40.0 * swing, -25.0 * swing, 10.0)))
         frames += 1
     assert frames == 400
+
+
+def test_numba_does_not_load_scipy_in_the_plant_but_others_can():
+    """The plant's kernel keeps scipy out of numba's imports (16 MB of the plant process's
+    peak memory); scipy itself stays importable for everyone else in the process."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "from hil.scenario import load_scenario\n"
+            "from plant.lander import Command, LanderPlant\n"
+            "p = LanderPlant(load_scenario('terminal')); p.reset(1)\n"
+            "p.step(Command(0.5, (0.0, 0.0, 0.0)))\n"
+            "assert p._kernel is not None\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))\n"
+            "import scipy.stats\n"
+            "print(scipy.stats.norm.cdf(0.0))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[]", "0.5"]
