@@ -9,18 +9,21 @@ strings (``protocol.ROLES``), so a bad message is refused at the sender too.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from math import isfinite
 from typing import Any
 
 import msgpack
 
 from bridge.errors import MalformedMessage, PayloadTooLarge, UnknownMessage, VersionError
-from bridge.kinds import DECODERS, ENCODERS, Bad, describe
+from bridge.kinds import (_IMU_TYPES, _VEL_TYPES, DECODERS, ENCODERS, NAV_LEN, VALID_MASK_MAX,
+                          Bad, describe)
 from bridge.protocol import (COMMAND, END, FRAME, HELLO, HELLO_ACK, LAYOUTS, MAX_PAYLOAD_BYTES,
-                             NAMES, PROTOCOL_VERSION, ROLES, STATUS)
+                             MODES, NAMES, PROTOCOL_VERSION, ROLES, STATUS, T_US_MAX, U32_MAX)
 
 # A FRAME with this many IMU samples always fits MAX_PAYLOAD_BYTES (at most 64 bytes each),
 # so a run needs imu_hz / frame_hz <= MAX_IMU_SAMPLES_PER_FRAME.
 MAX_IMU_SAMPLES_PER_FRAME = 60
+N_MODES = len(MODES)
 
 
 class Message:
@@ -84,6 +87,12 @@ def encode(type_id: int, fields: Mapping[str, Any] | Sequence[Any]) -> bytes:
     ``fields`` is a mapping with exactly the layout's field names, or a sequence in layout
     order. Raises UnknownMessage, MalformedMessage or PayloadTooLarge.
     """
+    kind = type(fields)
+    if kind is list or kind is tuple:   # the hot path: a FRAME or COMMAND of plain values
+        fast = _FAST.get(type_id) if type(type_id) is int else None
+        out = fast(fields) if fast is not None else None
+        if out is not None:
+            return _pack(out)
     plan = _ENCODE_PLAN.get(type_id) if type(type_id) is int else None
     if plan is None:
         raise UnknownMessage(type_id)
@@ -108,13 +117,77 @@ def encode(type_id: int, fields: Mapping[str, Any] | Sequence[Any]) -> bytes:
             raise MalformedMessage(str(bad), name, field) from None
     if type_id in ROLES and out[2] != ROLES[type_id]:
         raise MalformedMessage(f'role must be "{ROLES[type_id]}", got {out[2]!r}', name, "role")
+    return _pack(out)
+
+
+def _pack(out: list) -> bytes:
     try:
         payload = msgpack.packb(out, use_bin_type=True, default=_plain)
     except (TypeError, ValueError, OverflowError) as error:
-        raise MalformedMessage(f"cannot pack: {error}", name) from error
+        raise MalformedMessage(f"cannot pack: {error}", NAMES[out[1]]) from error
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(len(payload), MAX_PAYLOAD_BYTES)
     return payload
+
+
+# --- the hot path: FRAME and COMMAND whose values already are exactly what the wire carries
+# (ints, finite floats, bools, in lists or tuples of the right length, in range). Each returns
+# the message array encode() would build, or None for anything else, which then takes the
+# general path (that converts numpy values, or names the problem). So the fast path accepts
+# nothing the general one refuses, and packs the same bytes (msgpack packs a tuple as a list).
+
+def _finite_floats(v: Any, n: int) -> bool:
+    t = type(v)
+    return (t is list or t is tuple) and len(v) == n and \
+        tuple(map(type, v)) == _FLOATS[n] and all(map(isfinite, v))
+
+
+def _fast_command(f: Sequence[Any]) -> list | None:
+    if len(f) != 7:
+        return None
+    seq, throttle, torque, mode, compute_us, nav, flags = f
+    if type(seq) is int and 0 <= seq <= U32_MAX and type(throttle) is float \
+            and throttle - throttle == 0.0 and type(mode) is int and 0 <= mode < N_MODES \
+            and type(compute_us) is int and 0 <= compute_us <= U32_MAX \
+            and type(flags) is int and 0 <= flags <= U32_MAX \
+            and _finite_floats(torque, 3) and (nav is None or _finite_floats(nav, NAV_LEN)):
+        return [PROTOCOL_VERSION, COMMAND, seq, throttle, list(torque), mode, compute_us,
+                nav if nav is None else list(nav), flags]
+    return None
+
+
+def _fast_frame(f: Sequence[Any]) -> list | None:
+    if len(f) != 5:
+        return None
+    seq, t_us, imu, alt, vel = f
+    if not (type(seq) is int and 0 <= seq <= U32_MAX and type(t_us) is int
+            and 0 <= t_us <= T_US_MAX and type(imu) is list):
+        return None
+    last = -1
+    for s in imu:   # [t_us, 6 finite floats], times strictly increasing
+        if type(s) is not list or tuple(map(type, s)) != _IMU_TYPES or \
+                not last < s[0] <= T_US_MAX or not all(map(isfinite, s)):
+            return None
+        last = s[0]
+    if alt is not None:   # [t_us, finite float, bool]
+        t = type(alt)
+        if not ((t is list or t is tuple) and len(alt) == 3 and type(alt[0]) is int
+                and 0 <= alt[0] <= T_US_MAX and type(alt[1]) is float and isfinite(alt[1])
+                and type(alt[2]) is bool):
+            return None
+        alt = list(alt)
+    if vel is not None:   # [t_us, 6 finite floats, valid mask]
+        t = type(vel)
+        if not ((t is list or t is tuple) and tuple(map(type, vel)) == _VEL_TYPES
+                and 0 <= vel[0] <= T_US_MAX and 0 <= vel[7] <= VALID_MASK_MAX
+                and all(map(isfinite, vel))):
+            return None
+        vel = list(vel)
+    return [PROTOCOL_VERSION, FRAME, seq, t_us, imu, alt, vel]
+
+
+_FLOATS = {3: (float,) * 3, NAV_LEN: (float,) * NAV_LEN}
+_FAST = {COMMAND: _fast_command, FRAME: _fast_frame}
 
 
 def decode(payload: bytes) -> Message:
