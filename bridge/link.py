@@ -110,6 +110,11 @@ class Link:
                 raise UnexpectedMessage(msg.name, names)
             return msg
 
+    def peer_gone(self) -> bool:
+        """True when the transport knows that no peer is connected any more (checked by the
+        plant's waits between slices; a backend that cannot tell says False)."""
+        return False
+
     def note_status(self, msg: Message) -> None:
         """Record a decoded STATUS: :attr:`peer_stats` becomes its counters (a copy)."""
         self.peer_stats = dict(msg.stats)

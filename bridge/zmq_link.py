@@ -18,9 +18,13 @@ Safe by default:
 A vanished plant is seen by the flight software's end at once: it watches its one
 connection (a ZeroMQ socket monitor, ZMQ_EVENT_DISCONNECTED) and raises PeerClosed when the
 connection drops with nothing left to read (the plant killed, or another flight software
-already connected). The plant's end does not watch (any local process of the user could
-connect and drop); it sees a vanished flight software as PeerTimeout, or, when it started
-the flight software itself, through the child's exit. An orderly end is the END message.
+already connected). The plant's end watches its connections too, but can be fooled by
+another local process of the user that connects and stays, so it claims only what cannot be
+wrong: :meth:`ZmqLink.peer_gone` is True once every connection it accepted has closed (and
+stayed closed for :data:`GONE_GRACE_S`, longer than ZeroMQ's reconnect interval) with
+nothing left to read -- nobody can be on the other end then. The plant's waits ask it
+between slices, so a flight software started separately that dies is seen within a fraction
+of a second, not as a stall after ``link_timeout_s``. An orderly end is the END message.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ import math
 import os
 import socket
 import stat
+import struct
+import time
 
 import zmq
 
@@ -41,6 +47,8 @@ from bridge.protocol import MAX_PAYLOAD_BYTES
 IPC_PATH_MAX_BYTES = 107  # sun_path limit on Linux, less the terminating NUL
 ZAP_DOMAIN = "fsil"        # the CURVE authenticator's domain
 DRAIN_MS = 50              # after the connection drops: how long to look for what it carried
+GONE_GRACE_S = 0.3         # the plant's end: no connection for this long = no peer (> 0.1 s,
+                           # ZeroMQ's reconnect interval)
 FAST_WAIT_MS = 20          # the fsw end's blocking receive before it also watches the connection
 
 
@@ -103,6 +111,13 @@ class ZmqLink(Link):
         self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_PAYLOAD_BYTES)
         if ipv6:
             self._socket.setsockopt(zmq.IPV6, 1)
+        self._watch = None   # the plant's end: its connections (peer_gone), never polled
+        self._open_fds: set[int] = set()
+        self._accepted = False
+        self._none_since = 0.0
+        if role == "plant":  # before the bind: no connection is missed
+            self._watch = self._socket.get_monitor_socket(
+                zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
         try:
             if keys is not None:
                 self._curve(role, keys)
@@ -223,7 +238,35 @@ class ZmqLink(Link):
         except zmq.ZMQError as error:
             raise LinkError(f"{self.url}: send failed: {error.strerror}") from error
 
+    def peer_gone(self) -> bool:
+        """The plant's end: True once every connection it accepted has closed, none for
+        :data:`GONE_GRACE_S`, and nothing is left to read (see the module docstring)."""
+        watch = self._watch
+        if watch is None or self._closed:
+            return False
+        try:
+            while watch.poll(0):
+                frames = watch.recv_multipart(zmq.NOBLOCK)
+                event, fd = struct.unpack("=Hi", frames[0][:6])
+                if event == zmq.EVENT_ACCEPTED:
+                    self._open_fds.add(fd)
+                    self._accepted = True
+                elif event == zmq.EVENT_DISCONNECTED:
+                    self._open_fds.discard(fd)
+                    if not self._open_fds:
+                        self._none_since = time.monotonic()
+        except (zmq.ZMQError, struct.error):
+            return False
+        if not self._accepted or self._open_fds:
+            return False
+        if time.monotonic() - self._none_since < GONE_GRACE_S:
+            return False
+        return not self._socket.poll(0, zmq.POLLIN)
+
     def _close_internal(self) -> None:
+        if getattr(self, "_watch", None) is not None:
+            self._socket.disable_monitor()
+            self._watch.close(linger=0)
         if getattr(self, "_monitor", None) is not None:
             self._socket.disable_monitor()
             self._monitor.close(linger=0)

@@ -371,3 +371,51 @@ def test_history_text_columns_read_as_text(tmp_path):
         warnings.simplefilter("error")
         df = read_history(path)
     assert df["faults"].iloc[-1] == "altimeter:late" and len(df) == 150_010
+
+
+@pytest.mark.timeout(240)
+def test_a_separately_started_fsw_that_dies_is_seen_by_the_plant(tmp_path):
+    """``fsil plant`` + ``fsil fsw`` started apart: a local process that connects to the
+    plant's socket and leaves again changes nothing (the run goes on), and the flight
+    software's kill -9 is reported as its connection closing -- not as a stall after
+    ``--timeout`` (60 s here; only a hang reaches HANG_S)."""
+    import zmq
+    sock, out = tmp_path / "link.sock", tmp_path / "run"
+    url = f"zmq+ipc://{sock}"
+    plant = subprocess.Popen([*FSIL, "plant", "--link", url, "--out", str(out), "--timeout",
+                              "60", "--no-progress"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=ENV, cwd=REPO)
+    fsw = subprocess.Popen([*FSIL, "fsw", "--link", url, "--quiet"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, env=ENV, cwd=REPO)
+    try:
+        def rows() -> int:
+            hist = out / "history.csv"
+            return hist.stat().st_size // 400 if hist.exists() else 0
+
+        deadline = time.monotonic() + HANG_S
+        while rows() < 50:
+            assert plant.poll() is None and fsw.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        ctx = zmq.Context()                 # a stranger connects, and leaves
+        stranger = ctx.socket(zmq.PAIR)
+        stranger.connect(f"ipc://{sock}")
+        time.sleep(0.5)
+        stranger.close(linger=0)
+        ctx.term()
+        seen = rows()
+        while rows() < seen + 50:            # ... the run goes on well past it
+            assert plant.poll() is None, plant.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        fsw.kill()
+        fsw.wait()
+        _, stderr = plant.communicate(timeout=HANG_S)
+    finally:
+        for p in (plant, fsw):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert plant.returncode == EXIT_LINK, stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["outcome"] == "link_failure"
+    assert "connection closed" in s["reason"] and "within" not in s["reason"], s["reason"]

@@ -45,6 +45,7 @@ def send_watching(ctx: RunContext, payload: bytes, seq: int | None, what: str) -
     while True:
         signals.check()
         ctx.check_alive(seq, what)
+        check_connected(ctx, seq, what)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise LinkFailure(f"the flight software took no {what} within {timeout_s:g} s",
@@ -54,6 +55,15 @@ def send_watching(ctx: RunContext, payload: bytes, seq: int | None, what: str) -
             return
         except PeerTimeout:
             pass
+
+
+def check_connected(ctx: RunContext, seq: int | None, what: str) -> None:
+    """LinkFailure if the link knows that no flight software is connected any more
+    (``Link.peer_gone``: every connection closed; one started separately that died)."""
+    if ctx.link.peer_gone():
+        doing = "sent it a frame" if what == "frame" else f"waited for its {what}"
+        raise LinkFailure(f"the flight software's connection closed while the plant {doing} "
+                          f"(it ended or was killed)", side="fsw", seq=seq)
 
 
 def wait_message(ctx: RunContext, type_id: int, timeout_s: float, seq: int | None, what: str):
@@ -69,6 +79,7 @@ def wait_message(ctx: RunContext, type_id: int, timeout_s: float, seq: int | Non
         except PeerTimeout:
             signals.check()
             ctx.check_alive(seq, what)
+            check_connected(ctx, seq, what)
             if time.monotonic() >= deadline:
                 raise LinkFailure(f"no {what} within {timeout_s:g} s", side="fsw",
                                   seq=seq, waited_s=timeout_s) from None

@@ -36,7 +36,7 @@ from plant.lander import Command, Outcome, SensorFrame
 
 import hil.engine.signals as signals
 from hil.engine.context import RunContext
-from hil.engine.lockstep import send_watching
+from hil.engine.lockstep import check_connected, send_watching
 from hil.engine.pacing import clock_ns, coarse_ms, spin_for
 from hil.engine.schema import HISTORY_COLUMNS
 from hil.engine.timing import NONE, TimingLog
@@ -235,6 +235,7 @@ class RealtimeLoop:
             if now >= self.next_alive_ns:
                 self.next_alive_ns = now + ALIVE_CHECK_NS
                 self.ctx.check_alive(self.k, "command")
+                check_connected(self.ctx, self.k, "command")
                 if now - self.last_heard_ns > self.stall_ns:
                     waited = (now - self.last_heard_ns) / 1e9
                     raise LinkFailure(f"no command within {waited:.3g} s", side="fsw",
