@@ -34,7 +34,15 @@ INCOMPLETE_REASON = "the plant process ended without writing its summary (killed
 
 def write_provisional(out_dir: os.PathLike[str], cfg: Any, seed: int, info: dict) -> None:
     """summary.json as the run starts: outcome ``incomplete`` until the end replaces it
-    (``info``: engine, processes, link, history_file, build)."""
+    (``info``: engine, processes, link, history_file, build). Best effort: a folder that
+    cannot take it fails the run where it writes its history, with the usual one line."""
+    try:
+        _write_provisional(out_dir, cfg, seed, info)
+    except OSError:
+        pass
+
+
+def _write_provisional(out_dir: os.PathLike[str], cfg: Any, seed: int, info: dict) -> None:
     write_summary(Path(out_dir) / "summary.json", {
         "outcome": "incomplete",
         "reason": INCOMPLETE_REASON,
