@@ -8,9 +8,11 @@ Measured, each in a fresh process so that peak memory is the run's own:
    history written as ``fsil run`` writes it; the same for a short scenario (``terminal``)
    so that peak memory can be compared between a short and a long run;
 2. a bare pyzmq PAIR round trip between two processes over ipc with payloads shaped like a
-   real FRAME and COMMAND (blocking receive), and the same with a poll before each
-   receive (as the link does), with a busy-poll of ``--spin-us`` before blocking, and over
-   loopback TCP: what the transport's wake-up costs and what another way of waiting buys;
+   real FRAME and COMMAND (blocking receive, as the link waits), and the same with a poll
+   before each receive (as the link waited before), with a busy-poll of ``--spin-us``
+   before blocking, over loopback TCP, and over a plain Unix SOCK_SEQPACKET socket without
+   ZeroMQ (its I/O threads add two wake-ups each way): what the transport's wake-up costs
+   and what another way of waiting buys;
 3. the plant alone (fixed command) per physics step, beside Basilisk's spacecraft + IMU
    (RK4 at the same rate, point-mass Moon, a body-fixed force) when the ``bsk`` package is
    installed (``pip install 'fsil[bench]'``).
@@ -35,7 +37,7 @@ from pathlib import Path
 
 TARGETS = {"two_process_vs_parts": 1.25, "plant_vs_basilisk": 1.0, "rt_two_process": 80.0,
            "rt_inprocess": 200.0, "rss_mb": 150.0}
-RTT_VARIANTS = ("ipc-blocking", "ipc-poll", "ipc-spin", "tcp-blocking")
+RTT_VARIANTS = ("ipc-blocking", "ipc-poll", "ipc-spin", "tcp-blocking", "unix-seqpacket")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -105,6 +107,8 @@ def _round_trips(variant: str, n: int, spin_us: float) -> dict:
     import numpy as np
     import zmq
     frame, command = _payloads()
+    if variant == "unix-seqpacket":
+        return _round_trips_unix(n, frame, command)
     with tempfile.TemporaryDirectory(prefix="fsil-bench-") as tmp:
         ctx = zmq.Context()
         sock = ctx.socket(zmq.PAIR)
@@ -142,6 +146,53 @@ def _round_trips(variant: str, n: int, spin_us: float) -> dict:
                 peer.wait()
             sock.close()
             ctx.term()
+    us = rtt / 1000.0
+    return {"n": n, "mean_us": float(us.mean()), "p50_us": float(np.median(us)),
+            "p99_us": float(np.percentile(us, 99)), "cpu_us": cpu / n * 1e6,
+            "frame_bytes": len(frame), "command_bytes": len(command)}
+
+
+def _round_trips_unix(n: int, frame: bytes, command: bytes) -> dict:
+    """The same round trips over a plain Unix SOCK_SEQPACKET socket, without ZeroMQ: what
+    its I/O threads cost (a ZeroMQ message passes the sender's and the receiver's I/O
+    thread, two more wake-ups each way; not an fsil transport)."""
+    import socket
+
+    import numpy as np
+    with tempfile.TemporaryDirectory(prefix="fsil-bench-") as tmp:
+        path = f"{tmp}/rtt.sock"
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        server.bind(path)
+        server.listen(1)
+        server.settimeout(30.0)
+        peer = subprocess.Popen([sys.executable, "-m", "hil.bench_lockstep", "echo", path,
+                                 "unix-seqpacket", "0", str(len(command))],
+                                env={**os.environ, "PYTHONPATH": str(Path(__file__)
+                                                                     .resolve().parents[1])})
+        rtt = np.empty(n, dtype=np.int64)
+        try:
+            sock, _ = server.accept()
+            sock.settimeout(30.0)
+            for _ in range(200):
+                sock.send(frame)
+                sock.recv(8192)
+            clock = time.perf_counter_ns
+            cpu0 = time.process_time()
+            for k in range(n):
+                t0 = clock()
+                sock.send(frame)
+                sock.recv(8192)
+                rtt[k] = clock() - t0
+            cpu = time.process_time() - cpu0
+            sock.send(b"")
+            sock.close()
+        finally:
+            try:
+                peer.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                peer.kill()
+                peer.wait()
+            server.close()
     us = rtt / 1000.0
     return {"n": n, "mean_us": float(us.mean()), "p50_us": float(np.median(us)),
             "p99_us": float(np.percentile(us, 99)), "cpu_us": cpu / n * 1e6,
@@ -420,8 +471,20 @@ def _child_basilisk(scenario: str, frames_text: str) -> dict:
 
 
 def _child_echo(addr: str, variant: str, spin_us: str, command_len: str) -> None:
-    import zmq
     _, command = _payloads()
+    if variant == "unix-seqpacket":
+        import socket
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.settimeout(30.0)
+        sock.connect(addr)
+        while True:
+            msg = sock.recv(8192)
+            if not msg:
+                break
+            sock.send(command)
+        sock.close()
+        return
+    import zmq
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PAIR)
     sock.setsockopt(zmq.LINGER, 0)

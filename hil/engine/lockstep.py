@@ -117,11 +117,11 @@ def run_lockstep(ctx: RunContext, frame: SensorFrame) -> SensorFrame:
         else:
             cmd = retx.command(payload, seq, timeout_s, sent_at)
         t_cmd = clock()
-        if cmd.seq != seq:
-            raise LinkFailure(f"command answers seq {cmd.seq}, expected {seq}", side="fsw",
+        f = cmd.fields
+        if f["seq"] != seq:
+            raise LinkFailure(f"command answers seq {f['seq']}, expected {seq}", side="fsw",
                               seq=seq)
         rtt_us = (t_cmd - t_send) // 1000
-        f = cmd.fields
         mode, throttle, torque = f["mode"], f["throttle"], f["torque_nm"]
         rec.command_part(mode, throttle, torque, f["nav"], f["flags"], f["compute_us"], rtt_us)
         rec.commit()
