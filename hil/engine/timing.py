@@ -47,17 +47,19 @@ class TimingLog:
         self.period_ns = period_ns
         self.deadline_ns = deadline_ns
         self.policy = dict(policy or {})
-        self.sent_us = np.full(n, NONE, np.int64)      # since t0
-        self.arrival_us = np.full(n, NONE, np.int64)   # since t0
+        # Each mode allocates only its own arrays (they are written all at once: memory).
+        rt, ls = (n if realtime else 0), (0 if realtime else n)
+        self.sent_us = np.full(rt, NONE, np.int64)      # since t0
+        self.arrival_us = np.full(rt, NONE, np.int64)   # since t0
         self.latency_us = np.full(n, NONE, np.int64)   # lockstep: round trip
         self.compute_us = np.full(n, NONE, np.int64)
-        self.jitter_us = np.full(n, NONE, np.int64)
-        self.overrun_us = np.full(n, NONE, np.int64)
+        self.jitter_us = np.full(rt, NONE, np.int64)
+        self.overrun_us = np.full(rt, NONE, np.int64)
         self.step_us = np.full(n, NONE, np.int64)
-        self.record_us = np.full(n, NONE, np.int64)    # lockstep: history recording
-        self.record_wait_us = np.full(n, NONE, np.int64)  # ... of it while a command was owed
+        self.record_us = np.full(ls, NONE, np.int64)    # lockstep: history recording
+        self.record_wait_us = np.full(ls, NONE, np.int64)  # ... of it while a command was owed
         self.loop_ns = 0             # wall time of the loop (first frame to the end)
-        self.met = np.full(n, NONE, np.int8)
+        self.met = np.full(rt, NONE, np.int8)
         self.cycles = 0              # cycles completed (= history rows)
         self.frames_sent = 0
         self.commands = 0            # commands received (first copy of each seq)
