@@ -107,6 +107,9 @@ class KnowledgeConfig:
     attitude_sigma_deg: float = param(0.002, 0.0, 10.0)
     altitude_bias_m: float = param(0.0, -1e5, 1e5, "fixed error of the given altitude: the "
                                    "flight software believes it is this much higher")
+    velocity_bias_mps: list = param([0.0, 0.0, 0.0], -100.0, 100.0, "fixed error of the "
+                                    "given velocity along the site's east, north and up: the "
+                                    "flight software believes it moves this much faster")
     vehicle: VehicleKnowledgeConfig = field(default_factory=VehicleKnowledgeConfig)
 
 

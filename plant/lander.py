@@ -511,7 +511,8 @@ class LanderPlant:
         dr, dv, dth = self._know_err
         r0 = np.array(s[0:3])
         r = r0 + dr + k.altitude_bias_m * r0 / np.linalg.norm(r0)
-        vel = np.array(s[3:6]) + dv
+        e, n, u = (float(x) for x in k.velocity_bias_mps)
+        vel = np.array(s[3:6]) + dv + e * self.site.east + n * self.site.north + u * self.site.up
         q = _qmul(s[6:10], _qrotvec(dth))
         return {
             "vehicle": self.vehicle_knowledge(),
