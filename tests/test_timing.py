@@ -54,6 +54,20 @@ def test_lockstep_report():
     assert "lockstep" in format_report(t)[0]
 
 
+def test_lockstep_log_reads_only_cells_it_wrote():
+    """Lockstep arrays are left unwritten until a cycle reaches them (memory follows the run,
+    not the scenario's longest one): cycles never recorded count as missing, not garbage."""
+    log = TimingLog(1_000, False)
+    for k in (0, 1, 5):                      # 2-4 skipped
+        log.lockstep(k, round_trip_us=300, compute_us=100, step_us=50, record_us=20,
+                     record_wait_us=10)
+    t = log.report()
+    assert t["cycles"] == 6
+    for key in ("round_trip_us", "compute_us", "plant_step_us", "record_us", "record_wait_us"):
+        assert t[key]["count"] == 3, key
+    assert t["round_trip_us"]["max"] == 300 and t["record_us"]["max"] == 20
+
+
 def _realtime_log() -> TimingLog:
     log = TimingLog(100, True, 20_000_000, 15_000_000,
                     {"on_miss": "hold", "max_consecutive_misses": 0, "max_total_misses": 0,

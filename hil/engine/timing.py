@@ -47,17 +47,22 @@ class TimingLog:
         self.period_ns = period_ns
         self.deadline_ns = deadline_ns
         self.policy = dict(policy or {})
-        # Each mode allocates only its own arrays (they are written all at once: memory).
+        # Each mode allocates only its own arrays. Real time fills them with NONE (a cycle
+        # may leave some unset); lockstep writes every cycle's cells in order, so its arrays
+        # are left unwritten (np.empty): their pages become resident only as the run
+        # reaches them, and a short run does not pay for the scenario's longest one.
         rt, ls = (n if realtime else 0), (0 if realtime else n)
+        both = (lambda m: np.full(m, NONE, np.int64)) if realtime else \
+            (lambda m: np.empty(m, np.int64))
         self.sent_us = np.full(rt, NONE, np.int64)      # since t0
         self.arrival_us = np.full(rt, NONE, np.int64)   # since t0
-        self.latency_us = np.full(n, NONE, np.int64)   # lockstep: round trip
-        self.compute_us = np.full(n, NONE, np.int64)
+        self.latency_us = both(n)                       # lockstep: round trip
+        self.compute_us = both(n)
         self.jitter_us = np.full(rt, NONE, np.int64)
         self.overrun_us = np.full(rt, NONE, np.int64)
-        self.step_us = np.full(n, NONE, np.int64)
-        self.record_us = np.full(ls, NONE, np.int64)    # lockstep: history recording
-        self.record_wait_us = np.full(ls, NONE, np.int64)  # ... of it while a command was owed
+        self.step_us = both(n)
+        self.record_us = np.empty(ls, np.int64)         # lockstep: history recording
+        self.record_wait_us = np.empty(ls, np.int64)    # ... of it while a command was owed
         self.loop_ns = 0             # wall time of the loop (first frame to the end)
         self.met = np.full(rt, NONE, np.int8)
         self.cycles = 0              # cycles completed (= history rows)
@@ -91,6 +96,10 @@ class TimingLog:
     def lockstep(self, k: int, round_trip_us: int, compute_us: int, step_us: int,
                  record_us: int = NONE, record_wait_us: int = NONE) -> None:
         if k < self.capacity:
+            if k > self.cycles:          # cycles skipped (none in lockstep): never read garbage
+                for a in (self.latency_us, self.compute_us, self.step_us, self.record_us,
+                          self.record_wait_us):
+                    a[self.cycles:k] = NONE
             self.latency_us[k] = round_trip_us
             self.compute_us[k] = min(compute_us, _INT64_MAX)
             self.step_us[k] = step_us
