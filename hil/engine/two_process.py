@@ -132,7 +132,8 @@ class PlantSide:
             failure = LinkFailure(str(e), side="link", seq=ctx.frame.seq)
         finally:
             if isinstance(failure, LinkFailure):   # the peer's END or death came first
-                peer_gone = isinstance(failure, PeerEnded) or self._fsw_dead()
+                peer_gone = isinstance(failure, PeerEnded) or self._fsw_dead() \
+                    or (ctx.link is not None and ctx.link.peer_gone())
                 failure = signals.instead(failure)
             ctx.progress.close()
             try:
