@@ -7,8 +7,13 @@ Modes (``bridge.protocol.MODES``): init -> coast (engine off, accelerometer cali
 -> braking (ZEM/ZEV to high gate) -> approach (ZEM/ZEV to low gate) -> terminal (a final
 ZEM/ZEV leg to 45 m over the site, then a vertical descent at about 1 m/s): an Apollo-class
 profile (docs/architecture.md) -> touchdown (the accelerometer felt the legs: engine off,
-attitude only damped, so the vehicle settles on its gear). ``safe`` is in the table for the
-fault handling to come.
+attitude only damped, so the vehicle settles on its gear). ``safe``: the site is given up
+(a divert): after a navigation correction (a late altimeter lock, a large velocimeter
+correction) the approach to the site is re-planned only if its profile fits the engine,
+leans at most 60 deg and stays above half the low gate; otherwise the flight software
+nulls its horizontal velocity at up to 50 deg of lean, descends to 45 m as the slide dies
+out and lands where it stopped (``guidance.land_here``, then the vertical descent), and
+reports ``safe`` until touchdown.
 
 What the vehicle is: the HELLO config's ``vehicle`` block, what the flight software is
 *told* (it may differ from the truth). The thrust acceleration actually obtained is
@@ -29,7 +34,9 @@ NAME = "fsil-fsw"
 # 0.3.0: navigates on a rotating Moon (Moon-fixed state; HELLO moon.rotation_rad_s).
 # 0.4.0: velocimeter filter with an unmodelled-acceleration state (flown out); re-plan on
 #        a large velocimeter correction; velocimeter beams outvote an altimeter step.
-VERSION = "0.4.0"
+# 0.5.0: a late altimeter lock corrects the height, not the terrain; a re-plan goes to the
+#        site only if it is reachable, else a divert (mode safe) lands where it stops.
+VERSION = "0.5.0"
 
 MODE_INDEX = {}
 for _i, _m in enumerate(protocol.MODES):
@@ -47,7 +54,7 @@ GATES = {"braking": HIGH_GATE, "approach": LOW_GATE, "final": TERMINAL_GATE}
 PLAN_KEYS = {"high_gate": "braking", "low_gate": "approach", "terminal_gate": "final"}
 PLAN_PARTS = ("height_m", "downrange_m", "up_mps", "downrange_mps")
 PHASE_MODE = {"braking": "braking", "approach": "approach", "final": "terminal",
-              "vertical": "terminal"}
+              "vertical": "terminal", "divert": "safe"}
 
 BRAKING_THRUST_FRACTION = 0.85   # of the available thrust acceleration used to solve t_go
 APPROACH_THRUST_FRACTION = 0.9   # ... and the most an approach (re-)plan may demand
@@ -66,6 +73,7 @@ REPLAN_JUMP_M = 50.0             # a terrain step this large re-plans the approa
 REPLAN_VEL_MPS = 5.0             # ... and velocimeter corrections summing to this
 NEAR_SITE_M = 1000.0             # guidance heights are above the ground this near the site
 BLEND_M = 2000.0                 # ... and blend to above the datum over this distance
+SITE_MAX_TILT_RAD = 1.05         # a re-planned approach to the site tilts at most 60 deg
 BRAKING_RESOLVE_S = 15.0         # braking's time-to-go is checked this long after ignition
 CONTACT_AGL_M = 5.0              # touchdown is looked for below this height ...
 CONTACT_ACCEL_MPS2 = 0.5         # ... as this much more acceleration than the engine gives
@@ -158,22 +166,24 @@ class FlightSoftware:
                                           and nav.agl_m() < 1.2 * HIGH_GATE[0]):
             if abs(nav.altitude_m() - h_before) > REPLAN_JUMP_M:
                 # Our own height was wrong by a lot (a late altimeter): re-plan from the
-                # corrected one, stopping where the vehicle can rather than insisting on
-                # the site.
-                self._start_phase("approach", t_us, divert_free=True)
-                self.mode = "approach"
+                # corrected one; to the site if the engine can still fly there safely,
+                # else land here (``safe``).
+                self._replan(t_us)
             elif self._velocity_jumped():
                 # Our own velocity was wrong by a lot (an IMU's drift the velocimeter has
                 # just measured): a new approach to the site, timed so the engine can fly
-                # it (keeping a divert already under way).
-                self._start_phase("approach", t_us, self.phase.divert_free)
-                self.mode = "approach"
+                # it, or a divert if it cannot.
+                self._replan(t_us)
 
         a_thr = None
         self._detect_contact()
         if self.mode == "touchdown":
             # On the legs: engine off, the attitude only damped (the gear holds it).
             self.hold_dir = vec.rotate(nav.q, (0.0, 0.0, 1.0))
+        elif self.phase is not None and self.phase.name == "divert":
+            a_thr = guidance.land_here(nav.agl_m(), self._gate_height_m(self.gates["final"]), nav.v,
+                                       nav.up(), vec.norm(gravity(nav.r)),
+                                       self._a_full(APPROACH_THRUST_FRACTION))
         elif self.phase is not None and self.phase.name != "vertical":
             a_thr = self._zem_zev_step(t_us, dt)
         elif self.mode == "terminal":
@@ -201,9 +211,31 @@ class FlightSoftware:
                                             self.max_thrust_n * self.thrust_scale,
                                             self.min_throttle, err)
         self.throttle_cmd = throttle
-        return throttle, torque, MODE_INDEX[self.mode], self._nav7(), self._flags()
+        mode = self.mode
+        if self.phase is not None and self.phase.divert_free and mode != "touchdown":
+            mode = "safe"   # the site is given up: landing where the vehicle can stop
+        return throttle, torque, MODE_INDEX[mode], self._nav7(), self._flags()
 
     # --- pieces -------------------------------------------------------------------------
+    def _replan(self, t_us):
+        """After a large navigation correction: the site's approach if its profile fits the
+        engine, stays within ``SITE_MAX_TILT_RAD`` of the vertical and keeps above half the
+        low gate's height; otherwise give up the site for safety (a divert, for good): null
+        the horizontal velocity and land where the vehicle stops (mode ``safe``)."""
+        if self.phase is not None and self.phase.divert_free:
+            return                       # a divert is a feedback law: nothing to re-plan
+        self._start_phase("approach", t_us)
+        self.mode = "approach"
+        ph = self.phase
+        pos, vel, _ = self._local()
+        v_h = math.sqrt(vel[1] * vel[1] + vel[2] * vel[2])
+        g = guidance.down(guidance.effective_gravity(vec.norm(self.nav.r), v_h, abs(ph.v_t[1])))
+        if not guidance.reachable(pos, vel, g, ph.r_t, ph.v_t, ph.t_go,
+                                  self._a_full(APPROACH_THRUST_FRACTION),
+                                  0.5 * ph.r_t[0], SITE_MAX_TILT_RAD):
+            self._start_phase("divert", t_us, divert_free=True)
+            self.mode = "safe"
+
     def _velocity_jumped(self):
         """The velocimeter's corrections since the last check sum to REPLAN_VEL_MPS."""
         vn = self.velnav
@@ -267,6 +299,15 @@ class FlightSoftware:
             elif ph.name == "final" and (ph.t_go <= PHASE_END_TGO_S or
                                          nav.agl_m() < self._gate_height_m(self.gates["final"])):
                 nxt = "vertical"
+            elif ph.name == "divert":
+                # Over the ground it stopped on (or, still sliding, far too low): the
+                # vertical descent (which still nulls what is left of the sliding).
+                floor = self._gate_height_m(self.gates["final"])
+                up = nav.up()
+                v_h = vec.norm(vec.sub(nav.v, vec.scale(up, vec.dot(nav.v, up))))
+                if nav.agl_m() < floor + 5.0 and v_h < guidance.HOLD_SPEED_MPS or \
+                        nav.agl_m() < 0.5 * floor:
+                    nxt = "vertical"
             if nxt is not None:
                 self._start_phase(nxt, t_us, ph.divert_free)
         if self.phase is not None and self.mode != "touchdown":
@@ -289,22 +330,18 @@ class FlightSoftware:
 
     def _start_phase(self, name, t_us, divert_free=False):
         nav = self.nav
-        if name == "vertical":
+        if name == "vertical" or name == "divert":
             self.phase = guidance.Phase(name, None, None, 0.0)
             self.phase.divert_free = divert_free
             return
         gate = self.gates[name]
         r_t, v_t = (gate[0], gate[1], 0.0), (gate[2], gate[3], 0.0)
-        if divert_free:
-            v_t = (gate[2], 0.0, 0.0)
         t_go = 0.0  # braking: solved on the first step
         if name != "braking":
             pos, vel, _ = self._local()
             v_h = math.sqrt(vel[1] * vel[1] + vel[2] * vel[2])
             t_h = 2.0 * abs(r_t[1] - pos[1]) / max(v_h + abs(v_t[1]), 1.0)
             t_v = 2.0 * max(0.0, pos[0] - r_t[0]) / max(abs(vel[0]) + abs(v_t[0]), 1.0)
-            if divert_free:
-                t_h = 0.0  # the aim point follows the vehicle: only the height sets the time
             t_go = vec.clamp(max(t_h, t_v), 20.0, 300.0)
             # Never shorter than what the engine can fly (after a late height correction).
             g = guidance.down(guidance.effective_gravity(vec.norm(nav.r), 0.0, 0.0))
@@ -317,11 +354,7 @@ class FlightSoftware:
         nav, ph = self.nav, self.phase
         pos, vel, axes = self._local()
         if ph.name != "braking":
-            down, cross = ph.r_t[1], ph.r_t[2]
-            if ph.divert_free:  # aim where a constant deceleration stops us
-                t_half = 0.5 * max(ph.t_go, PHASE_END_TGO_S)
-                down, cross = pos[1] + vel[1] * t_half, pos[2] + vel[2] * t_half
-            ph.r_t = (self._gate_height_m(self.gates[ph.name]), down, cross)
+            ph.r_t = (self._gate_height_m(self.gates[ph.name]), ph.r_t[1], ph.r_t[2])
         v_h = math.sqrt(vel[1] * vel[1] + vel[2] * vel[2])
         g = guidance.down(guidance.effective_gravity(vec.norm(nav.r), v_h, abs(ph.v_t[1])))
         if self.omega != 0.0:
@@ -354,7 +387,7 @@ class FlightSoftware:
         """
         nav = self.nav
         agl = nav.agl_m()
-        if self.phase is None or self.phase.name not in ("final", "vertical"):
+        if self.phase is None or self.phase.name not in ("final", "vertical", "divert"):
             down, cross = nav.ground_m
             d = math.sqrt(down * down + cross * cross)
             agl += vec.clamp((d - NEAR_SITE_M) / BLEND_M, 0.0, 1.0) * nav.terrain_m

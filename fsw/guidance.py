@@ -164,6 +164,30 @@ def solve_tgo(r, v, g, r_t, v_t, a_now_max, a_end_max, t_min=5.0, t_max=1500.0):
     return hi
 
 
+def reachable(r, v, g, r_t, v_t, t_go, a_max, floor_m, max_tilt_rad, steps=16):
+    """Whether the ZEM/ZEV profile to ``(r_t, v_t)`` in ``t_go`` is flyable: its thrust
+    acceleration stays within ``a_max`` and within ``max_tilt_rad`` of the vertical (local
+    axes: up first), and its height never drops below ``floor_m`` on the way.
+
+    The profile's thrust is linear in time, ``a(tau) = a0 + (a1 - a0) tau / T``, so its
+    height is a cubic: ``h0 + vz tau + (g + a0) tau^2 / 2 + (a1 - a0) tau^3 / (6 T)``,
+    checked at ``steps`` points (with gravity as the position feels it).
+    """
+    a0, a1 = zem_zev_ends(r, v, g, r_t, v_t, t_go)
+    cos_max = math.cos(max_tilt_rad)
+    for a in (a0, a1):
+        n = vec.norm(a)
+        if n > a_max or n > 1e-6 and a[0] < cos_max * n:
+            return False
+    j = (a1[0] - a0[0]) / t_go
+    for i in range(1, steps + 1):
+        tau = t_go * i / steps
+        h = r[0] + v[0] * tau + 0.5 * (g[0][0] + a0[0]) * tau * tau + j * tau ** 3 / 6.0
+        if h < floor_m:
+            return False
+    return True
+
+
 class Phase:
     """One guided phase toward an aim point with a counted-down time-to-go."""
 
@@ -172,7 +196,7 @@ class Phase:
         self.r_t = r_t
         self.v_t = v_t
         self.t_go = t_go
-        self.divert_free = False  # aim point follows the stopping point (after a re-plan)
+        self.divert_free = False  # the site is given up (a divert and what follows it)
 
 
 DESCENT_RATE_MPS = 1.0     # terminal: the vertical descent's rate (Apollo's P66: ~1 m/s)
@@ -205,3 +229,42 @@ def vertical_descent(alt_m, v, up, g_mag):
     if a_h_mag > a_h_max:
         a_h = vec.scale(a_h, a_h_max / a_h_mag)
     return vec.add(vec.scale(up, a_up), a_h), vz_des
+
+
+DIVERT_TILT_RAD = 0.87     # divert: the thrust leans at most 50 deg from the vertical
+DIVERT_RATE_GAIN = 0.8     # ... vertical-speed error to acceleration, 1/s
+DIVERT_NULL_GAIN = 0.5     # ... horizontal speed to deceleration, 1/s
+
+
+def land_here(alt_m, floor_m, v, up, g_mag, a_max):
+    """Divert (the site given up): null the horizontal velocity, descending to ``floor_m``.
+
+    The horizontal speed is nulled at up to ``DIVERT_TILT_RAD`` of lean within the thrust
+    ``a_max`` left over from the vertical channel, which has priority: the descent rate is
+    the one that reaches ``floor_m`` as the horizontal speed dies out, never more than a
+    constant deceleration at half the spare thrust can stop above ``floor_m``; the height is
+    held at ``floor_m`` while the vehicle still slides, and once it no longer slides the
+    descent goes on at at least ``DESCENT_RATE_MPS``. Returns the thrust acceleration.
+    """
+    vz = vec.dot(v, up)
+    v_h = vec.sub(v, vec.scale(up, vz))
+    vh = vec.norm(v_h)
+    tan_tilt = math.tan(DIVERT_TILT_RAD)
+    a_h_cap = min(tan_tilt * g_mag, math.sqrt(max(a_max * a_max - g_mag * g_mag, 0.0)))
+    t_null = vh / (0.8 * a_h_cap) if a_h_cap > 0.0 else 1e3
+    dh = max(alt_m - floor_m, 0.0)
+    a_stop = 0.5 * max(a_max - g_mag, 0.1)
+    rate_stop = math.sqrt(2.0 * a_stop * dh)
+    rate = min(dh / max(t_null, 1.0), rate_stop)
+    # Following the stopping curve decelerates at a_stop: fed forward, or the rate loop
+    # lags it by a_stop / gain and reaches the floor that much too fast.
+    a_ff = a_stop if rate == rate_stop and rate > DESCENT_RATE_MPS else 0.0
+    if vh < HOLD_SPEED_MPS:
+        rate = max(rate, DESCENT_RATE_MPS)
+    a_up = vec.clamp(g_mag + a_ff + DIVERT_RATE_GAIN * (-rate - vz), 0.0, a_max)
+    a_h = vec.scale(v_h, -DIVERT_NULL_GAIN)
+    a_h_mag = vec.norm(a_h)
+    a_h_max = min(tan_tilt * a_up, math.sqrt(max(a_max * a_max - a_up * a_up, 0.0)))
+    if a_h_mag > a_h_max:
+        a_h = vec.scale(a_h, a_h_max / a_h_mag)
+    return vec.add(vec.scale(up, a_up), a_h)

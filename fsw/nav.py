@@ -374,6 +374,13 @@ class Navigator:
         if self.legacy:
             self._fuse_legacy(y, r_meas, t_us)
         else:
+            if self.alt_overdue:
+                # A sample after the deadline: our height has gone uncorrected for longer
+                # than planned (perhaps because it is wrong), so the filter is told the
+                # uncertainty guidance already assumes. Raising a variance alone adds a
+                # positive semi-definite matrix: P stays a covariance. The disagreement
+                # then goes into our height, not into the terrain (ispace M2).
+                self.P[0] = max(self.P[0], self.overdue_sigma_m() ** 2)
             self._fuse_default(y, r_meas, sigma_r, t_us)
 
     def _fuse_legacy(self, y, r_meas, t_us):

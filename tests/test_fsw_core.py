@@ -410,3 +410,57 @@ def test_engine_is_cut_at_touchdown_and_the_lander_settles_on_its_gear(terminal_
     assert all(o[0] == 0.0 for o in run["outputs"][td:])
     assert run["outcome"].outcome == "landed"
     assert run["heights"][td - 1] < 3.0            # not cut in the air
+
+
+def test_reachability_checks_the_profiles_lowest_point_thrust_and_lean() -> None:
+    """guidance.reachable (the divert decision): the ZEM/ZEV profile's height, integrated
+    numerically, dips to about 85 m on the way to a 150 m gate from 500 m at -34 m/s; the
+    check passes with the floor just below that and fails just above it, and fails when
+    the end thrust (6.3 m/s^2) or its lean (81 deg) is beyond the limits."""
+    from fsw import guidance
+    g = guidance.down(guidance.effective_gravity(1737400.0, 100.0, 12.0))
+    pos, vel = (500.0, -7000.0, 0.0), (-34.0, 110.0, 0.0)
+    r_t, v_t, t_go = (150.0, -600.0, 0.0), (-2.0, 12.0, 0.0), 60.0
+    a0, a1 = guidance.zem_zev_ends(pos, vel, g, r_t, v_t, t_go)
+    n = 6000
+    dt = t_go / n
+    h, vz, h_min = pos[0], vel[0], pos[0]
+    for i in range(n):                      # midpoint rule on the linear thrust profile
+        a = a0[0] + (a1[0] - a0[0]) * (i + 0.5) * dt / t_go + g[0][0]
+        h += vz * dt + 0.5 * a * dt * dt
+        vz += a * dt
+        h_min = min(h_min, h)
+    assert abs(h - r_t[0]) < 0.5 and 60.0 < h_min < 110.0
+    wide = math.radians(89.0)
+    assert guidance.reachable(pos, vel, g, r_t, v_t, t_go, 10.0, h_min - 3.0, wide, steps=64)
+    assert not guidance.reachable(pos, vel, g, r_t, v_t, t_go, 10.0, h_min + 3.0, wide, steps=64)
+    assert not guidance.reachable(pos, vel, g, r_t, v_t, t_go, 6.0, h_min - 3.0, wide, steps=64)
+    assert not guidance.reachable(pos, vel, g, r_t, v_t, t_go, 10.0, h_min - 3.0,
+                                  math.radians(60.0), steps=64)
+
+
+def test_land_here_nulls_the_slide_before_it_descends_to_its_floor() -> None:
+    """guidance.land_here, flown on a point mass over flat ground (g = 1.62 m/s^2, 5 m/s^2
+    of thrust): from 500 m at -30 m/s and 110 m/s sideways it never goes below its 45 m
+    floor while sliding faster than 1.5 m/s, never leans beyond 50 deg nor asks for more
+    thrust than it has, and the slide is nulled in about the time the lean allows."""
+    from fsw import guidance
+    up, g, a_max, floor = (1.0, 0.0, 0.0), 1.62, 5.0, 45.0
+    r, v = [500.0, 0.0, 0.0], [-30.0, 110.0, 0.0]
+    dt, t = 0.02, 0.0
+    while t < 300.0 and not (r[0] < floor + 5.0 and abs(v[1]) < 1.5):
+        a = guidance.land_here(r[0], floor, tuple(v), up, g, a_max)
+        norm = math.sqrt(sum(x * x for x in a))
+        assert norm <= a_max + 1e-9
+        assert math.atan2(math.hypot(a[1], a[2]), a[0]) <= guidance.DIVERT_TILT_RAD + 1e-9
+        acc = (a[0] - g, a[1], a[2])
+        for i in range(3):
+            r[i] += v[i] * dt + 0.5 * acc[i] * dt * dt
+            v[i] += acc[i] * dt
+        t += dt
+        if abs(v[1]) > 1.5:
+            assert r[0] > floor - 2.0, (t, r, v)
+    # Handed over 5 m above the floor on its stopping curve (sqrt(2 x 1.69 x 5) = 4.1 m/s
+    # there; the feed-forward keeps the rate loop from lagging it by a further 2 m/s).
+    assert r[0] < floor + 5.0 and abs(v[1]) < 1.5 and abs(v[0]) < 4.6
+    assert 55.0 < t < 150.0       # 110 m/s at up to 1.9 m/s^2 (50 deg of lean at hover thrust)

@@ -47,6 +47,37 @@ def test_default_flight_software_lands(name):
     _landed_within_criteria(replay(name, "default"))
 
 
+def test_default_lands_m2_on_a_seed_it_used_to_crash():
+    """Issue 12's "the default lands on each" (seeds 1-10 in docs/scenarios.md): seed 2
+    crashed at 5.3 m/s vertical and 67 m/s horizontal because the late lock's 1.2 km
+    disagreement went into the terrain, not into the height it had never measured."""
+    flight = replay("m2-late-lrf", "default", 2)
+    _landed_within_criteria(flight)
+    assert flight.touchdown["distance_to_target_m"] < 1000.0        # the site was reachable
+    assert "safe" not in set(flight.trace["mode"])
+
+
+def test_default_diverts_when_the_site_is_out_of_reach():
+    """A worse M2 (the range finder at 10 % power and a 1.6 km navigation error: it locks at
+    about 500 m, 7 km short, at 110 m/s): the approach to the site would dip into the ground,
+    so the default gives the site up (mode ``safe`` from then on), nulls its horizontal speed
+    high up and lands upright where it stopped, kilometres short."""
+    cfg = load_scenario("m2-late-lrf")
+    cfg = replace(cfg, faults=[replace(f, value=0.1) if f.kind == "power" else f
+                               for f in cfg.faults],
+                  knowledge=replace(cfg.knowledge, altitude_bias_m=1600.0))
+    flight = replays.fly(cfg, 1, "default")
+    _landed_within_criteria(flight)
+    tr = flight.trace
+    modes = list(dict.fromkeys(tr["mode"]))
+    assert modes == ["coast", "braking", "approach", "safe", "touchdown"], modes
+    safe = np.flatnonzero(tr["mode"] == "safe")
+    assert tr["vh_mps"][safe[0]] > 80.0                       # far too fast for the site ...
+    low = safe[tr["true_alt_m"][safe] < 40.0]
+    assert low.size and tr["vh_mps"][low].max() < 2.0         # ... nulled before 40 m
+    assert flight.touchdown["distance_to_target_m"] > 2000.0  # site accuracy given up
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_legacy_flight_software_does_not_land(name):
     flight = replay(name, "legacy")
