@@ -234,6 +234,7 @@ def vertical_descent(alt_m, v, up, g_mag):
 DIVERT_TILT_RAD = 0.87     # divert: the thrust leans at most 50 deg from the vertical
 DIVERT_RATE_GAIN = 0.8     # ... vertical-speed error to acceleration, 1/s
 DIVERT_NULL_GAIN = 0.5     # ... horizontal speed to deceleration, 1/s
+DIVERT_HEIGHT_GAIN = 0.3   # ... height below the floor to climb rate, 1/s
 
 
 def land_here(alt_m, floor_m, v, up, g_mag, a_max):
@@ -243,7 +244,7 @@ def land_here(alt_m, floor_m, v, up, g_mag, a_max):
     ``a_max`` left over from the vertical channel, which has priority: the descent rate is
     the one that reaches ``floor_m`` as the horizontal speed dies out, never more than a
     constant deceleration at half the spare thrust can stop above ``floor_m``; the height is
-    held at ``floor_m`` while the vehicle still slides, and once it no longer slides the
+    held at ``floor_m`` while the vehicle still slides (climbing back when below it), and once it no longer slides the
     descent goes on at at least ``DESCENT_RATE_MPS``. Returns the thrust acceleration.
     """
     vz = vec.dot(v, up)
@@ -256,6 +257,10 @@ def land_here(alt_m, floor_m, v, up, g_mag, a_max):
     a_stop = 0.5 * max(a_max - g_mag, 0.1)
     rate_stop = math.sqrt(2.0 * a_stop * dh)
     rate = min(dh / max(t_null, 1.0), rate_stop)
+    if alt_m < floor_m:
+        # Below the floor while still sliding: climb back to it (the height, measured, also
+        # closes the loop: a vertical-speed estimate biased by a steep lean cannot sink us).
+        rate = -DIVERT_HEIGHT_GAIN * (floor_m - alt_m)
     # Following the stopping curve decelerates at a_stop: fed forward, or the rate loop
     # lags it by a_stop / gain and reaches the floor that much too fast.
     a_ff = a_stop if rate == rate_stop and rate > DESCENT_RATE_MPS else 0.0

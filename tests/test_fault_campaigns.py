@@ -10,7 +10,7 @@ import pytest
 from hil.mc.cli import check_draws, list_campaigns, resolve
 from hil.mc.task import CampaignSpec, run_config
 from hil.scenario import scenario_to_dict
-from plant.faults import ALTIMETER_KINDS
+from plant.faults import ALTIMETER_KINDS, VELOCIMETER_KINDS
 
 # Every altimeter kind but the link budget's (they need [altimeter] link_budget = true).
 KINDS = [k for k in ALTIMETER_KINDS if k not in ("power", "sensitivity")]
@@ -36,3 +36,30 @@ def test_imu_preset_campaigns_fly_the_preset_with_the_velocimeter(preset: str) -
     cfg = resolve(f"nominal-{preset}")
     assert cfg.imu.preset == preset and cfg.velocimeter.enabled
     assert set(cfg.dispersions) == set(resolve("nominal").dispersions)
+
+
+def test_each_velocimeter_fault_has_a_campaign_at_random_onset() -> None:
+    """One campaign per velocimeter kind (the drawing itself is checked on the altimeter's
+    above): the nominal's dispersions and more, the onset uniform over the powered descent."""
+    nominal = set(resolve("nominal").dispersions)
+    for kind in VELOCIMETER_KINDS:
+        cfg = resolve(f"vel-{kind}")
+        assert nominal < set(cfg.dispersions), kind
+        assert [(f.sensor, f.kind) for f in cfg.faults] == [("velocimeter", kind)]
+        assert cfg.velocimeter.enabled
+        onset = cfg.dispersions["faults[0].at_time_s"]
+        assert (onset.dist, onset.low, onset.high) == ("uniform", 20.0, 670.0), kind
+    check_draws(CampaignSpec(scenario_to_dict(resolve("vel-bias")), 1), 5)
+
+
+def test_range_bias_from_the_first_sample_and_a_fault_of_both_height_sensors() -> None:
+    cfg = resolve("vel-range-bias")
+    (f,) = cfg.faults
+    assert (f.sensor, f.kind, f.channel, f.at_time_s) == ("velocimeter", "bias", "range", 0.0)
+    spec = CampaignSpec(scenario_to_dict(cfg), 1)
+    values = [run_config(spec, k)[2]["faults[0].value"] for k in range(40)]
+    assert min(values) < -150.0 and max(values) > 150.0
+    both = resolve("alt-vel-off")
+    assert [(f.sensor, f.kind) for f in both.faults] == [("altimeter", "off"),
+                                                         ("velocimeter", "off")]
+    assert {"faults[0].at_time_s", "faults[1].at_time_s"} < set(both.dispersions)

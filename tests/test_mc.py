@@ -150,6 +150,10 @@ def test_histories_of_failed_and_chosen_runs_are_kept(local_campaign) -> None:
         if isinstance(row["history"], str):
             history = pd.read_parquet(out / row["history"])
             assert len(history) == row["cycles"]
+            # The flag columns count the history's own cycles (issue 11: "the covariance
+            # check never fires in any campaign" is read from the rows).
+            assert row["cov_fault_cycles"] == int((history["cmd_flags"] & 64 != 0).sum())
+            assert row["safe_cycles"] == int((history["mode"] == "safe").sum())
             assert history["t_s"].is_monotonic_increasing
             assert history["true_alt_m"].iloc[0] > history["true_alt_m"].iloc[-1]
 
@@ -158,6 +162,8 @@ def test_summary_and_report(local_campaign) -> None:
     s, rows, out = local_campaign["summary"], local_campaign["rows"], local_campaign["out"]
     landed = int((rows["outcome"] == "landed").sum())
     assert (s["runs_done"], s["landed"], s["complete"]) == (RUNS, landed, True)
+    flown = rows["outcome"] != "error"
+    assert (rows.loc[flown, "cov_fault_cycles"] == 0).all() and s["cov_fault_runs"] == 0
     assert s["success_rate"] == landed / RUNS
     assert s["interval"]["low"] < s["success_rate"] < s["interval"]["high"]
     assert s["failures"]["error"] == int((rows["outcome"] == "error").sum())

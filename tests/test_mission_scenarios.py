@@ -61,7 +61,7 @@ def test_default_diverts_when_the_site_is_out_of_reach():
     """A worse M2 (the range finder at 10 % power and a 1.6 km navigation error: it locks at
     about 500 m, 7 km short, at 110 m/s): the approach to the site would dip into the ground,
     so the default gives the site up (mode ``safe`` from then on), nulls its horizontal speed
-    high up and lands upright where it stopped, kilometres short."""
+    before it comes down to 30 m and lands upright where it stopped, short of the site."""
     cfg = load_scenario("m2-late-lrf")
     cfg = replace(cfg, faults=[replace(f, value=0.1) if f.kind == "power" else f
                                for f in cfg.faults],
@@ -73,9 +73,10 @@ def test_default_diverts_when_the_site_is_out_of_reach():
     assert modes == ["coast", "braking", "approach", "safe", "touchdown"], modes
     safe = np.flatnonzero(tr["mode"] == "safe")
     assert tr["vh_mps"][safe[0]] > 80.0                       # far too fast for the site ...
-    low = safe[tr["true_alt_m"][safe] < 40.0]
-    assert low.size and tr["vh_mps"][low].max() < 2.0         # ... nulled before 40 m
-    assert flight.touchdown["distance_to_target_m"] > 2000.0  # site accuracy given up
+    low = np.flatnonzero(tr["true_alt_m"] < 30.0)
+    low = low[low > safe[0]]
+    assert low.size and tr["vh_mps"][low].max() < 2.0         # ... nulled above 30 m
+    assert flight.touchdown["distance_to_target_m"] > 300.0   # site accuracy given up
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -122,11 +123,17 @@ def test_m2_default_terminal_descent_does_not_oscillate():
     assert np.max(alt - np.minimum.accumulate(alt)) < 0.5       # never back up
     assert vz.max() < 0.2
     assert np.max(vh - np.minimum.accumulate(vh)) < 0.3          # no sideways bobbing
-    # The engine's throttle from frame to frame (20 ms): no bang-bang hunting (after the
-    # first second: the entry settles, one way, by up to 0.035 a frame on the light M2
-    # vehicle).
-    assert np.abs(np.diff(thr[50:])).max() < 0.02, np.abs(np.diff(thr[50:])).max()
-    assert np.all(np.diff(thr[:50]) <= 0.002)
+    # The engine's throttle from frame to frame (20 ms): no bang-bang hunting. Steps above
+    # 0.02 a frame come only where a law hands over (the entry into terminal, the vertical
+    # descent's start: at most two places) and settle one way within a second.
+    d = np.diff(thr)
+    big = np.flatnonzero(np.abs(d) > 0.02)
+    starts = big[np.r_[True, np.diff(big) > 50]] if big.size else big
+    assert starts.size <= 2, tr["t_s"][term][starts]
+    for k in starts:
+        part = d[max(k - 5, 0):k + 50]
+        part = part[np.abs(part) > 0.005]
+        assert np.all(part > 0) or np.all(part < 0), part
 
 
 def test_m2_range_finder_link_is_degraded_below_its_ground_tests():

@@ -184,6 +184,9 @@ def _print(s: dict, out: Path, state, wall_s: float) -> None:
           f"{100 * iv['high']:.2f} %, {iv['method']})")
     if s["failures"]:
         print("not landed: " + ", ".join(f"{k} {v}" for k, v in s["failures"].items()))
+    if s.get("cov_fault_runs") is not None:
+        print(f"covariance check fired in {s['cov_fault_runs']} runs; mode safe in "
+              f"{s['safe_mode_runs']} runs")
     if s["footprint"]:
         f = s["footprint"]
         print(f"footprint {100 * f['level']:.1f} %: {f['semi_major_m']:.1f} m x "

@@ -45,7 +45,8 @@ def write_parquet(out_dir: Path) -> Path:
     for c in columns:
         values = data[c]
         kinds = {type(v) for v in values if v is not None}
-        if kinds <= {int, float} and kinds and c not in ("run", "seed", "cycles"):
+        if kinds <= {int, float} and kinds and c not in ("run", "seed", "cycles",
+                                                         "cov_fault_cycles", "safe_cycles"):
             arrays.append(pa.array([None if v is None else float(v) for v in values],
                                    type=pa.float64()))
         elif len(kinds) > 1 and not kinds <= {int, float}:   # a choice of mixed types
@@ -113,6 +114,13 @@ def failures(meta: dict, df: Any) -> list[str | None]:
     return [stats.failure_kind(row, run_limits(limits, row)) for row in df.to_dict("records")]
 
 
+def _runs_with(df: Any, column: str) -> int | None:
+    """Runs with a non-zero count in ``column`` (None: no run recorded it)."""
+    if not len(df) or column not in df or df[column].isna().all():
+        return None
+    return int((df[column].fillna(0) > 0).sum())
+
+
 def summarise(meta: dict, df: Any) -> dict:
     n = len(df)
     landed = int((df["outcome"] == "landed").sum()) if n else 0
@@ -139,6 +147,9 @@ def summarise(meta: dict, df: Any) -> dict:
                          "at_observed_rate": stats.runs_needed(t, CONFIDENCE, 1.0 - rate)
                          if n else None} for t in TARGETS],
         "failures": dict(kinds.most_common()),
+        # Runs whose flight software flagged its own covariance, or gave up the site.
+        "cov_fault_runs": _runs_with(df, "cov_fault_cycles"),
+        "safe_mode_runs": _runs_with(df, "safe_cycles"),
         "footprint": ell,
         "drivers": stats.drivers(df, draws, failed) if n else [],
         "wall_time_s": {"sum": float(df["wall_time_s"].sum()) if n else 0.0,
@@ -285,6 +296,10 @@ def markdown(meta: dict, df: Any, s: dict, figures: dict[str, str], out_dir: Pat
              f"({iv['method']})",
              f"- demonstrated at {int(100 * iv['confidence'])} % confidence: P(landing) >= "
              f"{pct(s['demonstrated']['one_sided_low'])}"]
+    if s.get("cov_fault_runs") is not None:
+        lines.append(f"- runs whose covariance check fired (FLAG_NAV_COV_FAULT): "
+                     f"{s['cov_fault_runs']}; runs that gave up the site (mode safe): "
+                     f"{s['safe_mode_runs']}")
     for need in s["runs_needed"]:
         at = need["at_observed_rate"]
         lines.append(f"- to demonstrate {pct(need['target'])} at {int(100 * need['confidence'])} "

@@ -28,8 +28,11 @@ RESULT_COLUMNS = (
     "downrange_m", "crossrange_m", "distance_m", "propellant_left_kg", "propellant_used_kg",
     "nav_pos_err_m", "nav_vel_err_mps", "nav_alt_err_m",
     "first_touch_ok", "slope_deg", "rest_tilt_deg", "leg_load_max_n", "stroke_max_m",
-    "sim_time_s", "wall_time_s", "cycles", "worker", "history",
+    "sim_time_s", "wall_time_s", "cycles", "cov_fault_cycles", "safe_cycles", "worker",
+    "history",
 )
+FLAG_NAV_COV_FAULT = 64      # bridge.protocol: the flight software's covariance check failed
+SAFE_MODE = "safe"           # bridge.protocol.MODES: the flight software gave up the site
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ def run_one(spec: CampaignSpec, run: int, keep_history: bool) -> tuple[dict, Any
         from hil.mc.engine import fly
         summary, history = fly(cfg, seed, spec.fsw, spec.two_process)
         row.update(summary_values(summary))
+        row.update(flag_counts(history))
     except Exception as e:  # recorded in the row; the campaign goes on
         row.update(outcome="error", reason=f"{type(e).__name__}: {e}"[:500],
                    error="".join(traceback.format_exception(e))[-4000:])
@@ -115,6 +119,17 @@ def run_one(spec: CampaignSpec, run: int, keep_history: bool) -> tuple[dict, Any
     else:
         history = None
     return row, history
+
+
+def flag_counts(history: Any) -> dict[str, int]:
+    """Cycles whose command raised the covariance-fault flag, and cycles in mode ``safe``
+    (a history as a pyarrow Table): "the covariance check never fires in any campaign"
+    is then a column of the campaign's rows."""
+    import numpy as np
+    flags = np.asarray(history.column("cmd_flags").to_numpy(zero_copy_only=False), dtype=np.int64)
+    modes = history.column("mode").to_numpy(zero_copy_only=False)
+    return {"cov_fault_cycles": int(np.count_nonzero(flags & FLAG_NAV_COV_FAULT)),
+            "safe_cycles": int(np.count_nonzero(modes == SAFE_MODE))}
 
 
 def summary_values(summary: dict) -> dict[str, Any]:
