@@ -8,6 +8,8 @@ processes' business: those end with the process.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bridge.link import Link
@@ -46,3 +48,120 @@ def _plant_kernel_ready():
     from hil.scenario import load_scenario
     from plant.lander import LanderPlant
     LanderPlant(load_scenario("terminal"))
+
+
+# --------------------------------------------------------------------- scheduling on workers
+#
+# The suite runs on two workers (pytest-xdist, ``--dist loadgroup``). Two rules keep it short:
+#
+# 1. A fixture shared by several tests of a module (scope module, class, package or session,
+#    defined in that module) is computed on every worker that runs one of those tests: a
+#    shared landing, a campaign, a set of signalled runs would be flown twice. The tests that
+#    share one get one ``xdist_group`` (named after the module and the fixtures), so one worker
+#    runs them all and computes it once. Tests already in a group (``realtime``) keep theirs.
+# 2. xdist hands out the groups and the single tests in collection order
+#    (``--no-loadscope-reorder``): the long ones are moved to the front, so neither worker
+#    is left with a long test at the end while the other idles. The figures below are rough
+#    idle seconds per work unit (a group or a test), measured with ``--durations``; they only
+#    set the order (a wrong one costs time, never a result). Units not listed keep their
+#    place after the listed ones.
+LONG_FIRST_S = {
+    "realtime": 200,
+    "test_mc:": 60,
+    "tests/test_virtual_board.py::test_virtual_board_lands_the_terminal": 55,
+    "test_line_noise:": 45,
+    "test_c_example:": 45,
+    "test_signals:ended": 40,
+    "test_fsw_core:": 40,
+    "tests/test_cli_e2e.py::test_nominal_lands_from_pdi": 40,
+    "tests/test_mission_scenarios.py::test_m2_legacy": 35,
+    "tests/test_mission_scenarios.py::test_cli_legacy_run": 30,
+    "tests/test_bridge_client.py::test_a_users_process_with_the_client_lands": 30,
+    "test_pico_wire:": 20,
+    "test_inject:": 20,
+    "tests/test_mission_scenarios.py::test_nominal_still_lands": 20,
+    "tests/test_mission_scenarios.py::test_m2_default": 20,
+    "tests/test_mission_scenarios.py::test_default_flight_software_lands": 18,
+    "tests/test_mission_scenarios.py::test_legacy_flight_software_does_not_land": 15,
+    "test_cli_e2e:": 15,
+    "tests/test_fsw_core.py::test_tactical": 13,
+    "tests/test_kernel.py::test_a_whole_descent": 10,
+    "tests/test_fsw_float32.py::test_terminal": 10,
+    "tests/test_kernel.py::test_a_second_process": 8,
+    "tests/test_virtual_board.py::test_virtual_board_killed": 10,
+    "tests/test_examples.py::": 6,
+}
+
+
+def _shared_fixtures(item: pytest.Item) -> list[str]:
+    """The fixtures this test shares with others of its module (defined in the module, wider
+    than one test)."""
+    module = item.nodeid.split("::")[0]
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return []
+    shared = []
+    for name in info.names_closure:
+        defs = info.name2fixturedefs.get(name)
+        if not defs:
+            continue
+        fixturedef = defs[-1]
+        if fixturedef.scope != "function" and str(fixturedef.baseid).startswith(module):
+            shared.append(name)
+    return shared
+
+
+def _group_by_shared_fixtures(items: list[pytest.Item]) -> None:
+    """Rule 1: one xdist_group per set of tests linked by the shared fixtures they use."""
+    parent: dict[str, str] = {}          # union-find over "module::fixture"
+
+    def find(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    uses = {}
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        module = item.nodeid.split("::")[0]
+        keys = [f"{module}::{name}" for name in _shared_fixtures(item)]
+        if keys:
+            uses[item] = keys
+            for key in keys:
+                parent[find(key)] = find(keys[0])
+    members: dict[str, list[str]] = {}
+    for key in parent:
+        members.setdefault(find(key), []).append(key.split("::")[1])
+    for item, keys in uses.items():
+        module = Path(keys[0].split("::")[0]).stem
+        item.add_marker(pytest.mark.xdist_group(f"{module}:{'+'.join(sorted(members[find(keys[0])]))}"))
+
+
+def _unit(item: pytest.Item) -> str:
+    """The work unit xdist schedules this test in: its group, or the test alone."""
+    mark = item.get_closest_marker("xdist_group")
+    return mark.args[0] if mark is not None else item.nodeid
+
+
+def _long_first(items: list[pytest.Item]) -> None:
+    """Rule 2: units in order of their LONG_FIRST_S figure (a group's members kept together)."""
+    def weight(item: pytest.Item) -> float:
+        unit = _unit(item)
+        return max((s for key, s in LONG_FIRST_S.items()
+                    if unit == key or unit.startswith(key) or item.nodeid.startswith(key)),
+                   default=0.0)
+
+    first_index: dict[str, int] = {}
+    unit_weight: dict[str, float] = {}
+    for index, item in enumerate(items):
+        unit = _unit(item)
+        first_index.setdefault(unit, index)
+        unit_weight[unit] = max(unit_weight.get(unit, 0.0), weight(item))
+    items.sort(key=lambda it: (-unit_weight[_unit(it)], first_index[_unit(it)]))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist appends the group to each test's id
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _group_by_shared_fixtures(items)
+    _long_first(items)
