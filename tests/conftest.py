@@ -165,3 +165,18 @@ def _long_first(items: list[pytest.Item]) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _group_by_shared_fixtures(items)
     _long_first(items)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse --dist loadgroup where it silently does not group: with pytest 9.2 and
+    pytest-xdist up to 3.8 the xdist_group marks are ignored (pytest-xdist issue 1386), so
+    two paced runs would overlap and shared fixtures be computed on both workers."""
+    if config.getoption("dist", "no") != "loadgroup" or not config.getoption("numprocesses", None):
+        return
+    from importlib.metadata import version
+    xdist = tuple(int(part) for part in version("pytest-xdist").split(".")[:2])
+    if pytest.version_tuple[:2] >= (9, 2) and xdist <= (3, 8):
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} with pytest-xdist {version('pytest-xdist')} ignores "
+            "xdist_group (pytest-xdist issue 1386): reinstall the test extra "
+            "(pip install -e '.[test]', which keeps pytest below 9.2) or run with -n 0")
