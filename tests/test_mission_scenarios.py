@@ -21,6 +21,9 @@ from hil import replays
 from hil.scenario import load_scenario
 from plant.altimeter import lock_range_m
 
+# One worker flies each replay once (replay() caches it; several tests look at the same one).
+pytestmark = pytest.mark.xdist_group("mission_replays")
+
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = ("m2-late-lrf", "m1-crater-rim", "im1-no-lrf")
 CRITERIA = dict(vertical=2.0, horizontal=0.5, tilt=5.0, rate=2.0)
