@@ -293,8 +293,9 @@ class FlightSoftware:
             nxt = None
             if ph.name == "braking" and self.braking_solved and ph.t_go <= PHASE_END_TGO_S:
                 nxt = "approach"
-            elif ph.name == "approach" and (ph.t_go <= PHASE_END_TGO_S or
-                                            nav.agl_m() < self._gate_height_m(self.gates["approach"]) * 0.5):
+            elif ph.name == "approach" and (
+                    ph.t_go <= PHASE_END_TGO_S or
+                    nav.agl_m() < self._gate_height_m(self.gates["approach"]) * 0.5):
                 nxt = "final"
             elif ph.name == "final" and (ph.t_go <= PHASE_END_TGO_S or
                                          nav.agl_m() < self._gate_height_m(self.gates["final"])):
