@@ -225,4 +225,12 @@ def read_history(path: str | os.PathLike[str]) -> Any:
     from hil.engine.schema import HISTORY, TIMING
     text = {c.name: str for c in HISTORY + TIMING if c.kind == "s"}
     nrows = None if ends_clean else newlines - 1
-    return pd.read_csv(path, nrows=nrows, float_precision="round_trip", dtype=text)
+    return pd.read_csv(path, nrows=nrows, dtype=text, **_exact_floats(pd.__version__))
+
+
+def _exact_floats(pandas_version: str) -> dict:
+    """read_csv's option for floats read bit for bit: pandas >= 3.1 parses exactly by
+    default and deprecates ``float_precision`` (Pandas4Warning); older ones need it."""
+    major, minor = (int("".join(ch for ch in part if ch.isdigit()) or 0)
+                    for part in pandas_version.split(".")[:2])
+    return {} if (major, minor) >= (3, 1) else {"float_precision": "round_trip"}

@@ -108,3 +108,27 @@ def test_float_format_option(tmp_path: pathlib.Path) -> None:
     with HistoryWriter(path, ["x"], float_format="%.9g") as w:
         w.write([1 / 3])
     assert path.read_text().splitlines()[1] == "0.333333333"
+
+
+def test_read_history_floats_bit_for_bit_and_no_warning(tmp_path):
+    """Floats written with repr come back exactly, with the installed pandas, without a
+    warning (pandas >= 3.1 deprecates float_precision; older ones need it to be exact)."""
+    import warnings
+
+    import numpy as np
+
+    from hil.engine.schema import HISTORY_COLUMNS
+    from hil.history import _exact_floats, read_history
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(20_000) * 10.0 ** rng.integers(-8, 8, 20_000)
+    col = HISTORY_COLUMNS.index("t_s")
+    path = tmp_path / "history.csv"
+    path.write_text(",".join(HISTORY_COLUMNS) + "\n" + "".join(
+        ",".join(repr(float(v)) if j == col else "1" for j in range(len(HISTORY_COLUMNS)))
+        + "\n" for v in x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = read_history(path)
+    assert np.array_equal(df["t_s"].to_numpy(), x)
+    assert _exact_floats("2.2.3") == _exact_floats("3.0.3") == {"float_precision": "round_trip"}
+    assert _exact_floats("3.1.1") == _exact_floats("4.0.0rc1") == {}
