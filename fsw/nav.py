@@ -45,9 +45,11 @@ noise never repeats); its samples are rejected. The velocimeter's beam ranges
 stuck or lost altimeter does not end height knowledge when the lander has one. With both,
 two sensors vote: an altimeter whose samples move together while the beams (used within
 ``BEAMS_RECENT_S``) still agree with us has a fault of its own (a bias, a scale error) and
-is not taken for a terrain step (``alt_vetoed``); beams that disagree together from their
-first sample on, or while the altimeter is unhealthy, re-base the terrain onto them (three
-beams against one altimeter).
+is not taken for a terrain step (``alt_vetoed``) -- if it says we are higher; an altimeter
+that says, steadily, that we are lower than such beams is followed and the beams' ranges
+are given up (``beams_disputed``: two units disagree, nothing tells which is biased, and
+the lower height is the safe one); beams that disagree together from their first sample
+on, or while the altimeter is unhealthy, re-base the terrain onto them.
 
 During the engine-off coast the accelerometer should read zero: the mean reading is the
 accelerometer bias, estimated and removed from then on.
@@ -143,6 +145,7 @@ class Navigator:
         self.alt_frozen = False
         self.alt_vetoed = False       # default: the beams outvoted the altimeter's step
         self._beam_out = []           # default: velocimeter ranges rejected in a row
+        self.beams_disputed = False   # default: the beams' heights given up (above the altimeter's)
         # The last frames' (t_us, attitude, velocity change integrated so far): a sensor
         # sample is weighed with the attitude and velocity of its own time (it arrives tens
         # of ms late, and a slew of 10 deg/s turns a beam by 0.5 deg meanwhile: 1 m/s of
@@ -408,6 +411,8 @@ class Navigator:
     def fuse_beam_range(self, t_us, range_m, beam_i, sigma_r):
         """A velocimeter beam's range (inertial direction ``beam_i``) as a height
         measurement, gated; True if it was used (default flight software only)."""
+        if self.beams_disputed:
+            return False
         cos_tilt = -vec.dot(beam_i, self.up())
         if cos_tilt < math.cos(self.MAX_BORESIGHT_TILT_RAD):
             return False
@@ -473,11 +478,19 @@ class Navigator:
         spread = max(out) - min(out)
         if self.beam_accept_us is not None and \
                 (self.t_us - self.beam_accept_us) * 1e-6 <= self.BEAMS_RECENT_S:
-            # The velocimeter's beams measure the same height and still agree with us:
-            # the altimeter alone has moved (a bias, a scale error), not the ground.
-            self.alt_vetoed = True
-            self._outliers = []
-            return
+            if mean > 0.0 or spread > self.STEP_SPREAD_M + 4.0 * sigma_r + 0.02 * abs(mean):
+                # The velocimeter's beams measure the same height and still agree with us:
+                # the altimeter alone has moved (a bias, a scale error), not the ground.
+                self.alt_vetoed = True
+                self._outliers = []
+                return
+            # The altimeter says, steadily, that we are lower than the beams do. Two units
+            # disagree and nothing here tells which is biased (a range bias common to the
+            # three beams looks just like an altimeter's): the lower height is the safe one
+            # (the worst case is a long last descent, not a fast one). The beams' ranges
+            # are not used as heights from now on; their velocities still are.
+            self.beams_disputed = True
+            self.beam_accept_us = None
         if spread <= self.STEP_SPREAD_M + 4.0 * sigma_r + 0.02 * abs(mean):
             if self.alt_overdue or not self.alt_ever_valid and self.agl_m() < self.EXPECT_VALID_BELOW_M:
                 # The altimeter locked late, after its deadline: our own height has drifted

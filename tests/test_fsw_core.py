@@ -464,3 +464,19 @@ def test_land_here_nulls_the_slide_before_it_descends_to_its_floor() -> None:
     # there; the feed-forward keeps the rate loop from lagging it by a further 2 m/s).
     assert r[0] < floor + 5.0 and abs(v[1]) < 1.5 and abs(v[0]) < 4.6
     assert 55.0 < t < 150.0       # 110 m/s at up to 1.9 m/s^2 (50 deg of lean at hover thrust)
+
+
+def test_a_height_dispute_between_altimeter_and_beams_lands_on_the_lower_height() -> None:
+    """All three beams' ranges 150 m long from the first sample (a common-mode range bias):
+    the beams and the altimeter disagree and nothing tells which unit is biased, so the
+    default keeps the lower height (the altimeter's) and gives the beams' ranges up. fsw
+    0.5.0 as first landed took the beams and crashed on such positive biases."""
+    data = scenario_to_dict(load_scenario("terminal"))
+    data["faults"] = [{"sensor": "velocimeter", "kind": "bias", "channel": "range",
+                       "at_time_s": 0.0, "value": 150.0}]
+    run = fly(scenario_from_dict(data), 1)
+    out = run["outcome"]
+    assert out.outcome == "landed", out.reason
+    assert out.touchdown["vertical_speed_mps"] < 1.5
+    assert run["fsw"].nav.beams_disputed
+    _assert_sound_covariance(run)
