@@ -12,7 +12,8 @@ variance (by scaling its row and column, which keeps that covariance one).
 A beam whose valid bit is clear but which carries a range is used all the same (gated like
 any other): IM-1 ignored its Doppler lidar for a missing "data valid" flag.
 
-Health: healthy while samples keep being accepted; unhealthy after ``UNHEALTHY_AFTER_S``
+A sample that repeats the previous one to the bit (a frozen unit: fault ``stuck``) is
+rejected, like the altimeter's. Health: healthy while samples keep being accepted; unhealthy after ``UNHEALTHY_AFTER_S``
 without one, or when the beams disagree with the navigated velocity several samples in a
 row (a sick unit, or our own velocity far off: then the velocimeter is re-trusted once its
 beams agree with each other).
@@ -29,6 +30,7 @@ class VelocimeterFilter:
     GATE_SIGMA = 5.0
     UNHEALTHY_AFTER_S = 2.0
     REBASE_AFTER = 10          # samples rejected in a row before the filter re-opens
+    FROZEN_SAMPLES = 2         # repeats of one sample, to the bit, that mean a frozen unit
     VEL_SIGMA0_MPS = 1.0       # prior velocity uncertainty when the first sample comes
     N = 6                      # velocity error (3), unmodelled acceleration (3)
     ACCEL_SIGMA_MPS2 = 0.05    # unmodelled acceleration (an attitude error under thrust), 1 sigma
@@ -49,6 +51,9 @@ class VelocimeterFilter:
         self.ever_valid = False
         self._rejects = 0
         self.correction = (0.0, 0.0, 0.0)   # velocity corrections applied, summed (m/s)
+        self._last_values = None
+        self._frozen = 0              # samples in a row repeating the last one to the bit
+        self.frozen = False
 
     def _prior(self):
         n, s0, b0 = self.N, self.VEL_SIGMA0_MPS ** 2, self.ACCEL_SIGMA_MPS2 ** 2
@@ -101,6 +106,15 @@ class VelocimeterFilter:
         if sample is None or sample[0] == self.last_t_us:
             return
         self.last_t_us = sample[0]
+        # A frozen unit repeats its last sample to the bit under new times; a working one
+        # never does (its noise alone is centimetres per second). Not measurements.
+        values = (sample[1], sample[2], sample[3], sample[4], sample[5], sample[6])
+        self._frozen = self._frozen + 1 if values == self._last_values else 0
+        self._last_values = values
+        self.frozen = self._frozen >= self.FROZEN_SAMPLES
+        if self.frozen:
+            self.rejected = True
+            return
         mask = int(sample[7])
         if mask == 0:
             # IM-1's lesson: data that arrive without their valid flag are still data. An

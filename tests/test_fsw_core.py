@@ -480,3 +480,15 @@ def test_a_height_dispute_between_altimeter_and_beams_lands_on_the_lower_height(
     assert out.touchdown["vertical_speed_mps"] < 1.5
     assert run["fsw"].nav.beams_disputed
     _assert_sound_covariance(run)
+
+
+def test_a_frozen_velocimeter_is_rejected_and_the_default_lands() -> None:
+    """A stuck velocimeter repeats its last sample to the bit under new times: rejected
+    (in a nominal campaign its frozen velocity once led a divert 103 km astray)."""
+    data = scenario_to_dict(load_scenario("terminal"))
+    data["faults"] = [{"sensor": "velocimeter", "kind": "stuck", "at_time_s": 30.0}]
+    run = fly(scenario_from_dict(data), 1)
+    out = run["outcome"]
+    assert out.outcome == "landed", out.reason
+    assert out.touchdown["vertical_speed_mps"] < 1.5
+    assert run["fsw"].velnav.frozen and not run["fsw"].velnav.healthy
