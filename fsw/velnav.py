@@ -109,7 +109,9 @@ class VelocimeterFilter:
         # A frozen unit repeats its last sample to the bit under new times; a working one
         # never does (its noise alone is centimetres per second). Not measurements.
         values = (sample[1], sample[2], sample[3], sample[4], sample[5], sample[6])
-        self._frozen = self._frozen + 1 if values == self._last_values else 0
+        # (A sample with no valid beam carries zeros: nothing to repeat.)
+        self._frozen = self._frozen + 1 if values == self._last_values and \
+            (values[3] > 0.0 or values[4] > 0.0 or values[5] > 0.0) else 0
         self._last_values = values
         self.frozen = self._frozen >= self.FROZEN_SAMPLES
         if self.frozen:
