@@ -104,12 +104,18 @@ def test_injected_load_beyond_the_deadline_is_caught(tmp_path):
     t = s["timing"]
     assert t["cycles"] == 50 == t["deadline_misses"] == t["longest_miss_streak"]
     assert t["compute_us"]["p50"] >= 30_000
-    assert t["late_commands"] >= 15 and t["skipped_frames"] >= 15
+    # Every command that came back was late, and each late one made the next frame(s)
+    # skipped. How many frames went out depends on how long the busy-wait really took (a
+    # loaded machine stretches it: 13 of 50 at load 6-10), so the counts are tied to each
+    # other, not to a figure only a quiet machine gives.
+    assert t["frames_sent"] >= 5 and t["late_commands"] >= t["frames_sent"] - 1, t
+    assert t["skipped_frames"] >= t["frames_sent"] - 1
     assert t["frames_sent"] + t["skipped_frames"] == 50
     excess_us = 30_000 - 20_000
-    # at least the excess; at most a few times it (a loaded machine delays the busy-wait's
-    # end: 18 ms measured at load 15 under normal scheduling)
-    assert excess_us <= t["overrun_us"]["p50"] <= 4 * excess_us, t["overrun_us"]
+    # at least the excess; at most what the flight software itself measured (its compute
+    # less the 20 ms deadline, plus up to 20 ms of transport and wake-up)
+    assert excess_us <= t["overrun_us"]["p50"] <= t["compute_us"]["p50"], (t["overrun_us"],
+                                                                           t["compute_us"])
     assert t["longest_overrun_us"] >= excess_us
     assert "run ended by the deadline policy" in proc.stdout
     assert "deadline_abort" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
@@ -127,8 +133,11 @@ def test_hold_policy_without_limits_flies_on_under_load(tmp_path):
     assert t["frames_sent"] + t["skipped_frames"] == 150 and t["skipped_frames"] >= 50
     assert t["abort"] is None and t["policy"]["on_miss"] == "hold"
     h = pd.read_csv(out / "history.csv")
-    # hold: the late commands are applied -- the applied seq moves on
-    assert h["applied_seq"].dropna().nunique() >= 40
+    # hold: the late commands are applied -- the applied seq moves on with each of them
+    # (skip would drop them all and hold the first). How many came back depends on the
+    # machine's load (9 of 150 at load 6-10, about 75 quiet).
+    n_cmd = t["commands_received"]
+    assert n_cmd >= 5 and h["applied_seq"].dropna().nunique() >= n_cmd - 1, (n_cmd, t)
 
 
 @pytest.mark.timeout(120)
