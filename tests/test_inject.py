@@ -20,6 +20,7 @@ import zmq
 
 from hil.control import ControlServer, NoPlant, check_endpoint, send_request
 from hil.errors import ConfigError
+from hil.history import read_history
 from hil.plant_side import PlantSide
 from hil.scenario import load_scenario
 
@@ -110,7 +111,7 @@ def test_injected_fault_shows_in_the_history(injected_run):
     out, *_ = injected_run
     s = json.loads((out / "summary.json").read_text())
     [f] = s["faults"]
-    h = pd.read_csv(out / "history.csv")
+    h = read_history(out / "history.csv")
     first = f["fired_seq"]
     last = round(f["cleared_t_s"] / FRAME_S)           # the last frame that had it
     assert last > first
@@ -205,7 +206,7 @@ def test_control_protocol_against_a_running_plant(tmp_path):
     noise = summary["faults"][1]
     assert noise["fired_t_s"] is None and noise["cleared_by"] == "clear"
     assert summary["control"] == endpoint
-    h = pd.read_csv(run_dir / "history.csv")
+    h = read_history(run_dir / "history.csv")
     assert faults_in(h, stuck_seq - 1) == ""
     assert all(faults_in(h, k) == "altimeter:stuck" for k in range(stuck_seq, clear_seq))
     assert faults_in(h, clear_seq) == ""
