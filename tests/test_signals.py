@@ -72,9 +72,15 @@ def test_a_signal_ends_an_inprocess_run_in_order(short_cfg, tmp_path, hang):
 
 
 def test_without_the_handlers_nothing_changes(short_cfg):
-    """A library caller (no handle_signals): Python's own SIGINT handling applies."""
-    with pytest.raises(KeyboardInterrupt) as e:
-        run_inprocess(short_cfg, 1, fsw=_signalling_fsw(5, signal.SIGINT), history=None)
+    """A library caller (no handle_signals): Python's own SIGINT handling applies. (Set
+    explicitly: at load 5 this worker once had another handler in place when it got here,
+    left by an earlier test, not found, and the run went on.)"""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt) as e:
+            run_inprocess(short_cfg, 1, fsw=_signalling_fsw(5, signal.SIGINT), history=None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert not isinstance(e.value, Interrupted)
 
 
