@@ -100,8 +100,8 @@ class LanderPlant:
         self._n_sub = self.gear.substeps(self.dt_s) if self.gear else 1
         self._kernel = None
         if kernel:
-            from plant import kernel as kmod    # imports numba: only a plant that flies pays
-            self._kernel = kmod
+            from plant.kernels import load      # C or numba: only a plant that flies pays
+            self._kernel = kmod = load()
             veh, p = self.veh, np.zeros(kmod.N_P)
             p[kmod.P_DT], p[kmod.P_DT_US] = self.dt_s, self.dt_us
             p[kmod.P_IXX], p[kmod.P_IYY], p[kmod.P_IZZ] = veh.ixx, veh.iyy, veh.izz

@@ -42,9 +42,10 @@ def no_leaked_links(request: pytest.FixtureRequest):
 
 @pytest.fixture(scope="session", autouse=True)
 def _plant_kernel_ready():
-    """Compile (or load from numba's cache) the plant's kernel once, before any test: on a
-    fresh clone the first compile costs about 3.5 s of CPU, which must not land inside the
-    first test's HELLO or command timeout. Plants in later processes load the cache."""
+    """Compile (or load from its cache) the plant's kernel once, before any test: on a fresh
+    clone the first compile (C: about 0.3 s; numba, where no C compiler is found: 3.5 s of
+    CPU) must not land inside the first test's HELLO or command timeout. Plants in later
+    processes load the cache."""
     from hil.scenario import load_scenario
     from plant.lander import LanderPlant
     LanderPlant(load_scenario("terminal"))

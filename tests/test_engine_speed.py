@@ -40,12 +40,13 @@ def test_numba_does_not_load_scipy_in_the_plant_but_others_can():
     peak memory); scipy itself stays importable for everyone else in the process."""
     import subprocess
     import sys
-    code = ("import sys\n"
+    code = ("import os, sys\n"
+            "os.environ['FSIL_PLANT_KERNEL'] = 'numba'\n"
             "from hil.scenario import load_scenario\n"
             "from plant.lander import Command, LanderPlant\n"
             "p = LanderPlant(load_scenario('terminal')); p.reset(1)\n"
             "p.step(Command(0.5, (0.0, 0.0, 0.0)))\n"
-            "assert p._kernel is not None\n"
+            "assert p._kernel.__name__ == 'plant.kernel' and 'numba' in sys.modules\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))\n"
             "import scipy.stats\n"
             "print(scipy.stats.norm.cdf(0.0))\n")

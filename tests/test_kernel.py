@@ -1,9 +1,10 @@
-"""The plant's compiled kernel (plant/kernel.py) against the pure-Python reference path
-(``LanderPlant(cfg, kernel=False)``): every frame the same, bit for bit (compared through
-``repr``, which tells -0.0 from 0.0 and an int time stamp from a float), over a whole
-descent flown by fsil's flight software with faults, gear contact and a rotating Moon, and
-over short runs that reach the kernel's other branches. Then numba's on-disk cache: a second
-process loads the compiled kernel instead of compiling it."""
+"""The plant's compiled kernel, both builds (C, plant/ckernel.py from plant/kernel.c, and
+numba, plant/kernel.py), against the pure-Python reference path (``LanderPlant(cfg,
+kernel=False)``): every frame the same, bit for bit (compared through ``repr``, which tells
+-0.0 from 0.0 and an int time stamp from a float), over a whole descent flown by fsil's
+flight software with faults, gear contact and a rotating Moon, and over short runs that
+reach the kernel's other branches. Then the builds' on-disk caches: a second process loads
+the compiled kernel instead of compiling it; the C build keeps numba out of the process."""
 
 from __future__ import annotations
 
@@ -32,12 +33,25 @@ def frame_repr(plant: LanderPlant, frame) -> str:
                  plant.t_us, plant.propellant_out_t_us, plant._contact_t_us))
 
 
+@pytest.fixture(params=["c", "numba"])
+def build(request, monkeypatch) -> str:
+    """The kernel build the plants of a test fly on (FSIL_PLANT_KERNEL, plant/kernels.py)."""
+    monkeypatch.setenv("FSIL_PLANT_KERNEL", request.param)
+    return request.param
+
+
 def twins(data: dict) -> tuple[LanderPlant, LanderPlant]:
     cfg = scenario_from_dict(data)
-    return LanderPlant(cfg, kernel=True), LanderPlant(cfg, kernel=False)
+    fast = LanderPlant(cfg, kernel=True)
+    assert fast._kernel.__name__ == {"c": "plant.ckernel", "numba": "plant.kernel"}[
+        os.environ["FSIL_PLANT_KERNEL"]]
+    return fast, LanderPlant(cfg, kernel=False)
 
 
-def test_a_whole_descent_with_faults_gear_and_rotation_is_bit_for_bit_the_reference() -> None:
+def test_a_whole_descent_with_faults_gear_and_rotation_is_bit_for_bit_the_reference(
+        monkeypatch) -> None:
+    # On the C build, the default (the numba build's branches: below, both builds).
+    monkeypatch.setenv("FSIL_PLANT_KERNEL", "c")
     data = tomllib.loads((ROOT / "hil/scenarios/terminal.toml").read_text())
     data.setdefault("moon", {})["rotation_rad_s"] = SIDEREAL   # whatever the file says
     data["gear"] = {"enabled": True}
@@ -110,7 +124,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_the_kernels_branches_are_bit_for_bit_the_reference(case: str) -> None:
+def test_the_kernels_branches_are_bit_for_bit_the_reference(case: str, build: str) -> None:
     data, policy = CASES[case]
     fast, ref = twins(data)
     f_fast, f_ref = fast.reset(5), ref.reset(5)
@@ -132,6 +146,8 @@ def test_the_kernels_branches_are_bit_for_bit_the_reference(case: str) -> None:
 
 
 _CACHE_PROBE = """
+import os
+os.environ["FSIL_PLANT_KERNEL"] = "numba"
 from hil.scenario import load_scenario
 from plant.lander import Command, LanderPlant
 from plant import kernel
@@ -174,3 +190,66 @@ def test_without_a_writable_cache_directory_the_kernel_compiles_anyway(monkeypat
     with pytest.warns(RuntimeWarning, match="NUMBA_CACHE_DIR"):
         compiled = kernel._compiled(twice)
     assert compiled(1.5) == 3.0
+
+
+_C_PROBE = """
+import sys
+from hil.scenario import load_scenario
+from plant.lander import Command, LanderPlant
+p = LanderPlant(load_scenario("terminal"))
+p.reset(1)
+p.step(Command(0.5))
+print(p._kernel.__name__, "numba" in sys.modules, "llvmlite" in sys.modules)
+"""
+
+
+def test_the_c_build_is_cached_and_keeps_numba_out_of_the_plant(tmp_path) -> None:
+    env = {**os.environ, "FSIL_KERNEL_CACHE_DIR": str(tmp_path), "FSIL_PLANT_KERNEL": "auto"}
+    first = subprocess.run([sys.executable, "-c", _C_PROBE], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == ["plant.ckernel", "False", "False"]
+    built = list(tmp_path.glob("fsil-kernel-*.so"))
+    assert len(built) == 1 and not list(tmp_path.glob(".fsil-kernel-*"))   # no leftovers
+    # The next process loads the library without compiling: with no compiler on PATH.
+    stamp = built[0].stat().st_mtime_ns
+    second = subprocess.run([sys.executable, "-c", _C_PROBE], cwd=ROOT,
+                            env={**env, "PATH": str(tmp_path), "CC": ""},
+                            capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.split() == ["plant.ckernel", "False", "False"]
+    assert built[0].stat().st_mtime_ns == stamp
+
+
+def test_without_a_compiler_the_plant_flies_on_numba_and_c_says_why(tmp_path) -> None:
+    env = {**os.environ, "FSIL_KERNEL_CACHE_DIR": str(tmp_path), "PATH": str(tmp_path),
+           "CC": ""}
+    auto = subprocess.run([sys.executable, "-c", _C_PROBE], cwd=ROOT,
+                          env={**env, "FSIL_PLANT_KERNEL": "auto"},
+                          capture_output=True, text=True, timeout=300)
+    assert auto.returncode == 0, auto.stderr
+    assert auto.stdout.split() == ["plant.kernel", "True", "True"]
+    forced = subprocess.run([sys.executable, "-c", _C_PROBE], cwd=ROOT,
+                            env={**env, "FSIL_PLANT_KERNEL": "c"},
+                            capture_output=True, text=True, timeout=300)
+    assert forced.returncode != 0
+    assert "FSIL_PLANT_KERNEL=c: no C compiler" in forced.stderr
+
+
+def test_the_c_kernel_refuses_arrays_it_would_overrun() -> None:
+    import numpy as np
+
+    from plant import ckernel
+    from plant.kernel_layout import N_IO, N_OUT, N_P
+    assert ckernel.available() is None
+    io, p, a, err = np.zeros(N_IO), np.zeros(N_P), np.zeros((6, 3)), np.zeros((4, 6))
+    p[11] = 1.0          # P_SPI
+    assert ckernel.fly(io, 2, p, a, err, np.zeros((2, N_OUT))) == (2, 2)
+    for bad in [(io, 3, p, a, err, np.zeros((2, N_OUT))),          # more steps than rows
+                (io, 1, p, a, np.zeros((4, 5)), np.zeros((2, N_OUT))),
+                (io[:-1], 1, p, a, err, np.zeros((2, N_OUT))),
+                (io, 1, p, np.zeros((6, 3), dtype=np.float32), err, np.zeros((2, N_OUT))),
+                (io, 1, p, a, err, np.zeros((2, 2 * N_OUT))[:, ::2])]:
+        with pytest.raises(ValueError, match="plant kernel"):
+            ckernel.fly(*bad)
+    assert ckernel.fly(io, 2, p, a, err, np.zeros((2, N_OUT))) == (2, 2)   # and again
