@@ -12,7 +12,8 @@ Measured, each in a fresh process so that peak memory is the run's own:
    before each receive (as the link waited before), with a busy-poll of ``--spin-us``
    before blocking, over loopback TCP, and over a plain Unix SOCK_SEQPACKET socket without
    ZeroMQ (its I/O threads add two wake-ups each way): what the transport's wake-up costs
-   and what another way of waiting buys;
+   and what another way of waiting buys; ``ipc-pinned`` is the blocking one with the two
+   processes on two CPUs of their own as a run places them (hil/engine/placement.py);
 3. the plant alone (fixed command) per physics step, beside Basilisk's spacecraft + IMU
    (RK4 at the same rate, point-mass Moon, a body-fixed force) when the ``bsk`` package is
    installed (``pip install 'fsil[bench]'``).
@@ -37,7 +38,8 @@ from pathlib import Path
 
 TARGETS = {"two_process_vs_parts": 1.25, "plant_vs_basilisk": 1.0, "rt_two_process": 80.0,
            "rt_inprocess": 200.0, "rss_mb": 150.0}
-RTT_VARIANTS = ("ipc-blocking", "ipc-poll", "ipc-spin", "tcp-blocking", "unix-seqpacket")
+RTT_VARIANTS = ("ipc-blocking", "ipc-pinned", "ipc-poll", "ipc-spin", "tcp-blocking",
+                "unix-seqpacket")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -125,6 +127,11 @@ def _round_trips(variant: str, n: int, spin_us: float) -> dict:
                                                                      .resolve().parents[1])})
         recv = _receiver(sock, variant, spin_us)
         rtt = np.empty(n, dtype=np.int64)
+        placement = None
+        if variant == "ipc-pinned":
+            from hil.engine.placement import Placement
+            placement = Placement()
+            placement.pin(peer.pid)
         try:
             for _ in range(200):                     # warm up
                 sock.send(frame)
@@ -146,6 +153,8 @@ def _round_trips(variant: str, n: int, spin_us: float) -> dict:
                 peer.wait()
             sock.close()
             ctx.term()
+            if placement is not None:
+                placement.restore()
     us = rtt / 1000.0
     return {"n": n, "mean_us": float(us.mean()), "p50_us": float(np.median(us)),
             "p99_us": float(np.percentile(us, 99)), "cpu_us": cpu / n * 1e6,
@@ -248,6 +257,10 @@ def _ratios(out: dict) -> dict:
     if "per_cycle_us" in two and "per_cycle_us" in inp:
         r["two_process_vs_parts"] = two["per_cycle_us"] / (inp["per_cycle_us"]
                                                            + rtt["mean_us"])
+        pinned = out["round_trip"].get("ipc-pinned", {})
+        if "mean_us" in pinned:     # the round trip placed as the run places its processes
+            r["two_process_vs_parts_pinned_rtt"] = two["per_cycle_us"] / (
+                inp["per_cycle_us"] + pinned["mean_us"])
         r["rt_two_process"] = two["rt_factor"]
         r["rt_inprocess"] = inp["rt_factor"]
     plant, bsk = out.get("plant_alone", {}), out.get("basilisk", {})
@@ -310,6 +323,9 @@ def _print(out: dict) -> None:
         v, t = ratios[key], TARGETS[key]
         ok = v <= t if op == "<=" else v >= t
         print(f"  {label}: {v:.2f} (target {op} {t:g}: {'holds' if ok else 'MISSED'})")
+    if "two_process_vs_parts_pinned_rtt" in ratios:
+        print(f"  two-process cycle / (in-process cycle + bare round trip pinned as a run is): "
+              f"{ratios['two_process_vs_parts_pinned_rtt']:.2f}")
     if "plant_vs_basilisk_cpu" in ratios:
         print(f"  plant per physics step / Basilisk step (CPU time): "
               f"{ratios['plant_vs_basilisk_cpu']:.2f}")

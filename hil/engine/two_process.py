@@ -30,6 +30,7 @@ import hil.engine.signals as signals
 from hil.engine.context import Progress, RunContext, RunResult
 from hil.engine.control import ControlServer, FaultControl
 from hil.engine.lockstep import POLL_SLICE_S, run_lockstep, wait_message
+from hil.engine.placement import Placement
 from hil.engine.recorder import HistoryRecorder, open_sink
 from hil.engine.schema import columns
 from hil.engine.summary import build_summary, finish, history_file, write_provisional
@@ -103,6 +104,7 @@ class PlantSide:
             **info, "link": self.url, "processes": {"plant_pid": os.getpid(), "fsw_pid": None}})
         failure: HilError | Interrupted | None = None
         peer_gone = False   # the flight software ended the run or died: no END to it
+        placement = Placement()
         try:
             with signals.armed():   # SIGINT/SIGTERM end the run in order (hil.engine.signals)
                 ctx.control = self._open_control()
@@ -112,6 +114,8 @@ class PlantSide:
                     ctx.retx = Retransmitter(ctx.link, self._check_fsw_alive)
                 if self.fsw_launcher is not None:
                     self.fsw_process = self.fsw_launcher(self.url)
+                    if not self.realtime and not ctx.link.lossy:
+                        placement.pin(self.fsw_process.pid)   # hil/engine/placement.py
                 self._handshake(ctx, info)
                 if self.realtime:
                     from hil.engine.realtime import RealtimeLoop
@@ -157,6 +161,7 @@ class PlantSide:
                 self._reap()
             if self.link_dir is not None:   # the link is closed: its folder goes at once
                 shutil.rmtree(self.link_dir, ignore_errors=True)
+            placement.restore()
         info.update(
             link=self.url, link_stats=dict(ctx.link.stats) if ctx.link is not None else {},
             fsw_link_stats=ctx.link.peer_stats if ctx.link is not None else None,
