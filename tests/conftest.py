@@ -1,13 +1,21 @@
-"""Suite-wide checks: no test module leaves a link open.
+"""Suite-wide checks: no test module leaves a link open; no test leaves a signal handler.
 
 Every :class:`bridge.link.Link` created in this process during a test module is recorded;
 when the module ends, any still open is closed and the module's last test fails with the
 list (python-can's test suite does the same for buses). Links in child processes are their
 processes' business: those end with the process.
+
+SIGINT and SIGTERM: each test (with its fixtures' set-up and tear-down) must leave the
+handlers it found; one that does not fails, and the handlers are put back. The suite starts
+with Python's own SIGINT handler even when it was launched with SIGINT ignored (a background
+job of a non-interactive shell, POSIX): the tests that signal a process rely on Python's
+usual Ctrl-C, in this process and in the children it starts (an ignored disposition is
+inherited across exec; a handled one is reset to the default).
 """
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -38,6 +46,34 @@ def no_leaked_links(request: pytest.FixtureRequest):
     if leaked:
         pytest.fail(f"{request.module.__name__} left {len(leaked)} link(s) open: "
                     + ", ".join(repr(link) for link in leaked[:5]), pytrace=False)
+
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_handlers_before: dict[str, dict[int, object]] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _handlers_before[item.nodeid] = {s: signal.getsignal(s) for s in SIGNALS}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    """Fail the test that leaves another SIGINT/SIGTERM handler than it found (its body or
+    its fixtures: a module fixture's set-up counts against the module's first test, its
+    tear-down against the last), and put the handler back."""
+    result = yield
+    before = _handlers_before.pop(item.nodeid, None)
+    if before is not None:
+        changed = [s for s in SIGNALS if signal.getsignal(s) is not before[s]]
+        leaked = [f"{signal.Signals(s).name} {signal.getsignal(s)!r} (was {before[s]!r})"
+                  for s in changed]
+        for s in changed:
+            if before[s] is not None:      # None: not set from Python; cannot be put back
+                signal.signal(s, before[s])
+        if leaked:
+            pytest.fail("left a signal handler in place: " + "; ".join(leaked), pytrace=False)
+    return result
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -165,9 +201,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Refuse --dist loadgroup where it silently does not group: with pytest 9.2 and
-    pytest-xdist up to 3.8 the xdist_group marks are ignored (pytest-xdist issue 1386), so
-    two paced runs would overlap and shared fixtures be computed on both workers."""
+    """Python's own SIGINT handler if the suite was started with SIGINT ignored (see the
+    module's docstring). Refuse --dist loadgroup where it silently does not group: with
+    pytest 9.2 and pytest-xdist up to 3.8 the xdist_group marks are ignored (pytest-xdist
+    issue 1386), so two paced runs would overlap and shared fixtures be computed on both
+    workers."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if config.getoption("dist", "no") != "loadgroup" or not config.getoption("numprocesses", None):
         return
     from importlib.metadata import version

@@ -84,6 +84,23 @@ def test_without_the_handlers_nothing_changes(short_cfg):
     assert not isinstance(e.value, Interrupted)
 
 
+def test_the_handlers_take_over_an_ignored_sigint_and_forget_it_after():
+    """Started with SIGINT ignored (a background job of a non-interactive shell), fsil still
+    notes Ctrl-C inside handle_signals (fsil mc looks at noted() between completions); the
+    ignored disposition is back after it, and a signal noted there interrupts no later run."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with signals.handle_signals():
+            assert signals.noted() is None
+            signal.raise_signal(signal.SIGINT)
+            assert signals.noted() == "SIGINT"
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signals.noted() is None
+        signals.check()                           # nothing pending any more: no Interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_a_dead_peer_is_seen_while_sending(tmp_path, short_cfg):
     """A frame the peer never takes (no peer: ZeroMQ blocks the send): the plant checks its
     flight-software process between slices and reports its death, not a stall later."""

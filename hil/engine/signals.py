@@ -7,8 +7,13 @@ for it at their safe points (:func:`check`: once per cycle, and in every slice o
 for the peer), then raise :class:`Interrupted` there. The engine then ends the run in
 order: END ``interrupted: ...`` to the peer, the history closed, summary.json with
 outcome ``interrupted`` and the plots; the command line stops and reaps the
-flight-software process (:func:`noted` shortens its wait), removes its temporary folder,
-prints one line and exits ``EXIT_INTERRUPTED``.
+flight-software process, removes its temporary folder, prints one line and exits
+``EXIT_INTERRUPTED``. A loop with safe points of its own (``fsil mc`` between completions)
+asks :func:`noted` instead and stops there.
+
+The handlers are installed whatever the inherited disposition: a process started as a
+background job of a non-interactive shell begins with SIGINT ignored (POSIX), and Python
+leaves it so; ``fsil`` still ends in order on ``kill -INT``.
 
 If a loop is stuck where it does not look (a flight software's ``step`` that never
 returns, in process), a second signal -- the user's second Ctrl-C, or the one this module
@@ -91,9 +96,11 @@ def instead(failure: BaseException) -> BaseException:
     return failure
 
 
-def noted() -> bool:
-    """True once a handled signal has come (the clean-up may then be brisk)."""
-    return STATE.pending is not None
+def noted() -> str | None:
+    """The name of a handled signal that has come (``"SIGINT"``), else None: for a loop that
+    stops at its own safe points instead of raising (``fsil mc`` between completions).
+    Always None outside :func:`handle_signals`."""
+    return STATE.pending if STATE.installed else None
 
 
 @contextmanager
@@ -113,6 +120,9 @@ def handle_signals() -> Iterator[None]:
             STATE.installed = STATE.armed = False
             for s, h in previous.items():
                 signal.signal(s, h)
+            # A signal noted too late for this run (in its clean-up) must not interrupt a
+            # later run of the same process (a library caller, a test).
+            STATE.pending, STATE.taken = None, False
 
 
 @contextmanager

@@ -23,17 +23,20 @@ import os
 import signal
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from hil.engine import signals
 from hil.errors import ConfigError, LinkFailure
 from hil.mc.task import RESULT_COLUMNS, CampaignSpec, run_one
 
 FORMAT = 1
 JOURNAL = "runs.jsonl"
 WINDOW_PER_WORKER = 2
+POLL_S = 0.05        # how often the loop looks for a finished run or a noted signal
 
 
 class CampaignError(ConfigError):
@@ -49,6 +52,7 @@ class Progress:
     landed: int = 0
     new: int = 0                    # finished by this invocation
     interrupted: bool = False
+    signal: str | None = None       # the signal that interrupted it ("SIGINT"), if one did
 
 
 # ---------------------------------------------------------------- the folder
@@ -201,7 +205,10 @@ def run_campaign(out_dir: Path, spec: CampaignSpec, runs: int, *, keep: int = 10
     """Run the runs of ``spec`` not yet in ``out_dir``; returns what was done.
 
     ``client``: an open Dask client to use (else one is opened and closed here).
-    Ctrl-C stops the campaign and keeps every finished run (``Progress.interrupted``).
+    Ctrl-C stops the campaign and keeps every finished run (``Progress.interrupted``): under
+    :func:`hil.engine.signals.handle_signals` (``fsil mc``) SIGINT and SIGTERM are noted and
+    the loop stops at its next look (every :data:`POLL_S` while it waits for a run); for a
+    library caller without it, Python's KeyboardInterrupt does the same.
     """
     done = prepare(out_dir, spec, runs, keep)
     keep = load_meta(out_dir)["keep_histories"]
@@ -217,8 +224,9 @@ def run_campaign(out_dir: Path, spec: CampaignSpec, runs: int, *, keep: int = 10
         if own:
             client, cluster = open_client(workers, scheduler)
         _loop(client, spec, runs, keep, todo, state, journal, out_dir, bar, on_row)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         state.interrupted = True
+        state.signal = getattr(e, "signal_name", None)
     finally:
         journal.close()
         if bar is not None:
@@ -250,7 +258,15 @@ def _loop(client, spec: CampaignSpec, runs: int, keep: int, todo: Iterator[int],
 
     fill()
     try:
-        for fut in pending:
+        while not pending.is_empty():
+            name = signals.noted()
+            if name:                     # SIGINT/SIGTERM under fsil mc: stop here
+                state.interrupted, state.signal = True, name
+                return
+            if not pending.has_ready():
+                time.sleep(POLL_S)
+                continue
+            fut = next(pending)
             k = inflight.pop(fut.key)[0]
             try:
                 row, history = fut.result()
@@ -275,6 +291,7 @@ def _loop(client, spec: CampaignSpec, runs: int, keep: int, todo: Iterator[int],
     finally:
         if inflight:  # interrupted: the finished runs are in the journal already
             client.cancel([f for _, f in inflight.values()], force=True)
+            pending.clear()
 
 
 def _error_row(spec: CampaignSpec, run: int, reason: str) -> dict:

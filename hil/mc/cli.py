@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -121,30 +120,23 @@ def _run(args: argparse.Namespace) -> int:
     check_draws(spec, args.runs, args.scenario)
     out = args.out or Path("campaigns") / f"{cfg.name}-seed{seed}"
     wall0 = time.monotonic()
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
+    from hil.engine.signals import handle_signals
+    with handle_signals():   # SIGINT/SIGTERM noted; the loop stops between completions
         state = run_campaign(out, spec, args.runs, keep=args.keep_histories,
                              workers=args.workers, scheduler=args.scheduler,
                              progress=not args.no_progress)
-    except CampaignError:
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    if state.interrupted:    # no report here: it takes seconds; 'fsil mc report' draws it
+        print(f"fsil mc: interrupted by {state.signal or 'SIGINT'}: {state.done} of "
+              f"{args.runs} runs kept in {out}; run the same command to resume (report so "
+              f"far: fsil mc report {out})", file=sys.stderr)
+        return EXIT_INTERRUPTED
     summary = finish(out)
     _print(summary, out, state, time.monotonic() - wall0)
-    if state.interrupted:
-        print(f"fsil mc: interrupted: {summary['runs_done']} of {args.runs} runs kept in {out}; "
-              f"run the same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
     if args.min_success is not None and summary["success_rate"] < args.min_success:
         print(f"fsil mc: success rate {100 * summary['success_rate']:.2f} % is below "
               f"--min-success {100 * args.min_success:g} %", file=sys.stderr)
         return EXIT_NOT_LANDED
     return 0
-
-
-def _terminate(signum, frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM: stop like Ctrl-C, keeping every finished run
 
 
 def check_draws(spec, runs: int, source: str | None = None) -> None:
