@@ -3,11 +3,19 @@
 Uses matplotlib's object API with the Agg canvas (no pyplot, no display, no global backend
 change). Panels whose columns are missing from the history are left out; long histories
 are decimated to a few thousand points, keeping every change of mode and altimeter validity.
+
+Kept cheap enough to draw when a run is interrupted (issue 13: the plot within 1 s of
+Ctrl-C): a run that will plot loads matplotlib in a background thread as it starts
+(:func:`prefetch`: the same CPU a finished run spends anyway, out of the signal's way), keeps
+the plotted columns decimated in memory as it records (:class:`PlotTap`: no history file
+read back) and draws without automatic layout passes (fixed margins, label and title
+positions).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +28,9 @@ from hil.history import as_floats, read_columns
 MAX_POINTS = 4000   # plotted points per line, after decimation
 T_COLUMN = "t_s"
 STEP_COLUMNS = ("mode", "alt_valid")
+Y_TICKS = 4         # at most this many y ticks per panel (ticks are most of the drawing)
+X_TICKS = 8         # at most this many sim-time ticks
+PNG_COMPRESS = 1    # zlib level of the PNG (a plot of lines compresses well at 1 already)
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,111 @@ PANELS = (
     _Panel("navigation error", ("nav_pos_err_m", "nav_alt_err_m"), "m",
            ("nav_vel_err_mps",), "m/s"),
 )
+
+
+PLOT_COLUMNS = (T_COLUMN,) + tuple(dict.fromkeys(c for p in PANELS for c in p.columns + p.right))
+
+
+# ---------------------------------------------------------------- loading matplotlib early
+_prefetch: threading.Thread | None = None
+
+
+def prefetch(wait: bool = False) -> None:
+    """Import matplotlib's Agg canvas and figure in a background thread (once per process),
+    so that drawing at the end of a run does not start with a second of imports; ``wait``:
+    until it is done (a real-time run, before its paced loop)."""
+    global _prefetch
+    if _prefetch is None:
+        _prefetch = threading.Thread(target=_import_matplotlib, name="fsil-plot-import",
+                                     daemon=True)
+        _prefetch.start()
+    if wait:
+        _prefetch.join()
+
+
+def prefetched() -> bool:
+    """True once matplotlib is imported (by :func:`prefetch` or anyone else)."""
+    import sys
+    return "matplotlib.backends.backend_agg" in sys.modules and (
+        _prefetch is None or not _prefetch.is_alive())
+
+
+def _import_matplotlib() -> None:
+    try:
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+    except Exception:   # drawing will report it, where a plot error is reported
+        pass
+
+
+# ---------------------------------------------------------------- the plotted columns, live
+class PlotTap:
+    """The plotted columns of every row written, decimated as they come: every
+    ``stride``-th row and the rows on both sides of a change of mode or altimeter validity;
+    the stride doubles when more than ``2 * MAX_POINTS`` rows are kept (memory stays flat
+    with run length). :meth:`columns` gives them by name, as :func:`plot_descent` takes them.
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        index = {n: i for i, n in enumerate(names)}
+        self.names = [c for c in PLOT_COLUMNS if c in index]
+        self._cells = _getter([index[c] for c in self.names])
+        self._steps = _getter([index[c] for c in STEP_COLUMNS if c in index])
+        self.stride = 1
+        self.count = 0                       # rows seen
+        self._kept: list[tuple] = []         # (row number, at a change, cells...)
+        self._last: tuple | None = None      # the last row seen, as an entry
+        self._last_steps: tuple | None = None
+
+    def write(self, rows, start: int, stop: int) -> None:
+        if stop <= start:
+            return
+        cells, steps, kept, stride = self._cells, self._steps, self._kept, self.stride
+        n, last_steps = self.count, self._last_steps
+        for i in range(start, stop):
+            row = rows[i]
+            key = steps(row)
+            if key != last_steps and last_steps is not None:
+                if kept and kept[-1][0] == n - 1:            # the row before the change
+                    kept[-1] = (n - 1, True) + kept[-1][2:]
+                else:
+                    kept.append((n - 1, True) + (cells(rows[i - 1]) if i > start
+                                                 else self._last[2:]))
+                kept.append((n, True) + cells(row))
+            elif n % stride == 0:
+                kept.append((n, False) + cells(row))
+            last_steps = key
+            n += 1
+        self.count, self._last_steps = n, last_steps
+        self._last = (n - 1, False) + cells(rows[stop - 1])
+        if len(kept) > 2 * MAX_POINTS:
+            self.stride *= 2
+            self._kept = [e for e in kept if e[1] or e[0] % self.stride == 0]
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The kept rows (and the last row seen), columns by name."""
+        kept = list(self._kept)
+        if self._last is not None and (not kept or kept[-1][0] != self._last[0]):
+            kept.append(self._last)
+        out = {}
+        for j, name in enumerate(self.names):
+            values = [e[2 + j] for e in kept]
+            if name == "mode":
+                out[name] = np.array(["" if v is None else str(v) for v in values], dtype=str)
+            else:
+                out[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+        return out
+
+
+def _getter(positions: list[int]):
+    """row -> the cells at ``positions``, as a tuple (itemgetter gives a bare cell for one)."""
+    from operator import itemgetter
+    if len(positions) > 1:
+        return itemgetter(*positions)
+    if positions:
+        j = positions[0]
+        return lambda row: (row[j],)
+    return lambda row: ()
 
 
 def plot_descent(history: str | os.PathLike[str] | Mapping[str, np.ndarray],
@@ -77,16 +193,22 @@ def plot_descent(history: str | os.PathLike[str] | Mapping[str, np.ndarray],
         t, xlabel = keep.astype(float), "row"
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False,
                         gridspec_kw={"height_ratios": [p.height for p in panels]})[:, 0]
+    from matplotlib.ticker import MaxNLocator
     for ax, panel in zip(axes, panels):
         _draw(ax, panel, t, {k: v[keep] for k, v in data.items()})
         ax.grid(True, alpha=0.3)
+        if panel.columns not in (("mode",), ("alt_valid",)):
+            ax.yaxis.set_major_locator(MaxNLocator(Y_TICKS))
+        # Fixed label and title positions: aligning them measures every tick label of
+        # every panel (align_ylabels, automatic title placement: half the drawing time).
+        ax.yaxis.set_label_coords(-0.07, 0.5)
     axes[-1].set_xlabel(xlabel)
-    fig.align_ylabels(axes)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(X_TICKS))   # shared by every panel
     # Fixed margins (in inches at the top and bottom) instead of tight_layout(): the
     # layout pass drew the figure twice (~2.5x the time; an interrupted run waits for it).
     fig.subplots_adjust(left=0.11, right=0.92, top=1 - 0.55 / height_in,
                         bottom=0.5 / height_in, hspace=0.55)
-    fig.savefig(png)
+    fig.savefig(png, pil_kwargs={"compress_level": PNG_COMPRESS})  # zlib's 6: 3x the time
     return png
 
 
@@ -105,7 +227,7 @@ def _decimate(data: dict[str, np.ndarray], n: int) -> np.ndarray:
 
 def _draw(ax, panel: _Panel, t: np.ndarray, data: dict[str, np.ndarray]) -> None:
     """One panel: its present columns against ``t``."""
-    ax.set_title(panel.title, loc="left", fontsize=9)
+    ax.set_title(panel.title, loc="left", fontsize=9, y=1.0, pad=3)
     if panel.columns == ("mode",):
         _draw_mode(ax, t, data["mode"])
         return
@@ -135,6 +257,10 @@ def _draw(ax, panel: _Panel, t: np.ndarray, data: dict[str, np.ndarray]) -> None
                 lines.append(c)
         ax2.set_ylabel(panel.right_label)
         if ax2 is not ax:
+            from matplotlib.ticker import MaxNLocator
+            ax2.yaxis.set_major_locator(MaxNLocator(Y_TICKS))
+            ax2.yaxis.set_label_coords(1.06, 0.5)
+        if ax2 is not ax:
             handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
             ax.legend(handles, lines, fontsize=7, loc="upper right")
             return
@@ -160,6 +286,6 @@ def _draw_mode(ax, t: np.ndarray, mode: np.ndarray) -> None:
 def _plain_column(col: np.ndarray) -> np.ndarray:
     """An in-memory column as read_columns would give it (text as str, numbers as float)."""
     col = np.asarray(col)
-    if col.dtype.kind == "O":
+    if col.dtype.kind in "OUS":
         return np.array(["" if v is None else str(v) for v in col.tolist()], dtype=str)
     return col.astype(float)

@@ -179,9 +179,11 @@ def _print_summary(result) -> None:
         from hil.timing import format_report
         print("\n".join(format_report(s["timing"])))
     print(f"  run folder: {result.out_dir}")
-    hint = ""     # a run cut short ends without its plots (hil.engine.summary)
-    if result.out_dir is not None and not (s.get("files") or {}).get("plot") \
-            and (s.get("files") or {}).get("history"):
+    hint = ""     # a run cut short may end without its plots (hil.engine.summary)
+    files = s.get("files") or {}
+    missing = not files.get("plot") or (
+        (s.get("timing") or {}).get("mode") == "realtime" and not files.get("timing_plot"))
+    if result.out_dir is not None and missing and files.get("history"):
         hint = f"; plot it with: fsil plot {result.out_dir}"
     if s["outcome"] in ("link_failure", "interrupted"):
         print(f"fsil: {s['reason']}{hint}", file=sys.stderr)

@@ -65,7 +65,12 @@ def run_inprocess(cfg: ScenarioConfig, seed: int | None = None, fsw: FswSpec = "
     frame = plant.reset(seed)
     prop0 = plant.truth()["propellant_kg"]
     sink = open_sink(history, out, columns(False))
-    ctx = RunContext(cfg, seed, plant, HistoryRecorder(sink), TimingLog.for_run(cfg, False),
+    plotting = plots and out is not None
+    if plotting:   # matplotlib loaded early, so that even an interrupted run plots
+        from hil.plots import prefetch
+        prefetch()
+    ctx = RunContext(cfg, seed, plant, HistoryRecorder(sink, plot_tap=plotting),
+                     TimingLog.for_run(cfg, False),
                      Progress(cfg.run.max_sim_time_s, progress), out_dir=out, frame=frame)
     info: dict = {"engine": "inprocess", "fsw_runtime": _runtime(), "fsw_software": None,
                   "history_file": history_file(sink), "link": None, "link_stats": {},

@@ -193,9 +193,15 @@ class HistoryRecorder:
     """One run's history rows; see the module docstring."""
 
     def __init__(self, sink, realtime: bool = False, block_rows: int = BLOCK_ROWS,
-                 flush_interval_s: float = FLUSH_INTERVAL_S) -> None:
+                 flush_interval_s: float = FLUSH_INTERVAL_S, plot_tap: bool = False) -> None:
         self.sink = sink
         self.cols = columns(realtime)
+        # The plotted columns, decimated, as rows are written (hil.plots.PlotTap): the
+        # plot at the end reads no file back.
+        self.tap = None
+        if plot_tap:
+            from hil.plots import PlotTap
+            self.tap = PlotTap([c.name for c in self.cols])
         self.width = len(self.cols)
         self.block_rows = max(2, int(block_rows))
         self.flush_interval_s = flush_interval_s
@@ -298,7 +304,7 @@ class HistoryRecorder:
         until = time.perf_counter_ns() + IDLE_BUDGET_NS
         while True:   # a few rows at a time, while the flight software still computes
             stop = min(limit, start + IDLE_CHUNK_ROWS)
-            self.sink.write(self._pending, start, stop)
+            self._write(self._pending, start, stop)
             start = stop
             if stop >= limit or time.perf_counter_ns() >= until:
                 break
@@ -312,7 +318,7 @@ class HistoryRecorder:
         """Write every committed row and flush the sink (between rows only)."""
         self._finish_pending()
         if self.i:
-            self.sink.write(self.rows, 0, self.i)
+            self._write(self.rows, 0, self.i)
             self.i = 0
             self.row = self.rows[0]
         self.sink.flush()
@@ -332,6 +338,11 @@ class HistoryRecorder:
         """The in-memory history (``history="memory"``), else None."""
         return self.sink.history() if isinstance(self.sink, MemorySink) else None
 
+    def _write(self, rows: Sequence[list], start: int, stop: int) -> None:
+        self.sink.write(rows, start, stop)
+        if self.tap is not None:
+            self.tap.write(rows, start, stop)
+
     def _rotate(self) -> None:
         self._finish_pending()
         self._pending, self._pending_n, self._pending_done = self.rows, self.block_rows, 0
@@ -342,7 +353,7 @@ class HistoryRecorder:
 
     def _finish_pending(self) -> None:
         if self._pending is not None:
-            self.sink.write(self._pending, self._pending_done, self._pending_n)
+            self._write(self._pending, self._pending_done, self._pending_n)
             self._pending = None
             self.sink.flush()
             self._last_flush = time.monotonic()

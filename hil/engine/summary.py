@@ -7,9 +7,12 @@ folder that says what happened; the real end replaces it atomically.
 :func:`build_summary` turns the finished (or failed) run into the summary dict;
 :func:`finish` closes the history, adds the timing block, writes ``summary.json``, draws
 ``descent.png`` (and ``timing.png`` in real time) -- a plot that fails never loses the
-results -- and returns the :class:`RunResult`. A run cut short (a signal, a link or
-flight-software failure) ends without drawing: the plots take a second or two (matplotlib)
-and the user is waiting; ``fsil plot RUN`` draws them later from the run folder.
+results -- and returns the :class:`RunResult`. The descent plot is drawn from the
+recorder's decimated copy of the plotted columns (:class:`hil.plots.PlotTap`), with
+matplotlib loaded as the run started (:func:`hil.plots.prefetch`). An interrupted run draws
+descent.png too, after its summary.json and only when matplotlib is loaded already (a
+signal in the run's first second may come before); timing.png and the plots of a run a
+link or flight-software failure cut short are left to ``fsil plot RUN``.
 """
 
 from __future__ import annotations
@@ -121,9 +124,9 @@ def finish(ctx: RunContext, summary: dict, failure: HilError | Interrupted | Non
     history = ctx.recorder.history()
     if out is not None:  # first without the plots: drawing them may take a while
         write_summary(out / "summary.json", summary)
-    if out is not None and plots and failure is None:   # cut short: no plots (fsil plot RUN)
+    if out is not None and plots and _draw_now(failure):
         title = f"{ctx.cfg.name} seed {ctx.seed}"
-        if log.realtime:
+        if log.realtime and failure is None:
             try:
                 from hil.timing import plot_timing
                 plot_timing(log, out / "timing.png", f"{title}: timing ({summary['outcome']})")
@@ -131,7 +134,10 @@ def finish(ctx: RunContext, summary: dict, failure: HilError | Interrupted | Non
             except Exception as e:  # a plot must never lose the run's results
                 summary["timing_plot_error"] = str(e)
         source: Any = None
-        if summary["files"]["history"] and (out / summary["files"]["history"]).exists():
+        tap = ctx.recorder.tap
+        if tap is not None and tap.count:    # the plotted columns, kept as recorded
+            source = tap.columns()
+        elif summary["files"]["history"] and (out / summary["files"]["history"]).exists():
             source = out / summary["files"]["history"]
         elif history is not None:
             source = history.data
@@ -148,6 +154,18 @@ def finish(ctx: RunContext, summary: dict, failure: HilError | Interrupted | Non
     else:
         code = EXIT_LANDED if summary["outcome"] == "landed" else EXIT_NOT_LANDED
     return RunResult(code, summary, out, history)
+
+
+def _draw_now(failure: HilError | Interrupted | None) -> bool:
+    """Plots for a finished run; for an interrupted one, the descent plot only if matplotlib
+    is loaded already (hil.plots.prefetch: then it takes a few tenths of a second); none
+    for a run a link or flight-software failure cut short."""
+    if failure is None:
+        return True
+    if isinstance(failure, Interrupted):
+        from hil.plots import prefetched
+        return prefetched()
+    return False
 
 
 def write_summary(path: os.PathLike[str], summary: dict) -> None:

@@ -93,7 +93,11 @@ class PlantSide:
         prop0 = plant.truth()["propellant_kg"]
         self.timing = TimingLog.for_run(cfg, self.realtime)
         sink = open_sink(self.history, self.out_dir, columns(self.realtime))
-        ctx = RunContext(cfg, self.seed, plant, HistoryRecorder(sink, self.realtime),
+        if self.plots:   # matplotlib loaded early, so that even an interrupted run plots
+            from hil.plots import prefetch
+            prefetch()
+        ctx = RunContext(cfg, self.seed, plant,
+                         HistoryRecorder(sink, self.realtime, plot_tap=self.plots),
                          self.timing, Progress(cfg.run.max_sim_time_s, self.progress),
                          check_alive=self._check_fsw_alive, timeout_s=self.timeout_s,
                          hello_timeout_s=self.hello_timeout_s, out_dir=self.out_dir)
@@ -119,6 +123,9 @@ class PlantSide:
                 self._handshake(ctx, info)
                 if self.realtime:
                     from hil.engine.realtime import RealtimeLoop
+                    if self.plots:   # matplotlib's import done before the paced loop
+                        from hil.plots import prefetch
+                        prefetch(wait=True)
                     RealtimeLoop(ctx).run(ctx.frame)
                 else:
                     run_lockstep(ctx, ctx.frame)
