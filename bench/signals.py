@@ -17,8 +17,9 @@ timestamps, from the signal on:
 
 ``--kill9-plant`` trials send SIGKILL to ``fsil run`` itself: its flight-software child
 must see the link drop, exit 3 (this script is made a child subreaper, so it reaps the
-orphan and reads its exit code) and remove the link folder; the provisional summary.json
-(outcome ``incomplete``) must be there. ``child`` and ``exit`` are then the child's exit.
+orphan and reads its exit code), rewrite the provisional summary.json as ``link_failure``
+(naming the plant's death and the last seq, recorded by the flight-software side) and remove
+the link folder. ``child`` and ``exit`` are then the child's exit, ``summary`` the rewrite.
 
 It checks every trial (exit code, outcome, reason, no orphan, no leftover folder) and
 prints, per kind of trial, the count, the trials with problems, those with the right exit
@@ -102,8 +103,8 @@ def _summary(out: Path) -> dict | None:
 
 def plant_kill_trial(rows: int, work: Path) -> dict:
     """kill -9 of the plant (``fsil run`` itself): its flight-software child must see the
-    link drop and exit 3 by itself (no orphan), naming the link in fsw.log, and remove the
-    link folder; the provisional summary.json (outcome incomplete) must be there."""
+    link drop and exit 3 by itself (no orphan), naming the link in fsw.log, rewrite the
+    provisional summary.json as link_failure and remove the link folder."""
     out = work / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([*FSIL, "run", "--scenario", "nominal", "--out", str(out),
@@ -132,6 +133,8 @@ def plant_kill_trial(rows: int, work: Path) -> dict:
                     marks["child"] = marks["exit"] = now
         if "tmp" not in marks and tmp is not None and not tmp.exists():
             marks["tmp"] = now
+        if "summary" not in marks and (_summary(out) or {}).get("outcome") == "link_failure":
+            marks["summary"] = now
         if now > 60:
             for c in children:
                 if c not in codes:
@@ -148,8 +151,10 @@ def plant_kill_trial(rows: int, work: Path) -> dict:
     if "link failure" not in log:
         problems.append(f"fsw.log does not say link failure: {log.strip()[-200:]!r}")
     s = _summary(out) or {}
-    if s.get("outcome") != "incomplete" or "killed?" not in s.get("reason", ""):
-        problems.append(f"no provisional summary: {s.get('outcome')}")
+    if s.get("outcome") != "link_failure" or s.get("recorded_by") != "fsw" \
+            or f"(pid {proc.pid}) died after seq" not in s.get("reason", ""):
+        problems.append(f"summary not rewritten by the fsw: {s.get('outcome')}: "
+                        f"{s.get('reason')}")
     if tmp is None or tmp.exists():
         problems.append(f"left {tmp}")
         if tmp is not None:

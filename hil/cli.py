@@ -330,7 +330,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if url is None:   # removed by the plant once the link is closed (PlantSide.link_dir)
             tmp = make_link_dir()
             url = f"zmq+ipc://{tmp}/link.sock"
-        launcher = FswLauncher(fsw_argv, out / LOG_NAME, link_dir=tmp)
+        launcher = FswLauncher(fsw_argv, out / LOG_NAME, link_dir=tmp, run_dir=out)
         try:
             result = PlantSide(cfg, url, out, seed, fsw_launcher=launcher,
                                progress=not args.no_progress,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from hil.errors import ConfigError
-from hil.link_dir import LINK_DIR_ENV
+from hil.link_dir import LINK_DIR_ENV, RUN_DIR_ENV
 
 LINK_PLACEHOLDER = "{link}"
 LINK_ENV = "FSIL_LINK"
@@ -63,9 +63,10 @@ class FswLauncher:
     ``log_path``; :meth:`stop` reaps it at the end of the run."""
 
     def __init__(self, argv: list[str], log_path: Path | None,
-                 link_dir: str | None = None) -> None:
+                 link_dir: str | None = None, run_dir: Path | None = None) -> None:
         self.argv = list(argv)
         self.link_dir = link_dir   # fsil's temporary link folder (hil.link_dir), if any
+        self.run_dir = run_dir     # with it: the run folder, for a killed plant's summary
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
@@ -74,8 +75,11 @@ class FswLauncher:
         argv = [a.replace(LINK_PLACEHOLDER, url) for a in self.argv]
         env = dict(os.environ, **{LINK_ENV: url})
         env.pop(LINK_DIR_ENV, None)
+        env.pop(RUN_DIR_ENV, None)
         if self.link_dir is not None:   # the child may remove it if the plant is killed
             env[LINK_DIR_ENV] = self.link_dir
+            if self.run_dir is not None:    # and record the death in its summary.json
+                env[RUN_DIR_ENV] = os.path.abspath(self.run_dir)
         out = subprocess.DEVNULL
         if self.log_path is not None:
             self._log = open(self.log_path, "wb")

@@ -7,8 +7,9 @@ summary when matplotlib is loaded already (it loads in the background as the run
 else ``fsil plot RUN`` draws it later, and the one line says so) and exits with
 ``EXIT_INTERRUPTED`` and one line. A flight-software
 child killed with SIGKILL is reported as its death with its exit code. A plant killed with
-SIGKILL leaves its provisional summary.json (outcome ``incomplete``) and its history, and
-its flight-software child removes the link folder fsil made. The time these take is
+SIGKILL leaves its history and its provisional summary.json, which its flight-software
+child rewrites as ``link_failure`` (naming the plant's death and the last seq) before
+removing the link folder fsil made. The time these take is
 measured by bench/signals.py, not asserted here (the bounds below only catch a hang).
 """
 
@@ -300,8 +301,14 @@ def test_a_killed_plant_leaves_its_provisional_summary_and_no_link_folder(ended,
     assert code == -signal.SIGKILL
     assert not _alive(child)
     s = json.loads((out / "summary.json").read_text())
-    assert s["outcome"] == "incomplete" and s["provisional"] is True
-    assert "ended without writing its summary" in s["reason"]
+    # Rewritten by the flight-software child from the provisional one (hil.link_dir).
+    assert s["outcome"] == "link_failure" and s["provisional"] is True, s["reason"]
+    assert s["recorded_by"] == "fsw" and s["processes"]["fsw_pid"] == child
+    plant = s["processes"]["plant_pid"]
+    rows = len((out / "history.csv").read_text().splitlines()) - 1
+    assert s["reason"].startswith(f"link failure: the plant process (pid {plant}) died after "
+                                  f"seq {s['last_seq']} (the last frame it sent)"), s["reason"]
+    assert rows <= s["last_seq"] + 1 and "recorded by the flight-software process" in s["reason"]
     assert s["scenario"] == "nominal" and s["seed"] == 1 and s["engine"] == "two_process"
     assert s["build"]["command"][:2] == ["fsil", "run"]
     link = Path(s["link"][len("zmq+ipc://"):])
@@ -314,7 +321,43 @@ def test_a_killed_plant_leaves_its_provisional_summary_and_no_link_folder(ended,
     assert "\n" not in err and "incomplete" in err and "fsil plot" in err
     assert cli.main(["mc", "report", str(out)]) == 2   # fsil mc names what the folder is
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "not a campaign folder" in err and "incomplete" in err
+    assert "\n" not in err and "not a campaign folder" in err and "link_failure" in err
+
+
+def test_a_killed_plants_summary_is_rewritten_only_when_it_is_that_plants(tmp_path,
+                                                                            monkeypatch):
+    """record_plant_death: only the provisional summary naming the dead plant's pid, in a
+    real folder, through no symbolic link; anything else is left as it is."""
+    from hil import link_dir
+    run = tmp_path / "run"
+    run.mkdir()
+    provisional = {"outcome": "incomplete", "provisional": True, "reason": "killed?",
+                   "processes": {"plant_pid": 4242, "fsw_pid": None}}
+    (run / "summary.json").write_text(json.dumps(provisional))
+    monkeypatch.setenv(link_dir.RUN_DIR_ENV, str(run))
+    assert not link_dir.record_plant_death(4343, 7)               # another plant's run
+    finished = dict(provisional, outcome="landed", provisional=False)
+    (run / "summary.json").write_text(json.dumps(finished))
+    assert not link_dir.record_plant_death(4242, 7)               # the plant's own end
+    (tmp_path / "elsewhere.json").write_text(json.dumps(provisional))
+    (run / "summary.json").unlink()
+    (run / "summary.json").symlink_to(tmp_path / "elsewhere.json")
+    assert not link_dir.record_plant_death(4242, 7)               # a link is not followed
+    (run / "summary.json").unlink()
+    (tmp_path / "linked").symlink_to(run)
+    (run / "summary.json").write_text(json.dumps(provisional))
+    monkeypatch.setenv(link_dir.RUN_DIR_ENV, str(tmp_path / "linked"))
+    assert not link_dir.record_plant_death(4242, 7)
+    monkeypatch.setenv(link_dir.RUN_DIR_ENV, "run")               # relative: refused
+    assert not link_dir.record_plant_death(4242, 7)
+    assert json.loads((run / "summary.json").read_text()) == provisional
+    monkeypatch.setenv(link_dir.RUN_DIR_ENV, str(run))
+    assert link_dir.record_plant_death(4242, 7)
+    s = json.loads((run / "summary.json").read_text())
+    assert s["outcome"] == "link_failure" and s["last_seq"] == 7 and s["recorded_by"] == "fsw"
+    assert s["processes"] == {"plant_pid": 4242, "fsw_pid": os.getpid()}
+    assert "pid 4242) died after seq 7" in s["reason"]
+    assert sorted(p.name for p in run.iterdir()) == ["summary.json"]   # no temporary left
 
 
 # ---------------------------------------------------------------- the pieces, in process

@@ -27,6 +27,7 @@ class FswRunError(Exception):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.last_seq: int | None = None    # the last frame received (a link failure)
 
 
 def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0,
@@ -43,6 +44,7 @@ def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0,
     load_ns = round(load_ms * 1e6)
     client = FswClient(url, entry.name, hello_timeout_s=hello_timeout_s,
                        frame_timeout_s=timeout_s)
+    frame = None
     try:
         client.connect(accept=False)
         if not client.running:           # the plant ended the run before it started
@@ -70,7 +72,9 @@ def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0,
     except BridgeError as e:
         client.close()
         reason = client.end_reason or f"link_failure: {e}"
-        raise FswRunError(readable(reason), exit_code_for(e)) from e  # "link failure: ..."
+        error = FswRunError(readable(reason), exit_code_for(e))   # "link failure: ..."
+        error.last_seq = frame.seq if frame is not None else None
+        raise error from e
     finally:
         client.close()
     return client
@@ -87,7 +91,8 @@ def main_fsw(url: str, timeout_s: float, quiet: bool = False, load_ms: float = 0
     except FswRunError as e:
         print(f"fsil fsw: {e}", file=sys.stderr)
         # a plant that was killed left the link folder fsil made for it (hil.link_dir)
-        remove_if_orphaned(url, plant_gone=isinstance(e.__cause__, PeerClosed))
+        # (and records its death in the run's provisional summary.json)
+        remove_if_orphaned(url, plant_gone=isinstance(e.__cause__, PeerClosed), seq=e.last_seq)
         return e.exit_code
     code = client.exit_code
     if code != 0 or not quiet:
