@@ -3,6 +3,7 @@
     zmq+ipc://PATH        ZeroMQ PAIR over a Unix socket file (absolute or relative path)
     zmq+tcp://HOST:PORT   ZeroMQ PAIR over TCP (the plant binds HOST:PORT; port 0 = any free;
                           ?keys=DIR: CURVE, needed to bind other than loopback; bridge.keys)
+    unix://PATH           a Unix SOCK_SEQPACKET socket file, no ZeroMQ (bridge.unix_link)
     loop://NAME           in-process pair of queues, for tests and threads
     serial://PATH[?baud=N], serial+rfc2217://HOST:PORT, ...
                           a serial port, framed (see bridge.serial_link)
@@ -25,6 +26,7 @@ ROLES = ("plant", "fsw")  # plant binds / serves, fsw connects
 SCHEMES: dict[str, tuple[str, str]] = {
     "zmq+ipc": ("bridge.zmq_link:ZmqLink", "zmq+ipc://PATH"),
     "zmq+tcp": ("bridge.zmq_link:ZmqLink", "zmq+tcp://HOST:PORT[?keys=DIR]"),
+    "unix": ("bridge.unix_link:UnixLink", "unix://PATH"),
     "loop": ("bridge.loop_link:LoopLink", "loop://NAME"),
     # serial (bridge.serial_link): a local port, or one of pyserial's URL handlers
     "serial": ("bridge.serial_link:SerialLink", "serial://PATH[?baud=N]"),

@@ -30,12 +30,13 @@ def no_loop_left_open():
     assert open_names() == [], "a loop:// link was left open"
 
 
-@pytest.fixture(params=["loop", "zmq+ipc", "zmq+tcp"])
+@pytest.fixture(params=["loop", "zmq+ipc", "zmq+tcp", "unix"])
 def pair(request, tmp_path):
     """(plant, fsw) ends of one link, both in this process."""
     url = {"loop": f"loop://{request.node.name}".replace("[", "-").replace("]", ""),
            "zmq+ipc": f"zmq+ipc://{tmp_path}/link.sock",
-           "zmq+tcp": "zmq+tcp://127.0.0.1:0"}[request.param]
+           "zmq+tcp": "zmq+tcp://127.0.0.1:0",
+           "unix": f"unix://{tmp_path}/link.sock"}[request.param]
     plant = open_link(url, "plant")
     fsw = open_link(plant.url, "fsw")  # plant.url carries the bound port for tcp port 0
     yield plant, fsw
@@ -295,10 +296,10 @@ with open_link(sys.argv[1], "fsw") as link:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("scheme", ["zmq+ipc", "zmq+tcp"])
+@pytest.mark.parametrize("scheme", ["zmq+ipc", "zmq+tcp", "unix"])
 def test_zmq_between_two_processes(scheme, tmp_path):
-    url = f"zmq+ipc://{tmp_path}/link.sock" if scheme == "zmq+ipc" \
-        else "zmq+tcp://127.0.0.1:0"
+    url = {"zmq+ipc": f"zmq+ipc://{tmp_path}/link.sock", "zmq+tcp": "zmq+tcp://127.0.0.1:0",
+           "unix": f"unix://{tmp_path}/link.sock"}[scheme]
     with open_link(url, "plant") as plant:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         child = subprocess.Popen([sys.executable, "-c", FSW_CHILD, plant.url], env=env,
@@ -334,14 +335,14 @@ time.sleep(600)
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("scheme", ["zmq+ipc", "zmq+tcp"])
+@pytest.mark.parametrize("scheme", ["zmq+ipc", "zmq+tcp", "unix"])
 def test_a_killed_plant_is_seen_by_the_fsw_end_at_once(scheme, tmp_path):
     """kill -9 of the plant's process: the flight software's end raises PeerClosed (its
     connection dropped) instead of waiting out its 30 s receive as PeerTimeout."""
     import signal
     from bridge.errors import PeerClosed
-    if scheme == "zmq+ipc":
-        url = f"zmq+ipc://{tmp_path}/link.sock"
+    if scheme in ("zmq+ipc", "unix"):
+        url = f"{scheme}://{tmp_path}/link.sock"
     else:
         probe = socket.socket()
         probe.bind(("127.0.0.1", 0))
@@ -360,3 +361,58 @@ def test_a_killed_plant_is_seen_by_the_fsw_end_at_once(scheme, tmp_path):
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+# --- unix:// (bridge/unix_link.py)
+
+
+def test_unix_socket_is_private_single_peer_and_removed(tmp_path):
+    path = tmp_path / "link.sock"
+    old = os.umask(0o000)      # whatever the umask
+    try:
+        plant = open_link(f"unix://{path}", "plant")
+    finally:
+        os.umask(old)
+    try:
+        assert (path.stat().st_mode & 0o777) == 0o600
+        fsw = open_link(f"unix://{path}", "fsw")
+        fsw.send(b"first")
+        assert plant.recv(5.0) == b"first"
+        # Accepted: nobody else gets in (the plant stopped listening: refused, retried,
+        # never connected).
+        with open_link(f"unix://{path}", "fsw") as other:
+            with pytest.raises(PeerTimeout):
+                other.send(b"x", timeout_s=0.2)
+        fsw.close()
+        with pytest.raises(PeerTimeout):
+            plant.recv(0.2)
+        assert plant.peer_gone()
+    finally:
+        plant.close()
+    assert not path.exists()
+
+
+def test_unix_refuses_oversize_and_a_listening_or_foreign_path(tmp_path):
+    import socket as so
+    path = tmp_path / "link.sock"
+    with open_link(f"unix://{path}", "plant") as plant, open_link(f"unix://{path}", "fsw") as fsw:
+        with pytest.raises(LinkError, match="larger than 4096"):
+            fsw.send(b"x" * (p.MAX_PAYLOAD_BYTES + 1))
+        raw = so.socket(so.AF_UNIX, so.SOCK_SEQPACKET)     # a peer that ignores the limit
+        plant.send(b"hello")
+        assert fsw.recv(5.0) == b"hello"
+        raw.close()
+        fsw._sock.send(b"y" * (p.MAX_PAYLOAD_BYTES + 100))
+        with pytest.raises(LinkError, match="larger than 4096"):
+            plant.recv(5.0)
+        with pytest.raises(LinkError, match="address already in use"):
+            open_link(f"unix://{path}", "plant")
+    regular = tmp_path / "file"
+    regular.write_text("x")
+    with pytest.raises(LinkError, match="not a socket"):
+        open_link(f"unix://{regular}", "plant")
+    assert regular.read_text() == "x"
+    with pytest.raises(LinkError, match="does not exist"):
+        open_link(f"unix://{tmp_path}/no/link.sock", "plant")
+    with pytest.raises(UrlError):
+        open_link(f"unix://{tmp_path}/link.sock?x=1", "plant")

@@ -118,7 +118,7 @@ class PlantSide:
                     ctx.retx = Retransmitter(ctx.link, self._check_fsw_alive)
                 if self.fsw_launcher is not None:
                     self.fsw_process = self.fsw_launcher(self.url)
-                    if not self.realtime and not ctx.link.lossy:
+                    if not self.realtime and self.url.startswith("zmq+"):
                         placement.pin(self.fsw_process.pid)   # hil/engine/placement.py
                 self._handshake(ctx, info)
                 if self.realtime:
