@@ -53,6 +53,8 @@ GATES = {"braking": HIGH_GATE, "approach": LOW_GATE, "final": TERMINAL_GATE}
 # these gates' components key by key; the default variant always flies the gates above.
 PLAN_KEYS = {"high_gate": "braking", "low_gate": "approach", "terminal_gate": "final"}
 PLAN_PARTS = ("height_m", "downrange_m", "up_mps", "downrange_mps")
+# ... and its vertical descent's last rate (m/s, positive up: ``vertical_descent_up_mps``).
+PLAN_DESCENT_KEY = "vertical_descent_up_mps"
 PHASE_MODE = {"braking": "braking", "approach": "approach", "final": "terminal",
               "vertical": "terminal", "divert": "safe"}
 
@@ -140,6 +142,10 @@ class FlightSoftware:
         self.last_t_us = int(nav0["t_us"])
         self.hold_dir = vec.rotate(self.nav.q, (0.0, 0.0, 1.0))
         self.gates = legacy_gates(config) if variant == "legacy" else GATES
+        self.last_rate_mps = guidance.DESCENT_RATE_MPS
+        plan = (config.get("fsw") or {}).get("plan") or {}
+        if variant == "legacy" and plan.get(PLAN_DESCENT_KEY) is not None:
+            self.last_rate_mps = -float(plan[PLAN_DESCENT_KEY])
 
     # --- one cycle ----------------------------------------------------------------------
     def step(self, frame):
@@ -189,7 +195,7 @@ class FlightSoftware:
         elif self.mode == "terminal":
             a_thr, _ = guidance.vertical_descent(
                 max(0.0, nav.agl_m() - self._blind_margin()), nav.v, nav.up(),
-                vec.norm(gravity(nav.r)))
+                vec.norm(gravity(nav.r)), self.last_rate_mps)
         if a_thr is not None and nav.alt_overdue:
             a_thr = self._limit_descent(a_thr)
         if a_thr is not None and self.velnav is not None and self.velnav.healthy:

@@ -204,10 +204,11 @@ SLIDE_SPEED_MPS = 0.5      # ... kept in full while sliding slower than this,
 HOLD_SPEED_MPS = 1.5       # ... and down to a height hold at this horizontal speed
 
 
-def vertical_descent(alt_m, v, up, g_mag):
+def vertical_descent(alt_m, v, up, g_mag, last_rate_mps=DESCENT_RATE_MPS):
     """Terminal phase: a descent-rate schedule and horizontal velocity nulling.
 
-    The descent rate is ``clamp(0.02 h, 1, 3)`` m/s (1 m/s from 50 m down), scaled
+    The descent rate is ``clamp(0.02 h, last, 3)`` m/s (``last_rate_mps``, 1 m/s unless a
+    mission's plan says otherwise: from 50 m down), scaled
     down smoothly to a height hold as the horizontal speed rises from 0.5 to 1.5 m/s, so the
     vehicle never meets the ground sliding and no switch between the two can oscillate.
     The horizontal speed is nulled with a tilt that shrinks near the ground; the vehicle
@@ -217,7 +218,7 @@ def vertical_descent(alt_m, v, up, g_mag):
     vz = vec.dot(v, up)
     v_h = vec.sub(v, vec.scale(up, vz))
     v_h_mag = vec.norm(v_h)
-    rate = vec.clamp(0.02 * alt_m, DESCENT_RATE_MPS, 3.0)
+    rate = vec.clamp(0.02 * alt_m, last_rate_mps, 3.0)
     if alt_m > 3.0:
         rate *= vec.clamp((HOLD_SPEED_MPS - v_h_mag) / (HOLD_SPEED_MPS - SLIDE_SPEED_MPS),
                           0.0, 1.0)

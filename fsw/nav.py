@@ -38,6 +38,11 @@ Two variants of the altimeter logic (``variant``):
   completely (the altitude is reset to it; until then the IMU-propagated altitude is
   trusted); there is no terrain state; a sample that jumps outside the gate by more than
   ``LEGACY_JUMP_M`` is taken for a broken sensor and the altimeter is ignored from then on.
+  Its altimeter aiding is feedforward (open loop): the corrections go into the output
+  (position, velocity) and the inertial solution under it runs on unaided, its gravity
+  computed where the inertial solution is (``ins_offset_m``: the output less the inertial
+  position). A height reset by thousands of metres then does not move the gravity the
+  vertical channel integrates (a 4.5 km reset would make it 0.008 m/s^2 stronger).
 
 Default only: an altimeter that repeats its last range to the bit is frozen (a real unit's
 noise never repeats); its samples are rejected. The velocimeter's beam ranges
@@ -146,6 +151,10 @@ class Navigator:
         self.alt_vetoed = False       # default: the beams outvoted the altimeter's step
         self._beam_out = []           # default: velocimeter ranges rejected in a row
         self.beams_disputed = False   # default: the beams' heights given up (above the altimeter's)
+        # Legacy (feedforward aiding): the altimeter's corrections so far, the output less
+        # the inertial solution: position (m) and velocity (m/s), Moon-fixed.
+        self.ins_offset_m = (0.0, 0.0, 0.0)
+        self.ins_offset_mps = (0.0, 0.0, 0.0)
         # The last frames' (t_us, attitude, velocity change integrated so far): a sensor
         # sample is weighed with the attitude and velocity of its own time (it arrives tens
         # of ms late, and a slew of 10 deg/s turns a beam by 0.5 deg meanwhile: 1 m/s of
@@ -274,8 +283,14 @@ class Navigator:
             fy += dv_b[1]
             fz += dv_b[2]
             r = self.r
-            g = gravity(r)
             v_old = self.v
+            if self.legacy:
+                # Gravity where the unaided inertial solution is (feedforward aiding).
+                g = gravity(vec.sub(r, self.ins_offset_m))
+                self.ins_offset_m = vec.add(self.ins_offset_m,
+                                            vec.scale(self.ins_offset_mps, dt))
+            else:
+                g = gravity(r)
             if w != 0.0:
                 # Into the turning frame: dv Moon-fixed, gravity plus the Coriolis and
                 # centrifugal accelerations.
@@ -393,7 +408,7 @@ class Navigator:
             # ... its variance the sample's, its old correlations dropped (kept, they make
             # no covariance, and the next samples kick the vertical speed by metres per
             # second: a nominal lock from 2 km then ends in a crash).
-            self._move(vec.scale(self.up(), y))
+            self._correct(vec.scale(self.up(), y), (0.0, 0.0, 0.0))
             P = self.P
             P[0] = r_meas
             P[1] = P[2] = P[3] = P[6] = 0.0
@@ -515,11 +530,19 @@ class Navigator:
         h, s = kf.innovation_var(self.P, 3, self.H_ALT, r_meas)
         k = (h[0] / s, h[1] / s, h[2] / s)
         up = self.up()
-        self._move(vec.scale(up, k[0] * y))
-        self.v = vec.add(self.v, vec.scale(up, k[1] * y))
+        self._correct(vec.scale(up, k[0] * y), vec.scale(up, k[1] * y))
         self.terrain_m += k[2] * y
         kf.update(self.P, 3, h, s, k)
         self.alt_used = True
+
+    def _correct(self, dr, dv):
+        """A measurement's correction of position ``dr`` and velocity ``dv``; the legacy
+        keeps it out of its inertial solution (feedforward aiding)."""
+        self._move(dr)
+        self.v = vec.add(self.v, dv)
+        if self.legacy:
+            self.ins_offset_m = vec.add(self.ins_offset_m, dr)
+            self.ins_offset_mps = vec.add(self.ins_offset_mps, dv)
 
     def _accepted(self, t_us):
         self.alt_ever_valid = True

@@ -118,7 +118,8 @@ class PlanConfig:
     """A mission's own descent plan, flown by the legacy flight software only (HELLO fsw.plan).
 
     The components of its high gate (braking ends), low gate (approach ends) and terminal
-    gate (the vertical descent starts); unset = the reference gates (``fsw/core.py``). The
+    gate (the vertical descent starts), and the vertical descent's last rate; unset = the
+    reference gates (``fsw/core.py``) and 1 m/s. The
     default flight software flies its own profile whatever this says."""
 
     high_gate_height_m: float | None = param(None, -1e3, 1e5, "height above the site")
@@ -133,6 +134,8 @@ class PlanConfig:
     terminal_gate_downrange_m: float | None = param(None, -1e6, 1e6, "negative: before the site")
     terminal_gate_up_mps: float | None = param(None, -1e4, 1e4, "vertical speed (positive up)")
     terminal_gate_downrange_mps: float | None = param(None, -1e4, 1e4, "downrange speed")
+    vertical_descent_up_mps: float | None = param(None, -10.0, -0.1, "the vertical descent's "
+                                                  "last rate, from 50 m down (positive up)")
 
 
 @dataclass

@@ -90,8 +90,11 @@ def test_legacy_flight_software_does_not_land(name):
 
 def test_m1_legacy_rejects_the_rim_and_falls_from_kilometres():
     """ispace M1 from its cause: the range jumps by 3 km at the rim, the legacy takes it for
-    a broken sensor for good, its estimate reaches zero about 5 km up, and it falls from
-    there when the propellant runs out (public: ~5 km, 88 s of free fall, > 100 m/s)."""
+    a broken sensor for good, its estimate reaches zero about 5 km up, it goes on sinking
+    slowly at its plan's last rate (under 1 m/s: its inertial solution, aided feedforward,
+    keeps the true gravity; computed at the reset height it made the lander climb at up to
+    4.8 m/s), and it falls from there when the propellant runs out (public: ~5 km, under
+    1 m/s, 88 s of free fall, > 100 m/s)."""
     flight = replay("m1-crater-rim", "legacy")
     tr = flight.trace
     rim = int(np.argmax(tr["true_alt_m"] - tr["nav_alt_m"] > 2500.0))
@@ -102,6 +105,11 @@ def test_m1_legacy_rejects_the_rim_and_falls_from_kilometres():
     assert flight.outcome == "out_of_propellant", flight.reason
     assert 0.7 <= figs["free_fall_s"] / 88.0 <= 1.4, figs
     assert figs["impact_mps"] > 100.0, figs
+    assert 0.3 < figs["hover_sink_mps"] < 1.0 and figs["hover_max_climb_mps"] < 0.0, figs
+    # What it believed meanwhile: the plan's last descent, 0.7 m/s ([plan]).
+    hover = (tr["nav_alt_m"] <= 0.0) & (tr["propellant_kg"] > 0.0)
+    assert abs(np.median(tr["nav_vz_mps"][hover]) + 0.7) < 0.05
+    assert replays.within("m1-crater-rim", figs)
 
 
 def test_m1_default_sees_the_rim_as_terrain():
@@ -218,10 +226,12 @@ def test_replay_ratios_bounds_and_table():
     public lower bound (M1's "more than 100 m/s") and IM-1's tip-over required; the docs'
     table names each figure's source and lists every seed."""
     m1 = dict(true_alt_at_nav_zero_m=5000.0, free_fall_s=88.0, impact_mps=150.0,
-              outcome="out_of_propellant")
+              hover_sink_mps=0.7, outcome="out_of_propellant")
     assert replays.within("m1-crater-rim", m1)
     assert not replays.within("m1-crater-rim", {**m1, "impact_mps": 95.0})
     assert not replays.within("m1-crater-rim", {**m1, "free_fall_s": 88.0 * 1.45})
+    assert not replays.within("m1-crater-rim", {**m1, "hover_sink_mps": 1.2})   # public: < 1
+    assert not replays.within("m1-crater-rim", {**m1, "hover_sink_mps": -0.5})  # climbing
     im1 = dict(alt_error_m=100.0, td_vertical_mps=2.7, td_lateral_mps=0.9, outcome="crashed")
     assert not replays.within("im1-no-lrf", {**im1, "tipped_over": False})
     assert replays.within("im1-no-lrf", {**im1, "tipped_over": True})
