@@ -297,7 +297,8 @@ def cmd_plant(args: argparse.Namespace) -> int:
     with handle_signals():
         result = PlantSide(cfg, args.link, out, seed, progress=not args.no_progress,
                            hello_timeout_s=args.hello_timeout, realtime=args.realtime,
-                           history=args.history, build=getattr(args, "build", None)).run()
+                           history=args.history, build=getattr(args, "build", None),
+                           plots=not args.no_plot).run()
     _print_summary(result)
     return result.exit_code
 
@@ -336,7 +337,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                progress=not args.no_progress,
                                hello_timeout_s=args.hello_timeout, realtime=args.realtime,
                                history=args.history, build=getattr(args, "build", None),
-                               link_dir=tmp).run()
+                               link_dir=tmp, plots=not args.no_plot).run()
         finally:
             launcher.stop()
             if tmp:
@@ -361,7 +362,7 @@ def _run_inprocess(args: argparse.Namespace) -> int:
     with handle_signals():
         result = run_inprocess(cfg, seed, fsw=entry, out_dir=out, history=args.history,
                                progress=not args.no_progress, control=True,
-                               build=getattr(args, "build", None))
+                               build=getattr(args, "build", None), plots=not args.no_plot)
     _print_summary(result)
     return result.exit_code
 

@@ -90,7 +90,8 @@ def _run(args: argparse.Namespace, url: str, launcher, log: dict | None = None) 
     with handle_signals():   # SIGINT/SIGTERM end the run in order (summary kept)
         result = PlantSide(cfg, url, out, seed, fsw_launcher=launcher,
                            progress=not args.no_progress, hello_timeout_s=args.hello_timeout,
-                           build=getattr(args, "build", None), **extra).run()
+                           build=getattr(args, "build", None),
+                           plots=not getattr(args, "no_plot", False), **extra).run()
     _print_summary(result)
     return result.exit_code
 

@@ -35,6 +35,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hello-timeout", type=float, default=60.0,
                    help="longest wait for the flight software's handshake, s (default: 60)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plot", action="store_true",
+                   help="draw no descent.png / timing.png (scripted runs that do not look at "
+                        "them; 'fsil plot RUN' draws them later)")
     p.add_argument("--realtime", action="store_true",
                    help="pace frames on the wall clock at the scenario's rate and measure every "
                         "deadline (see docs/timing.md; default: lockstep)")

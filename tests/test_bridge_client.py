@@ -307,7 +307,8 @@ def test_a_users_process_with_the_client_lands_terminal(tmp_path):
     url = f"zmq+ipc://{tmp_path}/link.sock"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     plant = subprocess.Popen([sys.executable, "-m", "hil.cli", "plant", "--scenario", "terminal",
-                              "--link", url, "--out", str(tmp_path / "run"), "--no-progress"],
+                              "--link", url, "--out", str(tmp_path / "run"), "--no-progress",
+                              "--no-plot"],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     user = subprocess.run([sys.executable, str(script), url], env=env, capture_output=True,
                           text=True, timeout=200)

@@ -106,7 +106,8 @@ def runs(tmp_path_factory):
         if have_zmq():  # fsil run binds the link and starts the program with {link} filled in
             started["fsw_cmd"] = (_fsil("run", "--scenario", "terminal", "--fsw-cmd",
                                         f"{EXAMPLE.relative_to(ROOT)} {{link}}",
-                                        "--out", str(tmp / "fsw_cmd")), None, tmp / "fsw_cmd")
+                                        "--out", str(tmp / "fsw_cmd"), "--no-plot"), None,
+                                  tmp / "fsw_cmd")
         plant_tty, fsw_tty = modem.names
         fsw = _fsw(f"serial://{fsw_tty}")  # waits for the plant's HELLO
         started["serial"] = (_fsil("plant", "--scenario", str(_rotating_terminal(tmp)),

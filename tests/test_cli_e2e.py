@@ -89,7 +89,7 @@ def test_same_seed_same_run_in_one_process_or_two(terminal_run, tmp_path):
     runs in its own process over ZeroMQ or in the plant's process (fsil run --inprocess)."""
     _, out1 = terminal_run
     proc = fsil("run", "--scenario", "terminal", "--out", str(tmp_path / "again"), "--no-progress",
-                "--inprocess")
+                "--inprocess", "--no-plot")
     assert proc.returncode == 0, proc.stderr
     assert "link none (in process)" in proc.stdout
     a = _without_wall_clock(out1 / "history.csv")
@@ -202,7 +202,7 @@ def test_fsw_killed_mid_run_exit_3_history_kept(tmp_path):
 def test_nominal_lands_from_pdi_over_two_processes(tmp_path):
     """The main job: the README's run -- full powered descent from 15 km, 450 km out."""
     out = tmp_path / "nominal"
-    proc = fsil("run", "--out", str(out), "--no-progress", timeout=280)
+    proc = fsil("run", "--out", str(out), "--no-progress", "--no-plot", timeout=280)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     s = json.loads((out / "summary.json").read_text())
     assert s["outcome"] == "landed"

@@ -27,7 +27,7 @@ def test_python_fsw_example_lands_terminal_from_its_own_folder(tmp_path) -> None
     folder = EXAMPLES / "python-fsw"
     out = tmp_path / "run"
     done = fsil("run", "--scenario", "terminal", "--fsw", "my_fsw.py:MyFsw", "--out", str(out),
-                "--no-progress", cwd=folder)
+                "--no-progress", "--no-plot", cwd=folder)
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["outcome"] == "landed"
@@ -41,7 +41,7 @@ def test_python_process_example_lands_terminal_as_a_program_of_its_own(tmp_path)
     # The user's own process, written with bridge/client.py, started by --fsw-cmd.
     program = EXAMPLES / "python-process" / "my_process.py"
     out = tmp_path / "run"
-    done = fsil("run", "--scenario", "terminal", "--out", str(out), "--no-progress",
+    done = fsil("run", "--scenario", "terminal", "--out", str(out), "--no-progress", "--no-plot",
                 "--fsw-cmd", f"{shlex.quote(sys.executable)} {shlex.quote(str(program))} {{link}}",
                 cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -64,7 +64,7 @@ def test_the_link_reaches_the_program_as_argument_and_in_the_environment(tmp_pat
                       f'exec {PY} -m hil.cli fsw --link "$FSIL_LINK" --fsw legacy\n')
     script.chmod(0o755)
     done = fsil("run", "--scenario", "terminal", "--out", str(out), "--no-progress",
-                "--realtime", "--max-sim-time", "1",
+                "--no-plot", "--realtime", "--max-sim-time", "1",
                 "--fsw-cmd", f"{shlex.quote(str(script))} {{link}}")
     assert done.returncode == 1, done.stdout + done.stderr      # 1 s: not landed, no error
     summary = json.loads((out / "summary.json").read_text())

@@ -84,7 +84,8 @@ def run_over_loop(tmp_path: Path, spec, name: str):
     cfg = load_scenario("terminal")
     cfg.run.link_timeout_s = 10.0
     url = f"loop://{name}"
-    side = PlantSide(cfg, url, tmp_path / "run", control=False, hello_timeout_s=10.0)
+    side = PlantSide(cfg, url, tmp_path / "run", control=False, hello_timeout_s=10.0,
+                     plots=False)
     got: dict = {}
 
     def fsw_side() -> None:

@@ -55,7 +55,7 @@ def injected_run(tmp_path_factory):
     """``fsil run --scenario terminal`` with an IMU bias injected, then cleared, mid-run."""
     out = tmp_path_factory.mktemp("inject") / "run"
     proc = subprocess.Popen([*FSIL, "run", "--scenario", "terminal", "--out", str(out),
-                             "--no-progress"], env=ENV, cwd=REPO, text=True,
+                             "--no-progress", "--no-plot"], env=ENV, cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_for(out / "control.url")
@@ -136,7 +136,7 @@ def _serve_fsw(url: str) -> None:
 def _run_in_threads(tmp_path: Path, name: str, **side_kw):
     cfg = load_scenario("terminal")
     url = f"loop://{name}"
-    side = PlantSide(cfg, url, tmp_path / "run", **side_kw)
+    side = PlantSide(cfg, url, tmp_path / "run", plots=False, **side_kw)
     result: dict = {}
     plant_thread = threading.Thread(target=lambda: result.setdefault("r", side.run()))
     fsw_thread = threading.Thread(target=_serve_fsw, args=(url,), daemon=True)
@@ -223,7 +223,7 @@ def test_realtime_loop_polls_the_same_way(tmp_path):
     cfg = load_scenario("terminal")
     cfg.run.max_sim_time_s = 2.0
     url = "loop://inject-realtime"
-    side = PlantSide(cfg, url, tmp_path / "run", realtime=True)
+    side = PlantSide(cfg, url, tmp_path / "run", realtime=True, plots=False)
     result: dict = {}
     thread = threading.Thread(target=lambda: result.setdefault("r", side.run()))
     threading.Thread(target=_serve_fsw, args=(url,), daemon=True).start()

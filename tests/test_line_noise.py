@@ -343,7 +343,7 @@ def test_the_virtual_board_behind_1e_4_noise_runs_to_the_end_with_retries_counte
     try:
         with line:
             result = PlantSide(cfg, f"serial://{line.names[0]}", tmp_path / "run", 1,
-                               fsw_launcher=launch, control=False).run()
+                               fsw_launcher=launch, control=False, plots=False).run()
     finally:
         for board in boards:
             board.terminate()

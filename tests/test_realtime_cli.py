@@ -96,7 +96,8 @@ def test_injected_load_beyond_the_deadline_is_caught(tmp_path):
     # normal scheduling on purpose: a 30 ms busy-wait at SCHED_FIFO would hold a CPU from
     # any other real-time run on this machine (docs/timing.md)
     proc = fsil("run", "--scenario", str(_scenario_with(tmp_path, "max_consecutive_misses = 50\n")),
-                "--realtime", "--fsw-load-ms", "30", "--out", str(out), "--no-progress")
+                "--realtime", "--fsw-load-ms", "30", "--out", str(out), "--no-progress",
+                "--no-plot")
     assert proc.returncode == 1, proc.stderr
     s = summary(out)
     assert s["outcome"] == "deadline_abort"
@@ -125,7 +126,7 @@ def test_injected_load_beyond_the_deadline_is_caught(tmp_path):
 def test_hold_policy_without_limits_flies_on_under_load(tmp_path):
     out = tmp_path / "hold"
     proc = fsil("run", "--scenario", "terminal", "--realtime", "--fsw-load-ms", "30",
-                "--max-sim-time", "3", "--out", str(out), "--no-progress")
+                "--max-sim-time", "3", "--out", str(out), "--no-progress", "--no-plot")
     s = summary(out)
     assert s["outcome"] == "timeout" and proc.returncode == 1, proc.stderr
     t = s["timing"]
