@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "write the run folder; print a summary.")
     _add_common(p)
     p.add_argument("--link", default=None,
-                   help="zmq+ipc://PATH or zmq+tcp://127.0.0.1:PORT (default: ipc in a fresh "
-                        "temporary folder)")
+                   help="zmq+ipc://PATH, zmq+tcp://127.0.0.1:PORT or unix://PATH (default: "
+                        "zmq+ipc in a fresh temporary folder)")
     p.add_argument("--fsw-load-ms", type=float, default=0.0, metavar="MS",
                    help="the flight software busy-waits MS ms per cycle inside its measured "
                         "compute time (load injection; default 0)")
@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "started separately (e.g. 'fsil fsw --link URL' in another "
                                    "terminal).")
     _add_common(p)
-    p.add_argument("--link", required=True, help="zmq+ipc://PATH, zmq+tcp://HOST:PORT")
+    p.add_argument("--link", required=True,
+                   help="zmq+ipc://PATH, zmq+tcp://HOST:PORT, unix://PATH")
     _add_allow_remote(p)
     _add_history(p)
     p.set_defaults(func=cmd_plant)
@@ -75,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fsw", help="start the flight software alone and connect to a plant on --link",
                        description="Run the flight software (host runner) against a plant "
                                    "serving on --link, until the plant ends the run.")
-    p.add_argument("--link", required=True, help="zmq+ipc://PATH, zmq+tcp://HOST:PORT")
+    p.add_argument("--link", required=True,
+                   help="zmq+ipc://PATH, zmq+tcp://HOST:PORT, unix://PATH")
     _add_fsw_variant(p)
     p.add_argument("--timeout", type=float, default=10.0,
                    help="longest wait for the next frame, s (default: 10; the plant's first "
