@@ -181,6 +181,19 @@ CONFIG_SCHEMA = (
         ("range_noise_m", "nonneg", True),        # one-sigma range noise
         ("max_range_m", "pos", True),             # no valid beam beyond this range
     ), False),
+    ("imu", (                         # absent: the IMU's grade is not told (SI units, one
+                                      # sigma, residuals after calibration; plant/imu.py)
+        ("gyro_bias_radps", "nonneg", True),              # turn-on bias, per axis
+        ("gyro_bias_instability_radps", "nonneg", True),  # bias instability (IEEE 952)
+        ("gyro_arw_rad_per_sqrt_s", "nonneg", True),      # angle random walk
+        ("gyro_scale", "nonneg", True),                   # scale-factor error, fraction
+        ("accel_bias_mps2", "nonneg", True),
+        ("accel_bias_instability_mps2", "nonneg", True),
+        ("accel_vrw_mps_per_sqrt_s", "nonneg", True),     # velocity random walk
+        ("accel_scale", "nonneg", True),
+        ("misalignment_rad", "nonneg", True),
+        ("bias_correlation_time_s", "pos", True),         # longest bias correlation time
+    ), False),
     ("fsw", "map", False),            # options for the flight software, its own business
 )
 

@@ -71,6 +71,8 @@ FLAG_VEL_HEALTHY = getattr(protocol, "FLAG_VEL_HEALTHY", 32)
 GUARD_RANGE_M = 400.0            # the altimeter is assumed to lock by this range at worst
 STOP_THRUST_FRACTION = 0.5       # of the thrust kept for stopping when it locks late
 BLIND_MARGIN_M = 100.0           # extra clearance when landing without the altimeter
+BLIND_MAX_RATE_MPS = 1.6         # blind: the last descent's rate at most (touchdown limit 2)
+BLIND_PROPELLANT_USE = 0.8       # ... and the share of the propellant left it may take
 REPLAN_JUMP_M = 50.0             # a terrain step this large re-plans the approach
 REPLAN_VEL_MPS = 5.0             # ... and velocimeter corrections summing to this
 NEAR_SITE_M = 1000.0             # guidance heights are above the ground this near the site
@@ -114,7 +116,8 @@ class FlightSoftware:
         self.inertia = tuple(float(x) for x in veh["inertia_kgm2"])
         self.max_torque = tuple(float(x) for x in veh["max_torque_nm"])
         self.throttle_tau_s = float(veh.get("throttle_time_constant_s", 0.1))
-        self.mass_kg = float(veh["dry_mass_kg"]) + float(veh["propellant_kg"])
+        self.dry_mass_kg = float(veh["dry_mass_kg"])
+        self.mass_kg = self.dry_mass_kg + float(veh["propellant_kg"])
         # Measured over modelled thrust acceleration (the accelerometer against the told
         # thrust, mass, Isp and lag): 1 when what the flight software was told is the truth.
         self.thrust_scale = 1.0
@@ -129,7 +132,8 @@ class FlightSoftware:
                              self.site.radius_m, float(alt["noise_m"]),
                              float(alt["noise_fraction"]), alt["boresight_body"],
                              float(nav0["pos_sigma_m"]), float(nav0["vel_sigma_mps"]),
-                             variant, site["up"], self.omega)
+                             variant, site["up"], self.omega, config.get("imu"),
+                             float(nav0.get("att_sigma_rad", 0.0)))
         self.ignition_t_us = int(config["ignition_t_us"])
         vel = config.get("velocimeter")
         self.velnav = velnav.VelocimeterFilter(vel) if vel and variant == "default" else None
@@ -180,6 +184,13 @@ class FlightSoftware:
                 # just measured): a new approach to the site, timed so the engine can fly
                 # it, or a divert if it cannot.
                 self._replan(t_us)
+        elif self.variant == "default" and self.mode == "braking" and self.braking_solved \
+                and abs(nav.altitude_m() - h_before) > REPLAN_JUMP_M:
+            # High up, the first altimeter samples moved our height by a lot (a MEMS unit's
+            # braking burn drifts by kilometres): braking's time-to-go is solved again, so
+            # that its profile to high gate fits the engine from the corrected state.
+            self.braking_solved = False
+            self.braking_resolve_us = 0
 
         a_thr = None
         self._detect_contact()
@@ -192,6 +203,8 @@ class FlightSoftware:
                                        self._a_full(APPROACH_THRUST_FRACTION))
         elif self.phase is not None and self.phase.name != "vertical":
             a_thr = self._zem_zev_step(t_us, dt)
+        elif self.mode == "terminal" and self._blind():
+            a_thr = self._blind_descent()
         elif self.mode == "terminal":
             a_thr, _ = guidance.vertical_descent(
                 max(0.0, nav.agl_m() - self._blind_margin()), nav.v, nav.up(),
@@ -220,6 +233,8 @@ class FlightSoftware:
         mode = self.mode
         if self.phase is not None and self.phase.divert_free and mode != "touchdown":
             mode = "safe"   # the site is given up: landing where the vehicle can stop
+        elif mode in ("approach", "terminal") and self._blind():
+            mode = "safe"   # no height measurement: a blind landing
         return throttle, torque, MODE_INDEX[mode], self._nav7(), self._flags()
 
     # --- pieces -------------------------------------------------------------------------
@@ -274,7 +289,7 @@ class FlightSoftware:
         engine gives (the legs push) for CONTACT_FRAMES frames in a row."""
         if self.mode == "touchdown" or self.phase is None or self.phase.name != "vertical":
             return
-        if self.nav.agl_m() > CONTACT_AGL_M:
+        if self.nav.agl_m() > CONTACT_AGL_M + (self._blind_sigma3() if self._blind() else 0.0):
             self._contact = 0
             return
         excess = self.nav.specific_force_mps2 - self._a_full(self.throttle_est)
@@ -404,6 +419,38 @@ class FlightSoftware:
         """Landing without a healthy altimeter (default flight software only)."""
         return self.variant == "default" and not self.nav.height_healthy() and \
             (self.nav.alt_overdue or not self.nav.alt_ever_valid)
+
+    def _blind_sigma3(self):
+        """Three sigmas of the height when blind (the filter's own, and, if no height was
+        ever measured, what guidance assumes for a late altimeter)."""
+        nav = self.nav
+        s = nav.agl_sigma_m()
+        if not nav.alt_ever_valid and nav.beam_accept_us is None:
+            s += nav.overdue_sigma_m()
+        return 3.0 * s
+
+    def _blind_descent(self):
+        """A blind landing's vertical descent (no height measurement): the usual descent to
+        the highest the ground can be (the navigated height less three sigmas), then a
+        constant rate down through the band where the ground may be, until the legs touch.
+
+        The rate is the slowest that crosses the whole band (six sigmas, less what is
+        already below the band's top) on ``BLIND_PROPELLANT_USE`` of the propellant left at
+        hover flow, at least the usual 1 m/s and at most ``BLIND_MAX_RATE_MPS`` (within
+        the touchdown limit): the propellant then lasts to the lowest the ground can be,
+        and the vehicle meets the highest at a speed the gear takes.
+        """
+        nav = self.nav
+        g = vec.norm(gravity(nav.r))
+        s3 = self._blind_sigma3()
+        h = nav.agl_m()
+        prop = max(0.0, self.mass_kg - self.dry_mass_kg)
+        mdot = self.mass_kg * g / self.exhaust_mps
+        t_avail = BLIND_PROPELLANT_USE * prop / max(mdot, 1e-6)
+        span = s3 + min(max(h, 0.0), s3)
+        rate = vec.clamp(span / max(t_avail, 1.0), guidance.DESCENT_RATE_MPS, BLIND_MAX_RATE_MPS)
+        a_thr, _ = guidance.vertical_descent(max(0.0, h - s3), nav.v, nav.up(), g, rate)
+        return a_thr
 
     def _blind_margin(self):
         """Clearance added to every height target when the altimeter cannot be trusted."""

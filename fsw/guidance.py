@@ -208,7 +208,7 @@ def vertical_descent(alt_m, v, up, g_mag, last_rate_mps=DESCENT_RATE_MPS):
     """Terminal phase: a descent-rate schedule and horizontal velocity nulling.
 
     The descent rate is ``clamp(0.02 h, last, 3)`` m/s (``last_rate_mps``, 1 m/s unless a
-    mission's plan says otherwise: from 50 m down), scaled
+    mission's plan says otherwise; a blind landing's band rate: from 50 m down), scaled
     down smoothly to a height hold as the horizontal speed rises from 0.5 to 1.5 m/s, so the
     vehicle never meets the ground sliding and no switch between the two can oscillate.
     The horizontal speed is nulled with a tilt that shrinks near the ground; the vehicle

@@ -94,12 +94,15 @@ class Navigator:
     OVERDUE_VEL_SIGMA_MPS = 1.0   # default: assumed vertical-speed error after a late lock
     TILT_SIGMA_RAD = 0.002        # attitude error that tilts the thrust, 1 sigma
     FROZEN_SAMPLES = 2            # default: repeats of one range that mean a frozen unit
-    H_ALT = (1.0, 0.0, -1.0)      # the altimeter sees height less terrain
+    H_ALT = (1.0, 0.0, -1.0, 0.0, 0.0)  # the altimeter sees height less terrain
+    N = 5                         # states: height, vertical speed, terrain, tilt, tilt drift
+    TILT_AXIS_MIN_MPS2 = 0.5      # horizontal specific force that fixes the tilt's axis
+    DESCENT_TURN_RAD = 1.6        # the attitude turns about this much in a descent
     HISTORY_FRAMES = 16           # frames of attitude and velocity kept for late samples
 
     def __init__(self, r, v, q, t_us, site_radius_m, alt_noise_m, alt_noise_fraction,
                  boresight_body, pos_sigma_m, vel_sigma_mps, variant="default",
-                 site_up=None, omega_radps=0.0):
+                 site_up=None, omega_radps=0.0, imu=None, att_sigma_rad=0.0):
         # Position is kept relative to a local origin -- the landing site on its datum --
         # so that single-precision floats (MicroPython on a Pico) keep centimetres: in the
         # Moon-centred frame a float32 resolves only 0.125 m, and a 5 ms step's motion near
@@ -122,11 +125,19 @@ class Navigator:
         self.boresight = vec.unit(boresight_body)
         self.variant = variant
         self.legacy = variant == "legacy"
-        # Covariance of (h, v, t), row-major 3x3 (symmetric).
+        # Covariance of (h, v, t, tilt, drift), row-major 5x5 (symmetric).
         p_t = 0.0 if self.legacy else self.MAP_SIGMA_SITE_M ** 2
-        self.P = [pos_sigma_m * pos_sigma_m, 0.0, 0.0,
-                  0.0, vel_sigma_mps * vel_sigma_mps, 0.0,
-                  0.0, 0.0, p_t]
+        n = self.N
+        self.P = [0.0] * (n * n)
+        self.P[0] = pos_sigma_m * pos_sigma_m
+        self.P[n + 1] = vel_sigma_mps * vel_sigma_mps
+        self.P[2 * n + 2] = p_t
+        self._imu_noise(imu, att_sigma_rad)
+        self.tilt_rad = 0.0           # estimated tilt error about ``tilt_axis`` (rad)
+        self.drift_radps = 0.0        # ... and its drift (a gyro bias), rad/s
+        self.tilt_axis = None         # horizontal axis normal to the braking thrust (fixed)
+        self.tilt_coupling_mps2 = 0.0  # vertical acceleration error per radian of tilt
+        self.tilt_off = False         # handed over to the velocimeter's filter
         self.terrain_m = 0.0          # terrain height under the lander above the datum
         self.ground_m = (0.0, 0.0)    # set by the caller: (downrange, crossrange) from the site
         self.accel_bias = (0.0, 0.0, 0.0)
@@ -241,7 +252,7 @@ class Navigator:
     def agl_sigma_m(self):
         """One-sigma uncertainty of ``agl_m``."""
         P = self.P
-        return math.sqrt(max(0.0, P[0] - 2.0 * P[2] + P[8]))
+        return math.sqrt(max(0.0, P[0] - 2.0 * P[2] + P[2 * self.N + 2]))
 
     # --- propagation --------------------------------------------------------------------
     def finish_calibration(self):
@@ -258,6 +269,7 @@ class Navigator:
         """
         dt_sum = 0.0
         fx = fy = fz = 0.0
+        sf = (0.0, 0.0, 0.0)          # the frame's specific-force increment, Moon-fixed
         w = self.omega
         c, sn = self._c, self._s      # the Moon's turn (its change over a frame: 1e-8 rad)
         for s in imu:
@@ -297,6 +309,7 @@ class Navigator:
                 dv_i = (c * dv_i[0] + sn * dv_i[1], -sn * dv_i[0] + c * dv_i[1], dv_i[2])
                 g = (g[0] + w * (2.0 * v_old[1] + w * r[0]),
                      g[1] + w * (w * r[1] - 2.0 * v_old[0]), g[2])
+            sf = vec.add(sf, dv_i)
             dv = vec.add(dv_i, vec.scale(g, dt))
             self._dv_acc = vec.add(self._dv_acc, dv)
             self.v = vec.add(v_old, dv)
@@ -309,38 +322,130 @@ class Navigator:
             if len(hist) > self.HISTORY_FRAMES:
                 hist.pop(0)
             self.specific_force_mps2 = math.sqrt(fx * fx + fy * fy + fz * fz) / dt_sum
+            if not self.legacy:
+                self._tilt_step(vec.scale(sf, 1.0 / dt_sum), dt_sum)
             self._propagate_cov(dt_sum, self.specific_force_mps2)
 
+    def _imu_noise(self, imu, att_sigma_rad):
+        """Size the process noise from the HELLO ``imu`` block (the unit's grade).
+
+        * tilt: the initial attitude error, and the gyros' scale and misalignment errors
+          over the turn a descent makes (``DESCENT_TURN_RAD``), as its prior; the angle
+          random walk as its white noise;
+        * drift: the gyro's turn-on bias and bias instability as its prior, the instability
+          over the correlation time as its random walk;
+        * vertical speed: the accelerometer's velocity random walk, and its bias instability
+          and scale error (a slowly varying acceleration) as white noise of the same
+          variance over the correlation time.
+        Without the block (a plant that does not tell) the unit is taken as tactical grade.
+        """
+        if not imu:
+            imu = {"gyro_bias_radps": 2.4e-6, "gyro_bias_instability_radps": 2.4e-6,
+                   "gyro_arw_rad_per_sqrt_s": 4.4e-5, "gyro_scale": 5e-5,
+                   "accel_bias_mps2": 4.9e-4, "accel_bias_instability_mps2": 4.9e-4,
+                   "accel_vrw_mps_per_sqrt_s": 1e-3, "accel_scale": 5e-5,
+                   "misalignment_rad": 5e-5, "bias_correlation_time_s": 300.0}
+        g = lambda k: float(imu.get(k, 0.0))
+        tau = max(g("bias_correlation_time_s"), 1.0)
+        turn2 = (g("gyro_scale") ** 2 + g("misalignment_rad") ** 2) * self.DESCENT_TURN_RAD ** 2
+        self.q_tilt = g("gyro_arw_rad_per_sqrt_s") ** 2
+        self.q_drift = 2.0 * g("gyro_bias_instability_radps") ** 2 / tau
+        self.accel_scale = g("accel_scale")
+        self.q_accel_bias = g("accel_bias_instability_mps2") ** 2 * tau
+        self.q_vrw = g("accel_vrw_mps_per_sqrt_s") ** 2
+        self.accel_tau_s = tau
+        if not self.legacy:
+            n = self.N
+            self.P[3 * n + 3] = att_sigma_rad * att_sigma_rad + turn2
+            self.P[4 * n + 4] = g("gyro_bias_radps") ** 2 + g("gyro_bias_instability_radps") ** 2
+
+    def _tilt_step(self, f, dt):
+        """The estimated tilt error's vertical acceleration, applied to the strapdown state.
+
+        An attitude error ``e`` (rad, a small rotation) adds ``e . (f x up)`` of vertical
+        acceleration to the navigated one (``f`` the specific force): a braking burn's
+        horizontal thrust, tilted a milliradian, moves the height by metres a minute. The
+        axis that matters is the horizontal one normal to the braking thrust (fixed once
+        the thrust is); ``tilt_rad`` is the error about it, ``drift_radps`` its rate.
+        """
+        if self.tilt_off:
+            return
+        up = self.up()
+        fu = vec.cross(f, up)
+        if self.tilt_axis is None:
+            if vec.norm(fu) < self.TILT_AXIS_MIN_MPS2:
+                self.tilt_coupling_mps2 = 0.0
+                return
+            self.tilt_axis = vec.unit(fu)
+        c = vec.dot(fu, self.tilt_axis)
+        self.tilt_coupling_mps2 = c
+        a = c * self.tilt_rad + 0.5 * c * self.drift_radps * dt
+        self.v = vec.add(self.v, vec.scale(up, a * dt))
+        self._move(vec.scale(up, 0.5 * a * dt * dt))
+        self.tilt_rad += self.drift_radps * dt
+
     def _propagate_cov(self, dt, f_mps2):
-        """P' = F P F^T + Q over ``dt`` with F = [[1, dt, 0], [0, 1, 0], [0, 0, 1]].
+        """P' = F P F^T + Q over ``dt``.
+
+        The states are the errors of height, vertical speed, terrain height, tilt (about
+        ``tilt_axis``) and tilt drift; ``h' = v``, ``v' = c tilt``, ``tilt' = drift``, with
+        ``c`` the vertical acceleration per radian of tilt (``tilt_coupling_mps2``). The
+        legacy variant keeps the first three (its tilt and drift have no variance).
 
         The terrain under the lander changes as it flies (a random walk in the distance
         flown); its variance is held at what the map knows at this distance from the site
         by scaling the terrain state's whole row and column (a congruence: the covariance
         stays positive semi-definite), never by clipping the variance alone.
         """
-        P = self.P
+        P, n = self.P, self.N
         # Vertical acceleration error: the accelerometer's noise, and the thrust seen
         # through an attitude error (it turns a braking burn's horizontal thrust upwards).
         a_tilt = 0.0 if self.legacy else self.TILT_SIGMA_RAD * f_mps2
         self.process_accel_mps2 = math.sqrt(self.ACCEL_NOISE_MPS2 ** 2 + a_tilt * a_tilt)
         q_a = self.process_accel_mps2 * self.process_accel_mps2 * dt
-        p00 = P[0] + 2.0 * dt * P[1] + dt * dt * P[4]
-        p01 = P[1] + dt * P[4]
-        p02 = P[2] + dt * P[5]
-        P[0], P[1], P[2] = p00, p01, p02
-        P[3], P[6] = p01, p02
-        P[4] += q_a
-        if not self.legacy:
-            v_h = vec.norm(vec.sub(self.v, vec.scale(self.up(), self.vertical_speed_mps())))
-            P[8] += (self.TERRAIN_RATE_M_PER_M * v_h) ** 2 * dt
-            cap = self.map_sigma_m()
-            if P[8] > cap * cap:
-                # Known no better than the map: the estimate relaxes towards the map's
-                # (the datum) with its spread -- one linear map of state and covariance.
-                k = cap / math.sqrt(P[8])
-                kf.scale_state(P, 3, 2, k)
-                self.terrain_m *= k
+        if self.legacy:
+            p00 = P[0] + 2.0 * dt * P[1] + dt * dt * P[n + 1]
+            p01 = P[1] + dt * P[n + 1]
+            p02 = P[2] + dt * P[n + 2]
+            P[0], P[1], P[2] = p00, p01, p02
+            P[n], P[2 * n] = p01, p02
+            P[n + 1] += q_a
+            return
+        c = self.tilt_coupling_mps2
+        c03, c04 = 0.5 * c * dt * dt, c * dt * dt * dt / 6.0
+        c13, c14 = c * dt, 0.5 * c * dt * dt
+        # F P F^T with F = I + E (E: (0,1) dt, (0,3) c03, (0,4) c04, (1,3) c13, (1,4) c14,
+        # (3,4) dt): rows 0, 1, 3 in that order read only rows not yet changed; then the
+        # columns the same way.
+        r0, r1, r3, r4 = 0, n, 3 * n, 4 * n
+        for j in range(n):
+            P[r0 + j] += dt * P[r1 + j] + c03 * P[r3 + j] + c04 * P[r4 + j]
+            P[r1 + j] += c13 * P[r3 + j] + c14 * P[r4 + j]
+            P[r3 + j] += dt * P[r4 + j]
+        for i in range(n):
+            ri = i * n
+            P[ri] += dt * P[ri + 1] + c03 * P[ri + 3] + c04 * P[ri + 4]
+            P[ri + 1] += c13 * P[ri + 3] + c14 * P[ri + 4]
+            P[ri + 3] += dt * P[ri + 4]
+        for i in range(n):          # exactly symmetric (the sums above ran in two orders)
+            for j in range(i + 1, n):
+                P[j * n + i] = P[i * n + j]
+        # The accelerometer: white noise, and its slowly varying bias and scale error as
+        # white noise of the same variance over their correlation time.
+        q_acc = self.q_vrw + self.q_accel_bias + \
+            (self.accel_scale * f_mps2) ** 2 * self.accel_tau_s
+        P[n + 1] += q_a + q_acc * dt
+        P[3 * n + 3] += self.q_tilt * dt
+        P[4 * n + 4] += self.q_drift * dt
+        v_h = vec.norm(vec.sub(self.v, vec.scale(self.up(), self.vertical_speed_mps())))
+        P[2 * n + 2] += (self.TERRAIN_RATE_M_PER_M * v_h) ** 2 * dt
+        cap = self.map_sigma_m()
+        if P[2 * n + 2] > cap * cap:
+            # Known no better than the map: the estimate relaxes towards the map's
+            # (the datum) with its spread -- one linear map of state and covariance.
+            k = cap / math.sqrt(P[2 * n + 2])
+            kf.scale_state(P, n, 2, k)
+            self.terrain_m *= k
 
     def map_sigma_m(self):
         """How well the terrain height under the lander is known without the altimeter."""
@@ -349,7 +454,7 @@ class Navigator:
 
     def cov_fault(self):
         """True when the filter's covariance is no longer symmetric positive semi-definite."""
-        return kf.psd_fault(self.P, 3)
+        return kf.psd_fault(self.P, self.N)
 
     # --- altimeter update ---------------------------------------------------------------
     def fuse_altimeter(self, alt):
@@ -411,7 +516,7 @@ class Navigator:
             self._correct(vec.scale(self.up(), y), (0.0, 0.0, 0.0))
             P = self.P
             P[0] = r_meas
-            P[1] = P[2] = P[3] = P[6] = 0.0
+            self._decorrelate(0)
             self._accepted(t_us)
             return
         s = self.P[0] + r_meas
@@ -436,7 +541,7 @@ class Navigator:
         sin_tilt = math.sqrt(max(0.0, 1.0 - cos_tilt * cos_tilt))
         r_meas = (sigma_r * cos_tilt) ** 2 + (self.SLOPE_SIGMA * range_m * sin_tilt) ** 2
         P = self.P
-        if y * y > self.GATE_SIGMA * self.GATE_SIGMA * (P[0] - 2.0 * P[2] + P[8] + r_meas):
+        if y * y > self.GATE_SIGMA * self.GATE_SIGMA * (P[0] - 2.0 * P[2] + P[12] + r_meas):
             self._beam_outlier(y, r_meas, t_us)
             return False
         self._beam_out = []
@@ -462,7 +567,7 @@ class Navigator:
         mean = sum(out) / len(out)
         if max(out) - min(out) <= self.STEP_SPREAD_M + 4.0 * math.sqrt(r_meas) + 0.02 * abs(mean):
             self.terrain_m -= mean
-            self.P[8] += r_meas
+            self.P[12] += r_meas
             self._beam_out = []
             self.beam_accept_us = t_us
 
@@ -474,7 +579,7 @@ class Navigator:
 
     def _fuse_default(self, y, r_meas, sigma_r, t_us):
         P = self.P
-        s = P[0] - 2.0 * P[2] + P[8] + r_meas
+        s = P[0] - 2.0 * P[2] + P[12] + r_meas
         if y * y <= self.GATE_SIGMA * self.GATE_SIGMA * s:
             self._outliers = []
             self._kalman(y, r_meas)
@@ -513,26 +618,28 @@ class Navigator:
                 # turned its error into a vertical-speed error too, so open that up.
                 self._move(vec.scale(self.up(), mean))
                 P[0] = r_meas + spread * spread
-                P[1] = P[2] = P[3] = P[6] = 0.0
-                P[4] = max(P[4], self.OVERDUE_VEL_SIGMA_MPS ** 2)
+                self._decorrelate(0)
+                P[6] = max(P[6], self.OVERDUE_VEL_SIGMA_MPS ** 2)
             else:
                 # The altimeter has been fine: a persistent jump is the ground (a cliff, a
                 # crater rim), not a broken sensor. Re-base the terrain under us.
                 self.terrain_m -= mean
-                P[8] += r_meas
+                P[12] += r_meas
             self._outliers = []
             self._accepted(t_us)
             self.alt_rejected = False
             self.alt_used = True
 
     def _kalman(self, y, r_meas):
-        """Scalar update with H = [1, 0, -1] (the altimeter sees h - t), Joseph form."""
-        h, s = kf.innovation_var(self.P, 3, self.H_ALT, r_meas)
-        k = (h[0] / s, h[1] / s, h[2] / s)
+        """Scalar update with H = [1, 0, -1, 0, 0] (the altimeter sees h - t), Joseph form."""
+        h, s = kf.innovation_var(self.P, self.N, self.H_ALT, r_meas)
+        k = [x / s for x in h]
         up = self.up()
         self._correct(vec.scale(up, k[0] * y), vec.scale(up, k[1] * y))
         self.terrain_m += k[2] * y
-        kf.update(self.P, 3, h, s, k)
+        self.tilt_rad += k[3] * y
+        self.drift_radps += k[4] * y
+        kf.update(self.P, self.N, h, s, k)
         self.alt_used = True
 
     def _correct(self, dr, dv):
@@ -543,6 +650,43 @@ class Navigator:
         if self.legacy:
             self.ins_offset_m = vec.add(self.ins_offset_m, dr)
             self.ins_offset_mps = vec.add(self.ins_offset_mps, dv)
+
+    def _decorrelate(self, i):
+        """Drop state ``i``'s covariances with the others (after it is re-based: a
+        diagonal block taken out of a covariance leaves one)."""
+        P, n = self.P, self.N
+        for j in range(n):
+            if j != i:
+                P[i * n + j] = 0.0
+                P[j * n + i] = 0.0
+
+    def hand_over_tilt(self):
+        """The velocimeter measures the velocity from now on (its filter models the thrust
+        seen through an attitude error itself): the tilt model stops. Returns the vertical
+        acceleration it explained (Moon-fixed vector). Tilt and drift leave the covariance
+        (their rows and columns zeroed: what is left is still a covariance)."""
+        if self.legacy or self.tilt_off:
+            return (0.0, 0.0, 0.0)
+        a = vec.scale(self.up(), self.tilt_coupling_mps2 * self.tilt_rad)
+        self.tilt_off = True
+        self.tilt_rad = self.drift_radps = 0.0
+        self.tilt_coupling_mps2 = 0.0
+        n = self.N
+        for i in (3, 4):
+            self._decorrelate(i)
+            self.P[i * n + i] = 0.0
+        return a
+
+    def vertical_speed_var(self):
+        """Variance of the navigated vertical speed (m^2/s^2)."""
+        return self.P[self.N + 1]
+
+    def narrow_vertical_speed(self, var):
+        """Another sensor (the velocimeter) knows the vertical speed to ``var``: scale that
+        state's row and column (a congruence: P stays a covariance)."""
+        p = self.P[self.N + 1]
+        if 0.0 < var < p:
+            kf.scale_state(self.P, self.N, 1, math.sqrt(var / p))
 
     def _accepted(self, t_us):
         self.alt_ever_valid = True

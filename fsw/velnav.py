@@ -52,6 +52,8 @@ class VelocimeterFilter:
         self.noise_mps = max(float(config.get("velocity_noise_mps", 0.05)), 1e-3)
         self.range_noise_m = float(config.get("range_noise_m", 2.0))
         self.range_noise_fraction = float(config.get("range_noise_fraction", 0.0))
+        self.accel_sigma = self.ACCEL_SIGMA_MPS2
+        self.vel_sigma0 = self.VEL_SIGMA0_MPS
         self.P = self._prior()
         self.accel = (0.0, 0.0, 0.0)      # estimated unmodelled acceleration, nav frame
         self.last_t_us = -1
@@ -67,7 +69,7 @@ class VelocimeterFilter:
         self.frozen = False
 
     def _prior(self):
-        n, s0, b0 = self.N, self.VEL_SIGMA0_MPS ** 2, self.ACCEL_SIGMA_MPS2 ** 2
+        n, s0, b0 = self.N, self.vel_sigma0 ** 2, self.accel_sigma ** 2
         P = [0.0] * (n * n)
         for i in range(3):
             P[i * n + i] = s0
@@ -95,7 +97,7 @@ class VelocimeterFilter:
         for a in _TWICE:            # the b block: phi by row, then by column
             P[a] = P[a] * phi * phi
         q = q_mps2 * q_mps2 * dt
-        qb = self.ACCEL_SIGMA_MPS2 ** 2 * (1.0 - phi * phi)
+        qb = self.accel_sigma ** 2 * (1.0 - phi * phi)
         for i in range(3):
             P[i * n + i] += q
             P[(i + 3) * n + i + 3] += qb
@@ -136,6 +138,10 @@ class VelocimeterFilter:
                     mask |= 1 << k
             if mask == 0:
                 return
+        if not self.ever_valid:
+            # The first measurement: the navigator's own tilt model is handed over to this
+            # filter's unmodelled acceleration (the same thrust seen through the same tilt).
+            self.accel = vec.add(self.accel, nav.hand_over_tilt())
         # The navigated attitude and velocity at the sample's time.
         q_s, v_s = nav.at(sample[0])
         r = self.noise_mps * self.noise_mps
@@ -194,8 +200,7 @@ class VelocimeterFilter:
               P[n] * up[0] + P[n + 1] * up[1] + P[n + 2] * up[2],
               P[2 * n] * up[0] + P[2 * n + 1] * up[1] + P[2 * n + 2] * up[2])
         var_up = vec.dot(up, pu)
-        if 0.0 < var_up < nav.P[4]:
-            kf.scale_state(nav.P, 3, 1, math.sqrt(var_up / nav.P[4]))
+        nav.narrow_vertical_speed(var_up)
 
     def cov_fault(self):
         return kf.psd_fault(self.P, self.N)

@@ -338,6 +338,19 @@ class Imu:
         self._err = None          # (the plant's kernel reads the array; sample() the lists)
         self._row = 0
 
+    # HELLO config ``imu``: the unit's grade as the flight software is told it (SI units).
+    HELLO_KEYS = ("gyro_bias_radps", "gyro_bias_instability_radps", "gyro_arw_rad_per_sqrt_s",
+                  "gyro_scale", "accel_bias_mps2", "accel_bias_instability_mps2",
+                  "accel_vrw_mps_per_sqrt_s", "accel_scale", "misalignment_rad",
+                  "bias_correlation_time_s")
+
+    def hello_config(self) -> dict:
+        """The HELLO config's ``imu`` block: the preset's error figures (one sigma, after
+        calibration), so a flight software can size its filter's process noise."""
+        out: dict[str, float | str] = {k: float(self.params[k]) for k in self.HELLO_KEYS}
+        out["preset"] = self.preset
+        return out
+
     def kernel_params(self) -> tuple[np.ndarray, list[float], list[float], bool, bool]:
         """For the plant's compiled kernel (``plant/kernel.py``): the triads' matrices (6 x 3),
         the limits and quanta per sample, and the saturation and quantisation switches.

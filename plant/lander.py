@@ -527,6 +527,7 @@ class LanderPlant:
             **({"velocimeter": self.velocimeter.hello_config()} if self.velocimeter else {}),
             "ignition_t_us": int(round(self.cfg.initial.coast_s * US_PER_S)),
             "imu_hz": self.cfg.rates.imu_hz,
+            "imu": self.imu.hello_config(),
             "fsw": self._fsw_options(),
         }
 

@@ -41,7 +41,7 @@ def fly(cfg, seed: int, record: bool = False, max_frames: int = 200_000, told=No
     for _ in range(max_frames):
         terrain_before, healthy_before = fsw.nav.terrain_m, fsw.nav.alt_healthy
         out = fsw.step(frame)
-        eig = np.linalg.eigvalsh(np.array(fsw.nav.P).reshape(3, 3))
+        eig = np.linalg.eigvalsh(np.array(fsw.nav.P).reshape(fsw.nav.N, fsw.nav.N))
         min_eig.append(eig[0] / eig[-1])
         cov_flags += bool(out[4] & FLAG_NAV_COV_FAULT)
         flags |= out[4]

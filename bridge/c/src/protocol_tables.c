@@ -56,7 +56,20 @@ static const fsil_schema_key_t fsil_config_schema_velocimeter_keys[4] = {
     {"max_range_m", FSIL_CHECK_POS, true, NULL},
 };
 static const fsil_schema_t fsil_config_schema_velocimeter = {4, fsil_config_schema_velocimeter_keys};
-static const fsil_schema_key_t fsil_config_schema_keys[9] = {
+static const fsil_schema_key_t fsil_config_schema_imu_keys[10] = {
+    {"gyro_bias_radps", FSIL_CHECK_NONNEG, true, NULL},
+    {"gyro_bias_instability_radps", FSIL_CHECK_NONNEG, true, NULL},
+    {"gyro_arw_rad_per_sqrt_s", FSIL_CHECK_NONNEG, true, NULL},
+    {"gyro_scale", FSIL_CHECK_NONNEG, true, NULL},
+    {"accel_bias_mps2", FSIL_CHECK_NONNEG, true, NULL},
+    {"accel_bias_instability_mps2", FSIL_CHECK_NONNEG, true, NULL},
+    {"accel_vrw_mps_per_sqrt_s", FSIL_CHECK_NONNEG, true, NULL},
+    {"accel_scale", FSIL_CHECK_NONNEG, true, NULL},
+    {"misalignment_rad", FSIL_CHECK_NONNEG, true, NULL},
+    {"bias_correlation_time_s", FSIL_CHECK_POS, true, NULL},
+};
+static const fsil_schema_t fsil_config_schema_imu = {10, fsil_config_schema_imu_keys};
+static const fsil_schema_key_t fsil_config_schema_keys[10] = {
     {"vehicle", FSIL_CHECK_NESTED, true, &fsil_config_schema_vehicle},
     {"site", FSIL_CHECK_NESTED, true, &fsil_config_schema_site},
     {"nav_init", FSIL_CHECK_NESTED, true, &fsil_config_schema_nav_init},
@@ -65,9 +78,10 @@ static const fsil_schema_key_t fsil_config_schema_keys[9] = {
     {"imu_hz", FSIL_CHECK_POS, true, NULL},
     {"moon", FSIL_CHECK_NESTED, false, &fsil_config_schema_moon},
     {"velocimeter", FSIL_CHECK_NESTED, false, &fsil_config_schema_velocimeter},
+    {"imu", FSIL_CHECK_NESTED, false, &fsil_config_schema_imu},
     {"fsw", FSIL_CHECK_MAP, false, NULL},
 };
-const fsil_schema_t fsil_config_schema = {9, fsil_config_schema_keys};
+const fsil_schema_t fsil_config_schema = {10, fsil_config_schema_keys};
 
 static const char *const check_texts[FSIL_CHECK_NESTED + 1] = {
     [FSIL_CHECK_REAL] = "a finite number",
