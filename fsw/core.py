@@ -132,8 +132,7 @@ class FlightSoftware:
                              self.site.radius_m, float(alt["noise_m"]),
                              float(alt["noise_fraction"]), alt["boresight_body"],
                              float(nav0["pos_sigma_m"]), float(nav0["vel_sigma_mps"]),
-                             variant, site["up"], self.omega, config.get("imu"),
-                             float(nav0.get("att_sigma_rad", 0.0)))
+                             variant, site["up"], self.omega, config.get("imu"))
         self.ignition_t_us = int(config["ignition_t_us"])
         vel = config.get("velocimeter")
         self.velnav = velnav.VelocimeterFilter(vel) if vel and variant == "default" else None
