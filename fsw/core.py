@@ -75,6 +75,8 @@ BLIND_MAX_RATE_MPS = 1.6         # blind: the last descent's rate at most (touch
 BLIND_PROPELLANT_USE = 0.8       # ... and the share of the propellant left it may take
 REPLAN_JUMP_M = 50.0             # a terrain step this large re-plans the approach
 REPLAN_VEL_MPS = 5.0             # ... and velocimeter corrections summing to this
+REPLAN_BELOW_GATES = 2.0         # ... in braking below this many high gates (above: braking
+                                 #     re-solves its time-to-go instead)
 NEAR_SITE_M = 1000.0             # guidance heights are above the ground this near the site
 BLEND_M = 2000.0                 # ... and blend to above the datum over this distance
 SITE_MAX_TILT_RAD = 1.05         # a re-planned approach to the site tilts at most 60 deg
@@ -172,7 +174,7 @@ class FlightSoftware:
         self._update_thrust_scale(dt)
         self._update_mode(t_us)
         if self.variant == "default" and (self.mode == "approach" or self.mode == "braking"
-                                          and nav.agl_m() < 1.2 * HIGH_GATE[0]):
+                                          and nav.agl_m() < REPLAN_BELOW_GATES * HIGH_GATE[0]):
             if abs(nav.altitude_m() - h_before) > REPLAN_JUMP_M:
                 # Our own height was wrong by a lot (a late altimeter): re-plan from the
                 # corrected one; to the site if the engine can still fly there safely,
