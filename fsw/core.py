@@ -13,7 +13,10 @@ correction) the approach to the site is re-planned only if its profile fits the 
 leans at most 60 deg and stays above half the low gate; otherwise the flight software
 nulls its horizontal velocity at up to 50 deg of lean, descends to 45 m as the slide dies
 out and lands where it stopped (``guidance.land_here``, then the vertical descent), and
-reports ``safe`` until touchdown.
+reports ``safe`` until touchdown. ``safe`` too while it lands blind (no height measured:
+altimeter and velocimeter lost): descend to the highest the ground can be (the height less
+three sigmas), then at a constant rate the propellant lasts for through that band (at most
+``BLIND_MAX_RATE_MPS``), until the legs touch (``_blind_descent``).
 
 What the vehicle is: the HELLO config's ``vehicle`` block, what the flight software is
 *told* (it may differ from the truth). The thrust acceleration actually obtained is
@@ -36,7 +39,11 @@ NAME = "fsil-fsw"
 #        a large velocimeter correction; velocimeter beams outvote an altimeter step.
 # 0.5.0: a late altimeter lock corrects the height, not the terrain; a re-plan goes to the
 #        site only if it is reachable, else a divert (mode safe) lands where it stops.
-VERSION = "0.5.0"
+# 0.6.0: the altimeter filter carries the tilt error and its drift, sized from the HELLO
+#        ``imu`` block (MEMS braking drift); braking re-solved after a large height
+#        correction; a blind landing descends through its 3-sigma band at a rate the
+#        propellant lasts for (mode safe); the velocimeter's acceleration flown while healthy.
+VERSION = "0.6.0"
 
 MODE_INDEX = {}
 for _i, _m in enumerate(protocol.MODES):

@@ -80,15 +80,28 @@ def test_mems_braking_drift_is_measured_when_the_altimeter_locks_and_the_lander_
     # nominal-mems run 4 (fsw 0.5.0 crashed at 47 m/s in braking): the gyros' bias tilts the
     # braking thrust by degrees, the height drifts by 3 km before the altimeter's slanted
     # beam first reaches the ground; the tilt states make that error's size known, so the
-    # lock corrects the height and the vertical speed instead of the terrain.
+    # first beam ranges and altimeter samples correct the height instead of the terrain, and
+    # braking is re-planned from the corrected state.
     def probe(fsw, seen):
-        nav = fsw.nav
-        seen["tilt"] = max(seen.get("tilt", 0.0), abs(nav.tilt_rad))
-        seen["sigma_h"] = max(seen.get("sigma_h", 0.0), math.sqrt(nav.P[0]))
+        seen["sigma_h"] = max(seen.get("sigma_h", 0.0), math.sqrt(fsw.nav.P[0]))
 
     summary, seen = _campaign_run("nominal-mems", 4, probe)
     assert summary["outcome"] == "landed", summary.get("reason")
     assert summary["touchdown"]["vertical_speed_mps"] < 1.5
     assert seen["cov"] == 0
     assert seen["sigma_h"] > 1000.0       # the drift's size was known before the lock
-    assert seen["tilt"] > 0.01            # ... and measured after it (degrees of tilt)
+
+
+def test_a_blind_landing_lasts_on_its_propellant_and_says_safe() -> None:
+    # alt-vel-off run 0: the altimeter off at 85 s, the velocimeter at 413 s. fsw 0.5.0 hovered
+    # at three sigmas plus 100 m and ran out of propellant at 1014 s. Now: down to the highest
+    # the ground can be, then a constant rate the propellant lasts for, mode `safe`.
+    def probe(fsw, seen):
+        if fsw.mode == "terminal" and fsw._blind():
+            seen["blind_terminal"] = seen.get("blind_terminal", 0) + 1
+
+    summary, seen = _campaign_run("alt-vel-off", 0, probe)
+    assert summary["outcome"] == "landed", summary.get("reason")
+    assert summary["touchdown"]["vertical_speed_mps"] < 2.0
+    assert seen["blind_terminal"] > 0 and "safe" in seen["modes"]
+    assert seen["cov"] == 0
