@@ -52,8 +52,6 @@ class VelocimeterFilter:
         self.noise_mps = max(float(config.get("velocity_noise_mps", 0.05)), 1e-3)
         self.range_noise_m = float(config.get("range_noise_m", 2.0))
         self.range_noise_fraction = float(config.get("range_noise_fraction", 0.0))
-        self.accel_sigma = self.ACCEL_SIGMA_MPS2
-        self.vel_sigma0 = self.VEL_SIGMA0_MPS
         self.P = self._prior()
         self.accel = (0.0, 0.0, 0.0)      # estimated unmodelled acceleration, nav frame
         self.last_t_us = -1
@@ -69,7 +67,7 @@ class VelocimeterFilter:
         self.frozen = False
 
     def _prior(self):
-        n, s0, b0 = self.N, self.vel_sigma0 ** 2, self.accel_sigma ** 2
+        n, s0, b0 = self.N, self.VEL_SIGMA0_MPS ** 2, self.ACCEL_SIGMA_MPS2 ** 2
         P = [0.0] * (n * n)
         for i in range(3):
             P[i * n + i] = s0
@@ -97,7 +95,7 @@ class VelocimeterFilter:
         for a in _TWICE:            # the b block: phi by row, then by column
             P[a] = P[a] * phi * phi
         q = q_mps2 * q_mps2 * dt
-        qb = self.accel_sigma ** 2 * (1.0 - phi * phi)
+        qb = self.ACCEL_SIGMA_MPS2 ** 2 * (1.0 - phi * phi)
         for i in range(3):
             P[i * n + i] += q
             P[(i + 3) * n + i + 3] += qb
