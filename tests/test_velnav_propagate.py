@@ -34,7 +34,7 @@ def reference_propagate(self, dt, q_mps2, nav=None):
         for j in range(i + 1, n):
             P[j * n + i] = P[i * n + j]
     b = self.accel
-    if nav is not None and self.ever_valid:
+    if nav is not None and self.healthy:
         nav.v = vec.add(nav.v, vec.scale(b, dt))
     self.accel = vec.scale(b, phi)
 
@@ -54,7 +54,7 @@ def test_propagation_is_bit_for_bit_the_loops() -> None:
             P[rnd.randrange(36)] += 1e-3
         a.P, b.P = list(P), list(P)
         a.accel = b.accel = tuple(rnd.gauss(0.0, 0.05) for _ in range(3))
-        a.ever_valid = b.ever_valid = trial % 2 == 0
+        a.healthy = b.healthy = trial % 2 == 0
         na, nb = _Nav(), _Nav()
         dt = rnd.choice([0.02, 0.005, rnd.uniform(-0.01, 0.2)])
         q = rnd.uniform(0.0, 2.0)
