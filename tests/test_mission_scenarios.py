@@ -257,7 +257,8 @@ def test_cli_legacy_run_exits_1_and_compare_plots_both(tmp_path):
     for variant, code in (("legacy", 1), ("default", 0)):
         out = tmp_path / variant
         proc = subprocess.run([sys.executable, "-m", "hil.cli", "run", "--scenario", "m1-crater-rim",
-                               "--fsw", variant, "--inprocess", "--out", str(out), "--no-progress"],
+                               "--fsw", variant, "--inprocess", "--out", str(out), "--no-progress",
+                               "--no-plot"],
                               capture_output=True, text=True, env=env, timeout=240, cwd=REPO)
         assert proc.returncode == code, proc.stdout + proc.stderr
         s = json.loads((out / "summary.json").read_text())
