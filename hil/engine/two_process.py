@@ -42,6 +42,7 @@ Launcher = Callable[[str], subprocess.Popen]
 REAP_WAIT_S = 0.3   # an interrupted run's flight software: END, then this long to leave
 END_WAIT_S = 0.5         # sending END: best effort, the peer may be gone
 END_REPLY_WAIT_S = 0.05  # ... the reply to the peer's own END (it has likely closed)
+END_SLICE_S = 0.02       # ... sent in slices this long, looking at the peer in between
 
 
 class PlantSide:
@@ -253,15 +254,25 @@ class PlantSide:
             except subprocess.TimeoutExpired:
                 pass
 
-    @staticmethod
-    def _end(ctx: RunContext, seq: int, reason: str, wait_s: float = 0.5) -> None:
+    def _end(self, ctx: RunContext, seq: int, reason: str, wait_s: float = END_WAIT_S) -> None:
+        """END to the flight software, best effort (the peer may be gone): in slices of
+        :data:`END_SLICE_S` that look at its process and connection, so that one that
+        ends at the same moment (Ctrl-C reaches both processes) costs no full wait."""
         if ctx.retx is not None:  # repeated until the peer's END answers it (bounded)
             ctx.retx.end(seq, reason)
             return
-        try:
-            ctx.link.send_msg(protocol.END, [seq, reason[:500]], timeout_s=wait_s)
-        except BridgeError:
-            pass  # best effort: the peer may be gone
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                ctx.link.send_msg(protocol.END, [seq, reason[:500]],
+                                  timeout_s=max(0.0, min(END_SLICE_S,
+                                                         deadline - time.monotonic())))
+                return
+            except PeerTimeout:
+                if time.monotonic() >= deadline or self._fsw_dead() or ctx.link.peer_gone():
+                    return
+            except BridgeError:
+                return
 
 
 def run_two_process(cfg: ScenarioConfig, url: str, out_dir: Path, seed: int | None = None,
