@@ -28,7 +28,7 @@ The link is a parameter (marker ``link=``, option ``--fsil-link``, ini ``fsil_li
 
     ``ipc`` (default)          ``fsil run``: ZeroMQ over a Unix socket in a temp folder
     ``tcp``                    ``fsil run --link zmq+tcp://127.0.0.1:0``
-    ``zmq+ipc://..``, ``zmq+tcp://..``   ``fsil run --link URL``
+    ``zmq+ipc://..``, ``zmq+tcp://..``, ``unix://PATH``   ``fsil run --link URL``
     ``serial://PORT[?baud=N]``, ``serial+...``   ``fsil plant --link URL``: the plant serves
                                a flight software already running on a board on that port
     ``virtual``                ``fsil hil --virtual``: the board firmware under MicroPython
@@ -60,7 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--fsil-scenario", default=None, metavar="NAME|PATH",
                     help="scenario for fsil_timing (default: ini fsil_scenario, else terminal)")
     group.addoption("--fsil-link", default=None, metavar="LINK",
-                    help="ipc | tcp | zmq+ipc://.. | zmq+tcp://.. | serial://PORT | virtual "
+                    help="ipc | tcp | zmq+ipc://.. | zmq+tcp://.. | unix://PATH | serial://PORT | virtual "
                          "(default: ini fsil_link, else ipc)")
     group.addoption("--fsil-max-sim-time", type=float, default=None, metavar="S",
                     help="end each run after S s of sim time (= S s of wall time at real time)")
@@ -95,14 +95,14 @@ def fsil_command(link: str | None) -> list[str]:
         return ["run"]
     if link == "tcp":
         return ["run", "--link", "zmq+tcp://127.0.0.1:0"]
-    if link.startswith("zmq+"):
+    if link.startswith(("zmq+", "unix://")):
         return ["run", "--link", link]
     if link.startswith("serial"):
         return ["plant", "--link", link]
     if link == "virtual":
         return ["hil", "--virtual"]
     raise pytest.UsageError(f"fsil: unknown link {link!r}; expected ipc, tcp, zmq+ipc://PATH, "
-                            f"zmq+tcp://HOST:PORT, serial://PORT or virtual")
+                            f"zmq+tcp://HOST:PORT, unix://PATH, serial://PORT or virtual")
 
 
 def _fsw_arguments(link: str | None, fsw: str | None, fsw_cmd) -> list[str]:

@@ -176,3 +176,21 @@ def test_link_is_a_parameter_virtual_board_over_serial(pytester):
     ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("link, want", [
+    (None, ["run"]), ("tcp", ["run", "--link", "zmq+tcp://127.0.0.1:0"]),
+    ("zmq+ipc:///tmp/x.sock", ["run", "--link", "zmq+ipc:///tmp/x.sock"]),
+    ("unix:///tmp/x.sock", ["run", "--link", "unix:///tmp/x.sock"]),
+    ("serial:///dev/ttyACM0", ["plant", "--link", "serial:///dev/ttyACM0"]),
+    ("virtual", ["hil", "--virtual"]),
+])
+def test_each_link_maps_to_its_fsil_command(link, want):
+    from hil.pytest_plugin import fsil_command
+    assert fsil_command(link) == want
+
+
+def test_an_unknown_link_names_every_form():
+    from hil.pytest_plugin import fsil_command
+    with pytest.raises(pytest.UsageError, match="unix://PATH"):
+        fsil_command("udp://x")
