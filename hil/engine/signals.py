@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -46,6 +47,7 @@ class _State:
     armed = False               # a run's loop is running
     pending: str | None = None  # a noted signal's name, not yet raised
     signum = 0
+    noted_at = 0.0              # time.monotonic() when the pending signal came, s
     taken = False               # Interrupted was raised: the run is ending
 
 
@@ -58,6 +60,7 @@ def _on_signal(signum: int, frame) -> None:
         return                  # the run is already ending in order
     if STATE.pending is None:
         STATE.pending, STATE.signum = signal.Signals(signum).name, signum
+        STATE.noted_at = time.monotonic()
         nudge = threading.Timer(NUDGE_S, _nudge, (threading.main_thread().ident,))
         nudge.daemon = True
         nudge.start()
@@ -101,6 +104,14 @@ def noted() -> str | None:
     stops at its own safe points instead of raising (``fsil mc`` between completions).
     Always None outside :func:`handle_signals`."""
     return STATE.pending if STATE.installed else None
+
+
+def seconds_since_signal() -> float | None:
+    """Seconds since the handled signal came (None: none has, or outside
+    :func:`handle_signals`): the write-out's budget for optional work (the plot)."""
+    if not STATE.installed or STATE.pending is None:
+        return None
+    return time.monotonic() - STATE.noted_at
 
 
 @contextmanager

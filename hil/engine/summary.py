@@ -10,8 +10,9 @@ folder that says what happened; the real end replaces it atomically.
 results -- and returns the :class:`RunResult`. The descent plot is drawn from the
 recorder's decimated copy of the plotted columns (:class:`hil.plots.PlotTap`), with
 matplotlib loaded as the run started (:func:`hil.plots.prefetch`). An interrupted run draws
-descent.png too, after its summary.json and only when matplotlib is loaded already (a
-signal in the run's first second may come before); timing.png and the plots of a run a
+descent.png too, after its summary.json, only when matplotlib is loaded already (a
+signal in the run's first second may come before) and the signal came at most
+:data:`PLOT_AFTER_SIGNAL_S` ago (a loaded machine); timing.png and the plots of a run a
 link or flight-software failure cut short are left to ``fsil plot RUN``.
 """
 
@@ -156,15 +157,22 @@ def finish(ctx: RunContext, summary: dict, failure: HilError | Interrupted | Non
     return RunResult(code, summary, out, history)
 
 
+PLOT_AFTER_SIGNAL_S = 0.6   # an interrupted run starts its plot at most this long after the signal
+
+
 def _draw_now(failure: HilError | Interrupted | None) -> bool:
     """Plots for a finished run; for an interrupted one, the descent plot only if matplotlib
-    is loaded already (hil.plots.prefetch: then it takes a few tenths of a second); none
-    for a run a link or flight-software failure cut short."""
+    is loaded already (hil.plots.prefetch: then it takes a few tenths of a second of CPU)
+    and no more than :data:`PLOT_AFTER_SIGNAL_S` have passed since the signal, so that the
+    process still exits well within 2 s of it on a loaded machine (the draw itself took up
+    to 1.1 s there); none for a run a link or flight-software failure cut short."""
     if failure is None:
         return True
     if isinstance(failure, Interrupted):
+        from hil.engine.signals import seconds_since_signal
         from hil.plots import prefetched
-        return prefetched()
+        late = seconds_since_signal()
+        return prefetched() and (late is None or late <= PLOT_AFTER_SIGNAL_S)
     return False
 
 
