@@ -82,8 +82,9 @@ BLIND_MAX_RATE_MPS = 1.6         # blind: the last descent's rate at most (touch
 BLIND_PROPELLANT_USE = 0.8       # ... and the share of the propellant left it may take
 REPLAN_JUMP_M = 50.0             # a terrain step this large re-plans the approach
 REPLAN_VEL_MPS = 5.0             # ... and velocimeter corrections summing to this
-REPLAN_BELOW_GATES = 2.0         # ... in braking below this many high gates (above: braking
-                                 #     re-solves its time-to-go instead)
+REPLAN_BRAKING_JUMP_M = 1000.0   # ... in braking, below 1.2 high gates or after a height
+                                 #     step this large (smaller ones: braking re-solves its
+                                 #     time-to-go)
 NEAR_SITE_M = 1000.0             # guidance heights are above the ground this near the site
 BLEND_M = 2000.0                 # ... and blend to above the datum over this distance
 SITE_MAX_TILT_RAD = 1.05         # a re-planned approach to the site tilts at most 60 deg
@@ -180,9 +181,11 @@ class FlightSoftware:
         self._update_mass(dt)
         self._update_thrust_scale(dt)
         self._update_mode(t_us)
+        jump = abs(nav.altitude_m() - h_before)
         if self.variant == "default" and (self.mode == "approach" or self.mode == "braking"
-                                          and nav.agl_m() < REPLAN_BELOW_GATES * HIGH_GATE[0]):
-            if abs(nav.altitude_m() - h_before) > REPLAN_JUMP_M:
+                                          and (nav.agl_m() < 1.2 * HIGH_GATE[0] or
+                                               jump > REPLAN_BRAKING_JUMP_M)):
+            if jump > REPLAN_JUMP_M:
                 # Our own height was wrong by a lot (a late altimeter): re-plan from the
                 # corrected one; to the site if the engine can still fly there safely,
                 # else land here (``safe``).
@@ -193,7 +196,7 @@ class FlightSoftware:
                 # it, or a divert if it cannot.
                 self._replan(t_us)
         elif self.variant == "default" and self.mode == "braking" and self.braking_solved \
-                and abs(nav.altitude_m() - h_before) > REPLAN_JUMP_M:
+                and jump > REPLAN_JUMP_M:
             # High up, the first altimeter samples moved our height by a lot (a MEMS unit's
             # braking burn drifts by kilometres): braking's time-to-go is solved again, so
             # that its profile to high gate fits the engine from the corrected state.
