@@ -83,8 +83,7 @@ BLIND_PROPELLANT_USE = 0.8       # ... and the share of the propellant left it m
 REPLAN_JUMP_M = 50.0             # a terrain step this large re-plans the approach
 REPLAN_VEL_MPS = 5.0             # ... and velocimeter corrections summing to this
 REPLAN_BRAKING_JUMP_M = 1000.0   # ... in braking, below 1.2 high gates or after a height
-                                 #     step this large (smaller ones: braking re-solves its
-                                 #     time-to-go)
+                                 #     step this large (a MEMS unit's braking drift)
 NEAR_SITE_M = 1000.0             # guidance heights are above the ground this near the site
 BLEND_M = 2000.0                 # ... and blend to above the datum over this distance
 SITE_MAX_TILT_RAD = 1.05         # a re-planned approach to the site tilts at most 60 deg
@@ -195,13 +194,6 @@ class FlightSoftware:
                 # just measured): a new approach to the site, timed so the engine can fly
                 # it, or a divert if it cannot.
                 self._replan(t_us)
-        elif self.variant == "default" and self.mode == "braking" and self.braking_solved \
-                and jump > REPLAN_JUMP_M:
-            # High up, the first altimeter samples moved our height by a lot (a MEMS unit's
-            # braking burn drifts by kilometres): braking's time-to-go is solved again, so
-            # that its profile to high gate fits the engine from the corrected state.
-            self.braking_solved = False
-            self.braking_resolve_us = 0
 
         a_thr = None
         self._detect_contact()
