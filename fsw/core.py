@@ -40,8 +40,8 @@ NAME = "fsil-fsw"
 # 0.5.0: a late altimeter lock corrects the height, not the terrain; a re-plan goes to the
 #        site only if it is reachable, else a divert (mode safe) lands where it stops.
 # 0.6.0: the altimeter filter carries the tilt error and its drift, sized from the HELLO
-#        ``imu`` block (MEMS braking drift); braking re-solved after a large height
-#        correction; a blind landing descends through its 3-sigma band at a rate the
+#        ``imu`` block (MEMS braking drift); braking re-plans after a height step over
+#        1 km; a blind landing descends through its 3-sigma band at a rate the
 #        propellant lasts for (mode safe); the velocimeter's acceleration flown while healthy.
 VERSION = "0.6.0"
 
