@@ -236,8 +236,9 @@ class FlightSoftware:
         mode = self.mode
         if self.phase is not None and self.phase.divert_free and mode != "touchdown":
             mode = "safe"   # the site is given up: landing where the vehicle can stop
-        elif mode in ("approach", "terminal") and self._blind():
-            mode = "safe"   # no height measurement: a blind landing
+        elif mode == "terminal" and self._blind():
+            mode = "safe"   # no height measurement: the blind landing's descent (an
+            # altimeter not yet locked or overdue in approach is not yet a blind landing)
         return throttle, torque, MODE_INDEX[mode], self._nav7(), self._flags()
 
     # --- pieces -------------------------------------------------------------------------
