@@ -154,6 +154,9 @@ def test_histories_of_failed_and_chosen_runs_are_kept(local_campaign) -> None:
             # check never fires in any campaign" is read from the rows).
             assert row["cov_fault_cycles"] == int((history["cmd_flags"] & 64 != 0).sum())
             assert row["safe_cycles"] == int((history["mode"] == "safe").sum())
+            radius = (history["true_x_m"] ** 2 + history["true_y_m"] ** 2
+                      + history["true_z_m"] ** 2) ** 0.5
+            assert row["climb_m"] == pytest.approx(radius.max() - radius.iloc[0], abs=1e-6)
             assert history["t_s"].is_monotonic_increasing
             assert history["true_alt_m"].iloc[0] > history["true_alt_m"].iloc[-1]
 
@@ -164,6 +167,8 @@ def test_summary_and_report(local_campaign) -> None:
     assert (s["runs_done"], s["landed"], s["complete"]) == (RUNS, landed, True)
     flown = rows["outcome"] != "error"
     assert (rows.loc[flown, "cov_fault_cycles"] == 0).all() and s["cov_fault_runs"] == 0
+    assert s["climb_m"]["max"] == pytest.approx(rows.loc[flown, "climb_m"].max())
+    assert s["climb_m"]["runs_over_50m"] == int((rows.loc[flown, "climb_m"] > 50).sum())
     assert s["success_rate"] == landed / RUNS
     assert s["interval"]["low"] < s["success_rate"] < s["interval"]["high"]
     assert s["failures"]["error"] == int((rows["outcome"] == "error").sum())

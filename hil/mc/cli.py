@@ -179,6 +179,9 @@ def _print(s: dict, out: Path, state, wall_s: float) -> None:
     if s.get("cov_fault_runs") is not None:
         print(f"covariance check fired in {s['cov_fault_runs']} runs; mode safe in "
               f"{s['safe_mode_runs']} runs")
+    if s.get("climb_m"):
+        print(f"largest climb above the start {s['climb_m']['max']:.1f} m; "
+              f"{s['climb_m']['runs_over_50m']} runs climbed more than 50 m")
     if s["footprint"]:
         f = s["footprint"]
         print(f"footprint {100 * f['level']:.1f} %: {f['semi_major_m']:.1f} m x "

@@ -114,6 +114,9 @@ def failures(meta: dict, df: Any) -> list[str | None]:
     return [stats.failure_kind(row, run_limits(limits, row)) for row in df.to_dict("records")]
 
 
+CLIMB_LIMIT_M = 50.0   # issue 11: a nominal descent never climbs more than this
+
+
 def _runs_with(df: Any, column: str) -> int | None:
     """Runs with a non-zero count in ``column`` (None: no run recorded it)."""
     if not len(df) or column not in df or df[column].isna().all():
@@ -150,6 +153,10 @@ def summarise(meta: dict, df: Any) -> dict:
         # Runs whose flight software flagged its own covariance, or gave up the site.
         "cov_fault_runs": _runs_with(df, "cov_fault_cycles"),
         "safe_mode_runs": _runs_with(df, "safe_cycles"),
+        # Largest climb of the radius above its start (issue 11: never more than 50 m).
+        "climb_m": {"max": float(df["climb_m"].max()), "runs_over_50m":
+                    int((df["climb_m"] > CLIMB_LIMIT_M).sum())}
+        if n and "climb_m" in df and not df["climb_m"].isna().all() else None,
         "footprint": ell,
         "drivers": stats.drivers(df, draws, failed) if n else [],
         "wall_time_s": {"sum": float(df["wall_time_s"].sum()) if n else 0.0,
@@ -300,6 +307,10 @@ def markdown(meta: dict, df: Any, s: dict, figures: dict[str, str], out_dir: Pat
         lines.append(f"- runs whose covariance check fired (FLAG_NAV_COV_FAULT): "
                      f"{s['cov_fault_runs']}; runs that gave up the site (mode safe): "
                      f"{s['safe_mode_runs']}")
+    if s.get("climb_m"):
+        lines.append(f"- largest climb above the start (radius): {s['climb_m']['max']:.1f} m; "
+                     f"runs climbing more than {CLIMB_LIMIT_M:.0f} m: "
+                     f"{s['climb_m']['runs_over_50m']}")
     for need in s["runs_needed"]:
         at = need["at_observed_rate"]
         lines.append(f"- to demonstrate {pct(need['target'])} at {int(100 * need['confidence'])} "

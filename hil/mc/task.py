@@ -28,8 +28,8 @@ RESULT_COLUMNS = (
     "downrange_m", "crossrange_m", "distance_m", "propellant_left_kg", "propellant_used_kg",
     "nav_pos_err_m", "nav_vel_err_mps", "nav_alt_err_m",
     "first_touch_ok", "slope_deg", "rest_tilt_deg", "leg_load_max_n", "stroke_max_m",
-    "sim_time_s", "wall_time_s", "cycles", "cov_fault_cycles", "safe_cycles", "worker",
-    "history",
+    "sim_time_s", "wall_time_s", "cycles", "cov_fault_cycles", "safe_cycles", "climb_m",
+    "worker", "history",
 )
 FLAG_NAV_COV_FAULT = 64      # bridge.protocol: the flight software's covariance check failed
 SAFE_MODE = "safe"           # bridge.protocol.MODES: the flight software gave up the site
@@ -121,15 +121,19 @@ def run_one(spec: CampaignSpec, run: int, keep_history: bool) -> tuple[dict, Any
     return row, history
 
 
-def flag_counts(history: Any) -> dict[str, int]:
-    """Cycles whose command raised the covariance-fault flag, and cycles in mode ``safe``
-    (a history as a pyarrow Table): "the covariance check never fires in any campaign"
-    is then a column of the campaign's rows."""
+def flag_counts(history: Any) -> dict[str, Any]:
+    """Cycles whose command raised the covariance-fault flag, cycles in mode ``safe``, and
+    the largest climb (m) of the distance from the Moon's centre above its first value (a
+    history as a pyarrow Table): "the covariance check never fires in any campaign" and
+    "altitude never rises more than 50 m above its start" are then columns of the rows."""
     import numpy as np
     flags = np.asarray(history.column("cmd_flags").to_numpy(zero_copy_only=False), dtype=np.int64)
     modes = history.column("mode").to_numpy(zero_copy_only=False)
+    r_m = np.sqrt(sum(np.asarray(history.column(f"true_{a}_m").to_numpy(), dtype=np.float64) ** 2
+                      for a in "xyz"))
     return {"cov_fault_cycles": int(np.count_nonzero(flags & FLAG_NAV_COV_FAULT)),
-            "safe_cycles": int(np.count_nonzero(modes == SAFE_MODE))}
+            "safe_cycles": int(np.count_nonzero(modes == SAFE_MODE)),
+            "climb_m": float(r_m.max() - r_m[0]) if len(r_m) else 0.0}
 
 
 def summary_values(summary: dict) -> dict[str, Any]:
