@@ -216,9 +216,102 @@ def test_missing_serial_port_is_one_line_and_exit_3(tmp_path):
 
 # --- the C port against the Python reference, cycle by cycle ------------------------------------
 
-def _reference_run():
-    """The terminal landing in this process with fsil's own flight software (default):
-    the HELLO and every FRAME as payloads, and the reference's command for each."""
+PORTED_FROM_VERSION = "0.6.0"    # the fsw/ (fsw.core.VERSION) that examples/lander.c ports
+
+# Reference landings beside the shipped terminal scenario (each ~13,000 cycles): sensor faults
+# for the fault logic, and a late altimeter lock without a velocimeter for the re-plan.
+FAULTS_TOML = """base = "terminal"
+name = "terminal-faults"
+[initial]
+coast_s = 1.0                   # engine off first: the accelerometer calibration
+[velocimeter]
+enabled = true
+rate_hz = 8.0                   # samples between frames: attitude and velocity interpolated
+[[faults]]
+sensor = "velocimeter"
+kind = "unflagged"
+at_time_s = 5.0
+until_time_s = 10.0
+[[faults]]
+sensor = "velocimeter"
+kind = "dropout"
+beam = 1
+value = 0.5
+at_time_s = 5.0
+until_time_s = 15.0
+[[faults]]
+sensor = "altimeter"
+kind = "spike"
+value = 0.3
+magnitude = 600.0
+at_time_s = 10.0
+until_time_s = 20.0
+[[faults]]
+sensor = "altimeter"
+kind = "stuck"
+at_time_s = 20.0
+until_time_s = 23.0
+[[faults]]
+sensor = "altimeter"
+kind = "bias"
+value = 200.0
+at_time_s = 24.0
+until_time_s = 28.0
+[[faults]]
+sensor = "velocimeter"
+kind = "stuck"
+at_time_s = 28.0
+until_time_s = 29.0
+[[faults]]
+sensor = "velocimeter"
+kind = "bias"
+value = 8.0
+at_time_s = 32.0
+until_time_s = 45.0
+[[faults]]
+sensor = "altimeter"
+kind = "off"
+below_altitude_m = 80.0
+[[faults]]
+sensor = "velocimeter"
+kind = "off"
+below_altitude_m = 80.0
+"""
+LATE_LOCK_TOML = """base = "terminal"
+name = "terminal-late-lock"
+[velocimeter]
+enabled = false
+[knowledge]
+altitude_bias_m = 150.0         # the flight software believes it is 150 m higher
+[[faults]]
+sensor = "altimeter"
+kind = "late"
+value = 400.0                   # valid only below 400 m
+"""
+REFERENCES = {"terminal": None, "faults": FAULTS_TOML, "late-lock": LATE_LOCK_TOML}
+
+# Pieces of fsw/ each reference run must go through (counted calls): what the comparison covers.
+COUNTED = {"fsw": ("_replan", "_limit_descent", "_blind_descent", "_detect_contact"),
+           "nav": ("finish_calibration", "hand_over_tilt", "fuse_beam_range", "_fuse_default",
+                   "_decorrelate"),
+           "velnav": ("fuse",)}
+MUST_CALL = {"terminal": {"_detect_contact", "hand_over_tilt", "fuse_beam_range"},
+             "faults": {"finish_calibration", "_replan", "_blind_descent", "_limit_descent",
+                        "hand_over_tilt", "fuse_beam_range"},
+             "late-lock": {"_replan", "_limit_descent"}}
+
+
+def _counting(calls, name, method):
+    def counted(*args, **kwargs):
+        calls[name] = calls.get(name, 0) + 1
+        return method(*args, **kwargs)
+    return counted
+
+
+def _reference_run(scenario="terminal"):
+    """A landing in this process with fsil's own flight software (default): the HELLO and
+    every FRAME as payloads, the reference's command for each, the outcome, and how often
+    the pieces in COUNTED were called (wrapped, their arithmetic untouched)."""
     import inspect
 
     from bridge import protocol
@@ -227,7 +320,7 @@ def _reference_run():
     from hil.scenario import load_scenario
     from plant.lander import Command, LanderPlant
 
-    cfg = load_scenario("terminal")
+    cfg = load_scenario(scenario)
     plant = LanderPlant(cfg)
     frame = plant.reset(cfg.run.seed)
     config = plant.fsw_config()
@@ -235,6 +328,11 @@ def _reference_run():
              "altimeter_hz": cfg.rates.altimeter_hz, "physics_hz": cfg.rates.physics_hz}
     hello = encode(protocol.HELLO, ["plant", cfg.name, rates, config])
     fsw = FlightSoftware(config, "default")
+    calls = {}
+    for part, names in COUNTED.items():
+        obj = fsw if part == "fsw" else getattr(fsw, part)
+        for name in names if obj is not None else ():
+            setattr(obj, name, _counting(calls, name, getattr(obj, name)))
     by_frame = len(inspect.signature(fsw.step).parameters) == 1  # step(frame) or step(seq, ...)
     frames, commands = [], []
     while not plant.done:
@@ -245,7 +343,7 @@ def _reference_run():
         out = fsw.step(frame) if by_frame else fsw.step(frame.seq, frame.t_us, frame.imu, frame.alt)
         commands.append(out)
         frame = plant.step(Command(out[0], tuple(out[1])))
-    return hello, frames, commands, plant.outcome.outcome
+    return hello, frames, commands, plant.outcome.outcome, calls
 
 
 def _float(bits: str) -> float:
@@ -253,22 +351,41 @@ def _float(bits: str) -> float:
     return struct.unpack(">d", bytes.fromhex(bits))[0]
 
 
-PORTED_FROM_VERSION = "0.1.0"    # the fsw/ (fsw.core.VERSION) that examples/lander.c ports
-
-
-def test_c_port_matches_the_python_reference_cycle_by_cycle():
+@pytest.mark.parametrize("reference", list(REFERENCES))
+def test_c_port_matches_the_python_reference_cycle_by_cycle(reference, tmp_path):
     """Fed the frames of a whole reference landing, the C guidance, navigation and control
-    (examples/lander.c) answers every one as fsw/ does: the same mode and flags, throttle
-    within 1e-8 and torque within 1e-6 N m, the position estimate within 0.1 mm (measured:
-    4e-12, 7e-11 N m and 0.5 nm: only the order of floating-point operations differs)."""
+    (examples/lander.c) answers every one as fsw/ (default variant) does: the same mode and
+    flags, throttle within 1e-8 and torque within 1e-6 N m, the position estimate within
+    0.1 mm (measured on all three references: 0 for all three, bit for bit, 2026-12-04).
+
+    Compared: the shipped terminal scenario (approach, final, vertical descent, touchdown
+    cut-off; velocimeter fusion with its beam ranges as heights and its acceleration flown;
+    the rotating Moon; the five-state altimeter filter with the tilt model handed over);
+    ``faults`` (terminal with a coast and the accelerometer calibration, velocimeter samples
+    between frames, unflagged beams, a beam's dropout, altimeter spikes rejected, a frozen
+    altimeter and a frozen velocimeter, an altimeter bias the beams veto, a velocimeter
+    bias whose correction re-plans the approach, then both units off below 80 m: the blind
+    landing in mode safe with the descent-rate limit); ``late-lock`` (no velocimeter, the
+    height 150 m off, the altimeter valid only below 400 m: overdue, descent-rate limit,
+    the late lock's correction re-plans the approach). NOT compared (no reference reaches
+    them): the braking phase and its time-to-go solutions, a divert (``land_here``), the
+    late-lock height re-base of eight agreeing samples, the terrain re-base onto beam
+    ranges, a covariance fault, the legacy variant (not ported).
+    """
     from bridge import protocol
     from fsw.core import VERSION
     if VERSION != PORTED_FROM_VERSION:
         pytest.skip(f"examples/lander.c ports fsw {PORTED_FROM_VERSION}; fsw/ is now {VERSION} "
                     "(new guidance and navigation): the C port is to follow")
     build()
-    hello, frames, commands, outcome = _reference_run()
+    scenario = "terminal"
+    if REFERENCES[reference] is not None:
+        scenario = tmp_path / f"{reference}.toml"
+        scenario.write_text(REFERENCES[reference])
+    hello, frames, commands, outcome, calls = _reference_run(scenario)
     assert outcome == "landed" and len(frames) > 8000
+    missed = {name for name in MUST_CALL[reference] if not calls.get(name)}
+    assert not missed, f"the {reference} reference no longer goes through {missed}: {calls}"
     lines = [f"hello {hello.hex()}"] + [f"frame {f.hex()}" for f in frames]
     done = subprocess.run([str(BUILD / "fsil-lander-replay")], input="\n".join(lines) + "\n",
                           capture_output=True, text=True, timeout=120)
@@ -276,14 +393,22 @@ def test_c_port_matches_the_python_reference_cycle_by_cycle():
     assert answers[0]["ok"], answers[0]
     assert len(answers) == len(frames) + 1
     worst = {"throttle": 0.0, "torque": 0.0, "nav_m": 0.0}
+    modes, flags_seen = set(), 0
     for k, (got, want) in enumerate(zip(answers[1:], commands)):
         throttle, torque, mode, nav, flags = want
         mode = protocol.MODES.index(mode) if isinstance(mode, str) else mode
         assert got["mode"] == mode and got["flags"] == flags, f"cycle {k}: {got} vs {want}"
+        modes.add(protocol.MODES[mode])
+        flags_seen |= flags
         worst["throttle"] = max(worst["throttle"], abs(_float(got["throttle"]) - throttle))
         worst["torque"] = max(worst["torque"], max(abs(_float(a) - b) for a, b in
                                                    zip(got["torque_nm"], torque)))
         worst["nav_m"] = max(worst["nav_m"], max(abs(_float(a) - b) for a, b in
                                                  zip(got["nav"][:3] + got["nav"][6:], list(nav[:3]) + [nav[6]])))
-    print(f"C port vs fsw/ over {len(frames)} cycles, largest differences: {worst}")
+    print(f"C port vs fsw/ on {reference}, {len(frames)} cycles, modes {sorted(modes)}, "
+          f"flags seen {flags_seen:#x}, calls {calls}; largest differences: {worst}")
     assert worst["throttle"] < 1e-8 and worst["torque"] < 1e-6 and worst["nav_m"] < 1e-4
+    assert {"approach", "terminal", "touchdown"} <= modes
+    if reference == "faults":
+        assert {"coast", "safe"} <= modes
+        assert flags_seen & protocol.FLAG_ALT_REJECTED and flags_seen & protocol.FLAG_VEL_REJECTED

@@ -25,7 +25,7 @@
 #include <zmq.h>
 #endif
 
-#define NAME "fsil-example-fsw 0.1.0 (C port of fsil-fsw, default)"
+#define NAME "fsil-example-fsw " LANDER_PORTED_FROM " (C port of fsil-fsw, default)"
 #define HELLO_TIMEOUT_MS 60000u
 #define FRAME_TIMEOUT_MS 30000u
 #define STATUS_EVERY_FRAMES 250u /* on byte-stream links: about every 5 s at 50 Hz */

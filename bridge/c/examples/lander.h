@@ -1,62 +1,103 @@
 /* The example flight software's guidance, navigation and control: a C port of fsil's
- * reference flight software (fsw/core.py, nav.py, guidance.py, control.py, the "default"
- * variant), portable C99 with no heap, so it runs on a board as well as on a PC.
+ * reference flight software fsw/ at version LANDER_PORTED_FROM (fsw/core.py, nav.py,
+ * velnav.py, kf.py, guidance.py, control.py, vec.py; the "default" variant), portable C99
+ * with no heap, so it runs on a board as well as on a PC. It answers the frames of a run as
+ * fsw/ does, operation for operation (tests/test_c_example.py compares them cycle by cycle).
  *
- * Navigation integrates the IMU's delta-v and delta-angle (strapdown) and fuses the
- * altimeter in a 3-state Kalman filter (altitude, vertical speed, terrain height), with an
- * innovation gate and terrain-step detection. Guidance flies ZEM/ZEV to aim points (braking
- * to high gate, approach to low gate), then a vertical descent at a capped rate. Control
- * steers the thrust axis with a rate-limited cascade and sets the throttle from the
- * demanded acceleration and the estimated mass.
- *
- * The state is kept in the Moon-fixed frame, which turns at config moon.rotation_rad_s
- * about the inertial z axis and coincides with the inertial frame at t = 0 (with a rate of
- * 0, the two are one). The navigation estimate reported in COMMAND is inertial.
+ * Navigation: strapdown integration of the IMU in the Moon-fixed frame (the Moon turns at
+ * config moon.rotation_rad_s about inertial +z; the frames coincide at t = 0), an altimeter
+ * Kalman filter of five states (height, vertical speed, terrain, tilt error and its drift,
+ * sized from the HELLO imu block) with innovation gating, terrain-step, late-lock and
+ * frozen-unit detection, and, with a HELLO velocimeter block, a Doppler velocimeter filter
+ * (velocity error and unmodelled acceleration) whose beam ranges are height measurements
+ * too. Guidance: an Apollo-class profile (ZEM/ZEV to high gate, low gate and 45 m over the
+ * site, then a vertical descent at about 1 m/s), re-plans after a large navigation
+ * correction (or a divert, mode safe, that lands where it stops), a blind landing without
+ * a height measurement, and an engine cut-off at touchdown. Control: a rate-limited
+ * cascade steering the thrust axis, and the throttle from the demanded acceleration, the
+ * estimated mass and the measured thrust scale. The estimate reported in COMMAND is MCI.
  */
 #ifndef FSIL_EXAMPLE_LANDER_H
 #define FSIL_EXAMPLE_LANDER_H
 
 #include "fsil/codec.h"
 
+#define LANDER_PORTED_FROM "0.6.0" /* fsw.core.VERSION this file ports */
+
 typedef struct { double x, y, z; } v3_t;
 typedef struct { double w, x, y, z; } quat_t;
 
-#define LANDER_STEP_SAMPLES 8 /* rejected altimeter samples that must agree for a step */
+#define LANDER_N 5             /* altimeter filter states */
+#define LANDER_VN 6            /* velocimeter filter states */
+#define LANDER_STEP_SAMPLES 8  /* rejected altimeter samples that must agree for a step */
+#define LANDER_BEAM_SAMPLES 12 /* ... velocimeter ranges (3 * STEP_SAMPLES / 2) */
+#define LANDER_HISTORY 16      /* frames of attitude and velocity kept for late samples */
+
+typedef struct { int64_t t_us; quat_t q; v3_t dv_acc; } lander_hist_t;
+
+typedef struct { /* nav.py Navigator (default variant) */
+    double omega;
+    int64_t t_us;
+    quat_t q_i, q;            /* body -> MCI (integrated), body -> Moon-fixed */
+    double c, s;              /* the Moon's turn now */
+    v3_t site_up, origin, d, v, boresight;
+    double site_radius_m, alt_noise_m, alt_noise_fraction;
+    double P[LANDER_N * LANDER_N];
+    double q_tilt, q_drift, accel_scale, q_accel_bias, q_vrw, accel_tau_s;
+    double tilt_rad, drift_radps, tilt_coupling_mps2;
+    int have_tilt_axis, tilt_off;
+    v3_t tilt_axis;
+    double terrain_m, ground_m[2];
+    v3_t accel_bias, last_rate_body;
+    double cal_sum[3], cal_time_s, specific_force_mps2, process_accel_mps2;
+    int alt_used, alt_rejected, alt_ever_valid, alt_healthy, alt_overdue;
+    int alt_frozen, alt_vetoed, beams_disputed, frozen; /* frozen: repeats of the last range */
+    int64_t alt_last_t_us;
+    int have_accept, have_beam_accept;
+    int64_t last_accept_us, beam_accept_us;
+    double outliers[LANDER_STEP_SAMPLES];
+    int n_outliers;
+    double beam_out[LANDER_BEAM_SAMPLES];
+    int n_beam_out;
+    double last_range_m;
+    v3_t dv_acc;
+    lander_hist_t hist[LANDER_HISTORY];
+    int n_hist;
+} lander_nav_t;
+
+typedef struct { /* velnav.py VelocimeterFilter */
+    int on;
+    v3_t beams[3];
+    double noise_mps, range_noise_m, range_noise_fraction;
+    double P[LANDER_VN * LANDER_VN];
+    v3_t accel, correction;
+    int64_t last_t_us, last_accept_us;
+    int have_accept, used, rejected, healthy, ever_valid, rejects;
+    int have_last_values, frozen_count, frozen;
+    double last_values[6];
+} lander_vel_t;
 
 typedef struct {
-    double r_t[3], v_t[3]; /* aim point: (altitude, downrange, crossrange) and its rates */
+    int name;                  /* LANDER_PHASE_* */
+    double r_t[3], v_t[3];     /* aim point: (height, downrange, crossrange) and its rates */
     double t_go;
-    int braking;           /* else approach */
-    int divert_free;       /* aim point follows the stopping point (after a re-plan) */
+    int divert_free;           /* the site is given up */
 } lander_phase_t;
 
 typedef struct {
     /* told in HELLO */
-    double gm, omega, max_thrust_n, min_throttle, exhaust_mps, throttle_tau_s;
+    double max_thrust_n, min_throttle, exhaust_mps, throttle_tau_s, dry_mass_kg;
     double inertia[3], max_torque[3];
     v3_t site_up, site_east, site_north;
-    double site_radius_m;
-    double alt_noise_m, alt_noise_fraction;
-    v3_t boresight;
+    double site_radius_m, omega;
     int64_t ignition_t_us;
-    /* navigation (Moon-fixed frame; position relative to the site on its datum) */
-    v3_t origin, d, v;
-    quat_t q;
-    int64_t t_us;
-    double P[9];
-    double terrain_m, ground_down_m, ground_cross_m;
-    v3_t accel_bias, cal_sum, last_rate_body;
-    double cal_time_s;
-    int alt_used, alt_rejected, alt_ever_valid, alt_healthy, alt_overdue;
-    int64_t alt_last_t_us, last_accept_us; /* -1: none */
-    double outliers[LANDER_STEP_SAMPLES];
-    int n_outliers;
+    lander_nav_t nav;
+    lander_vel_t vel;
     /* mode logic, guidance, control */
-    int mode;
+    int mode, have_phase, braking_solved, contact;
     lander_phase_t phase;
-    int have_phase, braking_solved;
-    double mass_kg, throttle_est, throttle_cmd;
-    int64_t last_t_us;
+    int64_t braking_resolve_us, last_t_us;
+    double mass_kg, thrust_scale, throttle_est, throttle_cmd, last_rate_mps;
     v3_t hold_dir;
 } lander_t;
 
