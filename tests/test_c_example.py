@@ -277,28 +277,67 @@ sensor = "velocimeter"
 kind = "off"
 below_altitude_m = 80.0
 """
-LATE_LOCK_TOML = """base = "terminal"
-name = "terminal-late-lock"
+DIVERT_TOML = """base = "terminal"
+name = "terminal-divert"
 [velocimeter]
 enabled = false
 [knowledge]
-altitude_bias_m = 150.0         # the flight software believes it is 150 m higher
+altitude_bias_m = 300.0         # the flight software believes it is 300 m higher
 [[faults]]
 sensor = "altimeter"
 kind = "late"
-value = 400.0                   # valid only below 400 m
+value = 150.0                   # valid only below 150 m: too late to reach the site
 """
-REFERENCES = {"terminal": None, "faults": FAULTS_TOML, "late-lock": LATE_LOCK_TOML}
+BRAKING_TOML = """base = "terminal"
+name = "terminal-braking"
+[initial]
+altitude_m = 7000.0
+downrange_m = -40000.0
+horizontal_speed_mps = 400.0    # over 300 m/s: the flight software starts in braking
+vertical_speed_mps = -20.0
+pitch_deg = -70.0
+[knowledge.vehicle]
+max_thrust_n = 4200.0           # told 5 % less than the truth: braking's t_go solved again
+[run]
+max_sim_time_s = 130.0          # braking ends at 119 s; the comparison needs no landing
+"""
+DISAGREE_TOML = """base = "terminal"
+name = "terminal-disagree"
+[[faults]]
+sensor = "velocimeter"
+kind = "bias"
+channel = "range"
+value = 1500.0                  # the beams' ranges 1.5 km long from the start
+[[faults]]
+sensor = "altimeter"
+kind = "late"
+value = 1000.0                  # the altimeter's first sample below 1 km disputes them
+[run]
+max_sim_time_s = 60.0           # the dispute is at 37 s
+"""
+# name: (scenario TOML or None for the shipped terminal, outcome, the modes it must show,
+# the least number of calls (COUNTED) it must make)
+REFERENCES = {
+    "terminal": (None, "landed", {"approach", "terminal", "touchdown"},
+                 {"_detect_contact": 1, "hand_over_tilt": 1, "fuse_beam_range": 1}),
+    "faults": (FAULTS_TOML, "landed", {"coast", "approach", "safe", "touchdown"},
+               {"finish_calibration": 1, "_replan": 1, "_blind_descent": 1,
+                "_limit_descent": 1, "fuse_beam_range": 1}),
+    "divert": (DIVERT_TOML, "landed", {"approach", "safe", "touchdown"},
+               {"_replan": 1, "_limit_descent": 1, "land_here": 1}),
+    "braking": (BRAKING_TOML, "timeout", {"braking", "approach"},
+                {"_solve_braking_tgo": 2}),     # at ignition, and on the measured thrust
+    "disagree": (DISAGREE_TOML, "timeout", {"approach"},
+                 {"_beam_outlier": 1, "_replan": 1,
+                  "_decorrelate": 3}),             # 2 by the tilt hand-over, 1 the re-base
+}
 
-# Pieces of fsw/ each reference run must go through (counted calls): what the comparison covers.
-COUNTED = {"fsw": ("_replan", "_limit_descent", "_blind_descent", "_detect_contact"),
+# Pieces of fsw/ whose calls each reference run counts: what the comparison covers.
+COUNTED = {"fsw": ("_replan", "_limit_descent", "_blind_descent", "_detect_contact",
+                   "_solve_braking_tgo"),
            "nav": ("finish_calibration", "hand_over_tilt", "fuse_beam_range", "_fuse_default",
-                   "_decorrelate"),
+                   "_beam_outlier", "_decorrelate"),
            "velnav": ("fuse",)}
-MUST_CALL = {"terminal": {"_detect_contact", "hand_over_tilt", "fuse_beam_range"},
-             "faults": {"finish_calibration", "_replan", "_blind_descent", "_limit_descent",
-                        "hand_over_tilt", "fuse_beam_range"},
-             "late-lock": {"_replan", "_limit_descent"}}
 
 
 def _counting(calls, name, method):
@@ -308,7 +347,7 @@ def _counting(calls, name, method):
     return counted
 
 
-def _reference_run(scenario="terminal"):
+def _reference_run(scenario="terminal", max_frames=None):
     """A landing in this process with fsil's own flight software (default): the HELLO and
     every FRAME as payloads, the reference's command for each, the outcome, and how often
     the pieces in COUNTED were called (wrapped, their arithmetic untouched)."""
@@ -316,6 +355,7 @@ def _reference_run(scenario="terminal"):
 
     from bridge import protocol
     from bridge.codec import encode
+    from fsw import guidance
     from fsw.core import FlightSoftware
     from hil.scenario import load_scenario
     from plant.lander import Command, LanderPlant
@@ -335,15 +375,21 @@ def _reference_run(scenario="terminal"):
             setattr(obj, name, _counting(calls, name, getattr(obj, name)))
     by_frame = len(inspect.signature(fsw.step).parameters) == 1  # step(frame) or step(seq, ...)
     frames, commands = [], []
-    while not plant.done:
-        fields = {"seq": frame.seq, "t_us": frame.t_us, "imu": frame.imu, "alt": frame.alt,
-                  "vel": getattr(frame, "vel", None)}
-        frames.append(encode(protocol.FRAME, {name: fields[name]
-                                              for name, _ in protocol.LAYOUTS[protocol.FRAME]}))
-        out = fsw.step(frame) if by_frame else fsw.step(frame.seq, frame.t_us, frame.imu, frame.alt)
-        commands.append(out)
-        frame = plant.step(Command(out[0], tuple(out[1])))
-    return hello, frames, commands, plant.outcome.outcome, calls
+    land_here = guidance.land_here
+    guidance.land_here = _counting(calls, "land_here", land_here)
+    try:
+        while not plant.done and len(frames) != max_frames:
+            fields = {"seq": frame.seq, "t_us": frame.t_us, "imu": frame.imu, "alt": frame.alt,
+                      "vel": getattr(frame, "vel", None)}
+            frames.append(encode(protocol.FRAME, {name: fields[name] for name, _
+                                                  in protocol.LAYOUTS[protocol.FRAME]}))
+            out = fsw.step(frame) if by_frame else fsw.step(frame.seq, frame.t_us, frame.imu,
+                                                            frame.alt)
+            commands.append(out)
+            frame = plant.step(Command(out[0], tuple(out[1])))
+    finally:
+        guidance.land_here = land_here
+    return hello, frames, commands, plant.outcome.outcome if plant.done else None, calls
 
 
 def _float(bits: str) -> float:
@@ -353,24 +399,27 @@ def _float(bits: str) -> float:
 
 @pytest.mark.parametrize("reference", list(REFERENCES))
 def test_c_port_matches_the_python_reference_cycle_by_cycle(reference, tmp_path):
-    """Fed the frames of a whole reference landing, the C guidance, navigation and control
+    """Fed the frames of a whole reference run, the C guidance, navigation and control
     (examples/lander.c) answers every one as fsw/ (default variant) does: the same mode and
     flags, throttle within 1e-8 and torque within 1e-6 N m, the position estimate within
-    0.1 mm (measured on all three references: 0 for all three, bit for bit, 2026-12-04).
+    0.1 mm (measured on all five references: 0.0, bit for bit).
 
-    Compared: the shipped terminal scenario (approach, final, vertical descent, touchdown
-    cut-off; velocimeter fusion with its beam ranges as heights and its acceleration flown;
-    the rotating Moon; the five-state altimeter filter with the tilt model handed over);
-    ``faults`` (terminal with a coast and the accelerometer calibration, velocimeter samples
-    between frames, unflagged beams, a beam's dropout, altimeter spikes rejected, a frozen
-    altimeter and a frozen velocimeter, an altimeter bias the beams veto, a velocimeter
-    bias whose correction re-plans the approach, then both units off below 80 m: the blind
-    landing in mode safe with the descent-rate limit); ``late-lock`` (no velocimeter, the
-    height 150 m off, the altimeter valid only below 400 m: overdue, descent-rate limit,
-    the late lock's correction re-plans the approach). NOT compared (no reference reaches
-    them): the braking phase and its time-to-go solutions, a divert (``land_here``), the
-    late-lock height re-base of eight agreeing samples, the terrain re-base onto beam
-    ranges, a covariance fault, the legacy variant (not ported).
+    Compared (each reference asserts it still goes through its pieces): ``terminal`` the
+    shipped scenario (approach, final, vertical descent, touchdown cut-off; velocimeter
+    fusion, its beam ranges as heights, its acceleration flown; the rotating Moon; the
+    five-state altimeter filter, its tilt model handed over); ``faults`` (a coast and the
+    accelerometer calibration, velocimeter samples between frames, unflagged beams, a beam's
+    dropout, altimeter spikes rejected, a frozen altimeter and a frozen velocimeter, an
+    altimeter bias the beams veto, a velocimeter bias whose correction re-plans, then both
+    units off below 80 m: the blind landing, mode safe); ``divert`` (no velocimeter, height
+    300 m off, altimeter valid below 150 m: overdue, descent-rate cap, the lock's correction
+    re-plans, the site unreachable: divert, land where it stops, mode safe); ``braking``
+    (from 400 m/s: braking's time-to-go solved at ignition and again 15 s later on the
+    measured thrust, braking to approach; cut at 130 s); ``disagree`` (beam ranges 1.5 km
+    long from the start, the altimeter valid below 1 km: beams rejected, the altimeter's
+    samples dispute them, the height re-based at the late lock, a re-plan; cut at 60 s).
+    NOT compared (no reference reaches them): the terrain re-based onto beam ranges, a
+    covariance fault, an engine-off frame after ignition, the legacy variant (not ported).
     """
     from bridge import protocol
     from fsw.core import VERSION
@@ -378,13 +427,14 @@ def test_c_port_matches_the_python_reference_cycle_by_cycle(reference, tmp_path)
         pytest.skip(f"examples/lander.c ports fsw {PORTED_FROM_VERSION}; fsw/ is now {VERSION} "
                     "(new guidance and navigation): the C port is to follow")
     build()
+    toml, want_outcome, want_modes, want_calls = REFERENCES[reference]
     scenario = "terminal"
-    if REFERENCES[reference] is not None:
+    if toml is not None:
         scenario = tmp_path / f"{reference}.toml"
-        scenario.write_text(REFERENCES[reference])
+        scenario.write_text(toml)
     hello, frames, commands, outcome, calls = _reference_run(scenario)
-    assert outcome == "landed" and len(frames) > 8000
-    missed = {name for name in MUST_CALL[reference] if not calls.get(name)}
+    assert outcome == want_outcome and len(frames) > 2500
+    missed = {name for name, least in want_calls.items() if calls.get(name, 0) < least}
     assert not missed, f"the {reference} reference no longer goes through {missed}: {calls}"
     lines = [f"hello {hello.hex()}"] + [f"frame {f.hex()}" for f in frames]
     done = subprocess.run([str(BUILD / "fsil-lander-replay")], input="\n".join(lines) + "\n",
@@ -408,7 +458,52 @@ def test_c_port_matches_the_python_reference_cycle_by_cycle(reference, tmp_path)
     print(f"C port vs fsw/ on {reference}, {len(frames)} cycles, modes {sorted(modes)}, "
           f"flags seen {flags_seen:#x}, calls {calls}; largest differences: {worst}")
     assert worst["throttle"] < 1e-8 and worst["torque"] < 1e-6 and worst["nav_m"] < 1e-4
-    assert {"approach", "terminal", "touchdown"} <= modes
+    assert want_modes <= modes
     if reference == "faults":
-        assert {"coast", "safe"} <= modes
         assert flags_seen & protocol.FLAG_ALT_REJECTED and flags_seen & protocol.FLAG_VEL_REJECTED
+
+
+def _replay(hello: bytes, frames: list) -> list:
+    lines = [f"hello {hello.hex()}"] + [f"frame {f.hex()}" for f in frames]
+    done = subprocess.run([str(BUILD / "fsil-lander-replay")], input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, timeout=120)
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("block", ["imu", "velocimeter", "moon"])
+def test_c_port_reads_optional_hello_blocks_as_fsw_does(block):
+    """Without the HELLO's imu block (fsw/ then sizes its altimeter filter for a tactical
+    unit; tried without the velocimeter too, which would hand the tilt model over),
+    velocimeter block (no velocimeter filter) or moon block (a Moon that does not turn),
+    the C port answers the first frames of the terminal run as fsw/ does with the same
+    HELLO, throttle within 1e-8: closer than fsw/ itself with and without the block (so a
+    C port that read the block wrongly would fail)."""
+    from bridge import protocol
+    from bridge.codec import decode, encode
+    from fsw.core import VERSION, FlightSoftware
+    from fsw.frame import Frame
+    if VERSION != PORTED_FROM_VERSION:
+        pytest.skip(f"examples/lander.c ports fsw {PORTED_FROM_VERSION}; fsw/ is now {VERSION}")
+    build()
+    drop = ["imu", "velocimeter"] if block == "imu" else [block]
+    hello, frames, _, _, _ = _reference_run("terminal", max_frames=3000 if block == "imu" else 1500)
+    h = decode(hello).fields
+    told = {key: value for key, value in h["config"].items() if key not in drop[1:]}
+    config = {key: value for key, value in told.items() if key != block}
+    fsw, fsw_told = FlightSoftware(config, "default"), FlightSoftware(told, "default")
+    answers = _replay(encode(protocol.HELLO, ["plant", h["scenario"], h["rates"], config]), frames)
+    assert answers[0]["ok"], answers[0]
+    assert len(answers) == len(frames) + 1
+    worst, block_effect = 0.0, 0.0
+    for k, (got, payload) in enumerate(zip(answers[1:], frames)):
+        d = decode(payload).fields
+        frame = Frame(d["seq"], d["t_us"], d["imu"], d["alt"], d["vel"])
+        throttle, torque, mode, nav, flags = fsw.step(frame)
+        block_effect = max(block_effect, abs(fsw_told.step(frame)[0] - throttle))
+        assert got["mode"] == mode and got["flags"] == flags, f"cycle {k}: {got}"
+        assert max(abs(_float(a) - b) for a, b in zip(got["torque_nm"], torque)) < 1e-6, k
+        assert max(abs(_float(a) - b) for a, b in zip(got["nav"][:3], nav[:3])) < 1e-4, k
+        worst = max(worst, abs(_float(got["throttle"]) - throttle))
+    print(f"without {block}: throttle differs by at most {worst} (the block's own effect "
+          f"on fsw/: {block_effect})")
+    assert worst < 1e-8 < block_effect
