@@ -139,7 +139,8 @@ def _check_landed(result) -> dict:
     assert "run ended: landed" in fsw_log
     summary = json.loads((out / "summary.json").read_text())
     assert summary["outcome"] == "landed"
-    assert summary["fsw_software"].startswith("fsil-example-fsw ")
+    # the version of fsw/ the C port follows (examples/lander.h LANDER_PORTED_FROM)
+    assert summary["fsw_software"].startswith(f"fsil-example-fsw {PORTED_FROM_VERSION} ")
     assert summary["fsw_runtime"].startswith("c99 ")
     assert summary["cycles"] > 8000
     with open(out / "history.csv", newline="") as f:
