@@ -108,6 +108,8 @@ class Navigator:
         # Moon-centred frame a float32 resolves only 0.125 m, and a 5 ms step's motion near
         # the ground would be lost in rounding.
         # ``r``, ``v``, ``q`` are inertial (MCI) at ``t_us``; the state is kept Moon-fixed.
+        self._cache_r_of = self._cache_up_of = self._cache_alt_of = None
+        self._cache_vs_of = self._cache_vs_up = None
         self.omega = float(omega_radps)
         self.t_us = t_us
         self.q_i = vec.qnormalize(tuple(q))    # body -> MCI, integrated from the gyros
@@ -223,27 +225,48 @@ class Navigator:
         return self.to_inertial(vec.add(self.v, (-w * r[1], w * r[0], 0.0)))
 
     # --- derived quantities -------------------------------------------------------------
+    # Position, up, altitude and vertical speed are asked for many times a cycle; each is
+    # kept with the state tuple(s) it was computed from (the tuple itself, so identity is
+    # the test: a moved state is a new tuple) and computed again only when they changed.
     @property
     def r(self):
         """Position from the Moon's centre, Moon-fixed (for gravity)."""
-        return vec.add(self.origin, self.d)
+        d = self.d
+        if d is not self._cache_r_of:
+            o = self.origin
+            self._cache_r = (o[0] + d[0], o[1] + d[1], o[2] + d[2])
+            self._cache_r_of = d
+        return self._cache_r
 
     def _move(self, delta):
         self.d = vec.add(self.d, delta)
 
     def up(self):
-        return vec.unit(self.r)
+        d = self.d
+        if d is not self._cache_up_of:
+            self._cache_up = vec.unit(self.r)
+            self._cache_up_of = d
+        return self._cache_up
 
     def altitude_m(self):
         """Navigated altitude above the landing-site datum."""
-        # |R u + d| - R, written so that it keeps its precision in float32.
-        d, R = self.d, self.site_radius_m
-        ud = vec.dot(self.site_up, d)
-        num = 2.0 * R * ud + vec.dot(d, d)
-        return num / (math.sqrt(R * R + num) + R)
+        d = self.d
+        if d is not self._cache_alt_of:
+            # |R u + d| - R, written so that it keeps its precision in float32.
+            R = self.site_radius_m
+            ud = vec.dot(self.site_up, d)
+            num = 2.0 * R * ud + vec.dot(d, d)
+            self._cache_alt = num / (math.sqrt(R * R + num) + R)
+            self._cache_alt_of = d
+        return self._cache_alt
 
     def vertical_speed_mps(self):
-        return vec.dot(self.v, self.up())
+        v, up = self.v, self.up()
+        if v is not self._cache_vs_of or up is not self._cache_vs_up:
+            self._cache_vs = v[0] * up[0] + v[1] * up[1] + v[2] * up[2]
+            self._cache_vs_of = v
+            self._cache_vs_up = up
+        return self._cache_vs
 
     def agl_m(self):
         """Navigated height above the ground under the lander (datum altitude - terrain)."""
@@ -266,55 +289,115 @@ class Navigator:
 
         With ``calibrating`` the engine is known to be off: the accelerometer readings are
         also summed for the bias estimate.
+
+        The arithmetic is ``vec``'s (qrotvec, qmul, qnormalize, rotate, gravity, add,
+        scale) written out on local floats, operation for operation in the same order, so
+        the same bits for a fraction of the interpreter's work (a frame has 4 samples).
         """
         dt_sum = 0.0
         fx = fy = fz = 0.0
-        sf = (0.0, 0.0, 0.0)          # the frame's specific-force increment, Moon-fixed
+        sfx = sfy = sfz = 0.0         # the frame's specific-force increment, Moon-fixed
         w = self.omega
         c, sn = self._c, self._s      # the Moon's turn (its change over a frame: 1e-8 rad)
+        sqrt, sin, cos = math.sqrt, math.sin, math.cos
+        legacy = self.legacy
+        ab0, ab1, ab2 = self.accel_bias
+        o0, o1, o2 = self.origin
+        d0, d1, d2 = self.d
+        v0, v1, v2 = self.v
+        qw, qx, qy, qz = self.q_i
+        a0, a1, a2 = self._dv_acc
+        t_prev = self.t_us
+        cal = self._cal_sum
+        last = None
         for s in imu:
             t_us = s[0]
-            dt = (t_us - self.t_us) * 1e-6
+            dt = (t_us - t_prev) * 1e-6
             if dt <= 0.0:
                 continue
-            self.t_us = t_us
+            t_prev = t_us
             dt_sum += dt
             if calibrating:
-                self._cal_sum[0] += s[1]
-                self._cal_sum[1] += s[2]
-                self._cal_sum[2] += s[3]
+                cal[0] += s[1]
+                cal[1] += s[2]
+                cal[2] += s[3]
                 self._cal_time_s += dt
-            dv_b = (s[1] - self.accel_bias[0] * dt, s[2] - self.accel_bias[1] * dt,
-                    s[3] - self.accel_bias[2] * dt)
-            dth = (s[4], s[5], s[6])
-            # Attitude: rotate by the delta-angle (half before, half after for dv).
-            q_mid = vec.qmul(self.q_i, vec.qrotvec(vec.scale(dth, 0.5)))
-            self.q_i = vec.qnormalize(vec.qmul(self.q_i, vec.qrotvec(dth)))
-            dv_i = vec.rotate(q_mid, dv_b)
-            fx += dv_b[0]
-            fy += dv_b[1]
-            fz += dv_b[2]
-            r = self.r
-            v_old = self.v
-            if self.legacy:
+            b0 = s[1] - ab0 * dt
+            b1 = s[2] - ab1 * dt
+            b2 = s[3] - ab2 * dt
+            t0, t1, t2 = s[4], s[5], s[6]
+            # q_mid = q_i * qrotvec(dth * 0.5)
+            h0, h1, h2 = t0 * 0.5, t1 * 0.5, t2 * 0.5
+            a = sqrt(h0 * h0 + h1 * h1 + h2 * h2)
+            if a < 1e-9:
+                e0, e1, e2, e3 = 1.0, 0.5 * h0, 0.5 * h1, 0.5 * h2
+                n = sqrt(e0 * e0 + e1 * e1 + e2 * e2 + e3 * e3)
+                rw, rx, ry, rz = e0 / n, e1 / n, e2 / n, e3 / n
+            else:
+                k = sin(0.5 * a) / a
+                rw, rx, ry, rz = cos(0.5 * a), h0 * k, h1 * k, h2 * k
+            mw = qw * rw - qx * rx - qy * ry - qz * rz
+            mx = qw * rx + qx * rw + qy * rz - qz * ry
+            my = qw * ry - qx * rz + qy * rw + qz * rx
+            mz = qw * rz + qx * ry - qy * rx + qz * rw
+            # q_i = qnormalize(q_i * qrotvec(dth))
+            a = sqrt(t0 * t0 + t1 * t1 + t2 * t2)
+            if a < 1e-9:
+                e0, e1, e2, e3 = 1.0, 0.5 * t0, 0.5 * t1, 0.5 * t2
+                n = sqrt(e0 * e0 + e1 * e1 + e2 * e2 + e3 * e3)
+                rw, rx, ry, rz = e0 / n, e1 / n, e2 / n, e3 / n
+            else:
+                k = sin(0.5 * a) / a
+                rw, rx, ry, rz = cos(0.5 * a), t0 * k, t1 * k, t2 * k
+            e0 = qw * rw - qx * rx - qy * ry - qz * rz
+            e1 = qw * rx + qx * rw + qy * rz - qz * ry
+            e2 = qw * ry - qx * rz + qy * rw + qz * rx
+            e3 = qw * rz + qx * ry - qy * rx + qz * rw
+            n = sqrt(e0 * e0 + e1 * e1 + e2 * e2 + e3 * e3)
+            qw, qx, qy, qz = e0 / n, e1 / n, e2 / n, e3 / n
+            # dv_i = rotate(q_mid, dv_b)
+            tx = 2.0 * (my * b2 - mz * b1)
+            ty = 2.0 * (mz * b0 - mx * b2)
+            tz = 2.0 * (mx * b1 - my * b0)
+            i0 = b0 + mw * tx + my * tz - mz * ty
+            i1 = b1 + mw * ty + mz * tx - mx * tz
+            i2 = b2 + mw * tz + mx * ty - my * tx
+            fx += b0
+            fy += b1
+            fz += b2
+            r0, r1, r2 = o0 + d0, o1 + d1, o2 + d2
+            if legacy:
                 # Gravity where the unaided inertial solution is (feedforward aiding).
-                g = gravity(vec.sub(r, self.ins_offset_m))
+                g = gravity(vec.sub((r0, r1, r2), self.ins_offset_m))
                 self.ins_offset_m = vec.add(self.ins_offset_m,
                                             vec.scale(self.ins_offset_mps, dt))
+                g0, g1, g2 = g
             else:
-                g = gravity(r)
+                rr = r0 * r0 + r1 * r1 + r2 * r2
+                k = -GM_M3PS2 / (rr * sqrt(rr))
+                g0, g1, g2 = r0 * k, r1 * k, r2 * k
             if w != 0.0:
                 # Into the turning frame: dv Moon-fixed, gravity plus the Coriolis and
                 # centrifugal accelerations.
-                dv_i = (c * dv_i[0] + sn * dv_i[1], -sn * dv_i[0] + c * dv_i[1], dv_i[2])
-                g = (g[0] + w * (2.0 * v_old[1] + w * r[0]),
-                     g[1] + w * (w * r[1] - 2.0 * v_old[0]), g[2])
-            sf = vec.add(sf, dv_i)
-            dv = vec.add(dv_i, vec.scale(g, dt))
-            self._dv_acc = vec.add(self._dv_acc, dv)
-            self.v = vec.add(v_old, dv)
-            self._move(vec.scale(vec.add(v_old, self.v), 0.5 * dt))
-            self.last_rate_body = vec.scale(dth, 1.0 / dt)
+                i0, i1 = c * i0 + sn * i1, -sn * i0 + c * i1
+                g0, g1 = g0 + w * (2.0 * v1 + w * r0), g1 + w * (w * r1 - 2.0 * v0)
+            sfx, sfy, sfz = sfx + i0, sfy + i1, sfz + i2
+            e0, e1, e2 = i0 + g0 * dt, i1 + g1 * dt, i2 + g2 * dt
+            a0, a1, a2 = a0 + e0, a1 + e1, a2 + e2
+            n0, n1, n2 = v0 + e0, v1 + e1, v2 + e2
+            k = 0.5 * dt
+            d0, d1, d2 = d0 + (v0 + n0) * k, d1 + (v1 + n1) * k, d2 + (v2 + n2) * k
+            v0, v1, v2 = n0, n1, n2
+            last = (t0, t1, t2, dt)
+        self.t_us = t_prev
+        if last is not None:
+            self.q_i = (qw, qx, qy, qz)
+            self.v = (v0, v1, v2)
+            self.d = (d0, d1, d2)
+            self._dv_acc = (a0, a1, a2)
+            t0, t1, t2, dt = last
+            k = 1.0 / dt
+            self.last_rate_body = (t0 * k, t1 * k, t2 * k)
         self._turn(self.t_us)
         if dt_sum > 0.0:
             hist = self._hist
@@ -323,7 +406,8 @@ class Navigator:
                 hist.pop(0)
             self.specific_force_mps2 = math.sqrt(fx * fx + fy * fy + fz * fz) / dt_sum
             if not self.legacy:
-                self._tilt_step(vec.scale(sf, 1.0 / dt_sum), dt_sum)
+                k = 1.0 / dt_sum
+                self._tilt_step((sfx * k, sfy * k, sfz * k), dt_sum)
             self._propagate_cov(dt_sum, self.specific_force_mps2)
 
     def _imu_noise(self, imu, att_sigma_rad):
@@ -415,21 +499,36 @@ class Navigator:
         c03, c04 = 0.5 * c * dt * dt, c * dt * dt * dt / 6.0
         c13, c14 = c * dt, 0.5 * c * dt * dt
         # F P F^T with F = I + E (E: (0,1) dt, (0,3) c03, (0,4) c04, (1,3) c13, (1,4) c14,
-        # (3,4) dt): rows 0, 1, 3 in that order read only rows not yet changed; then the
-        # columns the same way.
-        r0, r1, r3, r4 = 0, n, 3 * n, 4 * n
-        for j in range(n):
-            P[r0 + j] += dt * P[r1 + j] + c03 * P[r3 + j] + c04 * P[r4 + j]
-            P[r1 + j] += c13 * P[r3 + j] + c14 * P[r4 + j]
-            P[r3 + j] += dt * P[r4 + j]
-        for i in range(n):
-            ri = i * n
-            P[ri] += dt * P[ri + 1] + c03 * P[ri + 3] + c04 * P[ri + 4]
-            P[ri + 1] += c13 * P[ri + 3] + c14 * P[ri + 4]
-            P[ri + 3] += dt * P[ri + 4]
-        for i in range(n):          # exactly symmetric (the sums above ran in two orders)
-            for j in range(i + 1, n):
-                P[j * n + i] = P[i * n + j]
+        # (3,4) dt): first the rows (F P: rows 0, 1, 3 each from rows not yet changed),
+        # then the columns ((F P) F^T, each row's columns 0, 1, 3 the same way), then the
+        # lower triangle copied from the upper (exactly symmetric: the sums ran in two
+        # orders). Written out on the 25 elements: only the upper triangle's are formed,
+        # each with the operations, in the order, of the loops over rows and columns.
+        (p00, p01, p02, p03, p04, p10, p11, p12, p13, p14, p20, p21, p22, p23, p24,
+         p30, p31, p32, p33, p34, p40, p41, p42, p43, p44) = P
+        a00 = p00 + (dt * p10 + c03 * p30 + c04 * p40)      # rows
+        a01 = p01 + (dt * p11 + c03 * p31 + c04 * p41)
+        a02 = p02 + (dt * p12 + c03 * p32 + c04 * p42)
+        a03 = p03 + (dt * p13 + c03 * p33 + c04 * p43)
+        a04 = p04 + (dt * p14 + c03 * p34 + c04 * p44)
+        a11 = p11 + (c13 * p31 + c14 * p41)
+        a12 = p12 + (c13 * p32 + c14 * p42)
+        a13 = p13 + (c13 * p33 + c14 * p43)
+        a14 = p14 + (c13 * p34 + c14 * p44)
+        a33 = p33 + dt * p43
+        a34 = p34 + dt * p44
+        b00 = a00 + (dt * a01 + c03 * a03 + c04 * a04)      # columns, upper triangle
+        b01 = a01 + (c13 * a03 + c14 * a04)
+        b03 = a03 + dt * a04
+        b11 = a11 + (c13 * a13 + c14 * a14)
+        b13 = a13 + dt * a14
+        b23 = p23 + dt * p24
+        b33 = a33 + dt * a34
+        P[:] = [b00, b01, a02, b03, a04,
+                b01, b11, a12, b13, a14,
+                a02, a12, p22, b23, p24,
+                b03, b13, b23, b33, a34,
+                a04, a14, p24, a34, p44]
         # The accelerometer: white noise, and its slowly varying bias and scale error as
         # white noise of the same variance over their correlation time.
         q_acc = self.q_vrw + self.q_accel_bias + \

@@ -24,14 +24,15 @@ import math
 from fsw import kf, vec
 
 
-# VelocimeterFilter.propagate's element indices in the 6 x 6 covariance (row-major):
-# rows and columns of v (0-2) gaining dt times those of b (3-5); the elements of the cross
-# blocks and of the b block; the upper triangle with the lower element it is copied to.
+# VelocimeterFilter.propagate's elements of the 6 x 6 covariance (row-major), upper
+# triangle only: the velocity block's (v, v) with the indices of (b, v), (v, b) and (b, b)
+# it is formed from, and whether it is on the diagonal; the cross block's (v, b) with its
+# (b, b); the b block's; and each upper element with the lower one it is copied to.
 _N = 6
-_ROWS = [(i * _N + j, (i + 3) * _N + j) for i in range(3) for j in range(_N)]
-_COLS = [(j * _N + i, j * _N + i + 3) for j in range(_N) for i in range(3)]
-_ONCE = [r * _N + c for r in range(_N) for c in range(_N) if (r >= 3) != (c >= 3)]
-_TWICE = [r * _N + c for r in range(3, _N) for c in range(3, _N)]
+_VV = [(i * _N + j, (i + 3) * _N + j, i * _N + j + 3, (i + 3) * _N + j + 3, i == j)
+       for i in range(3) for j in range(i, 3)]
+_VB = [(i * _N + j, (i + 3) * _N + j) for i in range(3) for j in range(3, _N)]
+_BB = [(i * _N + j, i == j) for i in range(3, _N) for j in range(i, _N)]
 _UPPER = [(i * _N + j, j * _N + i) for i in range(_N) for j in range(i + 1, _N)]
 
 
@@ -81,25 +82,26 @@ class VelocimeterFilter:
         cannot know) is added to ``nav``'s velocity."""
         if dt <= 0.0:
             return
-        n, P = self.N, self.P
+        P = self.P
         phi = math.exp(-dt / self.ACCEL_TAU_S)
-        # P <- F P F^T with F = [[I, dt I], [0, phi I]], per 3x3 block, over the index
-        # lists below: every element gets the operations it got from loops over the rows
-        # and columns, in the same order, so the same bits, for less interpreter work.
-        for a, b in _ROWS:          # rows i: v_i + dt b_i
-            P[a] += dt * P[b]
-        for a, b in _COLS:          # columns i: the same on the right
-            P[a] += dt * P[b]
-        for a in _ONCE:             # the cross blocks: phi once (row or column)
-            P[a] *= phi
-        for a in _TWICE:            # the b block: phi by row, then by column
-            P[a] = P[a] * phi * phi
         q = q_mps2 * q_mps2 * dt
         qb = self.ACCEL_SIGMA_MPS2 ** 2 * (1.0 - phi * phi)
-        for i in range(3):
-            P[i * n + i] += q
-            P[(i + 3) * n + i + 3] += qb
-        for a, b in _UPPER:         # exactly symmetric (the sums above ran in two orders)
+        # P <- F P F^T + Q with F = [[I, dt I], [0, phi I]]: as loops would do it, first the
+        # rows of v (each plus dt times the row of b), then the columns of v (the same on
+        # the right), the cross blocks times phi, the b block times phi and phi, Q on the
+        # diagonal, the lower triangle copied from the upper. Only the upper triangle is
+        # formed, each element with the loops' operations in their order (the same bits):
+        # (v, v) from its own, its (b, v), (v, b) and (b, b) elements, all read before they
+        # change; then (v, b), then (b, b).
+        for a, bv, vb, bb, diag in _VV:
+            x = P[a] + dt * P[bv] + dt * (P[vb] + dt * P[bb])
+            P[a] = x + q if diag else x
+        for a, bb in _VB:
+            P[a] = (P[a] + dt * P[bb]) * phi
+        for a, diag in _BB:
+            x = P[a] * phi * phi
+            P[a] = x + qb if diag else x
+        for a, b in _UPPER:
             P[b] = P[a]
         b = self.accel
         if nav is not None and self.healthy:

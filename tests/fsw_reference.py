@@ -1,0 +1,295 @@
+"""The unoptimised forms of the hot paths that speed work rewrote, kept as references.
+
+Each function here is the code as it stood at fsw 0.6.0 (main 1f9f479), verbatim but for
+the ``self`` of a method, before it was written out for speed; ``tests/test_speed_identity.py``
+checks the rewritten code against these, function by function on random inputs and over a
+whole run (the history must be the same bit for bit). :data:`PATCHES` lists
+``(owner, attribute name, reference)``: patched in, a run takes the old paths throughout.
+"""
+
+from __future__ import annotations
+
+import math
+
+from fsw import kf, vec
+from fsw.nav import Navigator, gravity
+from fsw.velnav import VelocimeterFilter
+
+
+def nav_propagate(self, imu, calibrating=False):
+    """fsw.nav.Navigator.propagate."""
+    dt_sum = 0.0
+    fx = fy = fz = 0.0
+    sf = (0.0, 0.0, 0.0)          # the frame's specific-force increment, Moon-fixed
+    w = self.omega
+    c, sn = self._c, self._s      # the Moon's turn (its change over a frame: 1e-8 rad)
+    for s in imu:
+        t_us = s[0]
+        dt = (t_us - self.t_us) * 1e-6
+        if dt <= 0.0:
+            continue
+        self.t_us = t_us
+        dt_sum += dt
+        if calibrating:
+            self._cal_sum[0] += s[1]
+            self._cal_sum[1] += s[2]
+            self._cal_sum[2] += s[3]
+            self._cal_time_s += dt
+        dv_b = (s[1] - self.accel_bias[0] * dt, s[2] - self.accel_bias[1] * dt,
+                s[3] - self.accel_bias[2] * dt)
+        dth = (s[4], s[5], s[6])
+        # Attitude: rotate by the delta-angle (half before, half after for dv).
+        q_mid = vec.qmul(self.q_i, vec.qrotvec(vec.scale(dth, 0.5)))
+        self.q_i = vec.qnormalize(vec.qmul(self.q_i, vec.qrotvec(dth)))
+        dv_i = vec.rotate(q_mid, dv_b)
+        fx += dv_b[0]
+        fy += dv_b[1]
+        fz += dv_b[2]
+        r = self.r
+        v_old = self.v
+        if self.legacy:
+            # Gravity where the unaided inertial solution is (feedforward aiding).
+            g = gravity(vec.sub(r, self.ins_offset_m))
+            self.ins_offset_m = vec.add(self.ins_offset_m,
+                                        vec.scale(self.ins_offset_mps, dt))
+        else:
+            g = gravity(r)
+        if w != 0.0:
+            # Into the turning frame: dv Moon-fixed, gravity plus the Coriolis and
+            # centrifugal accelerations.
+            dv_i = (c * dv_i[0] + sn * dv_i[1], -sn * dv_i[0] + c * dv_i[1], dv_i[2])
+            g = (g[0] + w * (2.0 * v_old[1] + w * r[0]),
+                 g[1] + w * (w * r[1] - 2.0 * v_old[0]), g[2])
+        sf = vec.add(sf, dv_i)
+        dv = vec.add(dv_i, vec.scale(g, dt))
+        self._dv_acc = vec.add(self._dv_acc, dv)
+        self.v = vec.add(v_old, dv)
+        self._move(vec.scale(vec.add(v_old, self.v), 0.5 * dt))
+        self.last_rate_body = vec.scale(dth, 1.0 / dt)
+    self._turn(self.t_us)
+    if dt_sum > 0.0:
+        hist = self._hist
+        hist.append((self.t_us, self.q, self._dv_acc))
+        if len(hist) > self.HISTORY_FRAMES:
+            hist.pop(0)
+        self.specific_force_mps2 = math.sqrt(fx * fx + fy * fy + fz * fz) / dt_sum
+        if not self.legacy:
+            self._tilt_step(vec.scale(sf, 1.0 / dt_sum), dt_sum)
+        self._propagate_cov(dt_sum, self.specific_force_mps2)
+
+
+
+def nav_propagate_cov(self, dt, f_mps2):
+    """P' = F P F^T + Q over ``dt``.
+
+    The states are the errors of height, vertical speed, terrain height, tilt (about
+    ``tilt_axis``) and tilt drift; ``h' = v``, ``v' = c tilt``, ``tilt' = drift``, with
+    ``c`` the vertical acceleration per radian of tilt (``tilt_coupling_mps2``). The
+    legacy variant keeps the first three (its tilt and drift have no variance).
+
+    The terrain under the lander changes as it flies (a random walk in the distance
+    flown); its variance is held at what the map knows at this distance from the site
+    by scaling the terrain state's whole row and column (a congruence: the covariance
+    stays positive semi-definite), never by clipping the variance alone.
+    """
+    P, n = self.P, self.N
+    # Vertical acceleration error: the accelerometer's noise, and the thrust seen
+    # through an attitude error (it turns a braking burn's horizontal thrust upwards).
+    a_tilt = 0.0 if self.legacy else self.TILT_SIGMA_RAD * f_mps2
+    self.process_accel_mps2 = math.sqrt(self.ACCEL_NOISE_MPS2 ** 2 + a_tilt * a_tilt)
+    q_a = self.process_accel_mps2 * self.process_accel_mps2 * dt
+    if self.legacy:
+        p00 = P[0] + 2.0 * dt * P[1] + dt * dt * P[n + 1]
+        p01 = P[1] + dt * P[n + 1]
+        p02 = P[2] + dt * P[n + 2]
+        P[0], P[1], P[2] = p00, p01, p02
+        P[n], P[2 * n] = p01, p02
+        P[n + 1] += q_a
+        return
+    c = self.tilt_coupling_mps2
+    c03, c04 = 0.5 * c * dt * dt, c * dt * dt * dt / 6.0
+    c13, c14 = c * dt, 0.5 * c * dt * dt
+    # F P F^T with F = I + E (E: (0,1) dt, (0,3) c03, (0,4) c04, (1,3) c13, (1,4) c14,
+    # (3,4) dt): rows 0, 1, 3 in that order read only rows not yet changed; then the
+    # columns the same way.
+    r0, r1, r3, r4 = 0, n, 3 * n, 4 * n
+    for j in range(n):
+        P[r0 + j] += dt * P[r1 + j] + c03 * P[r3 + j] + c04 * P[r4 + j]
+        P[r1 + j] += c13 * P[r3 + j] + c14 * P[r4 + j]
+        P[r3 + j] += dt * P[r4 + j]
+    for i in range(n):
+        ri = i * n
+        P[ri] += dt * P[ri + 1] + c03 * P[ri + 3] + c04 * P[ri + 4]
+        P[ri + 1] += c13 * P[ri + 3] + c14 * P[ri + 4]
+        P[ri + 3] += dt * P[ri + 4]
+    for i in range(n):          # exactly symmetric (the sums above ran in two orders)
+        for j in range(i + 1, n):
+            P[j * n + i] = P[i * n + j]
+    # The accelerometer: white noise, and its slowly varying bias and scale error as
+    # white noise of the same variance over their correlation time.
+    q_acc = self.q_vrw + self.q_accel_bias + \
+        (self.accel_scale * f_mps2) ** 2 * self.accel_tau_s
+    P[n + 1] += q_a + q_acc * dt
+    P[3 * n + 3] += self.q_tilt * dt
+    P[4 * n + 4] += self.q_drift * dt
+    v_h = vec.norm(vec.sub(self.v, vec.scale(self.up(), self.vertical_speed_mps())))
+    P[2 * n + 2] += (self.TERRAIN_RATE_M_PER_M * v_h) ** 2 * dt
+    cap = self.map_sigma_m()
+    if P[2 * n + 2] > cap * cap:
+        # Known no better than the map: the estimate relaxes towards the map's
+        # (the datum) with its spread -- one linear map of state and covariance.
+        k = cap / math.sqrt(P[2 * n + 2])
+        kf.scale_state(P, n, 2, k)
+        self.terrain_m *= k
+
+
+def nav_r(self):
+    """fsw.nav.Navigator.r (a property)."""
+    return vec.add(self.origin, self.d)
+
+
+def nav_up(self):
+    """fsw.nav.Navigator.up."""
+    return vec.unit(self.r)
+
+
+def nav_altitude_m(self):
+    """Navigated altitude above the landing-site datum."""
+    # |R u + d| - R, written so that it keeps its precision in float32.
+    d, R = self.d, self.site_radius_m
+    ud = vec.dot(self.site_up, d)
+    num = 2.0 * R * ud + vec.dot(d, d)
+    return num / (math.sqrt(R * R + num) + R)
+
+
+def nav_vertical_speed_mps(self):
+    """fsw.nav.Navigator.vertical_speed_mps."""
+    return vec.dot(self.v, self.up())
+
+
+# ----------------------------------------------------------------- fsw/velnav.py
+# VelocimeterFilter.propagate's element indices in the 6 x 6 covariance (row-major):
+# rows and columns of v (0-2) gaining dt times those of b (3-5); the elements of the cross
+# blocks and of the b block; the upper triangle with the lower element it is copied to.
+_N = 6
+_ROWS = [(i * _N + j, (i + 3) * _N + j) for i in range(3) for j in range(_N)]
+_COLS = [(j * _N + i, j * _N + i + 3) for j in range(_N) for i in range(3)]
+_ONCE = [r * _N + c for r in range(_N) for c in range(_N) if (r >= 3) != (c >= 3)]
+_TWICE = [r * _N + c for r in range(3, _N) for c in range(3, _N)]
+_UPPER = [(i * _N + j, j * _N + i) for i in range(_N) for j in range(i + 1, _N)]
+
+
+def velnav_propagate(self, dt, q_mps2, nav=None):
+    """Velocity error ``dv' = b``, unmodelled acceleration ``b' = -b / tau`` (Gauss-
+    Markov); the velocity error's variance grows by ``q_mps2^2 dt`` on every axis. The
+    estimated ``b`` (the thrust seen through an attitude error, which the strapdown
+    cannot know) is added to ``nav``'s velocity."""
+    if dt <= 0.0:
+        return
+    n, P = self.N, self.P
+    phi = math.exp(-dt / self.ACCEL_TAU_S)
+    # P <- F P F^T with F = [[I, dt I], [0, phi I]], per 3x3 block, over the index
+    # lists below: every element gets the operations it got from loops over the rows
+    # and columns, in the same order, so the same bits, for less interpreter work.
+    for a, b in _ROWS:          # rows i: v_i + dt b_i
+        P[a] += dt * P[b]
+    for a, b in _COLS:          # columns i: the same on the right
+        P[a] += dt * P[b]
+    for a in _ONCE:             # the cross blocks: phi once (row or column)
+        P[a] *= phi
+    for a in _TWICE:            # the b block: phi by row, then by column
+        P[a] = P[a] * phi * phi
+    q = q_mps2 * q_mps2 * dt
+    qb = self.ACCEL_SIGMA_MPS2 ** 2 * (1.0 - phi * phi)
+    for i in range(3):
+        P[i * n + i] += q
+        P[(i + 3) * n + i + 3] += qb
+    for a, b in _UPPER:         # exactly symmetric (the sums above ran in two orders)
+        P[b] = P[a]
+    b = self.accel
+    if nav is not None and self.healthy:
+        # Only while the beams keep measuring it: an estimate left from a unit that has
+        # gone silent is flown no further (its decay alone, from 0.01 m/s^2 learnt in
+        # 13 s, left a blind lander 1 m/s off in vertical speed).
+        nav.v = vec.add(nav.v, vec.scale(b, dt))
+    self.accel = vec.scale(b, phi)
+
+
+# ----------------------------------------------------------------- fsw/kf.py
+def kf_innovation_var(P, n, H, r):
+    """(h, S): ``h = P H^T`` and the innovation variance ``S = H P H^T + r``."""
+    h = []
+    for i in range(n):
+        row = i * n
+        acc = 0.0
+        for j in range(n):
+            if H[j] != 0.0:
+                acc += P[row + j] * H[j]
+        h.append(acc)
+    s = r
+    for j in range(n):
+        if H[j] != 0.0:
+            s += H[j] * h[j]
+    return h, s
+
+
+def kf_update(P, n, h, s, K):
+    """Joseph-form covariance update for gain ``K`` (``h``, ``s`` from innovation_var)."""
+    for i in range(n):
+        ki, hi = K[i], h[i]
+        row = i * n
+        for j in range(i, n):
+            v = P[row + j] - ki * h[j] - hi * K[j] + s * ki * K[j]
+            P[row + j] = v
+            P[j * n + i] = v
+
+
+def kf_psd_fault(P, n, tol=1e-6):
+    """True when ``P`` is not a symmetric positive semi-definite matrix (or not finite)."""
+    scale = 0.0
+    for i in range(n):
+        d = P[i * n + i]
+        if not (d == d) or d in (math.inf, -math.inf):  # NaN or infinite
+            return True
+        if d > scale:
+            scale = d
+        for j in range(i + 1, n):
+            if P[i * n + j] != P[j * n + i]:
+                return True
+    if scale <= 0.0:
+        return scale < 0.0
+    floor = -tol * scale
+    # LDL^T, stopping at the first negative pivot; a zero pivot (a state known exactly)
+    # needs a zero column below it.
+    L = [0.0] * (n * n)
+    D = [0.0] * n
+    for j in range(n):
+        d = P[j * n + j]
+        for k in range(j):
+            d -= L[j * n + k] * L[j * n + k] * D[k]
+        if d < floor:
+            return True
+        D[j] = d
+        for i in range(j + 1, n):
+            v = P[i * n + j]
+            for k in range(j):
+                v -= L[i * n + k] * L[j * n + k] * D[k]
+            if d > tol * scale:
+                L[i * n + j] = v / d
+            elif abs(v) > math.sqrt(tol) * scale:
+                return True  # a zero variance with a non-zero covariance
+    return False
+
+
+PATCHES = [
+    (Navigator, "propagate", nav_propagate),
+    (Navigator, "_propagate_cov", nav_propagate_cov),
+    (Navigator, "r", property(nav_r)),
+    (Navigator, "up", nav_up),
+    (Navigator, "altitude_m", nav_altitude_m),
+    (Navigator, "vertical_speed_mps", nav_vertical_speed_mps),
+    (VelocimeterFilter, "propagate", velnav_propagate),
+    (kf, "innovation_var", kf_innovation_var),
+    (kf, "update", kf_update),
+    (kf, "psd_fault", kf_psd_fault),
+]
