@@ -412,7 +412,7 @@ class History:
         """A pyarrow Table with the Parquet file's schema (missing cells as nulls)."""
         pa, _ = _pyarrow()
         schema = arrow_schema(self.cols)
-        arrays = [pa.array(_from_numpy(c.kind, self.data[c.name]), type=field.type)
+        arrays = [_to_arrow(pa, c.kind, self.data[c.name], field.type)
                   for c, field in zip(self.cols, schema)]
         return pa.Table.from_arrays(arrays, schema=schema)
 
@@ -493,6 +493,21 @@ def _to_numpy(kind: str, col: Sequence[Any]) -> np.ndarray:
     if kind == "s":
         return np.array(col, dtype=object)
     return np.array(col, dtype=np.float64)   # f, f?, i? (None -> NaN)
+
+
+def _to_arrow(pa: Any, kind: str, arr: np.ndarray, type_: Any) -> Any:
+    """A column as a pyarrow array straight from numpy: the values of
+    ``pa.array(_from_numpy(kind, arr), type=type_)`` (floats bit for bit, NaN of a
+    may-be-missing column as null, integers that may be missing as int64 with nulls)
+    without a Python object per cell."""
+    if kind == "f" or kind == "i":
+        return pa.array(arr, type=type_)
+    if kind == "f?" or kind == "i?":
+        missing = np.isnan(arr)
+        if kind == "i?":
+            arr = np.where(missing, 0.0, arr).astype(np.int64)
+        return pa.array(arr, type=type_, mask=missing)
+    return pa.array(_from_numpy(kind, arr), type=type_)
 
 
 def _from_numpy(kind: str, arr: np.ndarray) -> list:

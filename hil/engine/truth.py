@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from plant.dynamics import quat_to_matrix
 
 _AXES: dict[int, tuple] = {}   # id(site) -> (site, up, east, north)
 _sqrt, _asin, _atan2, _acos, _degrees = math.sqrt, math.asin, math.atan2, math.acos, math.degrees
@@ -43,8 +42,10 @@ def truth_cells(plant: Any) -> tuple[list[float], list[float], float, tuple]:
     hx, hy, hz = wx - v_up * px, wy - v_up * py, wz - v_up * pz
     v_horiz = _sqrt(hx * hx + hy * hy + hz * hz)
     down, cross = _ground_coordinates(plant.site, fx, fy, fz)
-    rot = quat_to_matrix(s[6:10])
-    c = rot[0][2] * ux + rot[1][2] * uy + rot[2][2] * uz
+    # The body z axis in MCI: quat_to_matrix(s[6:10])'s third column, its expressions.
+    qw, qx, qy, qz = s[6], s[7], s[8], s[9]
+    c = 2 * (qx * qz + qw * qy) * ux + 2 * (qy * qz - qw * qx) * uy + \
+        (1 - 2 * (qx * qx + qy * qy)) * uz
     tilt = _degrees(_acos(max(-1.0, min(1.0, c))))
     alt_m = plant.terrain.altitude_m((fx, fy, fz))
     mass = s[13]
