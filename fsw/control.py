@@ -21,25 +21,35 @@ FAR_OFF_RAD = 1.0      # beyond this pointing error the engine idles at minimum 
 
 def attitude_torque(q, w_body, d_inertial, inertia, max_torque):
     """Torque (N m, body) steering body +z onto unit vector ``d_inertial``; and the error (rad)."""
-    b_z = vec.rotate(q, (0.0, 0.0, 1.0))
-    axis = vec.cross(b_z, d_inertial)
-    s = vec.norm(axis)
-    angle = math.atan2(s, vec.dot(b_z, d_inertial))
+    # vec.rotate(q, (0, 0, 1)), cross, norm, dot, scale and rotate_inv written out, each
+    # operation as there and in the same order (once a cycle).
+    w, x, y, z = q
+    tx = 2.0 * (y * 1.0 - z * 0.0)
+    ty = 2.0 * (z * 0.0 - x * 1.0)
+    tz = 2.0 * (x * 0.0 - y * 0.0)
+    b0 = 0.0 + w * tx + y * tz - z * ty
+    b1 = 0.0 + w * ty + z * tx - x * tz
+    b2 = 1.0 + w * tz + x * ty - y * tx
+    d0, d1, d2 = d_inertial
+    a0, a1, a2 = b1 * d2 - b2 * d1, b2 * d0 - b0 * d2, b0 * d1 - b1 * d0
+    s = math.sqrt(a0 * a0 + a1 * a1 + a2 * a2)
+    angle = math.atan2(s, b0 * d0 + b1 * d1 + b2 * d2)
     if s > 1e-12:
-        e_i = vec.scale(axis, angle / s)
+        k = angle / s
+        e_i = (a0 * k, a1 * k, a2 * k)
     elif angle > 1.0:  # exactly opposite: any perpendicular axis
-        e_i = vec.scale(vec.unit(vec.cross(b_z, (1.0, 0.0, 0.0))), angle)
+        e_i = vec.scale(vec.unit(vec.cross((b0, b1, b2), (1.0, 0.0, 0.0))), angle)
     else:
         e_i = (0.0, 0.0, 0.0)
-    e_b = vec.rotate_inv(q, e_i)
-    w_des = [K_ANGLE * e_b[0], K_ANGLE * e_b[1], 0.0]
-    w_mag = math.sqrt(w_des[0] ** 2 + w_des[1] ** 2)
+    e_b = vec.rotate((w, -x, -y, -z), e_i)
+    w0, w1 = K_ANGLE * e_b[0], K_ANGLE * e_b[1]
+    w_mag = math.sqrt(w0 ** 2 + w1 ** 2)
     if w_mag > MAX_RATE_RADPS:
-        w_des[0] *= MAX_RATE_RADPS / w_mag
-        w_des[1] *= MAX_RATE_RADPS / w_mag
+        w0 *= MAX_RATE_RADPS / w_mag
+        w1 *= MAX_RATE_RADPS / w_mag
     torque = []
-    for i in range(3):
-        t = inertia[i] * K_RATE * (w_des[i] - w_body[i])
+    for i, w_des in ((0, w0), (1, w1), (2, 0.0)):
+        t = inertia[i] * K_RATE * (w_des - w_body[i])
         torque.append(vec.clamp(t, -max_torque[i], max_torque[i]))
     return (torque[0], torque[1], torque[2]), angle
 

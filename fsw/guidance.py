@@ -35,32 +35,48 @@ class SiteGeometry:
         """Curvilinear state from the position ``d`` relative to the site's datum point:
         (alt, downrange, crossrange), their rates, and the local axes. ``alt_m`` may give the
         altitude already computed (float32-safe, see nav.Navigator.altitude_m)."""
+        # vec's operations written out, in their order (every cycle in guided flight).
         R = self.radius_m
-        r = vec.add(vec.scale(self.up, R), d)
-        rn = vec.norm(r)
-        u = vec.scale(r, 1.0 / rn)
-        e_a = vec.unit(vec.cross(self.north, u))
-        e_c = vec.cross(u, e_a)
+        up, nt = self.up, self.north
+        r0, r1, r2 = up[0] * R + d[0], up[1] * R + d[1], up[2] * R + d[2]
+        rn = math.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
+        k = 1.0 / rn
+        u0, u1, u2 = r0 * k, r1 * k, r2 * k
+        c0 = nt[1] * u2 - nt[2] * u1                   # e_a = unit(north x u)
+        c1 = nt[2] * u0 - nt[0] * u2
+        c2 = nt[0] * u1 - nt[1] * u0
+        n = math.sqrt(c0 * c0 + c1 * c1 + c2 * c2)
+        if n <= 0.0:
+            a0 = a1 = a2 = 0.0
+        else:
+            a0, a1, a2 = c0 / n, c1 / n, c2 / n
+        e0, e1, e2 = u1 * a2 - u2 * a1, u2 * a0 - u0 * a2, u0 * a1 - u1 * a0   # u x e_a
         down, cross = self.ground(d)
         k = R / rn
         pos = (rn - R if alt_m is None else alt_m, down, cross)
-        vel = (vec.dot(v, u), vec.dot(v, e_a) * k, vec.dot(v, e_c) * k)
-        return pos, vel, (u, e_a, e_c)
+        v0, v1, v2 = v[0], v[1], v[2]
+        vel = (v0 * u0 + v1 * u1 + v2 * u2, (v0 * a0 + v1 * a1 + v2 * a2) * k,
+               (v0 * e0 + v1 * e1 + v2 * e2) * k)
+        return pos, vel, ((u0, u1, u2), (a0, a1, a2), (e0, e1, e2))
 
     def to_frame(self, a_local, axes):
         """A local (up, downrange, crossrange) vector in the navigation (Moon-fixed) frame."""
         u, e_a, e_c = axes
-        return vec.add(vec.add(vec.scale(u, a_local[0]), vec.scale(e_a, a_local[1])),
-                       vec.scale(e_c, a_local[2]))
+        x, y, z = a_local[0], a_local[1], a_local[2]
+        return (u[0] * x + e_a[0] * y + e_c[0] * z, u[1] * x + e_a[1] * y + e_c[1] * z,
+                u[2] * x + e_a[2] * y + e_c[2] * z)
 
     def ground(self, d):
         """(downrange_m, crossrange_m) of the point under ``d`` (relative to the site's datum
         point), arc lengths from the site; only small numbers are formed (float32-safe)."""
         R = self.radius_m
-        x = R + vec.dot(d, self.up)
-        a = math.atan2(vec.dot(d, self.east), x)
-        n = vec.dot(d, self.north)
-        c = math.atan2(n, math.sqrt(x * x + vec.dot(d, self.east) ** 2))
+        up, e, nt = self.up, self.east, self.north
+        d0, d1, d2 = d[0], d[1], d[2]
+        x = R + (d0 * up[0] + d1 * up[1] + d2 * up[2])
+        de = d0 * e[0] + d1 * e[1] + d2 * e[2]
+        a = math.atan2(de, x)
+        n = d0 * nt[0] + d1 * nt[1] + d2 * nt[2]
+        c = math.atan2(n, math.sqrt(x * x + de ** 2))
         return a * R, c * R
 
 
@@ -108,15 +124,20 @@ def down(g_pair):
 def _zem_zev_terms(r, v, g, r_t, v_t, t_go):
     """Zero-effort miss and zero-effort velocity error after ``t_go``; ``g`` is the pair
     (gravity as the position feels it, as the velocity feels it), local vectors."""
-    zem = vec.sub(r_t, vec.add(vec.add(r, vec.scale(v, t_go)), vec.scale(g[0], 0.5 * t_go * t_go)))
-    zev = vec.sub(v_t, vec.add(v, vec.scale(g[1], t_go)))
+    h = 0.5 * t_go * t_go
+    gp, gv = g
+    zem = (r_t[0] - (r[0] + v[0] * t_go + gp[0] * h), r_t[1] - (r[1] + v[1] * t_go + gp[1] * h),
+           r_t[2] - (r[2] + v[2] * t_go + gp[2] * h))
+    zev = (v_t[0] - (v[0] + gv[0] * t_go), v_t[1] - (v[1] + gv[1] * t_go),
+           v_t[2] - (v[2] + gv[2] * t_go))
     return zem, zev
 
 
 def zem_zev(r, v, g, r_t, v_t, t_go):
     """Thrust acceleration that reaches (r_t, v_t) in t_go under constant gravity g."""
     zem, zev = _zem_zev_terms(r, v, g, r_t, v_t, t_go)
-    return vec.sub(vec.scale(zem, 6.0 / (t_go * t_go)), vec.scale(zev, 2.0 / t_go))
+    k6, k2 = 6.0 / (t_go * t_go), 2.0 / t_go
+    return (zem[0] * k6 - zev[0] * k2, zem[1] * k6 - zev[1] * k2, zem[2] * k6 - zev[2] * k2)
 
 
 def zem_zev_ends(r, v, g, r_t, v_t, t_go):

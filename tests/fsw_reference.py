@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from fsw import kf, vec
+from fsw import control, guidance, kf, vec
 from fsw.nav import Navigator, gravity
 from fsw.velnav import VelocimeterFilter
 
@@ -215,6 +215,82 @@ def velnav_propagate(self, dt, q_mps2, nav=None):
     self.accel = vec.scale(b, phi)
 
 
+# ----------------------------------------------------------------- fsw/control.py
+def control_attitude_torque(q, w_body, d_inertial, inertia, max_torque):
+    """Torque (N m, body) steering body +z onto unit vector ``d_inertial``; and the error (rad)."""
+    b_z = vec.rotate(q, (0.0, 0.0, 1.0))
+    axis = vec.cross(b_z, d_inertial)
+    s = vec.norm(axis)
+    angle = math.atan2(s, vec.dot(b_z, d_inertial))
+    if s > 1e-12:
+        e_i = vec.scale(axis, angle / s)
+    elif angle > 1.0:  # exactly opposite: any perpendicular axis
+        e_i = vec.scale(vec.unit(vec.cross(b_z, (1.0, 0.0, 0.0))), angle)
+    else:
+        e_i = (0.0, 0.0, 0.0)
+    e_b = vec.rotate_inv(q, e_i)
+    w_des = [control.K_ANGLE * e_b[0], control.K_ANGLE * e_b[1], 0.0]
+    w_mag = math.sqrt(w_des[0] ** 2 + w_des[1] ** 2)
+    if w_mag > control.MAX_RATE_RADPS:
+        w_des[0] *= control.MAX_RATE_RADPS / w_mag
+        w_des[1] *= control.MAX_RATE_RADPS / w_mag
+    torque = []
+    for i in range(3):
+        t = inertia[i] * control.K_RATE * (w_des[i] - w_body[i])
+        torque.append(vec.clamp(t, -max_torque[i], max_torque[i]))
+    return (torque[0], torque[1], torque[2]), angle
+
+
+# ----------------------------------------------------------------- fsw/guidance.py
+def guidance_local(self, d, v, alt_m=None):
+    """Curvilinear state from the position ``d`` relative to the site's datum point:
+    (alt, downrange, crossrange), their rates, and the local axes. ``alt_m`` may give the
+    altitude already computed (float32-safe, see nav.Navigator.altitude_m)."""
+    R = self.radius_m
+    r = vec.add(vec.scale(self.up, R), d)
+    rn = vec.norm(r)
+    u = vec.scale(r, 1.0 / rn)
+    e_a = vec.unit(vec.cross(self.north, u))
+    e_c = vec.cross(u, e_a)
+    down, cross = self.ground(d)
+    k = R / rn
+    pos = (rn - R if alt_m is None else alt_m, down, cross)
+    vel = (vec.dot(v, u), vec.dot(v, e_a) * k, vec.dot(v, e_c) * k)
+    return pos, vel, (u, e_a, e_c)
+
+
+def guidance_to_frame(self, a_local, axes):
+    """A local (up, downrange, crossrange) vector in the navigation (Moon-fixed) frame."""
+    u, e_a, e_c = axes
+    return vec.add(vec.add(vec.scale(u, a_local[0]), vec.scale(e_a, a_local[1])),
+                   vec.scale(e_c, a_local[2]))
+
+
+def guidance_ground(self, d):
+    """(downrange_m, crossrange_m) of the point under ``d`` (relative to the site's datum
+    point), arc lengths from the site; only small numbers are formed (float32-safe)."""
+    R = self.radius_m
+    x = R + vec.dot(d, self.up)
+    a = math.atan2(vec.dot(d, self.east), x)
+    n = vec.dot(d, self.north)
+    c = math.atan2(n, math.sqrt(x * x + vec.dot(d, self.east) ** 2))
+    return a * R, c * R
+
+
+def guidance_zem_zev_terms(r, v, g, r_t, v_t, t_go):
+    """Zero-effort miss and zero-effort velocity error after ``t_go``; ``g`` is the pair
+    (gravity as the position feels it, as the velocity feels it), local vectors."""
+    zem = vec.sub(r_t, vec.add(vec.add(r, vec.scale(v, t_go)), vec.scale(g[0], 0.5 * t_go * t_go)))
+    zev = vec.sub(v_t, vec.add(v, vec.scale(g[1], t_go)))
+    return zem, zev
+
+
+def guidance_zem_zev(r, v, g, r_t, v_t, t_go):
+    """Thrust acceleration that reaches (r_t, v_t) in t_go under constant gravity g."""
+    zem, zev = guidance._zem_zev_terms(r, v, g, r_t, v_t, t_go)
+    return vec.sub(vec.scale(zem, 6.0 / (t_go * t_go)), vec.scale(zev, 2.0 / t_go))
+
+
 # ----------------------------------------------------------------- fsw/kf.py
 def kf_innovation_var(P, n, H, r):
     """(h, S): ``h = P H^T`` and the innovation variance ``S = H P H^T + r``."""
@@ -289,6 +365,12 @@ PATCHES = [
     (Navigator, "altitude_m", nav_altitude_m),
     (Navigator, "vertical_speed_mps", nav_vertical_speed_mps),
     (VelocimeterFilter, "propagate", velnav_propagate),
+    (control, "attitude_torque", control_attitude_torque),
+    (guidance.SiteGeometry, "local", guidance_local),
+    (guidance.SiteGeometry, "to_frame", guidance_to_frame),
+    (guidance.SiteGeometry, "ground", guidance_ground),
+    (guidance, "_zem_zev_terms", guidance_zem_zev_terms),
+    (guidance, "zem_zev", guidance_zem_zev),
     (kf, "innovation_var", kf_innovation_var),
     (kf, "update", kf_update),
     (kf, "psd_fault", kf_psd_fault),

@@ -223,3 +223,53 @@ def test_history_to_arrow_is_the_per_cell_conversion() -> None:
         pq.write_table(table, out)
         return out.getvalue()
     assert parquet(got) == parquet(want)
+
+
+def test_guidance_geometry_is_the_reference() -> None:
+    from fsw import guidance
+    rnd = random.Random(3)
+    for trial in range(2000):
+        up = [rnd.gauss(0.0, 1.0) for _ in range(3)]
+        east = [rnd.gauss(0.0, 1.0) for _ in range(3)]
+        site = guidance.SiteGeometry(up, east, 1737400.0 + rnd.gauss(0.0, 1e3))
+        scale_m = rnd.choice([1.0, 1e3, 4e5])
+        d = tuple(rnd.gauss(0.0, scale_m) for _ in range(3))
+        if trial % 50 == 0:
+            d = tuple((n - u) * site.radius_m for n, u in zip(site.north, site.up))  # u = n
+        v = tuple(rnd.gauss(0.0, 100.0) for _ in range(3))
+        alt = rnd.choice([None, rnd.gauss(1e3, 1e3)])
+        got = site.local(d, v, alt)
+        assert repr(got) == repr(ref.guidance_local(site, d, v, alt)), trial
+        a = tuple(rnd.gauss(0.0, 3.0) for _ in range(3))
+        axes = got[2]
+        assert repr(site.to_frame(a, axes)) == repr(ref.guidance_to_frame(site, a, axes))
+        assert repr(site.ground(d)) == repr(ref.guidance_ground(site, d))
+        r, v_l = got[0], got[1]
+        g = ((-1.6, rnd.gauss(0.0, 1e-3), 0.0), (-1.61, 0.0, rnd.gauss(0.0, 1e-3)))
+        r_t = (rnd.uniform(0.0, 3e3), rnd.uniform(-1e4, 0.0), 0.0)
+        v_t = (rnd.uniform(-40.0, 0.0), rnd.uniform(0.0, 100.0), 0.0)
+        t_go = rnd.choice([3.0, rnd.uniform(3.0, 400.0)])
+        assert repr(guidance.zem_zev(r, v_l, g, r_t, v_t, t_go)) == \
+            repr(ref.guidance_zem_zev(r, v_l, g, r_t, v_t, t_go))
+        assert repr(guidance._zem_zev_terms(r, v_l, g, r_t, v_t, t_go)) == \
+            repr(ref.guidance_zem_zev_terms(r, v_l, g, r_t, v_t, t_go))
+
+
+def test_attitude_torque_is_the_reference() -> None:
+    from fsw import control
+    rnd = random.Random(4)
+    inertia, max_torque = (1500.0, 1500.0, 1200.0), (200.0, 200.0, 100.0)
+    for trial in range(3000):
+        q = vec_unit4(tuple(rnd.gauss(0.0, 1.0) for _ in range(4)))
+        w = tuple(rnd.gauss(0.0, 0.2) for _ in range(3))
+        how = trial % 4
+        if how == 0:        # the thrust axis itself, or exactly opposite
+            bz = ref.vec.rotate(q, (0.0, 0.0, 1.0))
+            d = bz if rnd.random() < 0.5 else tuple(-x for x in bz)
+        elif how == 1:      # close to it
+            bz = ref.vec.rotate(q, (0.0, 0.0, 1.0))
+            d = ref.vec.unit(tuple(x + rnd.gauss(0.0, 1e-7) for x in bz))
+        else:
+            d = ref.vec.unit(tuple(rnd.gauss(0.0, 1.0) for _ in range(3)))
+        assert repr(control.attitude_torque(q, w, d, inertia, max_torque)) == \
+            repr(ref.control_attitude_torque(q, w, d, inertia, max_torque)), trial
