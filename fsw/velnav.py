@@ -152,10 +152,11 @@ class VelocimeterFilter:
         dv = (0.0, 0.0, 0.0)
         db = (0.0, 0.0, 0.0)
         accepted = rejected = 0
+        dirs = [None, None, None]    # the beams' directions (inertial) at the sample's time
         for k in range(3):
             if not mask & (1 << k):
                 continue
-            d = vec.rotate(q_s, self.beams[k])
+            d = dirs[k] = vec.rotate(q_s, self.beams[k])
             H = (-d[0], -d[1], -d[2], 0.0, 0.0, 0.0)
             pred = vec.dot(H, vec.add(v_s, dv))
             y = sample[1 + k] - pred
@@ -174,7 +175,7 @@ class VelocimeterFilter:
             rng = sample[4 + k]
             if mask & (1 << k) and rng > 0.0:
                 sig = math.sqrt(self.range_noise_m ** 2 + (self.range_noise_fraction * rng) ** 2)
-                nav.fuse_beam_range(sample[0], rng, vec.rotate(q_s, self.beams[k]), sig)
+                nav.fuse_beam_range(sample[0], rng, dirs[k], sig)
         if accepted:
             self._apply(nav, dv)
             self.accel = vec.add(self.accel, db)

@@ -215,6 +215,90 @@ def velnav_propagate(self, dt, q_mps2, nav=None):
     self.accel = vec.scale(b, phi)
 
 
+
+def velnav_fuse(self, nav, sample):
+    """Fuse one sample ``[t_us, v0, v1, v2, r0, r1, r2, mask]`` if it is new."""
+    self.used = False
+    self.rejected = False
+    if self.last_accept_us is not None and \
+            (nav.t_us - self.last_accept_us) * 1e-6 > self.UNHEALTHY_AFTER_S:
+        self.healthy = False
+    if sample is None or sample[0] == self.last_t_us:
+        return
+    self.last_t_us = sample[0]
+    # A frozen unit repeats its last sample to the bit under new times; a working one
+    # never does (its noise alone is centimetres per second). Not measurements.
+    values = (sample[1], sample[2], sample[3], sample[4], sample[5], sample[6])
+    # (A sample with no valid beam carries zeros: nothing to repeat.)
+    self._frozen = self._frozen + 1 if values == self._last_values and \
+        (values[3] > 0.0 or values[4] > 0.0 or values[5] > 0.0) else 0
+    self._last_values = values
+    self.frozen = self._frozen >= self.FROZEN_SAMPLES
+    if self.frozen:
+        self.rejected = True
+        return
+    mask = int(sample[7])
+    if mask == 0:
+        # IM-1's lesson: data that arrive without their valid flag are still data. An
+        # invalid beam carries zeros; a beam with a range is weighed (and gated) anyway.
+        for k in range(3):
+            if sample[4 + k] > 0.0:
+                mask |= 1 << k
+        if mask == 0:
+            return
+    if not self.ever_valid:
+        # The first measurement: the navigator's own tilt model is handed over to this
+        # filter's unmodelled acceleration (the same thrust seen through the same tilt).
+        self.accel = vec.add(self.accel, nav.hand_over_tilt())
+    # The navigated attitude and velocity at the sample's time.
+    q_s, v_s = nav.at(sample[0])
+    r = self.noise_mps * self.noise_mps
+    P, n = self.P, self.N
+    dv = (0.0, 0.0, 0.0)
+    db = (0.0, 0.0, 0.0)
+    accepted = rejected = 0
+    for k in range(3):
+        if not mask & (1 << k):
+            continue
+        d = vec.rotate(q_s, self.beams[k])
+        H = (-d[0], -d[1], -d[2], 0.0, 0.0, 0.0)
+        pred = vec.dot(H, vec.add(v_s, dv))
+        y = sample[1 + k] - pred
+        h, s = kf.innovation_var(P, n, H, r)
+        if y * y > self.GATE_SIGMA * self.GATE_SIGMA * s and self._rejects < self.REBASE_AFTER:
+            rejected += 1
+            continue
+        K = [x / s for x in h]
+        dv = vec.add(dv, (K[0] * y, K[1] * y, K[2] * y))
+        db = vec.add(db, (K[3] * y, K[4] * y, K[5] * y))
+        kf.update(P, n, h, s, K)
+        accepted += 1
+    # The ranges: three more height measurements (a stuck or lost altimeter is then
+    # not the end of height knowledge).
+    for k in range(3):
+        rng = sample[4 + k]
+        if mask & (1 << k) and rng > 0.0:
+            sig = math.sqrt(self.range_noise_m ** 2 + (self.range_noise_fraction * rng) ** 2)
+            nav.fuse_beam_range(sample[0], rng, vec.rotate(q_s, self.beams[k]), sig)
+    if accepted:
+        self._apply(nav, dv)
+        self.accel = vec.add(self.accel, db)
+        self._rejects = 0
+        self.used = True
+        self.healthy = True
+        self.ever_valid = True
+        self.last_accept_us = sample[0]
+    if rejected:
+        self.rejected = True
+        if not accepted:
+            self._rejects += 1
+            if self._rejects >= self.REBASE_AFTER:
+                # Long disagreement: open the filter up and take the beams next time.
+                s0 = self.VEL_SIGMA0_MPS ** 2
+                for i in range(3):
+                    P[i * n + i] = max(P[i * n + i], s0)
+
+
 # ----------------------------------------------------------------- fsw/control.py
 def control_attitude_torque(q, w_body, d_inertial, inertia, max_torque):
     """Torque (N m, body) steering body +z onto unit vector ``d_inertial``; and the error (rad)."""
@@ -365,6 +449,7 @@ PATCHES = [
     (Navigator, "altitude_m", nav_altitude_m),
     (Navigator, "vertical_speed_mps", nav_vertical_speed_mps),
     (VelocimeterFilter, "propagate", velnav_propagate),
+    (VelocimeterFilter, "fuse", velnav_fuse),
     (control, "attitude_torque", control_attitude_torque),
     (guidance.SiteGeometry, "local", guidance_local),
     (guidance.SiteGeometry, "to_frame", guidance_to_frame),
