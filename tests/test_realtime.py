@@ -2,9 +2,19 @@
 
 The fake flight software answers every frame at once, except where its script says: answer
 seq N after a delay, never answer it, answer it twice, or end the run. Frames at 10 Hz (100 ms
-period) and scripted delays of 150 ms: every expected miss, hit and skip has >= 50 ms of
-margin, so the tests hold on a busy two-core machine (neighbours delay a process by up to
-tens of ms there).
+period); the scripted delays put every expected miss beyond its deadline by causality (a
+command cannot come back before the fake's own busy-wait ends; a stall only makes it later)
+and leave >= 40 ms before the next frame is due.
+
+Runs are at SCHED_FIFO (root here), yet a loaded machine still stalls a cycle now and then
+(once in the lead's third pass beside ``bench/cpu_load.py -n 2``: a second miss at a 50 ms
+deadline; a virtual machine's host can deschedule its CPUs, and any other Python thread of
+the plant's process can hold the GIL at normal priority). So the scripted misses are
+asserted exactly, by sequence number, and a miss the script did not ask for is accepted only
+where the run's own timing record puts it on the machine: the fake answered that frame at
+once (its compute < 5 ms) and the command still came back past the deadline, or the frame was
+skipped because the previous cycle's command was still owed. At most two such per run (the
+stalls come in single bursts); a loop that cannot keep up misses every cycle.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import pytest
 
 from hil.plant_side import HISTORY_COLUMNS, PlantSide
 from hil.scenario import load_scenario
+from hil.engine.timing import TimingLog
 from hil.timing import TIMING_COLUMNS
 
 pytestmark = pytest.mark.xdist_group("realtime")  # paced runs: one at a time (pyproject)
@@ -107,10 +118,11 @@ def run_rt(tmp_path: Path, script: dict, sim_s: float = 2.0, **deadline) -> tupl
         return procs[-1]
 
     out = tmp_path / "run"
+    side = PlantSide(cfg, f"zmq+ipc://{tmp_path}/l.sock", out, fsw_launcher=launch,
+                     realtime=True)
     try:
         with _fifo():
-            result = PlantSide(cfg, f"zmq+ipc://{tmp_path}/l.sock", out, fsw_launcher=launch,
-                               realtime=True).run()
+            result = side.run()
     finally:
         for p in procs:
             try:
@@ -119,41 +131,87 @@ def run_rt(tmp_path: Path, script: dict, sim_s: float = 2.0, **deadline) -> tupl
                 p.kill()
     hist = pd.read_csv(out / "history.csv")
     seen = {s: n for s, n in json.loads(log.read_text())} if log.exists() else {}
-    return result, result.summary["timing"], hist, seen
+    return result, result.summary["timing"], hist, seen, side.timing
+
+
+FAST_US = 5_000   # the fake answers an unscripted frame within this (its busy-wait is 0)
+MAX_MACHINE_MISSES = 2
+
+
+def machine_misses(h: pd.DataFrame, log: TimingLog, scripted: set[int]) -> list[int]:
+    """The missed cycles outside ``scripted``, each checked to be the machine's doing by the
+    run's own record (see the module docstring); fails on any other."""
+    missed = set(h.loc[h["deadline_met"] == 0, "seq"])
+    extra = sorted(missed - scripted)
+    why = []
+    for m in extra:
+        if log.sent_us[m] < 0:   # skipped: the command of the cycle before was still owed
+            why.append(f"cycle {m}: skipped")
+            assert m - 1 in missed, (m, why)
+            continue
+        why.append(f"cycle {m}: sent {log.jitter_us[m]} us after its due time, command back "
+                   f"{log.latency_us[m]} us after the frame (fsw compute {log.compute_us[m]} "
+                   f"us), {log.overrun_us[m]} us past the deadline")
+        assert log.arrival_us[m] >= 0 and 0 <= log.compute_us[m] < FAST_US, why
+    assert len(extra) <= MAX_MACHINE_MISSES, why
+    if why:
+        print("misses the machine caused:", "; ".join(why))
+    return extra
+
+
+def longest_streak(h: pd.DataFrame) -> int:
+    """The longest run of consecutive missed cycles in the history."""
+    longest = streak = 0
+    for met in h.sort_values("seq")["deadline_met"]:
+        streak = 0 if met else streak + 1
+        longest = max(longest, streak)
+    return longest
 
 
 def test_all_on_time(tmp_path):
-    result, t, h, seen = run_rt(tmp_path, {})
+    result, t, h, seen, log = run_rt(tmp_path, {})
     assert result.summary["outcome"] == "timeout"   # 2 s of sim time, no touchdown
+    extra = machine_misses(h, log, set())            # none asked for: only the machine's
+    skipped = {m for m in extra if log.sent_us[m] < 0}
     assert t["mode"] == "realtime" and t["cycles"] == 20 == len(h)
-    assert t["deadline_misses"] == 0 and t["frames_sent"] == 20 == t["commands_received"]
-    assert t["skipped_frames"] == t["late_commands"] == t["dropped_commands"] == 0
+    assert t["deadline_misses"] == len(extra)
+    assert t["frames_sent"] == 20 - len(skipped) == t["commands_received"]
+    assert t["skipped_frames"] == len(skipped) and t["dropped_commands"] == 0
+    assert t["late_commands"] == len(extra) - len(skipped)
     assert t["period_us"] == t["deadline_us"] == 100_000
     assert list(h.columns) == HISTORY_COLUMNS + TIMING_COLUMNS
-    assert (h["deadline_met"] == 1).all()
-    assert (h["applied_seq"] == h["seq"]).all()
+    met, sent = h["deadline_met"] == 1, h["sent_us"].notna()
+    assert met.sum() == 20 - len(extra)
+    assert (h.loc[met, "applied_seq"] == h.loc[met, "seq"]).all()
     assert (h["due_us"].diff().dropna() == 100_000).all()         # absolute schedule
-    assert (h["jitter_us"] >= 0).all() and (h["sent_us"] >= h["due_us"]).all()
-    assert (h["round_trip_us"] >= h["compute_us"]).all()
+    assert (h.loc[sent, "jitter_us"] >= 0).all()
+    assert (h.loc[sent, "sent_us"] >= h.loc[sent, "due_us"]).all()
+    assert (h.loc[met, "round_trip_us"] >= h.loc[met, "compute_us"]).all()
     assert (h["plant_step_us"] > 0).all()
-    assert all(n == 20 for s, n in seen.items() if s > 0)       # 200 Hz IMU / 10 Hz frames
+    # 200 Hz IMU / 10 Hz frames: 20 samples a frame (40 after a skipped one)
+    assert all(n == (40 if s - 1 in skipped else 20) for s, n in seen.items() if s > 0)
     for key in ("latency_us", "compute_us", "jitter_us", "plant_step_us"):
-        assert t[key]["count"] == 20 and t[key]["p50"] <= t[key]["p99"] <= t[key]["max"]
+        count = 20 if key == "plant_step_us" else t["frames_sent"]
+        assert t[key]["count"] == count and t[key]["p50"] <= t[key]["p99"] <= t[key]["max"]
     assert (tmp_path / "run" / "timing.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("on_miss", ["hold", "skip"])
 def test_late_command_hold_and_skip(tmp_path, on_miss):
-    result, t, h, seen = run_rt(tmp_path, {"delay_ms": {"10": 150}}, on_miss=on_miss)
-    # cycle 10 misses (its command ~50 ms late); frame 11 is due while command 10 is still
-    # owed: skipped, a miss too; frame 12 carries the IMU samples of frames 11 and 12.
-    assert t["late_commands"] == 1 and t["skipped_frames"] == 1
-    assert t["deadline_misses"] == 2 and t["longest_miss_streak"] == 2
-    assert 50_000 <= t["longest_overrun_us"] < 100_000
-    assert 11 not in seen and seen[12] == 40
+    result, t, h, seen, log = run_rt(tmp_path, {"delay_ms": {"10": 140}}, on_miss=on_miss)
+    # cycle 10 misses: its command comes back >= 140 ms after frame 10 went out, past the
+    # 100 ms deadline; frame 11 is due while command 10 is still owed: skipped, a miss too;
+    # frame 12 (200 ms) carries the IMU samples of frames 11 and 12.
     row = h.set_index("seq")
-    assert row.loc[10, "deadline_met"] == 0 and pd.isna(row.loc[11, "sent_us"])
-    assert row.loc[11, "late_seq"] == 10 and row.loc[11, "late_overrun_us"] >= 50_000
+    assert row.loc[10, "deadline_met"] == 0 and row.loc[11, "deadline_met"] == 0
+    assert pd.isna(row.loc[11, "sent_us"]) and 11 not in seen and seen[12] == 40
+    assert row.loc[11, "late_seq"] == 10 and 40_000 <= row.loc[11, "late_overrun_us"] < 100_000
+    assert log.overrun_us[10] == row.loc[11, "late_overrun_us"]
+    extra = machine_misses(h, log, {10, 11})
+    assert t["late_commands"] == 1 + sum(log.sent_us[m] >= 0 for m in extra)
+    assert t["skipped_frames"] == 1 + sum(log.sent_us[m] < 0 for m in extra)
+    assert t["deadline_misses"] == 2 + len(extra)
+    assert t["longest_miss_streak"] == longest_streak(h)
     # hold: the late command drives cycle 11; skip: it is dropped and command 9 holds
     assert row.loc[10, "applied_seq"] == 9
     assert row.loc[11, "applied_seq"] == (10 if on_miss == "hold" else 9)
@@ -162,34 +220,49 @@ def test_late_command_hold_and_skip(tmp_path, on_miss):
 
 
 def test_duplicate_counted_and_ignored(tmp_path):
-    _, t, h, _ = run_rt(tmp_path, {"duplicate": [5]})
-    assert t["duplicate_commands"] == 1 and t["deadline_misses"] == 0
-    assert t["commands_received"] == 20
+    _, t, h, _, log = run_rt(tmp_path, {"duplicate": [5]})
+    assert t["duplicate_commands"] == 1
+    extra = machine_misses(h, log, set())
+    assert t["deadline_misses"] == len(extra)
+    assert t["commands_received"] == t["frames_sent"] == 20 - t["skipped_frames"]
 
 
 def test_deadline_shorter_than_the_period(tmp_path):
-    """Deadline 50 ms of a 100 ms period: a command 70 ms after its frame misses, but is in
+    """Deadline 50 ms of a 100 ms period: a command 60 ms after its frame misses, but is in
     before the next frame is due, so no frame is skipped; the next on-time command wins."""
-    _, t, h, _ = run_rt(tmp_path, {"delay_ms": {"10": 70}}, deadline_s=0.05)
+    _, t, h, _, log = run_rt(tmp_path, {"delay_ms": {"10": 60}}, deadline_s=0.05)
     assert t["deadline_us"] == 50_000
-    assert t["deadline_misses"] == 1 and t["late_commands"] == 1 and t["skipped_frames"] == 0
-    assert 20_000 <= t["longest_overrun_us"] < 50_000
     row = h.set_index("seq")
+    # the scripted miss, by its seq: command 10 came back >= 60 ms after frame 10 went out
+    # (10 ms past the deadline at least), counted once as late, before frame 11 was due
     assert row.loc[10, "deadline_met"] == 0 and row.loc[10, "applied_seq"] == 9
+    assert row.loc[11, "late_seq"] == 10 and 10_000 <= row.loc[11, "late_overrun_us"] < 50_000
+    assert log.overrun_us[10] == row.loc[11, "late_overrun_us"]
+    assert pd.notna(row.loc[11, "sent_us"])                # frame 11 not skipped
     assert row.loc[11, "deadline_met"] == 1 and row.loc[11, "applied_seq"] == 11
+    # any other miss is the machine's (machine_misses), and the counters add up to exactly
+    # the scripted one plus those
+    extra = machine_misses(h, log, {10})
+    assert t["deadline_misses"] == 1 + len(extra)
+    assert t["late_commands"] == 1 + sum(log.sent_us[m] >= 0 for m in extra)
+    assert t["skipped_frames"] == sum(log.sent_us[m] < 0 for m in extra)
 
 
 def test_lost_command_is_dropped_and_frames_resume(tmp_path):
-    _, t, h, seen = run_rt(tmp_path, {"drop": [7]}, lost_after_s=0.15)
+    _, t, h, seen, log = run_rt(tmp_path, {"drop": [7]}, lost_after_s=0.15)
     # frame 7 is given up 150 ms after it went out: frame 8 (100 ms) is skipped, frame 9
-    # (200 ms) goes out with every IMU sample since frame 7
-    assert t["dropped_commands"] == 1 and t["skipped_frames"] == 1
-    assert t["deadline_misses"] == 2
-    assert 8 not in seen and seen[9] == 40
+    # (200 ms) goes out with every IMU sample since frame 7 (margins: 50 ms either side)
+    row = h.set_index("seq")
+    assert row.loc[7, "deadline_met"] == 0 and log.arrival_us[7] < 0   # never answered
+    assert pd.isna(row.loc[8, "sent_us"]) and 8 not in seen and seen[9] == 40
+    extra = machine_misses(h, log, {7, 8})
+    assert t["dropped_commands"] == 1
+    assert t["skipped_frames"] == 1 + sum(log.sent_us[m] < 0 for m in extra)
+    assert t["deadline_misses"] == 2 + len(extra)
 
 
 def test_consecutive_limit_ends_the_run(tmp_path):
-    result, t, h, _ = run_rt(tmp_path, {"default_delay_ms": 150}, max_consecutive_misses=6)
+    result, t, h, _, _ = run_rt(tmp_path, {"default_delay_ms": 150}, max_consecutive_misses=6)
     assert result.exit_code == 1
     assert result.summary["outcome"] == "deadline_abort"
     assert "6 consecutive deadline misses (limit 6)" in result.summary["reason"]
@@ -199,7 +272,7 @@ def test_consecutive_limit_ends_the_run(tmp_path):
 
 
 def test_total_limit_ends_the_run(tmp_path):
-    result, t, h, _ = run_rt(tmp_path, {"delay_ms": {"10": 150, "15": 150}},
+    result, t, h, _, _ = run_rt(tmp_path, {"delay_ms": {"10": 150, "15": 150}},
                              max_total_misses=3)
     assert result.summary["outcome"] == "deadline_abort"
     assert "3 deadline misses (limit 3)" in t["abort"] and t["deadline_misses"] == 3
@@ -213,14 +286,14 @@ def test_total_limit_ends_the_run(tmp_path):
 
 
 def test_fsw_end_is_a_link_failure(tmp_path):
-    result, t, h, _ = run_rt(tmp_path, {"end_at": 12})
+    result, t, h, _, _ = run_rt(tmp_path, {"end_at": 12})
     assert result.exit_code == 3 and result.summary["outcome"] == "link_failure"
     assert "fake fsw gives up" in result.summary["reason"]
     assert result.summary["cycles"] == t["cycles"] == len(h) >= 12
 
 
 def test_silent_fsw_is_a_stall(tmp_path):
-    result, t, _, _ = run_rt(tmp_path, {"silent_from": 5}, sim_s=10.0, lost_after_s=0.15,
+    result, t, _, _, _ = run_rt(tmp_path, {"silent_from": 5}, sim_s=10.0, lost_after_s=0.15,
                              link_timeout_s=0.5)
     assert result.exit_code == 3
     assert "no command within" in result.summary["reason"]
@@ -228,7 +301,7 @@ def test_silent_fsw_is_a_stall(tmp_path):
 
 
 def test_dead_fsw_is_reported_with_its_exit_code(tmp_path):
-    result, t, h, _ = run_rt(tmp_path, {"exit_at": 8}, sim_s=10.0)
+    result, t, h, _, _ = run_rt(tmp_path, {"exit_at": 8}, sim_s=10.0)
     assert result.exit_code == 3 and result.summary["outcome"] == "link_failure"
     assert "exited with code 5" in result.summary["reason"]
     assert t["cycles"] == len(h) >= 8
