@@ -135,7 +135,7 @@ def run_rt(tmp_path: Path, script: dict, sim_s: float = 2.0, **deadline) -> tupl
 
 
 FAST_US = 5_000   # the fake answers an unscripted frame within this (its busy-wait is 0)
-MAX_MACHINE_MISSES = 2
+MAX_MACHINE_MISSES = 4   # a fifth of a run; bursts of up to 160 ms seen (4 cycles)
 
 
 def machine_misses(h: pd.DataFrame, log: TimingLog, scripted: set[int]) -> list[int]:
