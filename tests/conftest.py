@@ -102,27 +102,42 @@ def _plant_kernel_ready():
 #    idle seconds per work unit (a group or a test), measured with ``--durations``; they only
 #    set the order (a wrong one costs time, never a result). Units not listed keep their
 #    place after the listed ones.
-LONG_FIRST_S = {                              # measured 3 Dec 2026 (CPU s; paced: wall)
-    "realtime": 190,                          # 104 s CPU + about 90 s of paced waiting
-    "mission_replays": 130,
-    "test_mc:": 80,
+LONG_FIRST_S = {                  # measured 4 Dec 2026: CPU s per unit (realtime: paced wall)
+    "realtime": 169,              # 65 s CPU; the rest is paced waiting
     "tests/test_virtual_board.py::test_virtual_board_lands_the_terminal": 55,
-    "tests/test_cli_e2e.py::test_nominal_lands_from_pdi": 40,
-    "test_c_example:": 40,
-    "test_signals:ended": 35,
-    "test_line_noise:": 30,
-    "test_fsw_core:": 30,
-    "test_cli_e2e:": 30,
-    "test_inject:": 19,
-    "tests/test_bridge_client.py::test_a_users_process_with_the_client_lands": 16,
-    "test_pico_wire:": 15,
-    "tests/test_fsw_core.py::test_tactical": 13,
-    "tests/test_kernel.py::test_a_whole_descent": 9,
-    "tests/test_examples.py::": 9,
-    "tests/test_fsw_core.py::test_default_lands_through": 7,
-    "tests/test_fsw_float32.py::test_terminal": 6,
+    "test_mc:": 37,
+    "test_fsw_core:": 32,
+    "tests/test_cli_e2e.py::test_nominal_lands_from_pdi": 31,
+    "tests/test_mission_scenarios.py::test_cli_legacy_run": 21,
+    "test_cli_e2e:": 21,
+    "replay:m2-late-lrf:legacy": 20,
+    "tests/test_fsw_imu_grade.py::test_a_blind_landing": 16,
+    "tests/test_fsw_core.py::test_tactical": 14,
+    "replay:m2-late-lrf:default": 14,
+    "test_inject:": 14,
+    "replay:im1-no-lrf:default": 13,
+    "tests/test_mission_scenarios.py::test_default_diverts": 12,
+    "tests/test_bridge_client.py::test_a_users_process_with_the_client_lands": 12,
+    "test_c_example:": 12,
+    "tests/test_mission_scenarios.py::test_default_lands_m2_on_a_seed": 11,
+    "test_signals:ended": 11,
+    "test_line_noise:": 11,
+    "tests/test_fsw_imu_grade.py::test_mems_braking": 11,
+    "replay:im1-no-lrf:legacy": 11,
+    "test_pico_wire:": 11,
+    "tests/test_inject.py::test_control_protocol": 10,
+    "tests/test_kernel.py::test_a_whole_descent": 8,
+    "replay:m1-crater-rim:legacy": 8,
+    "tests/test_fsw_float32.py::test_terminal": 7,
+    "tests/test_examples.py::": 7,
+    "replay:m1-crater-rim:default": 7,
+    "tests/test_fsw_core.py::test_default_lands_through": 6,
     "tests/test_fsw_core.py::test_told_vehicle": 6,
-    "tests/test_fsw_cmd.py::test_the_link_reaches": 5,
+    "tests/test_fsw_core.py::test_a_frozen_velocimeter": 6,
+    "tests/test_engine_speed.py::test_numba": 6,
+    "tests/test_fsw_core.py::test_a_height_dispute": 5,
+    "tests/test_kernel.py::test_a_second_process": 4,
+    "tests/test_bad_peer.py::test_fsw_reports_wrong_version": 4,   # mostly a timeout's wait
 }
 
 
