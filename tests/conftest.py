@@ -89,7 +89,9 @@ def _plant_kernel_ready():
 
 # --------------------------------------------------------------------- scheduling on workers
 #
-# The suite runs on two workers (pytest-xdist, ``--dist loadgroup``). Two rules keep it short:
+# The suite runs on three workers (pytest-xdist, ``--dist loadgroup``; pyproject.toml): on two
+# cores, because the real-time group's worker mostly waits on the wall clock (paced runs at
+# SCHED_FIFO, about 65 s of CPU in 170 s). Two rules keep it short:
 #
 # 1. A fixture shared by several tests of a module (scope module, class, package or session,
 #    defined in that module) is computed on every worker that runs one of those tests: a
