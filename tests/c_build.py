@@ -30,8 +30,14 @@ def missing(reason: str) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _make(target: str) -> tuple[int, str]:
-    done = subprocess.run(["make", "-C", str(C_DIR), target], capture_output=True, text=True,
-                          timeout=600)
+    """One make at a time across the suite's xdist workers (an exclusive lock on a file in
+    the build folder): two workers building the same objects at once would race."""
+    import fcntl
+    BUILD.mkdir(parents=True, exist_ok=True)
+    with open(BUILD / ".make.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(["make", "-C", str(C_DIR), target], capture_output=True,
+                              text=True, timeout=600)
     return done.returncode, done.stdout + done.stderr
 
 
