@@ -13,8 +13,9 @@ the plant's process can hold the GIL at normal priority). So the scripted misses
 asserted exactly, by sequence number, and a miss the script did not ask for is accepted only
 where the run's own timing record puts it on the machine: the fake answered that frame at
 once (its compute < 5 ms) and the command still came back past the deadline, or the frame was
-skipped because the previous cycle's command was still owed. At most two such per run (the
-stalls come in single bursts); a loop that cannot keep up misses every cycle.
+skipped because the previous cycle's command was still owed. At most four such per run (a
+fifth of its 20 cycles: the stalls come in bursts, up to 160 ms seen); a loop that cannot keep
+up misses every cycle.
 """
 
 from __future__ import annotations
