@@ -19,18 +19,41 @@ import math
 
 
 def innovation_var(P, n, H, r):
-    """(h, S): ``h = P H^T`` and the innovation variance ``S = H P H^T + r``."""
-    nz = [j for j in range(n) if H[j] != 0.0]     # H's non-zero entries, in order
-    h = []
-    for row in range(0, n * n, n):
-        acc = 0.0
-        for j in nz:
-            acc += P[row + j] * H[j]
-        h.append(acc)
-    s = r
-    for j in nz:
-        s += H[j] * h[j]
-    return h, s
+    """(h, S): ``h = P H^T`` and the innovation variance ``S = H P H^T + r``.
+
+    As the loops (straight-line code compiled once per size and pattern of H's non-zero
+    entries, see :func:`_innovation_source`)::
+
+        h = []
+        for i in range(n):
+            acc = 0.0
+            for j in range(n):
+                if H[j] != 0.0: acc += P[i * n + j] * H[j]
+            h.append(acc)
+        s = r
+        for j in range(n):
+            if H[j] != 0.0: s += H[j] * h[j]
+    """
+    nz = 0
+    for j in range(n):
+        if H[j] != 0.0:
+            nz |= 1 << j
+    return _compiled(_INNOVATION, _innovation_source, "innovation", (n, nz))(P, H, r)
+
+
+def _innovation_source(key):
+    n, nz = key
+    js = [j for j in range(n) if nz >> j & 1]
+    out = ["def innovation(P, H, r):"]
+    out += ["    H%d = H[%d]" % (j, j) for j in js]
+    for i in range(n):
+        out.append("    h%d = 0.0%s" % (i, "".join(" + P[%d] * H%d" % (i * n + j, j) for j in js)))
+    out.append("    return [%s], r%s" % (", ".join("h%d" % i for i in range(n)),
+                                          "".join(" + H%d * h%d" % (j, j) for j in js)))
+    return "\n".join(out) + "\n"
+
+
+_INNOVATION = {}
 
 
 def update(P, n, h, s, K):

@@ -455,17 +455,23 @@ class Navigator:
         if self.tilt_off:
             return
         up = self.up()
-        fu = vec.cross(f, up)
+        u0, u1, u2 = up
+        fu = (f[1] * u2 - f[2] * u1, f[2] * u0 - f[0] * u2, f[0] * u1 - f[1] * u0)  # f x up
         if self.tilt_axis is None:
             if vec.norm(fu) < self.TILT_AXIS_MIN_MPS2:
                 self.tilt_coupling_mps2 = 0.0
                 return
             self.tilt_axis = vec.unit(fu)
-        c = vec.dot(fu, self.tilt_axis)
+        ax = self.tilt_axis
+        c = fu[0] * ax[0] + fu[1] * ax[1] + fu[2] * ax[2]
         self.tilt_coupling_mps2 = c
         a = c * self.tilt_rad + 0.5 * c * self.drift_radps * dt
-        self.v = vec.add(self.v, vec.scale(up, a * dt))
-        self._move(vec.scale(up, 0.5 * a * dt * dt))
+        k = a * dt
+        v = self.v
+        self.v = (v[0] + u0 * k, v[1] + u1 * k, v[2] + u2 * k)
+        k = 0.5 * a * dt * dt
+        d = self.d
+        self.d = (d[0] + u0 * k, d[1] + u1 * k, d[2] + u2 * k)
         self.tilt_rad += self.drift_radps * dt
 
     def _propagate_cov(self, dt, f_mps2):

@@ -79,6 +79,33 @@ def nav_propagate(self, imu, calibrating=False):
 
 
 
+
+def nav_tilt_step(self, f, dt):
+    """The estimated tilt error's vertical acceleration, applied to the strapdown state.
+
+    An attitude error ``e`` (rad, a small rotation) adds ``e . (f x up)`` of vertical
+    acceleration to the navigated one (``f`` the specific force): a braking burn's
+    horizontal thrust, tilted a milliradian, moves the height by metres a minute. The
+    axis that matters is the horizontal one normal to the braking thrust (fixed once
+    the thrust is); ``tilt_rad`` is the error about it, ``drift_radps`` its rate.
+    """
+    if self.tilt_off:
+        return
+    up = self.up()
+    fu = vec.cross(f, up)
+    if self.tilt_axis is None:
+        if vec.norm(fu) < self.TILT_AXIS_MIN_MPS2:
+            self.tilt_coupling_mps2 = 0.0
+            return
+        self.tilt_axis = vec.unit(fu)
+    c = vec.dot(fu, self.tilt_axis)
+    self.tilt_coupling_mps2 = c
+    a = c * self.tilt_rad + 0.5 * c * self.drift_radps * dt
+    self.v = vec.add(self.v, vec.scale(up, a * dt))
+    self._move(vec.scale(up, 0.5 * a * dt * dt))
+    self.tilt_rad += self.drift_radps * dt
+
+
 def nav_propagate_cov(self, dt, f_mps2):
     """P' = F P F^T + Q over ``dt``.
 
@@ -443,6 +470,7 @@ def kf_psd_fault(P, n, tol=1e-6):
 
 PATCHES = [
     (Navigator, "propagate", nav_propagate),
+    (Navigator, "_tilt_step", nav_tilt_step),
     (Navigator, "_propagate_cov", nav_propagate_cov),
     (Navigator, "r", property(nav_r)),
     (Navigator, "up", nav_up),
