@@ -4,7 +4,9 @@ shows in history.csv (column ``faults``) and summary.json."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import json
 import os
 import subprocess
@@ -34,6 +36,15 @@ PHYSICS_S = 0.005       # 200 Hz physics
 def fsil(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
     return subprocess.run([*FSIL, *args], capture_output=True, text=True, timeout=timeout,
                           env=ENV, cwd=REPO)
+
+
+def fsil_here(*args: str) -> subprocess.CompletedProcess:
+    """``fsil ARGS`` run by ``hil.cli.main`` in this process, its output captured."""
+    from hil.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(["fsil", *args], code, out.getvalue(), err.getvalue())
 
 
 def wait_for(path: Path, timeout_s: float = 60.0) -> None:
@@ -70,7 +81,10 @@ def injected_run(tmp_path_factory):
         inject = fsil("inject", str(out), "imu", "bias", "--value", "5", "--channel", "accel",
                       "--axis", "2", "--name", "test bias")
         time.sleep(0.2)
-        clear = fsil("inject", str(out), "imu", "bias", "--clear")
+        # The clear through the same command in this process: a second interpreter's start-up
+        # (2-5 s with 3 xdist workers on 2 cores) outlasted the rest of the run in CI, whose
+        # lander crashed on the uncleared 5 m/s^2 bias 4.5 s of wall time after the inject.
+        clear = fsil_here("inject", str(out), "imu", "bias", "--clear")
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
