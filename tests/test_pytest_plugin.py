@@ -176,8 +176,12 @@ def test_link_is_a_parameter_virtual_board_over_serial(pytester):
             # (overrun 8 ms) in a whole-suite run at load 7; a loop that cannot keep up with
             # the 20 ms deadline misses them all
             assert fsil_timing.deadline_misses < fsil_timing.cycles // 4
-            skipped = fsil_timing.summary["timing"]["skipped_frames"]
-            assert fsil_timing.compute.count == 100 - skipped   # every command timed
+            t = fsil_timing.summary["timing"]
+            assert fsil_timing.compute.count == t["commands_received"]   # every command timed
+            # every frame sent is answered but a dropped one and the last (still owed when the
+            # run ended: 96 of 97 in a whole-suite run beside bench/cpu_load.py)
+            assert t["frames_sent"] == 100 - t["skipped_frames"]
+            assert t["commands_received"] >= t["frames_sent"] - t["dropped_commands"] - 1
     ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
