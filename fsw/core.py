@@ -43,7 +43,10 @@ NAME = "fsil-fsw"
 #        ``imu`` block (MEMS braking drift); braking re-plans after a height step over
 #        1 km; a blind landing descends through its 3-sigma band at a rate the
 #        propellant lasts for (mode safe); the velocimeter's acceleration flown while healthy.
-VERSION = "0.6.0"
+# 0.7.0: braking never climbs (above twice high gate): while going up, the upward thrust
+#        is capped to decay the vertical speed at 0.3 /s (a dispersed upward start climbed
+#        50-64 m), the thrust at most ~15 deg below the horizon.
+VERSION = "0.7.0"
 
 MODE_INDEX = {}
 for _i, _m in enumerate(protocol.MODES):
@@ -400,6 +403,9 @@ class FlightSoftware:
             self.braking_solved = True
         t_go = max(ph.t_go, PHASE_END_TGO_S)
         a_local = guidance.zem_zev(pos, vel, g, ph.r_t, ph.v_t, t_go)
+        if ph.name == "braking" and pos[0] > 2.0 * ph.r_t[0]:   # well above high gate
+            a_local = guidance.arrest_climb(a_local, vel[0], vec.norm(nav.r),
+                                            vec.dot(nav.v, nav.v))
         return self.site.to_frame(a_local, axes)
 
     def _local(self):

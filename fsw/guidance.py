@@ -116,6 +116,32 @@ def with_frame_terms(g_pair, omega, r, v, v_target, axes):
     return out[0], out[1]
 
 
+CLIMB_ARREST_GAIN = 0.3   # braking: upward speed to extra downward acceleration, 1/s
+CLIMB_ARREST_DIP = 0.27   # ... the thrust at most ~15 deg below the horizontal (tan)
+
+
+def arrest_climb(a_local, vz_mps, r_m, v2_m2ps2):
+    """Braking never climbs: the upward thrust is capped so the vertical speed decays.
+
+    ZEM/ZEV over a braking time-to-go of minutes corrects an upward start (a dispersed
+    PDI state, or the coast's centrifugal lift above circular speed) by hundredths of a
+    m/s^2, and the lander goes on climbing for most of a minute (tens of metres). While
+    climbing, the thrust's up component is held at or below ``g_now - k vz``, with
+    ``g_now = GM / r^2 - v_h^2 / r`` (the current speed's centripetal term; ``v2_m2ps2``
+    is the whole speed squared), but never below ``CLIMB_ARREST_DIP`` times the horizontal
+    demand: the vertical speed then decays at ``k`` (the climb stays below ``vz / k``)
+    with the thrust at most ~15 deg below the horizon. The horizontal demands are unchanged.
+    """
+    if vz_mps <= 0.0:
+        return a_local
+    g_now = GM_M3PS2 / (r_m * r_m) - (v2_m2ps2 - vz_mps * vz_mps) / r_m
+    a_h = math.sqrt(a_local[1] * a_local[1] + a_local[2] * a_local[2])
+    a_up_max = max(g_now - CLIMB_ARREST_GAIN * vz_mps, -CLIMB_ARREST_DIP * a_h)
+    if a_local[0] <= a_up_max:
+        return a_local
+    return (a_up_max, a_local[1], a_local[2])
+
+
 def down(g_pair):
     """The ``(g_pos, g_vel)`` pair as local (up, downrange, crossrange) vectors."""
     return (-g_pair[0], 0.0, 0.0), (-g_pair[1], 0.0, 0.0)

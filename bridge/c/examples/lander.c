@@ -1,5 +1,5 @@
 /* Guidance, navigation and control of the example flight software (see lander.h): a port
- * of fsw/ 0.6.0, default variant. Names and the order of every floating-point operation
+ * of fsw/ 0.7.0, default variant. Names and the order of every floating-point operation
  * follow the Python, so the two can be read side by side and agree to rounding. */
 #include "lander.h"
 
@@ -896,6 +896,27 @@ static v3_t to_frame(const double a_local[3], const v3_t axes[3])
                scale(axes[2], a_local[2]));
 }
 
+#define CLIMB_ARREST_GAIN 0.3 /* braking: upward speed to extra downward acceleration, 1/s */
+#define CLIMB_ARREST_DIP 0.27  /* ... the thrust at most ~15 deg below the horizontal (tan) */
+
+/* guidance.arrest_climb: while climbing in braking, the upward thrust is capped at
+ * g_now - k vz (v2 is the whole speed squared), never below DIP times the horizontal
+ * demand, so the vertical speed decays. */
+static void arrest_climb(l3_t *a_local, double vz, double r_m, double v2)
+{
+    double g_now, a_h, a_up_max;
+    if (vz <= 0.0) {
+        return;
+    }
+    g_now = GM_M3PS2 / (r_m * r_m) - (v2 - vz * vz) / r_m;
+    a_h = sqrt(a_local->a[1] * a_local->a[1] + a_local->a[2] * a_local->a[2]);
+    a_up_max = fmax2(g_now - CLIMB_ARREST_GAIN * vz, -CLIMB_ARREST_DIP * a_h);
+    if (a_local->a[0] <= a_up_max) {
+        return;
+    }
+    a_local->a[0] = a_up_max;
+}
+
 /* (g_pos, g_vel) as local vectors: guidance.down(effective_gravity(...)). */
 static void down_gravity(double r_m, double a, double b, l3_t g[2])
 {
@@ -1402,6 +1423,9 @@ static v3_t zem_zev_step(lander_t *L, int64_t t_us, double dt)
     }
     t_go = fmax2(ph->t_go, PHASE_END_TGO_S);
     zem_zev_ends(pos, vel, g, ph->r_t, ph->v_t, t_go, &a_local, NULL);
+    if (ph->name == PH_BRAKING && pos[0] > 2.0 * ph->r_t[0]) { /* well above high gate */
+        arrest_climb(&a_local, vel[0], norm(nav_r(nav)), dot(nav->v, nav->v));
+    }
     return to_frame(a_local.a, axes);
 }
 

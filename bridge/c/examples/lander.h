@@ -22,7 +22,7 @@
 
 #include "fsil/codec.h"
 
-#define LANDER_PORTED_FROM "0.6.0" /* fsw.core.VERSION this file ports */
+#define LANDER_PORTED_FROM "0.7.0" /* fsw.core.VERSION this file ports */
 
 typedef struct { double x, y, z; } v3_t;
 typedef struct { double w, x, y, z; } quat_t;
