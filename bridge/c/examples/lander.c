@@ -43,7 +43,11 @@ static double clamp(double x, double lo, double hi) { return x < lo ? lo : x > h
 /* Python's max(a, b) and min(a, b): the first unless the second is larger (smaller). */
 static double fmax2(double a, double b) { return b > a ? b : a; }
 static double fmin2(double a, double b) { return b < a ? b : a; }
-static double sq(double x) { return pow(x, 2.0); } /* x ** 2 */
+/* x ** 2 as CPython computes it: libm's pow, which glibc rounds within 0.52 ulp, so not
+ * always as x * x; GCC folds a direct pow(x, 2.0) into x * x (a 4 ulp torque difference
+ * in the braking reference), so pow is called through a pointer it cannot see through. */
+static double (*const volatile libm_pow)(double, double) = pow;
+static double sq(double x) { return libm_pow(x, 2.0); } /* x ** 2 */
 static v3_t from(const double *a) { return v3(a[0], a[1], a[2]); }
 
 static quat_t qmul(quat_t p, quat_t q)
