@@ -15,8 +15,8 @@ from typing import Any
 import msgpack
 
 from bridge.errors import MalformedMessage, PayloadTooLarge, UnknownMessage, VersionError
-from bridge.kinds import (_IMU_TYPES, _VEL_TYPES, DECODERS, ENCODERS, NAV_LEN, VALID_MASK_MAX,
-                          Bad, describe)
+from bridge.kinds import (_ALT_TYPES, _IMU_TYPES, _VEL_TYPES, DECODERS, ENCODERS, NAV_LEN,
+                          VALID_MASK_MAX, Bad, describe)
 from bridge.protocol import (COMMAND, END, FRAME, HELLO, HELLO_ACK, LAYOUTS, MAX_PAYLOAD_BYTES,
                              MODES, NAMES, PROTOCOL_VERSION, ROLES, STATUS, T_US_MAX, U32_MAX)
 
@@ -204,6 +204,19 @@ def decode(payload: bytes) -> Message:
                               max_ext_len=MAX_PAYLOAD_BYTES)
     except (ValueError, TypeError, msgpack.UnpackException) as error:
         raise MalformedMessage(f"not one complete msgpack object ({error})") from None
+    if type(obj) is list and len(obj) > 1 and obj[0] == PROTOCOL_VERSION \
+            and type(obj[0]) is int:   # the hot path: a FRAME or COMMAND as the peer sends it
+        type_id = obj[1]
+        fast = _FAST_DECODE.get(type_id) if type(type_id) is int else None
+        fields = fast(obj) if fast is not None else None
+        if fields is not None:
+            return Message(type_id, fields)
+    return _decode_general(obj)
+
+
+def _decode_general(obj: Any) -> Message:
+    """The general path of :func:`decode` from the unpacked object: every field through its
+    kind's decoder, each problem named."""
     if type(obj) is not list or len(obj) < 2:
         raise MalformedMessage(f"expected an array [version, type_id, ...], got {describe(obj)}")
     version, type_id = obj[0], obj[1]
@@ -226,6 +239,54 @@ def decode(payload: bytes) -> Message:
         raise MalformedMessage(f'role must be "{ROLES[type_id]}", got {fields["role"]!r}',
                                NAMES[type_id], "role")
     return Message(type_id, fields)
+
+
+# --- the hot path of decode: a FRAME or COMMAND whose values are exactly what the wire
+# carries (as msgpack delivers them: ints, finite floats, bools, lists), in range. Each returns
+# the fields the general path would return -- the same objects, unchanged, as the general
+# path returns them for such values -- or None for anything else, which then takes the
+# general path (that converts integers where floats belong, or names the problem). So the
+# fast path accepts nothing the general one refuses (tests/test_codec_fast.py).
+
+def _decode_frame(obj: list) -> dict | None:
+    if len(obj) != 7:
+        return None
+    seq, t_us, imu, alt, vel = obj[2], obj[3], obj[4], obj[5], obj[6]
+    if not (type(seq) is int and 0 <= seq <= U32_MAX and type(t_us) is int
+            and 0 <= t_us <= T_US_MAX and type(imu) is list):
+        return None
+    last = -1
+    for s in imu:   # [t_us, 6 finite floats], times strictly increasing
+        if type(s) is not list or tuple(map(type, s)) != _IMU_TYPES or \
+                not last < s[0] <= T_US_MAX or not all(map(isfinite, s)):
+            return None
+        last = s[0]
+    if alt is not None and not (type(alt) is list and tuple(map(type, alt)) == _ALT_TYPES
+                                and 0 <= alt[0] <= T_US_MAX and isfinite(alt[1])):
+        return None
+    if vel is not None and not (type(vel) is list and tuple(map(type, vel)) == _VEL_TYPES
+                                and 0 <= vel[0] <= T_US_MAX and 0 <= vel[7] <= VALID_MASK_MAX
+                                and all(map(isfinite, vel))):
+        return None
+    return {"seq": seq, "t_us": t_us, "imu": imu, "alt": alt, "vel": vel}
+
+
+def _decode_command(obj: list) -> dict | None:
+    if len(obj) != 9:
+        return None
+    seq, throttle, torque, mode, compute_us, nav, flags = obj[2:]
+    if type(seq) is int and 0 <= seq <= U32_MAX and type(throttle) is float \
+            and throttle - throttle == 0.0 and type(mode) is int and 0 <= mode < N_MODES \
+            and type(compute_us) is int and 0 <= compute_us <= U32_MAX \
+            and type(flags) is int and 0 <= flags <= U32_MAX and type(torque) is list \
+            and _finite_floats(torque, 3) and (nav is None or type(nav) is list
+                                               and _finite_floats(nav, NAV_LEN)):
+        return {"seq": seq, "throttle": throttle, "torque_nm": torque, "mode": mode,
+                "compute_us": compute_us, "nav": nav, "flags": flags}
+    return None
+
+
+_FAST_DECODE = {FRAME: _decode_frame, COMMAND: _decode_command}
 
 
 def _end_reason(obj: list) -> str | None:
