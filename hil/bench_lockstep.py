@@ -20,7 +20,10 @@ Measured, each in a fresh process so that peak memory is the run's own:
 
 Printed: real-time factors, the per-cycle split (plant step, flight software compute,
 transport, recording; means over the run), the ratios of issue 9 with their targets, and
-the peak resident memory of every process. ``--json FILE`` writes them all.
+the peak resident memory of every process. ``--json FILE`` writes them all. The split is
+the plant's view; ``python bench/lockstep_trace.py`` times both processes' sends and
+receives and places the rest of a two-process cycle (send calls, deliveries, each side's
+work outside its step).
 """
 
 from __future__ import annotations
