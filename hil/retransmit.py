@@ -20,6 +20,10 @@ time, sends again what went unanswered:
   noise and gives the counts. Without damage seen, the plant waits on to the link timeout
   (a slow or hung peer is not a noisy line).
   Every wait ends within ``link_timeout_s`` of the frame's first send in any case.
+  What has arrived is always read before the plant judges the wait: a plant that was not
+  scheduled past a retry time or the timeout (a stalled machine) takes the command waiting
+  for it. A stall's reason says how long the plant itself was away from the wait and how
+  much CPU the flight-software process used since the first retransmission.
 * **END** again (at most ``END_RETRIES`` times, ``END_RETRY_S`` apart) until the peer's
   END answers it, so the flight software learns the outcome; its last STATUS, sent just
   before, is recorded on the way.
@@ -44,6 +48,7 @@ from hil.errors import LinkFailure
 POLL_SLICE_S = 0.25     # how often a wait checks that the flight-software process is alive
 END_RETRY_S = 0.2       # wait for the peer's END after ours, before sending ours again
 END_RETRIES = 2         # END sent at most 1 + END_RETRIES times
+MAX_LATE_SKIPS = 100    # old answers read past the deadline before the wait ends anyway
 RTT_GAIN = 0.125        # smoothing of the round trip (as TCP's SRTT, RFC 6298)
 DAMAGE_KEYS = ("crc_errors", "cobs_errors", "runts", "oversize")
 DAMAGE_NAMES = {"crc_errors": "CRC errors", "cobs_errors": "COBS errors", "runts": "runts",
@@ -79,14 +84,19 @@ class RetryPolicy:
 class Retransmitter:
     """The plant's side of the retry rules over one lossy ``link``.
 
+    ``peer_cpu()`` returns the flight-software process's CPU seconds so far (None if unknown):
+    a stall's reason then says whether that process ran while it was silent.
     ``check_alive(seq, what)`` is called every POLL_SLICE_S of waiting (it raises when the
     flight-software process died). Failures are :class:`hil.errors.LinkFailure`.
     """
 
     def __init__(self, link, check_alive: CheckAlive | None = None,
-                 policy: RetryPolicy | None = None) -> None:
+                 policy: RetryPolicy | None = None,
+                 peer_cpu: Callable[[], float | None] | None = None) -> None:
         self.link = link
         self.check_alive = check_alive or (lambda seq, what: None)
+        self.peer_cpu = peer_cpu or (lambda: None)   # the peer process's CPU seconds, if known
+        self.max_gap_s = 0.0
         self.policy = policy or RetryPolicy()
         self.srtt_s: float | None = None
         self.stats = link.stats
@@ -111,16 +121,16 @@ class Retransmitter:
                     pass   # nobody reads the port yet: the next HELLO may get through
                 next_send = time.monotonic() + self.policy.hello_interval_s
             now = time.monotonic()
-            if now >= deadline:
-                raise LinkFailure(f"no HELLO_ACK within {timeout_s:g} s (HELLO sent "
-                                  f"{stats['hellos_sent']} times on {link.url}: is the flight "
-                                  f"software running on the other end?)", side="fsw",
-                                  waited_s=timeout_s)
-            try:
+            try:   # what has arrived is read before the deadline is judged
                 msg = link.recv_msg(max(0.0, min(POLL_SLICE_S, next_send - now, deadline - now)),
                                     expect=(protocol.HELLO_ACK,))
             except PeerTimeout:
                 self.check_alive(None, "HELLO_ACK")
+                if time.monotonic() >= deadline:
+                    raise LinkFailure(f"no HELLO_ACK within {timeout_s:g} s (HELLO sent "
+                                      f"{stats['hellos_sent']} times on {link.url}: is the "
+                                      f"flight software running on the other end?)", side="fsw",
+                                      waited_s=timeout_s) from None
                 continue
             if msg.type_id == protocol.END:
                 raise LinkFailure(f"flight software ended the run: {one_line(msg.reason)}",
@@ -136,49 +146,69 @@ class Retransmitter:
 
     def command(self, payload: bytes, seq: int, timeout_s: float, sent_at: float) -> Message:
         """The COMMAND answering FRAME ``seq`` (``payload``, first sent at monotonic time
-        ``sent_at``), sending the frame again as the rules say."""
+        ``sent_at``), sending the frame again as the rules say.
+
+        What has arrived is read before anything is judged: a plant that was itself not
+        scheduled for a while (a stalled machine) finds the answer waiting and takes it,
+        instead of sending the frame again or calling the flight software stalled."""
         link, stats, p = self.link, self.stats, self.policy
         interval = self.first_interval_s()
         next_send, deadline = sent_at + interval, sent_at + timeout_s
         sends = 1
         self._damage0 = self._damage_now()
+        peer0 = None                      # the peer's CPU time at the first retransmission
+        late_skips = 0                    # old answers read after the deadline
+        last = time.monotonic()
+        self.max_gap_s = last - sent_at   # the plant's own longest absence from this wait
         while True:
             now = time.monotonic()
-            if now >= deadline:
-                if sends > 1 and self.noise_seen():
-                    raise self._noise(seq, sends, timeout_s)
-                again = f" (frame sent {sends} times)" if sends > 1 else ""
-                raise LinkFailure(f"no command within {timeout_s:g} s{again}", side="fsw",
-                                  seq=seq, waited_s=timeout_s)
-            if now >= next_send:
-                if sends > p.max_retries:        # retries exhausted
-                    if self.noise_seen():
-                        raise self._noise(seq, sends, now - sent_at)
-                    next_send = deadline          # a slow peer: wait on to the timeout
-                else:
-                    link.send(payload, timeout_s=max(0.001, deadline - now))
-                    sends += 1
-                    stats["frames_resent"] += 1
-                    if sends == 2:
-                        stats["frames_retried"] += 1
-                    stats["max_sends"] = max(stats["max_sends"], sends)
-                    interval = min(2.0 * interval, p.max_interval_s)
-                    next_send = time.monotonic() + interval
-                continue
+            self.max_gap_s = max(self.max_gap_s, now - last)
+            last = now
             try:
                 msg = link.recv_msg(max(0.0, min(POLL_SLICE_S, next_send - now, deadline - now)),
                                     expect=(protocol.COMMAND, protocol.HELLO_ACK))
             except PeerTimeout:
+                now = time.monotonic()
+                self.max_gap_s = max(self.max_gap_s, now - last)
+                last = now
                 self.check_alive(seq, "command")
+                if now >= deadline:
+                    if sends > 1 and self.noise_seen():
+                        raise self._noise(seq, sends, timeout_s) from None
+                    again = f" (frame sent {sends} times)" if sends > 1 else ""
+                    raise LinkFailure(f"no command within {timeout_s:g} s{again}"
+                                      f"{self._why_silent(peer0)}", side="fsw", seq=seq,
+                                      waited_s=timeout_s) from None
+                if now >= next_send:
+                    if sends > p.max_retries:        # retries exhausted
+                        if self.noise_seen():
+                            raise self._noise(seq, sends, now - sent_at) from None
+                        next_send = deadline          # a slow peer: wait on to the timeout
+                    else:
+                        if peer0 is None:
+                            peer0 = self.peer_cpu()
+                        link.send(payload, timeout_s=max(0.001, deadline - now))
+                        sends += 1
+                        stats["frames_resent"] += 1
+                        if sends == 2:
+                            stats["frames_retried"] += 1
+                        stats["max_sends"] = max(stats["max_sends"], sends)
+                        interval = min(2.0 * interval, p.max_interval_s)
+                        next_send = time.monotonic() + interval
                 continue
             if msg.type_id == protocol.END:
                 raise LinkFailure(f"flight software ended the run: {one_line(msg.reason)}",
                                   side="fsw", seq=seq)
-            if msg.type_id == protocol.HELLO_ACK:
-                stats["acks_repeated"] += 1       # the answer to a repeated HELLO
-                continue
-            if msg.seq < seq:
-                stats["stale_commands"] += 1      # the answer to an earlier copy of a frame
+            if msg.type_id == protocol.HELLO_ACK or msg.seq < seq:
+                if msg.type_id == protocol.HELLO_ACK:
+                    stats["acks_repeated"] += 1   # the answer to a repeated HELLO
+                else:
+                    stats["stale_commands"] += 1  # the answer to an earlier copy of a frame
+                late_skips += time.monotonic() >= deadline
+                if late_skips > MAX_LATE_SKIPS:   # a peer that only ever sends old answers
+                    raise LinkFailure(f"no command within {timeout_s:g} s ({late_skips} old "
+                                      f"answers after it)", side="fsw", seq=seq,
+                                      waited_s=timeout_s)
                 continue
             if msg.seq != seq:
                 raise LinkFailure(f"command answers seq {msg.seq}, expected {seq}", side="fsw",
@@ -189,6 +219,20 @@ class Retransmitter:
                     self.srtt_s + RTT_GAIN * (rtt - self.srtt_s)
                 stats["retry_interval_us"] = round(self.first_interval_s() * 1e6)
             return msg
+
+    def _why_silent(self, peer0: float | None) -> str:
+        """What the plant knows about a silence, for the stall's reason: how long the plant
+        itself was not scheduled (a stalled machine, not a stalled peer), and the CPU time
+        the flight-software process used since the frame was first sent again."""
+        parts = []
+        if self.max_gap_s >= 1.0:
+            parts.append(f"the plant itself was not scheduled for {self.max_gap_s:.1f} s of "
+                         f"the wait")
+        peer1 = self.peer_cpu() if peer0 is not None else None
+        if peer1 is not None:
+            parts.append(f"the flight software's process used {peer1 - peer0:.2f} s of CPU "
+                         f"since the first retransmission")
+        return f"; {'; '.join(parts)}" if parts else ""
 
     # --- END ------------------------------------------------------------------------------
     def end(self, seq: int, reason: str) -> None:

@@ -116,7 +116,8 @@ class PlantSide:
                 ctx.link = open_link(self.url, "plant")
                 self.url = ctx.link.url  # the bound address (a tcp port 0 becomes the real port)
                 if ctx.link.lossy:  # serial: retries (hil.retransmit; docs/protocol.md, Retries)
-                    ctx.retx = Retransmitter(ctx.link, self._check_fsw_alive)
+                    ctx.retx = Retransmitter(ctx.link, self._check_fsw_alive,
+                                             peer_cpu=self._fsw_cpu_s)
                 if self.fsw_launcher is not None:
                     self.fsw_process = self.fsw_launcher(self.url)
                     if not self.realtime and self.url.startswith("zmq+"):
@@ -229,6 +230,18 @@ class PlantSide:
             doing = "sent it a frame" if what == "frame" else f"waited for its {what}"
             raise LinkFailure(f"flight software process {p.pid} {death} while the plant "
                               f"{doing}", side="fsw", seq=seq)
+
+    def _fsw_cpu_s(self) -> float | None:
+        """CPU seconds the flight-software process the plant started has used (Linux /proc;
+        None elsewhere or when it is gone): a stall's reason says whether it ran."""
+        p = self.fsw_process
+        if p is None:
+            return None
+        try:
+            fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
 
     def _fsw_dead(self) -> bool:
         """The flight-software process the plant started has ended (an END to it would only
