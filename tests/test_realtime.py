@@ -98,6 +98,29 @@ def _fifo(priority: int = 50):
         os.sched_setscheduler(0, old_policy, old_param)
 
 
+def _fifo_permitted() -> bool:
+    try:
+        old_policy, old_param = os.sched_getscheduler(0), os.sched_getparam(0)
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))
+    except (PermissionError, AttributeError):
+        return False
+    os.sched_setscheduler(0, old_policy, old_param)
+    return True
+
+
+def test_normal_priority_lowers_a_fifo_thread_for_its_block_only():
+    from hil.engine.pacing import normal_priority
+    if not _fifo_permitted():
+        pytest.skip("SCHED_FIFO is not permitted here")
+    with _fifo():
+        with normal_priority():
+            assert os.sched_getscheduler(0) == os.SCHED_OTHER
+        assert os.sched_getscheduler(0) == os.SCHED_FIFO
+        assert os.sched_getparam(0).sched_priority == 50
+    with normal_priority():                                  # SCHED_OTHER stays as it is
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
 def run_rt(tmp_path: Path, script: dict, sim_s: float = 2.0, **deadline) -> tuple:
     """One real-time run of the terminal scenario at 10 Hz against the fake; returns
     (RunResult, timing block, history DataFrame, frames the fake saw as {seq: n_imu})."""
@@ -169,8 +192,20 @@ def longest_streak(h: pd.DataFrame) -> int:
     return longest
 
 
-def test_all_on_time(tmp_path):
+def test_all_on_time(tmp_path, monkeypatch):
+    import hil.plots
+    import hil.timing
+    policies = []      # each plot's drawing thread's policy: never SCHED_FIFO (below)
+    for module, name in ((hil.plots, "plot_descent"), (hil.timing, "plot_timing")):
+        def spy(*args, _draw=getattr(module, name), **kw):
+            policies.append(os.sched_getscheduler(0))
+            return _draw(*args, **kw)
+        monkeypatch.setattr(module, name, spy)
     result, t, h, seen, log = run_rt(tmp_path, {})
+    # the loop ran at SCHED_FIFO where permitted; the ~1 s of CPU drawing the plots did not
+    # (at FIFO it held a CPU from every other process for the kernel's 950 ms budget)
+    assert policies == [os.SCHED_OTHER, os.SCHED_OTHER]
+    assert t["scheduling"] == ("SCHED_FIFO 50" if _fifo_permitted() else "SCHED_OTHER")
     assert result.summary["outcome"] == "timeout"   # 2 s of sim time, no touchdown
     extra = machine_misses(h, log, set())            # none asked for: only the machine's
     skipped = {m for m in extra if log.sent_us[m] < 0}

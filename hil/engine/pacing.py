@@ -15,6 +15,9 @@ the resulting wake-up error beside cyclictest's.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import time
 from typing import Callable
 
@@ -102,6 +105,35 @@ def set_fifo_priority(priority: int) -> None:
     except PermissionError as e:
         raise PermissionError(f"SCHED_FIFO priority {priority} not permitted: run as root, "
                               f"grant CAP_SYS_NICE, or raise the rtprio limit (ulimit -r)") from e
+
+
+@contextlib.contextmanager
+def normal_priority() -> Iterator[None]:
+    """This thread at SCHED_OTHER inside the block when it runs at a real-time policy, then
+    back. For CPU-bound work after a paced loop (drawing the plots: about 1 s of CPU): at
+    SCHED_FIFO it would hold its CPU from every other process of the machine for the
+    kernel's whole real-time budget (950 ms of each second by default)."""
+    import os
+    try:
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    except (AttributeError, OSError):      # no POSIX scheduling here
+        yield
+        return
+    lowered = False
+    if policy in (os.SCHED_FIFO, os.SCHED_RR):
+        try:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            lowered = True
+        except OSError:
+            pass
+    try:
+        yield
+    finally:
+        if lowered:
+            try:
+                os.sched_setscheduler(0, policy, param)
+            except OSError:                # may not raise it again: it stays lower
+                pass
 
 
 def scheduling() -> str:

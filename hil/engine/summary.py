@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from hil.engine.context import RunContext, RunResult
+from hil.engine.pacing import normal_priority
 from hil.engine.recorder import CsvSink, ParquetSink
 from hil.errors import EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED, HilError, Interrupted
 from hil.scenario import scenario_to_dict
@@ -126,35 +127,42 @@ def finish(ctx: RunContext, summary: dict, failure: HilError | Interrupted | Non
     if out is not None:  # first without the plots: drawing them may take a while
         write_summary(out / "summary.json", summary)
     if out is not None and plots and _draw_now(failure):
-        title = f"{ctx.cfg.name} seed {ctx.seed}"
-        if log.realtime and failure is None:
-            try:
-                from hil.timing import plot_timing
-                plot_timing(log, out / "timing.png", f"{title}: timing ({summary['outcome']})")
-                summary["files"]["timing_plot"] = "timing.png"
-            except Exception as e:  # a plot must never lose the run's results
-                summary["timing_plot_error"] = str(e)
-        source: Any = None
-        tap = ctx.recorder.tap
-        if tap is not None and tap.count:    # the plotted columns, kept as recorded
-            source = tap.columns()
-        elif summary["files"]["history"] and (out / summary["files"]["history"]).exists():
-            source = out / summary["files"]["history"]
-        elif history is not None:
-            source = history.data
-        if source is not None:
-            try:
-                from hil.plots import plot_descent
-                plot_descent(source, out / "descent.png", f"{title}: {summary['outcome']}")
-                summary["files"]["plot"] = "descent.png"
-            except Exception as e:  # a plot must never lose the run's results
-                summary["plot_error"] = str(e)
+        with normal_priority():   # ~1 s of CPU: never at SCHED_FIFO (hil.engine.pacing)
+            _draw(ctx, summary, failure, log, out, history)
         write_summary(out / "summary.json", summary)
     if failure is not None:
         code = getattr(failure, "exit_code", EXIT_LINK)
     else:
         code = EXIT_LANDED if summary["outcome"] == "landed" else EXIT_NOT_LANDED
     return RunResult(code, summary, out, history)
+
+
+def _draw(ctx: RunContext, summary: dict, failure: HilError | Interrupted | None,
+          log: Any, out: Path, history: Any) -> None:
+    """Draw timing.png (a finished real-time run) and descent.png into ``out``."""
+    title = f"{ctx.cfg.name} seed {ctx.seed}"
+    if log.realtime and failure is None:
+        try:
+            from hil.timing import plot_timing
+            plot_timing(log, out / "timing.png", f"{title}: timing ({summary['outcome']})")
+            summary["files"]["timing_plot"] = "timing.png"
+        except Exception as e:  # a plot must never lose the run's results
+            summary["timing_plot_error"] = str(e)
+    source: Any = None
+    tap = ctx.recorder.tap
+    if tap is not None and tap.count:    # the plotted columns, kept as recorded
+        source = tap.columns()
+    elif summary["files"]["history"] and (out / summary["files"]["history"]).exists():
+        source = out / summary["files"]["history"]
+    elif history is not None:
+        source = history.data
+    if source is not None:
+        try:
+            from hil.plots import plot_descent
+            plot_descent(source, out / "descent.png", f"{title}: {summary['outcome']}")
+            summary["files"]["plot"] = "descent.png"
+        except Exception as e:  # a plot must never lose the run's results
+            summary["plot_error"] = str(e)
 
 
 PLOT_AFTER_SIGNAL_S = 0.6   # an interrupted run starts its plot at most this long after the signal
