@@ -85,12 +85,16 @@ def prefetched() -> bool:
 
 
 def _import_matplotlib() -> None:
-    try:
-        import matplotlib.backends.backend_agg  # noqa: F401
-        import matplotlib.figure  # noqa: F401
-        _build_skeleton()
-    except Exception:   # drawing will report it, where a plot error is reported
-        pass
+    # About 1 s of CPU, never at SCHED_FIFO (a real-time run's plant is, and its threads
+    # inherit it): there it held a CPU from every other process for the kernel's 950 ms budget.
+    from hil.engine.pacing import normal_priority
+    with normal_priority():
+        try:
+            import matplotlib.backends.backend_agg  # noqa: F401
+            import matplotlib.figure  # noqa: F401
+            _build_skeleton()
+        except Exception:   # drawing will report it, where a plot error is reported
+            pass
 
 
 # ---------------------------------------------------------------- the plotted columns, live

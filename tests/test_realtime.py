@@ -121,6 +121,21 @@ def test_normal_priority_lowers_a_fifo_thread_for_its_block_only():
         assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
+def test_matplotlib_is_imported_at_normal_priority_for_a_fifo_plant(monkeypatch):
+    """The plant's matplotlib prefetch (about 1 s of CPU, in a thread that inherits the
+    plant's SCHED_FIFO) runs at SCHED_OTHER."""
+    import hil.plots
+    if not _fifo_permitted():
+        pytest.skip("SCHED_FIFO is not permitted here")
+    policies = []
+    monkeypatch.setattr(hil.plots, "_build_skeleton",
+                        lambda: policies.append(os.sched_getscheduler(0)))
+    with _fifo():
+        hil.plots._import_matplotlib()
+        assert os.sched_getscheduler(0) == os.SCHED_FIFO
+    assert policies == [os.SCHED_OTHER]
+
+
 def run_rt(tmp_path: Path, script: dict, sim_s: float = 2.0, **deadline) -> tuple:
     """One real-time run of the terminal scenario at 10 Hz against the fake; returns
     (RunResult, timing block, history DataFrame, frames the fake saw as {seq: n_imu})."""
