@@ -54,6 +54,7 @@ class SensorFrame:
     imu: list[list[float]]          # [t_us, dvx, dvy, dvz, dax, day, daz] per sample
     alt: list | None                # [t_us, range_m, valid] or None
     vel: list | None = None         # [t_us, v0, v1, v2, r0, r1, r2, valid_mask] or None
+    att: list | None = None         # star tracker: [t_us, qw, qx, qy, qz, valid] or None
 
 
 @dataclass
