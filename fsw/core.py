@@ -23,7 +23,8 @@ What the vehicle is: the HELLO config's ``vehicle`` block, what the flight softw
 measured: the accelerometer's reading against the engine model while the engine burns
 steadily gives ``thrust_scale``, which the throttle and every thrust-limited plan use.
 With a ``velocimeter`` block the default variant fuses the Doppler lidar too
-(``fsw/velnav.py``).
+(``fsw/velnav.py``); with a ``star_tracker`` block, the measured attitude
+(``Navigator.fuse_star_tracker``: the attitude corrected, the gyro bias learnt).
 """
 
 import math
@@ -46,7 +47,10 @@ NAME = "fsil-fsw"
 # 0.7.0: braking never climbs (above twice high gate): while going up, the upward thrust
 #        is capped to decay the vertical speed at 0.3 /s (a dispersed upward start climbed
 #        50-64 m), the thrust at most ~15 deg below the horizon.
-VERSION = "0.7.0"
+# 0.8.0: a star tracker (HELLO ``star_tracker``, FRAME ``att``) is fused: the attitude
+#        corrected and the gyro bias learnt from it (a MEMS unit's 2 deg of braking drift);
+#        without one, 0.7.0 bit for bit.
+VERSION = "0.8.0"
 
 MODE_INDEX = {}
 for _i, _m in enumerate(protocol.MODES):
@@ -145,6 +149,10 @@ class FlightSoftware:
                              float(alt["noise_fraction"]), alt["boresight_body"],
                              float(nav0["pos_sigma_m"]), float(nav0["vel_sigma_mps"]),
                              variant, site["up"], self.omega, config.get("imu"))
+        st = config.get("star_tracker")
+        self.star_tracker = bool(st) and variant == "default"
+        if self.star_tracker:
+            self.nav.use_star_tracker(st)
         self.ignition_t_us = int(config["ignition_t_us"])
         vel = config.get("velocimeter")
         self.velnav = velnav.VelocimeterFilter(vel) if vel and variant == "default" else None
@@ -175,6 +183,8 @@ class FlightSoftware:
         nav = self.nav
         nav.ground_m = self.site.ground(nav.d)
         nav.propagate(imu, self.mode in ("init", "coast"))
+        if self.star_tracker:
+            nav.fuse_star_tracker(getattr(frame, "att", None))
         h_before = nav.altitude_m()
         nav.fuse_altimeter(alt)
         if self.velnav is not None:

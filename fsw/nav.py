@@ -98,6 +98,12 @@ class Navigator:
     N = 5                         # states: height, vertical speed, terrain, tilt, tilt drift
     TILT_AXIS_MIN_MPS2 = 0.5      # horizontal specific force that fixes the tilt's axis
     DESCENT_TURN_RAD = 1.6        # the attitude turns about this much in a descent
+    ST_GAIN = 0.2                 # star tracker: share of the attitude error corrected per
+                                  # sample ...
+    ST_BIAS_GAIN = 0.01           # ... and fed to the gyro bias estimate (per sample, over the
+                                  # sample period): with 5 Hz a critically damped loop at
+                                  # 0.5 rad/s (a bias is learnt in about 10 s)
+    ST_MAX_ERR_RAD = 0.05         # a sample this far from the estimate is rejected
     HISTORY_FRAMES = 16           # frames of attitude and velocity kept for late samples
 
     def __init__(self, r, v, q, t_us, site_radius_m, alt_noise_m, alt_noise_fraction,
@@ -174,6 +180,14 @@ class Navigator:
         # line-of-sight velocity at 150 m/s).
         self._dv_acc = (0.0, 0.0, 0.0)
         self._hist = [(t_us, self.q, self._dv_acc)]
+        # Star tracker (``use_star_tracker``): the gyro bias estimate (rad/s, body axes; None:
+        # no tracker, the gyros are taken as they read), the last sample seen.
+        self.gyro_bias = None
+        self.st_period_s = 0.2
+        self.st_last_t_us = -1
+        self.st_used = False
+        self.st_rejected = False
+        self.st_error_rad = 0.0       # the last fused sample's disagreement (rad)
 
     # --- frames -------------------------------------------------------------------------
     def _turn(self, t_us):
@@ -309,6 +323,9 @@ class Navigator:
         a0, a1, a2 = self._dv_acc
         t_prev = self.t_us
         cal = self._cal_sum
+        gb = self.gyro_bias
+        if gb is not None:
+            gb0, gb1, gb2 = gb
         last = None
         for s in imu:
             t_us = s[0]
@@ -325,7 +342,10 @@ class Navigator:
             b0 = s[1] - ab0 * dt
             b1 = s[2] - ab1 * dt
             b2 = s[3] - ab2 * dt
-            t0, t1, t2 = s[4], s[5], s[6]
+            if gb is None:
+                t0, t1, t2 = s[4], s[5], s[6]
+            else:
+                t0, t1, t2 = s[4] - gb0 * dt, s[5] - gb1 * dt, s[6] - gb2 * dt
             # q_mid = q_i * qrotvec(dth * 0.5)
             h0, h1, h2 = t0 * 0.5, t1 * 0.5, t2 * 0.5
             a = sqrt(h0 * h0 + h1 * h1 + h2 * h2)
@@ -409,6 +429,52 @@ class Navigator:
                 k = 1.0 / dt_sum
                 self._tilt_step((sfx * k, sfy * k, sfz * k), dt_sum)
             self._propagate_cov(dt_sum, self.specific_force_mps2)
+
+    # --- star tracker -------------------------------------------------------------------
+    def use_star_tracker(self, st):
+        """A star tracker is fitted (the HELLO ``star_tracker`` block): the attitude is
+        measured, so the gyro bias is estimated from it, and from its first sample fused on
+        the tilt model stops (the attitude error it models is held at the tracker's
+        arc-seconds; until then, or if no sample ever comes, it runs as without one)."""
+        self.gyro_bias = (0.0, 0.0, 0.0)
+        self.st_period_s = 1.0 / float(st["rate_hz"])
+
+    def fuse_star_tracker(self, att):
+        """Fuse a star tracker sample ``[t_us, qw, qx, qy, qz, valid]`` (attitude body ->
+        MCI at ``t_us``): a complementary filter. The disagreement ``e`` (a small rotation,
+        body axes: truth = estimate * e) is compared at the sample's own time; a share
+        ``ST_GAIN`` of it turns the attitude (and the attitudes of the last frames), and
+        ``-ST_BIAS_GAIN e / period`` goes into the gyro bias estimate."""
+        self.st_used = self.st_rejected = False
+        if att is None or att[0] == self.st_last_t_us or not att[5]:
+            return
+        t = att[0]
+        self.st_last_t_us = t
+        q_nav, _ = self.at(t)                      # body -> Moon-fixed then
+        h = -0.5 * self.omega * (t * 1e-6)         # measured body -> MCI, into Moon-fixed
+        q_m = vec.qmul((math.cos(h), 0.0, 0.0, math.sin(h)),
+                       vec.qnormalize((att[1], att[2], att[3], att[4])))
+        w, x, y, z = q_nav
+        dq = vec.qmul((w, -x, -y, -z), q_m)
+        k = 2.0 if dq[0] >= 0.0 else -2.0
+        e = (k * dq[1], k * dq[2], k * dq[3])
+        self.st_error_rad = vec.norm(e)
+        if self.st_error_rad > self.ST_MAX_ERR_RAD:
+            self.st_rejected = True
+            return
+        self.st_used = True
+        if not self.tilt_off:
+            self.hand_over_tilt()
+        turn = vec.qrotvec(vec.scale(e, self.ST_GAIN))
+        self.q_i = vec.qnormalize(vec.qmul(self.q_i, turn))
+        self._turn(self.t_us)
+        hist = self._hist
+        for i in range(len(hist)):
+            t_h, q_h, a_h = hist[i]
+            hist[i] = (t_h, vec.qnormalize(vec.qmul(q_h, turn)), a_h)
+        kb = self.ST_BIAS_GAIN / self.st_period_s
+        b = self.gyro_bias
+        self.gyro_bias = (b[0] - kb * e[0], b[1] - kb * e[1], b[2] - kb * e[2])
 
     def _imu_noise(self, imu, att_sigma_rad):
         """Size the process noise from the HELLO ``imu`` block (the unit's grade).

@@ -216,6 +216,25 @@ class VelocimeterConfig:
 
 
 @dataclass
+class StarTrackerConfig:
+    """Star tracker: the attitude measured against the stars (docs/plant-sensors.md)."""
+
+    enabled: bool = param(False, help="fly one (a scenario without this table has none)")
+    boresight_body: list = param([0.0, 0.0, 1.0], -1.0, 1.0,
+                                 "boresight, body axes (normalised on load); default +z, along "
+                                 "the thrust, away from the plume")
+    rate_hz: float = param(5.0, 0.1, 100.0, "samples per second")
+    cross_sigma_arcsec: float = param(5.0, 0.0, 3600.0, "one sigma about each axis across "
+                                      "the boresight")
+    roll_sigma_arcsec: float = param(40.0, 0.0, 36000.0, "one sigma about the boresight")
+    max_rate_dps: float = param(2.0, 0.01, 100.0, "no valid sample above this body rate")
+    acquisition_s: float = param(1.0, 0.0, 600.0, "the rate below the limit this long "
+                                 "before a valid sample")
+    latency_s: float = param(0.1, 0.0, 10.0, "sample to delivery")
+    dropout_probability: float = param(0.0, 0.0, 1.0, "per sample")
+
+
+@dataclass
 class CraterConfig:
     """A bowl crater with a raised rim; position relative to the target."""
 
@@ -395,6 +414,7 @@ class ScenarioConfig:
     imu: ImuConfig = field(default_factory=ImuConfig)
     altimeter: AltimeterConfig = field(default_factory=AltimeterConfig)
     velocimeter: VelocimeterConfig = field(default_factory=VelocimeterConfig)
+    star_tracker: StarTrackerConfig = field(default_factory=StarTrackerConfig)
     terrain: TerrainConfig = field(default_factory=TerrainConfig)
     touchdown: TouchdownConfig = field(default_factory=TouchdownConfig)
     gear: GearConfig = field(default_factory=GearConfig)

@@ -21,6 +21,7 @@ from plant.gear import LandingGear
 from plant.imu import Imu
 from plant.moon import Moon, SiteFrame
 from plant.terrain import Terrain
+from plant.star_tracker import StarTracker
 from plant.velocimeter import DopplerVelocimeter
 
 US_PER_S = 1_000_000
@@ -128,9 +129,10 @@ class LanderPlant:
         """Start a run from the scenario's initial state; returns frame 0."""
         seed = self.cfg.run.seed if seed is None else seed
         self.seed = seed
-        # Children 0..3 are the same whether 4 or 5 are spawned: adding a generator leaves
+        # Children 0..4 are the same whether 5 or 6 are spawned: adding a generator leaves
         # runs without the new model bit for bit as they were.
-        ss_imu, ss_alt, ss_know, ss_fault, ss_vel = np.random.SeedSequence(seed).spawn(5)
+        ss_imu, ss_alt, ss_know, ss_fault, ss_vel, ss_st = \
+            np.random.SeedSequence(seed).spawn(6)
         rates = self.cfg.rates
         self.imu = Imu(self.cfg.imu, rates.imu_hz, np.random.default_rng(ss_imu))
         self.altimeter = LaserAltimeter(self.cfg.altimeter, rates.altimeter_hz,
@@ -138,6 +140,9 @@ class LanderPlant:
         self.velocimeter = DopplerVelocimeter(self.cfg.velocimeter, np.random.default_rng(ss_vel)) \
             if self.cfg.velocimeter.enabled else None
         self.next_vel_us = 0
+        self.star_tracker = StarTracker(self.cfg.star_tracker, np.random.default_rng(ss_st)) \
+            if self.cfg.star_tracker.enabled else None
+        self.next_st_us = 0
         know = np.random.default_rng(ss_know)
         self.state = self._initial_state()
         k = self.cfg.knowledge
@@ -176,7 +181,9 @@ class LanderPlant:
         self._sample_altimeter()
         if self.velocimeter is not None:
             self._sample_velocimeter()
-        return SensorFrame(0, 0, [], self.altimeter.delivered(0), self._vel(0))
+        if self.star_tracker is not None:
+            self._sample_star_tracker()
+        return SensorFrame(0, 0, [], self.altimeter.delivered(0), self._vel(0), self._att(0))
 
     def step(self, command: Command) -> SensorFrame:
         """Apply ``command`` for one frame period; returns the next frame."""
@@ -199,7 +206,7 @@ class LanderPlant:
         self.seq += 1
         imu, self._imu_buffer = self._imu_buffer, []
         return SensorFrame(self.seq, self.t_us, imu, self.altimeter.delivered(self.t_us),
-                           self._vel(self.t_us))
+                           self._vel(self.t_us), self._att(self.t_us))
 
     def _fly(self, steps: int, thr_target: float, torque: tuple[float, float, float]) -> int:
         """Physics steps in flight (no contact) until ``steps`` are done or the vehicle
@@ -212,6 +219,7 @@ class LanderPlant:
         steps_per_imu, faults = self.steps_per_imu, self.faults
         altitude = self._altitude_at
         velocimeter = self.velocimeter
+        star_tracker = self.star_tracker
         # With legs, the footpads reach this far below the centre of mass (plus slopes).
         ground_margin = 0.0 if self.gear is None else \
             self.gear.reach_m + 2.0 * self.cfg.gear.footpad_radius_m
@@ -234,6 +242,8 @@ class LanderPlant:
                 self._sample_altimeter()
             if velocimeter is not None and t_us >= self.next_vel_us:
                 self._sample_velocimeter()
+            if star_tracker is not None and t_us >= self.next_st_us:
+                self._sample_star_tracker()
             if self.propellant_out_t_us is None and thr_target > 0 and state[13] <= dry_kg:
                 self.propellant_out_t_us = t_us
             if check_ground and altitude(state, t_us) <= ground_margin:
@@ -317,6 +327,7 @@ class LanderPlant:
         samples = out[:n_imu, k.O_IMU:k.O_STEP + 1].tolist()    # [t_us, y.., x.., j]
         buf = self._imu_buffer
         velocimeter = self.velocimeter
+        star_tracker = self.star_tracker
         t_end = (base + m) * dt_us
 
         def at(j: int) -> None:     # the plant as it was after step j, for the sensors
@@ -340,6 +351,8 @@ class LanderPlant:
                     self._sample_altimeter()
                 if velocimeter is not None and t_us >= self.next_vel_us:
                     self._sample_velocimeter()
+                if star_tracker is not None and t_us >= self.next_st_us:
+                    self._sample_star_tracker()
         else:                       # no fault armed: only the samples' steps
             for r in samples:
                 del r[7:]
@@ -362,6 +375,13 @@ class LanderPlant:
                     break
                 at(j)
                 self._sample_velocimeter()
+            j = -1
+            while star_tracker is not None and self.next_st_us <= t_end:
+                j = max(j + 1, -(-self.next_st_us // dt_us) - base - 1)
+                if j >= m:
+                    break
+                at(j)
+                self._sample_star_tracker()
         dry_kg = self.veh.dry_mass_kg
         if self.propellant_out_t_us is None and thr_target > 0 and m and \
                 out[m - 1, 13] <= dry_kg:
@@ -404,6 +424,8 @@ class LanderPlant:
                 self._sample_altimeter()
             if self.velocimeter is not None and t_us >= self.next_vel_us:
                 self._sample_velocimeter()
+            if self.star_tracker is not None and t_us >= self.next_st_us:
+                self._sample_star_tracker()
             if self.propellant_out_t_us is None and thr_target > 0 and \
                     state[13] <= veh.dry_mass_kg:
                 self.propellant_out_t_us = t_us
@@ -526,6 +548,7 @@ class LanderPlant:
             "altimeter": {"boresight_body": list(a.boresight_body), "noise_m": a.noise_m,
                           "noise_fraction": a.noise_fraction},
             **({"velocimeter": self.velocimeter.hello_config()} if self.velocimeter else {}),
+            **({"star_tracker": self.star_tracker.hello_config()} if self.star_tracker else {}),
             "ignition_t_us": int(round(self.cfg.initial.coast_s * US_PER_S)),
             "imu_hz": self.cfg.rates.imu_hz,
             "imu": self.imu.hello_config(),
@@ -706,6 +729,14 @@ class LanderPlant:
         self.velocimeter.sample(self.t_us, r, v, rot, self.terrain, None,
                                 self.faults.apply_velocimeter)
         self.next_vel_us += self.velocimeter.period_us  # absolute schedule: no drift
+
+    def _sample_star_tracker(self) -> None:
+        s = self.state
+        self.star_tracker.sample(self.t_us, s[6:10], s[10:13])
+        self.next_st_us += self.star_tracker.period_us  # absolute schedule: no drift
+
+    def _att(self, t_us: int) -> list | None:
+        return self.star_tracker.delivered(t_us) if self.star_tracker is not None else None
 
     def _vel(self, t_us: int) -> list | None:
         return self.velocimeter.delivered(t_us) if self.velocimeter is not None else None

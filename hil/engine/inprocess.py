@@ -127,8 +127,9 @@ def _caller(checked: CheckedFsw) -> Callable:
             alt = [alt[0], float(alt[1]), bool(alt[2])]
         if vel is not None:
             vel = list(vel)
-        throttle, torque, mode, nav, flags = step(Frame(frame.seq, frame.t_us, frame.imu,
-                                                        alt, vel))
+        fr = Frame(frame.seq, frame.t_us, frame.imu, alt, vel)
+        fr.att = None if frame.att is None else list(frame.att)   # the star tracker's sample
+        throttle, torque, mode, nav, flags = step(fr)
         return mode, throttle, tuple(torque), nav, flags
     return call
 
