@@ -9,7 +9,7 @@ scenario against ``fsil plant --link URL``; tests/test_bridge_client.py runs it)
 
     with FswClient(sys.argv[1], software="my-fsw 1.0") as client:
         fsw = MyFlightSoftware(client.config)  # the HELLO's config, checked by the codec
-        for frame in client.frames():          # frame.seq, .t_us, .imu, .alt, .vel
+        for frame in client.frames():          # frame.seq, .t_us, .imu, .alt, .vel, .att
             client.reply(fsw.step(frame))      # (throttle, torque_nm, mode[, nav, flags])
     print("ended:", client.end_reason, file=sys.stderr)
     sys.exit(client.exit_code)                 # 0 landed, 1 not landed, 3 link failure
@@ -19,7 +19,7 @@ What it does for you:
 * **Handshake.** Waits (bounded, ``hello_timeout_s``) for the plant's HELLO, which the codec
   has checked in full (``bridge.protocol.CONFIG_SCHEMA``), and answers HELLO_ACK.
 * **Frames and commands.** :meth:`FswClient.frames` yields each FRAME (a
-  :class:`bridge.codec.Message`: ``seq``, ``t_us``, ``imu``, ``alt``, ``vel``) and waits at
+  :class:`bridge.codec.Message`: ``seq``, ``t_us``, ``imu``, ``alt``, ``vel``, ``att``) and waits at
   most ``frame_timeout_s`` for the next. :meth:`FswClient.reply` takes the flight software
   contract's tuple (``mode`` as an index into ``MODES`` or its name; ``nav`` None or 7
   floats), :meth:`FswClient.command` the fields by name. ``compute_us`` is measured from

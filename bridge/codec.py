@@ -15,8 +15,8 @@ from typing import Any
 import msgpack
 
 from bridge.errors import MalformedMessage, PayloadTooLarge, UnknownMessage, VersionError
-from bridge.kinds import (_ALT_TYPES, _IMU_TYPES, _VEL_TYPES, DECODERS, ENCODERS, NAV_LEN,
-                          VALID_MASK_MAX, Bad, describe)
+from bridge.kinds import (_ALT_TYPES, _ATT_TYPES, _IMU_TYPES, _VEL_TYPES, DECODERS, ENCODERS,
+                          NAV_LEN, VALID_MASK_MAX, Bad, describe)
 from bridge.protocol import (COMMAND, END, FRAME, HELLO, HELLO_ACK, LAYOUTS, MAX_PAYLOAD_BYTES,
                              MODES, NAMES, PROTOCOL_VERSION, ROLES, STATUS, T_US_MAX, U32_MAX)
 
@@ -156,10 +156,20 @@ def _fast_command(f: Sequence[Any]) -> list | None:
     return None
 
 
+def _good_att(att: Any) -> bool:
+    """A star tracker sample exactly as the wire carries it: [t_us, 4 finite floats not all
+    zero, bool] (a list or tuple of those types)."""
+    t = type(att)
+    return (t is list or t is tuple) and tuple(map(type, att)) == _ATT_TYPES \
+        and 0 <= att[0] <= T_US_MAX and att[1] - att[1] == 0.0 and att[2] - att[2] == 0.0 \
+        and att[3] - att[3] == 0.0 and att[4] - att[4] == 0.0 \
+        and (att[1] != 0.0 or att[2] != 0.0 or att[3] != 0.0 or att[4] != 0.0)
+
+
 def _fast_frame(f: Sequence[Any]) -> list | None:
-    if len(f) != 5:
+    if len(f) != 6:
         return None
-    seq, t_us, imu, alt, vel = f
+    seq, t_us, imu, alt, vel, att = f
     if not (type(seq) is int and 0 <= seq <= U32_MAX and type(t_us) is int
             and 0 <= t_us <= T_US_MAX and type(imu) is list):
         return None
@@ -183,7 +193,11 @@ def _fast_frame(f: Sequence[Any]) -> list | None:
                 and all(map(isfinite, vel))):
             return None
         vel = list(vel)
-    return [PROTOCOL_VERSION, FRAME, seq, t_us, imu, alt, vel]
+    if att is not None:   # [t_us, 4 finite floats not all zero, bool]
+        if not _good_att(att):
+            return None
+        att = list(att)
+    return [PROTOCOL_VERSION, FRAME, seq, t_us, imu, alt, vel, att]
 
 
 _FLOATS = {3: (float,) * 3, NAV_LEN: (float,) * NAV_LEN}
@@ -249,9 +263,9 @@ def _decode_general(obj: Any) -> Message:
 # fast path accepts nothing the general one refuses (tests/test_codec_fast.py).
 
 def _decode_frame(obj: list) -> dict | None:
-    if len(obj) != 7:
+    if len(obj) != 8:
         return None
-    seq, t_us, imu, alt, vel = obj[2], obj[3], obj[4], obj[5], obj[6]
+    seq, t_us, imu, alt, vel, att = obj[2], obj[3], obj[4], obj[5], obj[6], obj[7]
     if not (type(seq) is int and 0 <= seq <= U32_MAX and type(t_us) is int
             and 0 <= t_us <= T_US_MAX and type(imu) is list):
         return None
@@ -268,7 +282,9 @@ def _decode_frame(obj: list) -> dict | None:
                                 and 0 <= vel[0] <= T_US_MAX and 0 <= vel[7] <= VALID_MASK_MAX
                                 and all(map(isfinite, vel))):
         return None
-    return {"seq": seq, "t_us": t_us, "imu": imu, "alt": alt, "vel": vel}
+    if att is not None and not (type(att) is list and _good_att(att)):
+        return None
+    return {"seq": seq, "t_us": t_us, "imu": imu, "alt": alt, "vel": vel, "att": att}
 
 
 def _decode_command(obj: list) -> dict | None:
@@ -310,10 +326,12 @@ def encode_hello_ack(software: str, runtime: str, role: str = "fsw") -> bytes:
 
 
 def encode_frame(seq: int, t_us: int, imu: Sequence[Sequence[float]],
-                 alt: Sequence[Any] | None, vel: Sequence[Any] | None = None) -> bytes:
-    """FRAME, plant -> fsw: IMU samples since the last frame, the latest altimeter and
-    velocimeter samples."""
-    return encode(FRAME, {"seq": seq, "t_us": t_us, "imu": imu, "alt": alt, "vel": vel})
+                 alt: Sequence[Any] | None, vel: Sequence[Any] | None = None,
+                 att: Sequence[Any] | None = None) -> bytes:
+    """FRAME, plant -> fsw: IMU samples since the last frame, the latest altimeter,
+    velocimeter and star tracker samples."""
+    return encode(FRAME, {"seq": seq, "t_us": t_us, "imu": imu, "alt": alt, "vel": vel,
+                          "att": att})
 
 
 def encode_command(seq: int, throttle: float, torque_nm: Sequence[float], mode: int,

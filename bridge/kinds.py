@@ -25,16 +25,19 @@ from bridge.protocol import (CONFIG_SCHEMA, COUNT_MAX, MODES, RATES_SCHEMA, SCHE
 IMU_SAMPLE_LEN = 7   # [t_us, dvx, dvy, dvz, dax, day, daz]
 ALT_SAMPLE_LEN = 3   # [t_us, range_m, valid]
 VEL_SAMPLE_LEN = 8   # [t_us, vlos0, vlos1, vlos2, range0, range1, range2, valid_mask]
+ATT_SAMPLE_LEN = 6   # [t_us, qw, qx, qy, qz, valid]
 NAV_LEN = 7          # position (3), velocity (3), altitude
 VALID_MASK_MAX = (1 << VEL_BEAMS) - 1
 
 _IMU_TYPES = (int,) + (float,) * 6
 _ALT_TYPES = (int, float, bool)
 _VEL_TYPES = (int,) + (float,) * 6 + (int,)
+_ATT_TYPES = (int, float, float, float, float, bool)
 _F3_TYPES = (float,) * 3
 _F7_TYPES = (float,) * NAV_LEN
 _IMU_NAMES = ("t_us", "dvx", "dvy", "dvz", "dax", "day", "daz")
 _VEL_NAMES = ("t_us", "vlos0", "vlos1", "vlos2", "range0", "range1", "range2", "valid_mask")
+_ATT_NAMES = ("t_us", "qw", "qx", "qy", "qz", "valid")
 
 
 class Bad(Exception):
@@ -205,6 +208,24 @@ def _dec_vel(v: Any) -> list | None:
     return v
 
 
+def _dec_att(v: Any) -> list | None:
+    if v is None:
+        return None
+    if type(v) is not list or len(v) != ATT_SAMPLE_LEN:
+        raise Bad("expected nil or a star tracker sample [t_us, qw, qx, qy, qz, valid], "
+                  f"got {describe(v)}")
+    if tuple(map(type, v)) != _ATT_TYPES:
+        if type(v[5]) is not bool:
+            raise Bad(f"star tracker valid must be a boolean, got {_got(v[5])}")
+        _floats_slow(v, 1, _ATT_NAMES, "star tracker ", stop=5)
+    _check_t(v[0], "star tracker t_us")
+    if not (isfinite(v[1]) and isfinite(v[2]) and isfinite(v[3]) and isfinite(v[4])):
+        _floats_slow(v, 1, _ATT_NAMES, "star tracker ", stop=5)
+    if not (v[1] or v[2] or v[3] or v[4]):
+        raise Bad("star tracker quaternion [qw, qx, qy, qz] is all zero")
+    return v
+
+
 # --- HELLO contents: schemas of protocol.py (RATES_SCHEMA, CONFIG_SCHEMA)
 
 def _number(x: Any) -> bool:
@@ -270,7 +291,7 @@ def _dec_config(v: Any) -> dict:
 DECODERS: dict[str, Callable[[Any], Any]] = {
     "u": _dec_u, "t": _dec_t, "mode": _dec_mode, "f": _dec_f, "s": _dec_s, "m": _dec_m,
     "counts": _dec_counts, "f3": _dec_f3, "nav": _dec_nav, "imu": _dec_imu, "alt": _dec_alt,
-    "vel": _dec_vel, "rates": _dec_rates, "config": _dec_config,
+    "vel": _dec_vel, "att": _dec_att, "rates": _dec_rates, "config": _dec_config,
 }
 
 
@@ -414,8 +435,15 @@ def _enc_vel(v: Any) -> list | None:
                            f"nil or a velocimeter sample of {VEL_SAMPLE_LEN} numbers"))
 
 
+def _enc_att(v: Any) -> list | None:
+    if v is None:
+        return None
+    return _dec_att(_plain(v, _ATT_TYPES, ATT_SAMPLE_LEN,
+                           "nil or a star tracker sample [t_us, qw, qx, qy, qz, valid]"))
+
+
 ENCODERS: dict[str, Callable[[Any], Any]] = {
     "u": _enc_u, "t": _enc_t, "mode": _enc_mode, "f": _enc_f, "s": _dec_s, "m": _enc_m,
     "counts": _enc_counts, "f3": _enc_f3, "nav": _enc_nav, "imu": _enc_imu, "alt": _enc_alt,
-    "vel": _enc_vel, "rates": _enc_rates, "config": _enc_config,
+    "vel": _enc_vel, "att": _enc_att, "rates": _enc_rates, "config": _enc_config,
 }

@@ -22,6 +22,7 @@ where kind is one of (docs/protocol.md gives the byte forms):
     "imu"    array of IMU samples, time stamps strictly increasing (see below)
     "alt"    nil, or one altimeter sample (see below)
     "vel"    nil, or one velocimeter sample (see below)
+    "att"    nil, or one star tracker sample (see below)
     "rates"  map of sample rates (see the HELLO section of docs/protocol.md)
     "config" map: the flight software's configuration (docs/protocol.md, HELLO config)
 
@@ -35,9 +36,13 @@ measurement time (integer us), each beam's line-of-sight velocity (m/s, -(v - v_
 the rate of change of the distance to the lit ground point, negative while closing), each
 beam's range (m), and the valid beams as a bit
 mask (bit N set = beam N valid, 0 .. 7).
+Star tracker sample: ``[t_us, qw, qx, qy, qz, valid]`` -- measurement time (integer us),
+the measured attitude body -> MCI as a quaternion [w, x, y, z] (the convention of HELLO
+nav_init q: 4 finite floats, not all zero), validity flag (boolean). An invalid sample
+carries [1.0, 0.0, 0.0, 0.0], never a stale attitude.
 """
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 # Message type ids.
 HELLO = 1       # plant -> fsw: start of a run
@@ -68,6 +73,7 @@ LAYOUTS = {
         ("imu", "imu"),         # IMU samples since the previous frame, oldest first
         ("alt", "alt"),         # latest delivered altimeter sample, or nil before the first
         ("vel", "vel"),         # latest delivered velocimeter sample, or nil (none yet/fitted)
+        ("att", "att"),         # latest delivered star tracker sample, or nil (none yet/fitted)
     ),
     COMMAND: (
         ("seq", "u"),           # the frame sequence number this command answers
@@ -109,6 +115,7 @@ U32_MAX = 0xFFFFFFFF             # "u": seq, compute_us, flags
 T_US_MAX = 0x7FFFFFFFFFFFFFFF    # "t": time stamps, us (int64, never negative)
 COUNT_MAX = 0xFFFFFFFFFFFFFFFF   # "counts" values (uint64)
 VEL_BEAMS = 3                    # velocimeter beams; valid_mask < 1 << VEL_BEAMS
+ATT_INVALID_Q = (1.0, 0.0, 0.0, 0.0)  # the quaternion an invalid star tracker sample carries
 
 # --- HELLO contents: the "rates" and "config" kinds --------------------------------------
 # A schema is a tuple of (key, check, required). ``check`` names one of SCHEMA_CHECKS, or is
@@ -136,6 +143,7 @@ RATES_SCHEMA = (
     ("altimeter_hz", "pos", True),    # altimeter measurements per second
     ("physics_hz", "pos", True),      # plant integration steps per second
     ("velocimeter_hz", "pos", False),  # velocimeter measurements per second, when fitted
+    ("star_tracker_hz", "pos", False),  # star tracker measurements per second, when fitted
 )
 
 CONFIG_SCHEMA = (
@@ -180,6 +188,14 @@ CONFIG_SCHEMA = (
         ("velocity_noise_mps", "nonneg", True),   # one-sigma line-of-sight velocity noise
         ("range_noise_m", "nonneg", True),        # one-sigma range noise
         ("max_range_m", "pos", True),             # no valid beam beyond this range
+    ), False),
+    ("star_tracker", (                # absent: no star tracker fitted (FRAME att stays nil)
+        ("boresight_body", "dir3", True),         # optical axis, body axes
+        ("cross_sigma_rad", "nonneg", True),      # one sigma about each axis across the boresight
+        ("roll_sigma_rad", "nonneg", True),       # one sigma about the boresight
+        ("rate_hz", "pos", True),                 # measurements per second
+        ("latency_s", "nonneg", True),            # measurement to delivery
+        ("max_rate_radps", "pos", True),          # no valid sample above this body rate
     ), False),
     ("imu", (                         # absent: the IMU's grade is not told (SI units, one
                                       # sigma, residuals after calibration; plant/imu.py)

@@ -36,7 +36,8 @@ EXAMPLES = {
               "imu": [[135000, 0.01, -0.002, 0.0081, 1e-6, 0.0, -2e-6],
                       [140000, 0.011, -0.002, 0.0081, 1e-6, 0.0, -2e-6]],
               "alt": [100000, 15012.25, True],
-              "vel": [120000, -1.25, -1.5, -1.375, 1700.5, 1690.25, 1720.0, 5]},
+              "vel": [120000, -1.25, -1.5, -1.375, 1700.5, 1690.25, 1720.0, 5],
+              "att": [40000, 0.5, -0.5, 0.5, 0.5, True]},
     p.COMMAND: {"seq": 7, "throttle": 0.65, "torque_nm": [1.5, -2.0, 0.0], "mode": 2,
                 "compute_us": 850, "nav": [1737400.0, 10.0, -5.0, -1.0, 1692.0, 0.5, 15000.0],
                 "flags": p.FLAG_ALT_USED | p.FLAG_ALT_HEALTHY},
@@ -82,7 +83,8 @@ def test_convenience_constructors_match_generic_encode():
                                                p.STATUS))
     assert encode_hello(h["scenario"], h["rates"], h["config"]) == encode(p.HELLO, h)
     assert encode_hello_ack(a["software"], a["runtime"]) == encode(p.HELLO_ACK, a)
-    assert encode_frame(f["seq"], f["t_us"], f["imu"], f["alt"], f["vel"]) == encode(p.FRAME, f)
+    assert encode_frame(f["seq"], f["t_us"], f["imu"], f["alt"], f["vel"],
+                        f["att"]) == encode(p.FRAME, f)
     assert encode_command(**c) == encode(p.COMMAND, c)
     assert encode_end(e["seq"], e["reason"]) == encode(p.END, e)
     assert encode_status(st["seq"], st["stats"]) == encode(p.STATUS, st)
@@ -90,7 +92,7 @@ def test_convenience_constructors_match_generic_encode():
 
 def test_frame_with_no_samples_and_no_altimeter():
     msg = decode(encode_frame(0, 0, [], None))
-    assert msg.imu == [] and msg.alt is None and msg.vel is None
+    assert msg.imu == [] and msg.alt is None and msg.vel is None and msg.att is None
 
 
 def test_command_without_an_estimate():
@@ -104,7 +106,8 @@ def test_largest_frame_fits():
     imu = [[t_us - MAX_IMU_SAMPLES_PER_FRAME + k] + sample[1:]
            for k in range(1, MAX_IMU_SAMPLES_PER_FRAME + 1)]
     fields = {"seq": 2**32 - 1, "t_us": t_us, "imu": imu, "alt": [t_us, 1e300, True],
-              "vel": [t_us, -1e300, 1e300, 2.0, 3.0, 4.0, 5.0, 7]}
+              "vel": [t_us, -1e300, 1e300, 2.0, 3.0, 4.0, 5.0, 7],
+              "att": [t_us, -1e300, 1e300, 2.0, 3.0, False]}
     payload = encode(p.FRAME, fields)
     assert len(payload) <= p.MAX_PAYLOAD_BYTES
     assert decode(payload).fields == fields
@@ -126,11 +129,13 @@ def test_int_accepted_where_float_expected_on_the_wire():
     assert msg.throttle == 1.0 and type(msg.throttle) is float
     assert msg.torque_nm == [0.0, 1.0, 2.0] and all(type(x) is float for x in msg.torque_nm)
     frame = decode(raw(V, p.FRAME, 0, 5, [[5, 0, 0, 0, 0, 0, 1]], [5, 100, False],
-                       [4, -1, 0, 1, 10, 11, 12, 7]))
+                       [4, -1, 0, 1, 10, 11, 12, 7], [3, 1, 0, 0, 0, False]))
     assert frame.imu == [[5, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]] and type(frame.alt[1]) is float
     assert type(frame.imu[0][0]) is int  # t_us stays an integer
     assert frame.vel == [4, -1.0, 0.0, 1.0, 10.0, 11.0, 12.0, 7]
     assert [type(x) for x in frame.vel] == [int] + [float] * 6 + [int]
+    assert frame.att == [3, 1.0, 0.0, 0.0, 0.0, False]
+    assert [type(x) for x in frame.att] == [int] + [float] * 4 + [bool]
 
 
 def test_encode_accepts_numpy_values():
@@ -145,7 +150,9 @@ def test_encode_accepts_numpy_values():
     assert got["target_r_m"] == [1.0, 2.0, 3.0] and got["site"]["up"] == [1.0, 0.0, 0.0]
     assert type(got["imu_hz"]) is float
     frame = encode_frame(1, 2, [[1, *np.ones(6)]], (1, np.float64(2.5), np.bool_(True)),
-                         np.array([3, 1, 2, 3, 4, 5, 6, 7]))
+                         np.array([3, 1, 2, 3, 4, 5, 6, 7]),
+                         (np.int64(2), *np.array([0.5, 0.5, -0.5, 0.5]), np.bool_(False)))
+    assert decode(frame).att == [2, 0.5, 0.5, -0.5, 0.5, False]
     assert decode(frame).alt == [1, 2.5, True]
     assert decode(frame).vel == [3, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7]
 
@@ -295,7 +302,7 @@ def test_bool_is_not_a_number(field):
 
 def test_bool_is_not_a_signed_int_either():
     with pytest.raises(MalformedMessage, match="t_us"):
-        decode(raw(V, p.FRAME, 0, False, [], None, None))
+        decode(raw(V, p.FRAME, 0, False, [], None, None, None))
 
 
 def test_map_keys_must_be_strings():
@@ -337,6 +344,20 @@ OUT_OF_RANGE = [  # (type, field, value)
     (p.FRAME, "vel", [1, 0.0, 0.0, 0.0, 1.0, NAN, 1.0, 7]),
     (p.FRAME, "vel", [1, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0]),
     (p.FRAME, "vel", [-1, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 7]),
+    (p.FRAME, "att", [1, NAN, 0.0, 0.0, 0.0, True]),
+    (p.FRAME, "att", [1, 1.0, 0.0, INF, 0.0, True]),
+    (p.FRAME, "att", [1, 0.0, 0.0, 0.0, 0.0, True]),            # no rotation at all
+    (p.FRAME, "att", [1, 0.0, -0.0, 0.0, 0, False]),
+    (p.FRAME, "att", [1, 1.0, 0.0, 0.0, True]),                # one element short
+    (p.FRAME, "att", [1, 1.0, 0.0, 0.0, 0.0, True, 0]),
+    (p.FRAME, "att", [1, 1.0, 0.0, 0.0, 0.0, 1]),              # valid not a boolean
+    (p.FRAME, "att", [1, 1.0, 0.0, 0.0, 0.0, None]),
+    (p.FRAME, "att", [1, 1.0, "0", 0.0, 0.0, True]),
+    (p.FRAME, "att", [-1, 1.0, 0.0, 0.0, 0.0, True]),
+    (p.FRAME, "att", [2**63, 1.0, 0.0, 0.0, 0.0, True]),
+    (p.FRAME, "att", [1.0, 1.0, 0.0, 0.0, 0.0, True]),
+    (p.FRAME, "att", [True, 1.0, 0.0, 0.0, 0.0, True]),
+    (p.FRAME, "att", [1.0, 0.0, 0.0, 0.0]),
     (p.STATUS, "stats", {"crc_errors": -1}),
     (p.STATUS, "stats", {"crc_errors": 1.5}),
     (p.STATUS, "stats", {"crc_errors": True}),
@@ -399,6 +420,15 @@ BAD_CONFIG = [  # (dotted key, value or DELETE): each crashed or could crash `fs
                      "range_noise_m": 2.0, "max_range_m": 5000.0}),
     ("velocimeter", {"beams_body": [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]],
                      "velocity_noise_mps": 0.02, "range_noise_m": 2.0, "max_range_m": 5000.0}),
+    ("star_tracker", {"boresight_body": [0.0, 1.0, 0.0], "cross_sigma_rad": 2.4e-5,
+                      "roll_sigma_rad": 1.9e-4, "rate_hz": 5.0, "latency_s": 0.1}),
+    ("star_tracker.boresight_body", [0.0, 0.0, 0.0]),
+    ("star_tracker.cross_sigma_rad", -1e-5),
+    ("star_tracker.roll_sigma_rad", NAN),
+    ("star_tracker.rate_hz", 0.0),
+    ("star_tracker.latency_s", -0.1),
+    ("star_tracker.max_rate_radps", 0),
+    ("star_tracker", [0.0, 1.0, 0.0]),
     ("fsw", "options"),
 ]
 
@@ -406,13 +436,29 @@ BAD_CONFIG = [  # (dotted key, value or DELETE): each crashed or could crash `fs
 @pytest.mark.parametrize("path, value", BAD_CONFIG,
                          ids=[f"{k}={v!r}"[:50] for k, v in BAD_CONFIG])
 def test_bad_hello_config_is_refused_naming_the_key(path, value):
-    config = _config(path, delete=True) if value == "DELETE" else _config(path, value)
+    if path.startswith("star_tracker."):   # a bad key inside a good block
+        config = _config("star_tracker", dict(STAR_TRACKER))
+        config["star_tracker"][path.split(".")[1]] = value
+    else:
+        config = _config(path, delete=True) if value == "DELETE" else _config(path, value)
     fields = dict(EXAMPLES[p.HELLO], config=config)
     with pytest.raises(MalformedMessage) as info:
         decode(raw(V, p.HELLO, *fields.values()))
     assert info.value.field == "config" and path in str(info.value)
     with pytest.raises(MalformedMessage, match=path.replace(".", r"\.")):
         encode(p.HELLO, fields)
+
+
+STAR_TRACKER = {"boresight_body": [0.0, 1.0, 0.0], "cross_sigma_rad": 2.4e-5,
+                "roll_sigma_rad": 1.9e-4, "rate_hz": 5.0, "latency_s": 0.1, "max_rate_radps": 0.035}
+
+
+def test_star_tracker_block_and_rate_pass():
+    config = _config("star_tracker", dict(STAR_TRACKER, mount="+y panel"))
+    rates = dict(EXAMPLES[p.HELLO]["rates"], star_tracker_hz=5)
+    fields = dict(EXAMPLES[p.HELLO], config=config, rates=rates)
+    got = decode(encode(p.HELLO, fields))
+    assert got.config["star_tracker"] == config["star_tracker"] and got.rates == rates
 
 
 def test_config_keys_beyond_the_schema_pass_unchecked():
@@ -426,7 +472,9 @@ def test_config_keys_beyond_the_schema_pass_unchecked():
 
 @pytest.mark.parametrize("rates", [{"frame_hz": 50.0}, dict(EXAMPLES[p.HELLO]["rates"], imu_hz=-1),
                                    dict(EXAMPLES[p.HELLO]["rates"], physics_hz=NAN),
-                                   dict(EXAMPLES[p.HELLO]["rates"], velocimeter_hz=0)])
+                                   dict(EXAMPLES[p.HELLO]["rates"], velocimeter_hz=0),
+                                   dict(EXAMPLES[p.HELLO]["rates"], star_tracker_hz=-5.0),
+                                   dict(EXAMPLES[p.HELLO]["rates"], star_tracker_hz="5")])
 def test_bad_rates_are_refused(rates):
     with pytest.raises(MalformedMessage, match="rates"):
         decode(raw(V, p.HELLO, "plant", "x", rates, EXAMPLES[p.HELLO]["config"]))
@@ -436,7 +484,8 @@ def test_the_limits_themselves_pass():
     fields = dict(EXAMPLES[p.COMMAND], seq=2**32 - 1, compute_us=2**32 - 1, flags=2**32 - 1,
                   mode=len(p.MODES) - 1, nav=None)
     assert decode(encode(p.COMMAND, fields)).fields == fields
-    frame = dict(EXAMPLES[p.FRAME], t_us=2**63 - 1, vel=[2**63 - 1] + [0.0] * 6 + [0])
+    frame = dict(EXAMPLES[p.FRAME], t_us=2**63 - 1, vel=[2**63 - 1] + [0.0] * 6 + [0],
+                 att=[2**63 - 1, -0.0, 0.0, 0.0, 5e-324, True])
     assert decode(encode(p.FRAME, frame)).fields == frame
     status = {"seq": 0, "stats": {"a": 0, "b": 2**64 - 1}}
     assert decode(encode(p.STATUS, status)).fields == status
@@ -452,6 +501,22 @@ def test_errors_name_the_sample_and_the_element():
     fields[2] = [[5] + [0.0] * 6, [5] + [0.0] * 6]
     with pytest.raises(MalformedMessage, match="IMU sample 1: t_us 5 is not after"):
         decode(raw(V, p.FRAME, *fields))
+
+
+@pytest.mark.parametrize("att, words", [
+    ([1, 0.0, 0.0, 0.0, 0.0, True], "quaternion .* all zero"),
+    ([1, 1.0, 0.0, NAN, 0.0, True], "star tracker qy: expected a finite float"),
+    ([1, 1.0, 0.0, 0.0, 0.0, 1], "star tracker valid must be a boolean, got int"),
+    ([1, 1.0, 0.0, 0.0, 0.0], r"star tracker sample \[t_us, qw, qx, qy, qz, valid\], got array of 5"),
+    ([-1, 1.0, 0.0, 0.0, 0.0, False], "star tracker t_us -1 is outside"),
+    ([0.5, 1.0, 0.0, 0.0, 0.0, False], "star tracker t_us: expected an integer"),
+])
+def test_star_tracker_errors_say_what_is_wrong(att, words):
+    fields = _good(p.FRAME)
+    fields[5] = att
+    with pytest.raises(MalformedMessage, match=words) as info:
+        decode(raw(V, p.FRAME, *fields))
+    assert info.value.field == "att" and "\n" not in str(info.value)
 
 
 def test_encode_does_not_change_the_callers_values():

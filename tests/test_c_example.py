@@ -389,7 +389,7 @@ def _reference_run(scenario="terminal", max_frames=None):
     try:
         while not plant.done and len(frames) != max_frames:
             fields = {"seq": frame.seq, "t_us": frame.t_us, "imu": frame.imu, "alt": frame.alt,
-                      "vel": getattr(frame, "vel", None)}
+                      "vel": getattr(frame, "vel", None), "att": getattr(frame, "att", None)}
             frames.append(encode(protocol.FRAME, {name: fields[name] for name, _
                                                   in protocol.LAYOUTS[protocol.FRAME]}))
             out = fsw.step(frame) if by_frame else fsw.step(frame.seq, frame.t_us, frame.imu,

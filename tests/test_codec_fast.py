@@ -39,7 +39,10 @@ def _frame(r: random.Random) -> list:
                     (t0, r.uniform(0, 5e4), False)])
     vel = r.choice([None, [t0, *(r.gauss(0, 3) for _ in range(6)), r.randrange(8)],
                     tuple([t0, *(r.gauss(0, 3) for _ in range(6)), 7])])
-    return [r.randrange(2**32), t0 + 20000, imu, alt, vel]
+    q = [r.gauss(0, 1) for _ in range(4)]
+    att = r.choice([None, [t0, *q, True], [t0, 1.0, 0.0, 0.0, 0.0, False], tuple([t0, *q, True]),
+                    [t0, 0.0, -0.0, 0.0, 1.0, r.random() < 0.5]])
+    return [r.randrange(2**32), t0 + 20000, imu, alt, vel, att]
 
 
 def _command(r: random.Random) -> list:
@@ -76,7 +79,8 @@ def test_hot_path_and_general_path_agree_on_every_message():
 def test_hot_path_edges_refused_or_converted_as_the_general_path_does():
     t = 1_000_000
     imu = [[t + 5000 * i, 1e-3, 0.0, -0.0, 1e-7, 2.0, -3.0] for i in range(1, 5)]
-    frame = [7, t + 20000, imu, [t, 1234.5, True], [t, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 5]]
+    frame = [7, t + 20000, imu, [t, 1234.5, True], [t, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 5],
+             [t, 0.5, -0.5, 0.5, -0.5, True]]
     command = [7, 0.5, [1.0, 2.0, 3.0], 3, 40, [1.0] * 7, 9]
     edits = {
         protocol.FRAME: [(0, 2**32), (0, 2**32 - 1), (1, -1), (1, protocol.T_US_MAX),
@@ -88,8 +92,18 @@ def test_hot_path_edges_refused_or_converted_as_the_general_path_does():
                          (4, [t, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, -1]),
                          (4, [t, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]),
                          (4, [t, 1.0, 2.0, 3.0, 4.0, 5.0, math.inf, 7]),
-                         (4, [t, 1, 2.0, 3.0, 4.0, 5.0, 6.0, 7]),
-                         (4, [protocol.T_US_MAX + 1, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7])],
+                         (4, [protocol.T_US_MAX + 1, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7]),
+                         (5, None), (5, [t, 1.0, 0.0, 0.0, 0.0, False]), (5, (t, 0.5, 0.5, 0.5, 0.5, True)),
+                         (5, [t, 0.0, 0.0, 0.0, 0.0, True]), (5, [t, -0.0, 0.0, -0.0, 0.0, False]),
+                         (5, [t, 1.0, 0.0, 0.0, 0.0]), (5, [t, 1.0, 0.0, 0.0, 0.0, True, 0]),
+                         (5, [t, math.nan, 0.0, 0.0, 0.0, True]), (5, [t, 1.0, 0.0, 0.0, math.inf, True]),
+                         (5, [t, 1.0, 0.0, 0.0, 0.0, 1]), (5, [t, 1.0, 0.0, 0.0, 0.0, None]),
+                         (5, [t, 1, 0, 0, 0, True]), (5, [t, 1.0, 0.0, 0.0, 0, True]),
+                         (5, [-1, 1.0, 0.0, 0.0, 0.0, True]), (5, [1.5, 1.0, 0.0, 0.0, 0.0, True]),
+                         (5, [True, 1.0, 0.0, 0.0, 0.0, True]),
+                         (5, [protocol.T_US_MAX + 1, 1.0, 0.0, 0.0, 0.0, True]),
+                         (5, [t, np.float64(1.0), 0.0, 0.0, 0.0, np.bool_(True)]),
+                         (5, np.array([1.0, 0.0, 0.0, 0.0])), (5, "att"), (5, 1.0)],
         protocol.COMMAND: [(0, -1), (0, 2**32), (1, 1), (1, math.inf), (1, -0.0),
                            (2, [1.0, 2.0]), (2, [1.0, 2.0, 3]), (2, (1.0, math.nan, 3.0)),
                            (3, len(protocol.MODES)), (3, -1), (3, True), (4, 2**32),
@@ -146,7 +160,8 @@ def test_decode_hot_path_and_general_path_agree_on_every_message():
 def test_decode_hot_path_edges_refused_or_converted_as_the_general_path_does():
     t = 1_000_000
     imu = [[t + 5000 * i, 1e-3, 0.0, -0.0, 1e-7, 2.0, -3.0] for i in range(1, 5)]
-    frame = [7, t + 20000, imu, [t, 1234.5, True], [t, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 5]]
+    frame = [7, t + 20000, imu, [t, 1234.5, True], [t, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 5],
+             [t, 0.5, -0.5, 0.5, -0.5, True]]
     command = [7, 0.5, [1.0, 2.0, 3.0], 3, 40, [1.0] * 7, 9]
     edits = {
         protocol.FRAME: [(0, 2**32), (0, 2**32 - 1), (0, -1), (0, 1.0), (1, -1),
@@ -163,8 +178,16 @@ def test_decode_hot_path_edges_refused_or_converted_as_the_general_path_does():
                          (4, [t, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]),
                          (4, [t, 1.0, 2.0, 3.0, 4.0, 5.0, math.inf, 7]),
                          (4, [t, 1, 2.0, 3.0, 4.0, 5.0, 6.0, 7]),
-                         (4, [t, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
-                         (4, [protocol.T_US_MAX + 1, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7])],
+                         (4, [protocol.T_US_MAX + 1, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7]),
+                         (5, None), (5, [t, 1.0, 0.0, 0.0, 0.0, False]), (5, [t, 0.5, 0.5, 0.5, 0.5, True]),
+                         (5, [t, 0.0, 0.0, 0.0, 0.0, True]), (5, [t, -0.0, 0.0, -0.0, 0.0, False]),
+                         (5, [t, 1.0, 0.0, 0.0, 0.0]), (5, [t, 1.0, 0.0, 0.0, 0.0, True, 0]),
+                         (5, [t, math.nan, 0.0, 0.0, 0.0, True]), (5, [t, 1.0, 0.0, 0.0, -math.inf, True]),
+                         (5, [t, 1.0, 0.0, 0.0, 0.0, 1]), (5, [t, 1.0, 0.0, 0.0, 0.0, None]),
+                         (5, [t, 1, 0, 0, 0, True]), (5, [t, 1.0, 0.0, 0.0, 0, True]), (5, [t, 0, 0, 0, 0, True]),
+                         (5, [-1, 1.0, 0.0, 0.0, 0.0, True]), (5, [1.5, 1.0, 0.0, 0.0, 0.0, True]),
+                         (5, [True, 1.0, 0.0, 0.0, 0.0, True]), (5, {"qw": 1.0}), (5, []),
+                         (5, [protocol.T_US_MAX + 1, 1.0, 0.0, 0.0, 0.0, True])],
         protocol.COMMAND: [(0, -1), (0, 2**32), (1, 1), (1, True), (1, math.inf), (1, math.nan),
                            (1, -0.0), (2, [1.0, 2.0]), (2, [1.0, 2.0, 3]),
                            (2, [1.0, math.nan, 3.0]), (2, None), (3, len(protocol.MODES)),

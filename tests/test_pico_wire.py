@@ -159,6 +159,13 @@ def _rand_fields(rng: random.Random, type_id: int) -> list:
             out.append(None if rng.random() < 0.3 else
                        [_rand_time(rng)] + [_rand_finite(rng) for _ in range(6)]
                        + [rng.randrange(8)])
+        elif kind == "att":
+            q = [_rand_finite(rng) for _ in range(4)]
+            if not any(q):
+                q[rng.randrange(4)] = rng.choice([1.0, -1.0, 5e-324])
+            valid = rng.random() < 0.6
+            out.append(None if rng.random() < 0.3 else
+                       [_rand_time(rng)] + (q if valid else [1.0, 0.0, 0.0, 0.0]) + [valid])
         else:  # pragma: no cover - a new kind needs a generator here
             raise AssertionError(f"no generator for kind {kind}")
     return out
@@ -253,9 +260,16 @@ def _cases() -> list[tuple[str, dict, dict]]:
         "str for float": msgpack.packb([protocol.PROTOCOL_VERSION, protocol.COMMAND, 1, "0.5",
                                         [0.0] * 3, 0, 0, [0.0] * 7, 0]),
         "short imu sample": msgpack.packb([protocol.PROTOCOL_VERSION, protocol.FRAME, 1, 2,
-                                           [[1, 0.0]], None]),
+                                           [[1, 0.0]], None, None, None]),
         "alt valid not bool": msgpack.packb([protocol.PROTOCOL_VERSION, protocol.FRAME, 1, 2,
-                                             [], [1, 2.0, 1]]),
+                                             [], [1, 2.0, 1], None, None]),
+        "att valid not bool": msgpack.packb([protocol.PROTOCOL_VERSION, protocol.FRAME, 1, 2,
+                                             [], None, None, [1, 1.0, 0.0, 0.0, 0.0, 0]]),
+        "att all zero": msgpack.packb([protocol.PROTOCOL_VERSION, protocol.FRAME, 1, 2,
+                                       [], None, None, [1, 0.0, -0.0, 0, 0.0, True]]),
+        "att float32 nan": msgpack.packb([protocol.PROTOCOL_VERSION, protocol.FRAME, 1, 2,
+                                          [], None, None, [1, 1.0, math.nan, 0.0, 0.0, True]],
+                                         use_single_float=True),
         "not an array": msgpack.packb({"a": 1}),
         "truncated": good[:-1],
         "trailing byte": good + b"\x00",

@@ -45,6 +45,7 @@ KINDS = {
     "imu": ("FSIL_KIND_IMU", "fsil_imu_t {name};"),
     "alt": ("FSIL_KIND_ALT", "fsil_alt_t {name};"),
     "vel": ("FSIL_KIND_VEL", "fsil_vel_t {name};"),
+    "att": ("FSIL_KIND_ATT", "fsil_att_t {name};"),
 }
 
 # Field kinds whose map is checked against a schema of the table (kind -> schema name).
@@ -222,6 +223,9 @@ def render_header(table: dict) -> str:
         "/* Velocimeter sample, or none: line-of-sight rates and ranges of 3 beams, valid bits. */",
         "typedef struct { bool present; int64_t t_us; double vlos_mps[3]; double range_m[3];",
         "                 uint32_t valid_mask; } fsil_vel_t;",
+        "/* Star tracker sample, or none: attitude body -> MCI as a quaternion [w, x, y, z] (not",
+        " * all zero; [1, 0, 0, 0] when invalid), valid. */",
+        "typedef struct { bool present; int64_t t_us; double q[4]; bool valid; } fsil_att_t;",
         "/* A navigation estimate: position (m, 3), velocity (m/s, 3), altitude (m); or nil. */",
         "typedef struct { bool present; double v[7]; } fsil_nav_t;",
         "",

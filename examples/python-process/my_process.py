@@ -27,7 +27,7 @@ from my_fsw import MyFsw  # noqa: E402  (the example class, kept in one place)
 def main(url):
     with FswClient(url, software="my-process 1.0") as client:
         fsw = MyFsw(client.config)                 # the HELLO's config map
-        for frame in client.frames():              # .seq, .t_us, .imu, .alt, .vel
+        for frame in client.frames():              # .seq, .t_us, .imu, .alt, .vel, .att
             client.reply(fsw.step(frame))          # ends when the plant ends the run
     return client.exit_code
 

@@ -55,7 +55,7 @@ def serve(url: str, timeout_s: float = 10.0, hello_timeout_s: float = 60.0,
         command = client.command
         for msg in client.frames():
             f = msg.fields   # (not msg.seq ...: each attribute is a __getattr__ call)
-            frame = Frame(f["seq"], f["t_us"], f["imu"], f["alt"], f["vel"])
+            frame = Frame(f["seq"], f["t_us"], f["imu"], f["alt"], f["vel"], f["att"])
             t0 = time.perf_counter_ns()
             throttle, torque, mode, nav, flags = checked.step(frame)
             if load_ns > 0:

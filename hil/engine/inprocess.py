@@ -122,14 +122,16 @@ def _caller(checked: CheckedFsw) -> Callable:
     step = checked.step
 
     def call(frame) -> tuple:
-        alt, vel = frame.alt, frame.vel
+        alt, vel, att = frame.alt, frame.vel, frame.att
         if alt is not None:
             alt = [alt[0], float(alt[1]), bool(alt[2])]
         if vel is not None:
             vel = list(vel)
-        fr = Frame(frame.seq, frame.t_us, frame.imu, alt, vel)
-        fr.att = None if frame.att is None else list(frame.att)   # the star tracker's sample
-        throttle, torque, mode, nav, flags = step(fr)
+        if att is not None:
+            att = [int(att[0]), float(att[1]), float(att[2]), float(att[3]), float(att[4]),
+                   bool(att[5])]
+        throttle, torque, mode, nav, flags = step(Frame(frame.seq, frame.t_us, frame.imu,
+                                                        alt, vel, att))
         return mode, throttle, tuple(torque), nav, flags
     return call
 

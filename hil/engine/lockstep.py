@@ -105,7 +105,7 @@ def run_lockstep(ctx: RunContext, frame: SensorFrame) -> SensorFrame:
         ctx.frame = frame
         seq = frame.seq
         t_send = clock()
-        payload = encode(FRAME, [seq, frame.t_us, frame.imu, frame.alt, frame.vel])
+        payload = encode(FRAME, [seq, frame.t_us, frame.imu, frame.alt, frame.vel, frame.att])
         sent_at = time.monotonic() if retx is not None else 0.0
         send_watching(ctx, payload, seq, "frame")
         t_rec = clock()

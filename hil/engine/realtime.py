@@ -203,9 +203,9 @@ class RealtimeLoop:
 
     @staticmethod
     def _encode(frame: SensorFrame, imu: list) -> bytes:
-        """FRAME payload; ``vel`` is nil until the plant has a velocimeter."""
+        """FRAME payload; ``vel`` and ``att`` are nil without a velocimeter, star tracker."""
         return encode(protocol.FRAME, [frame.seq, frame.t_us, imu, frame.alt,
-                                       getattr(frame, "vel", None)])
+                                       getattr(frame, "vel", None), getattr(frame, "att", None)])
 
     def _abort_reason(self) -> str | None:
         log = self.log

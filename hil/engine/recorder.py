@@ -50,8 +50,9 @@ _I = {name: i for i, name in enumerate(HISTORY_COLUMNS)}
 _T, _SEQ, _MODE, _TRUE = _I["t_s"], _I["seq"], _I["mode"], _I["true_x_m"]
 _IMU, _ALT, _NAV, _CMD = _I["imu_dvx_mps"], _I["alt_t_s"], _I["nav_x_m"], _I["cmd_throttle"]
 _FAULTS, _COMPUTE, _RTT = _I["faults"], _I["compute_us"], _I["round_trip_us"]
-_VEL, _GEAR = _I["vel_t_s"], _I["gear_legs_down"]
+_VEL, _ATT, _GEAR = _I["vel_t_s"], _I["att_t_s"], _I["gear_legs_down"]
 _NONE8 = (None,) * 8
+_NONE6 = (None,) * 6
 _INT64_MAX = (1 << 63) - 1
 _float_repr = float.__repr__
 
@@ -261,6 +262,7 @@ class HistoryRecorder:
         else:
             row[_ALT:_ALT + 4] = (None, None, 0, plant.altimeter.last_true_range_m)
         row[_VEL:_VEL + 8] = vel_cells(frame.vel)
+        row[_ATT:_ATT + 6] = att_cells(getattr(frame, "att", None))
         row[_FAULTS] = plant.faults.label(plant.t_us)
         row[_GEAR:_GEAR + 9] = plant.gear_row()
 
@@ -428,6 +430,15 @@ def vel_cells(vel: Sequence | None) -> tuple:
     if vel is None:
         return _NONE8
     return (vel[0] * 1e-6, vel[1], vel[2], vel[3], vel[4], vel[5], vel[6], int(vel[7]))
+
+
+def att_cells(att: Sequence | None) -> tuple:
+    """The star tracker columns of a frame's sample: time in s, the quaternion's four
+    floats, valid as 0/1; all empty without one."""
+    if att is None:
+        return _NONE6
+    return (att[0] * 1e-6, float(att[1]), float(att[2]), float(att[3]), float(att[4]),
+            int(bool(att[5])))
 
 
 def _truth_of(plant: Any) -> tuple[list[float], list[float], float, tuple]:

@@ -15,7 +15,8 @@ Kinds decide how a cell is stored and written:
 Frames: **MCI** is Moon-centred inertial (x through latitude 0, longitude 0, z through the
 north pole; plant/moon.py); **site** is the target's local frame (downrange along east,
 crossrange along north, arc lengths at the mean radius); **body** is the vehicle's body
-axes (main engine along +z); **beam** is along a velocimeter beam (fixed in the body).
+axes (main engine along +z); **beam** is along a velocimeter beam (fixed in the body);
+**body->MCI** is a quaternion [w, x, y, z] that turns body vectors into MCI.
 Each other stream adds its columns here with a small hunk.
 """
 
@@ -89,6 +90,15 @@ HISTORY: tuple[Column, ...] = (
     _c("vel_range1_m", "f?", "m", "beam", "range along beam 1"),
     _c("vel_range2_m", "f?", "m", "beam", "range along beam 2"),
     _c("vel_valid_mask", "i?", "", "", "bit N set: beam N valid"),
+    _c("att_t_s", "f?", "s", "", "measurement time of the star tracker sample in the frame "
+                                 "(empty: no star tracker, or none delivered yet)"),
+    _c("att_qw", "f?", "", "body->MCI", "measured attitude quaternion, scalar part w "
+                                        "(1 when invalid)"),
+    _c("att_qx", "f?", "", "body->MCI", "measured attitude quaternion, x (0 when invalid)"),
+    _c("att_qy", "f?", "", "body->MCI", "measured attitude quaternion, y (0 when invalid)"),
+    _c("att_qz", "f?", "", "body->MCI", "measured attitude quaternion, z (0 when invalid)"),
+    _c("att_valid", "i?", "", "", "1 if the star tracker sample is valid, else 0 (empty: "
+                                  "no sample)"),
     _c("nav_x_m", "f", "m", "MCI", "flight software's position estimate, x (nan: none "
                                    "reported)"),
     _c("nav_y_m", "f", "m", "MCI", "position estimate, y"),

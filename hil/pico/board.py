@@ -214,7 +214,7 @@ class Board:
 
     def _frame(self, fields):
         seq = fields[0]
-        frame = Frame(seq, fields[1], fields[2], fields[3], fields[4] if len(fields) > 4 else None)
+        frame = Frame(seq, fields[1], fields[2], fields[3], fields[4], fields[5])
         self.last_seq = seq
         try:
             t0 = self.ticks_us()

@@ -477,6 +477,19 @@ def _vel(v):
     return [_time(v[0], "velocimeter t_us")] + [_float(v[k]) for k in range(1, 7)] + [mask]
 
 
+def _att(v):
+    if v is None:
+        return None
+    _array(v, 6, "nil or a star tracker sample [t_us, qw, qx, qy, qz, valid]")
+    if type(v[5]) is not bool:
+        raise WireError("star tracker valid must be a boolean")
+    out = [_time(v[0], "star tracker t_us"), _float(v[1]), _float(v[2]), _float(v[3]),
+           _float(v[4]), v[5]]
+    if out[1] == 0.0 and out[2] == 0.0 and out[3] == 0.0 and out[4] == 0.0:
+        raise WireError("star tracker quaternion [qw, qx, qy, qz] is all zero")
+    return out
+
+
 def _map(v):
     if not isinstance(v, dict):
         raise WireError("expected a map, got %s" % type(v).__name__)
@@ -584,6 +597,8 @@ def convert(kind, v):
         return _alt(v)
     if kind == "vel":
         return _vel(v)
+    if kind == "att":
+        return _att(v)
     if kind == "s":
         if type(v) is not str:
             raise WireError("expected a string, got %s" % type(v).__name__)

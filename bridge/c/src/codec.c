@@ -7,6 +7,7 @@
 #define IMU_SAMPLE_LEN 7u /* [t_us, dvx, dvy, dvz, dax, day, daz] */
 #define ALT_SAMPLE_LEN 3u /* [t_us, range_m, valid] */
 #define VEL_SAMPLE_LEN 8u /* [t_us, vlos0..2, range0..2, valid_mask] */
+#define ATT_SAMPLE_LEN 6u /* [t_us, qw, qx, qy, qz, valid] */
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
@@ -259,6 +260,37 @@ static fsil_err_t dec_vel(fsil_mpr_t *r, fsil_vel_t *vel, fsil_error_t *err)
     }
     vel->valid_mask = (uint32_t)mask;
     return st;
+}
+
+static fsil_err_t dec_att(fsil_mpr_t *r, fsil_att_t *att, fsil_error_t *err)
+{
+    fsil_mp_obj_t o;
+    uint32_t k;
+    fsil_err_t st = dec_nil_or_array(r, ATT_SAMPLE_LEN,
+                                        "nil or a star tracker sample [t_us, qw, qx, qy, qz, valid]",
+                                        &att->present, err);
+    if (st != FSIL_OK || !att->present) {
+        return st;
+    }
+    st = dec_int(r, 0, INT64_MAX, "a time t_us in us >= 0", NULL, &att->t_us, err);
+    for (k = 0; st == FSIL_OK && k < 4; k++) {
+        st = dec_f(r, &att->q[k], err);
+    }
+    if (st == FSIL_OK) {
+        st = next(r, &o, err);
+    }
+    if (st != FSIL_OK) {
+        return st;
+    }
+    if (o.type != FSIL_MP_BOOL) {
+        return bad(err, "a boolean valid", &o);
+    }
+    att->valid = o.b;
+    if (att->q[0] == 0.0 && att->q[1] == 0.0 && att->q[2] == 0.0 && att->q[3] == 0.0) {
+        return fsil_error_set(err, FSIL_ERR_MALFORMED,
+                              "star tracker quaternion [qw, qx, qy, qz] is all zero");
+    }
+    return FSIL_OK;
 }
 
 /* A map whose values are unsigned integers (link counters). */
@@ -546,6 +578,8 @@ static fsil_err_t dec_field(fsil_mpr_t *r, const fsil_field_t *field, void *at, 
         return dec_alt(r, (fsil_alt_t *)at, err);
     case FSIL_KIND_VEL:
         return dec_vel(r, (fsil_vel_t *)at, err);
+    case FSIL_KIND_ATT:
+        return dec_att(r, (fsil_att_t *)at, err);
     }
     return fsil_error_set(err, FSIL_ERR_MALFORMED, "field of an unknown kind");
 }
@@ -821,6 +855,31 @@ static fsil_err_t enc_field(fsil_mpw_t *w, const fsil_field_t *field, const void
             fsil_mpw_double(w, vel->range_m[k]);
         }
         fsil_mpw_uint(w, vel->valid_mask);
+        return FSIL_OK;
+    }
+    case FSIL_KIND_ATT: {
+        const fsil_att_t *att = (const fsil_att_t *)at;
+        if (!att->present) {
+            fsil_mpw_nil(w);
+            return FSIL_OK;
+        }
+        if (att->t_us < 0) {
+            return fsil_error_set(err, FSIL_ERR_ARG, "star tracker t_us < 0");
+        }
+        for (k = 0; k < 4; k++) {
+            if (!isfinite(att->q[k])) {
+                return fsil_error_set(err, FSIL_ERR_ARG, "star tracker: not a finite float");
+            }
+        }
+        if (att->q[0] == 0.0 && att->q[1] == 0.0 && att->q[2] == 0.0 && att->q[3] == 0.0) {
+            return fsil_error_set(err, FSIL_ERR_ARG, "star tracker quaternion is all zero");
+        }
+        fsil_mpw_array(w, ATT_SAMPLE_LEN);
+        fsil_mpw_int(w, att->t_us);
+        for (k = 0; k < 4; k++) {
+            fsil_mpw_double(w, att->q[k]);
+        }
+        fsil_mpw_bool(w, att->valid);
         return FSIL_OK;
     }
     }

@@ -2,14 +2,15 @@
  * Do not edit: change the table and run `make -C bridge/c generate`. */
 #include "fsil/protocol.h"
 
-static const fsil_schema_key_t fsil_rates_schema_keys[5] = {
+static const fsil_schema_key_t fsil_rates_schema_keys[6] = {
     {"frame_hz", FSIL_CHECK_POS, true, NULL},
     {"imu_hz", FSIL_CHECK_POS, true, NULL},
     {"altimeter_hz", FSIL_CHECK_POS, true, NULL},
     {"physics_hz", FSIL_CHECK_POS, true, NULL},
     {"velocimeter_hz", FSIL_CHECK_POS, false, NULL},
+    {"star_tracker_hz", FSIL_CHECK_POS, false, NULL},
 };
-const fsil_schema_t fsil_rates_schema = {5, fsil_rates_schema_keys};
+const fsil_schema_t fsil_rates_schema = {6, fsil_rates_schema_keys};
 
 static const fsil_schema_key_t fsil_config_schema_vehicle_keys[8] = {
     {"dry_mass_kg", FSIL_CHECK_POS, true, NULL},
@@ -56,6 +57,15 @@ static const fsil_schema_key_t fsil_config_schema_velocimeter_keys[4] = {
     {"max_range_m", FSIL_CHECK_POS, true, NULL},
 };
 static const fsil_schema_t fsil_config_schema_velocimeter = {4, fsil_config_schema_velocimeter_keys};
+static const fsil_schema_key_t fsil_config_schema_star_tracker_keys[6] = {
+    {"boresight_body", FSIL_CHECK_DIR3, true, NULL},
+    {"cross_sigma_rad", FSIL_CHECK_NONNEG, true, NULL},
+    {"roll_sigma_rad", FSIL_CHECK_NONNEG, true, NULL},
+    {"rate_hz", FSIL_CHECK_POS, true, NULL},
+    {"latency_s", FSIL_CHECK_NONNEG, true, NULL},
+    {"max_rate_radps", FSIL_CHECK_POS, true, NULL},
+};
+static const fsil_schema_t fsil_config_schema_star_tracker = {6, fsil_config_schema_star_tracker_keys};
 static const fsil_schema_key_t fsil_config_schema_imu_keys[10] = {
     {"gyro_bias_radps", FSIL_CHECK_NONNEG, true, NULL},
     {"gyro_bias_instability_radps", FSIL_CHECK_NONNEG, true, NULL},
@@ -69,7 +79,7 @@ static const fsil_schema_key_t fsil_config_schema_imu_keys[10] = {
     {"bias_correlation_time_s", FSIL_CHECK_POS, true, NULL},
 };
 static const fsil_schema_t fsil_config_schema_imu = {10, fsil_config_schema_imu_keys};
-static const fsil_schema_key_t fsil_config_schema_keys[10] = {
+static const fsil_schema_key_t fsil_config_schema_keys[11] = {
     {"vehicle", FSIL_CHECK_NESTED, true, &fsil_config_schema_vehicle},
     {"site", FSIL_CHECK_NESTED, true, &fsil_config_schema_site},
     {"nav_init", FSIL_CHECK_NESTED, true, &fsil_config_schema_nav_init},
@@ -78,10 +88,11 @@ static const fsil_schema_key_t fsil_config_schema_keys[10] = {
     {"imu_hz", FSIL_CHECK_POS, true, NULL},
     {"moon", FSIL_CHECK_NESTED, false, &fsil_config_schema_moon},
     {"velocimeter", FSIL_CHECK_NESTED, false, &fsil_config_schema_velocimeter},
+    {"star_tracker", FSIL_CHECK_NESTED, false, &fsil_config_schema_star_tracker},
     {"imu", FSIL_CHECK_NESTED, false, &fsil_config_schema_imu},
     {"fsw", FSIL_CHECK_MAP, false, NULL},
 };
-const fsil_schema_t fsil_config_schema = {10, fsil_config_schema_keys};
+const fsil_schema_t fsil_config_schema = {11, fsil_config_schema_keys};
 
 static const char *const check_texts[FSIL_CHECK_NESTED + 1] = {
     [FSIL_CHECK_REAL] = "a finite number",
@@ -110,12 +121,13 @@ static const fsil_field_t fields_hello_ack[3] = {
     {"software", FSIL_KIND_S, offsetof(fsil_hello_ack_t, software), NULL},
     {"runtime", FSIL_KIND_S, offsetof(fsil_hello_ack_t, runtime), NULL},
 };
-static const fsil_field_t fields_frame[5] = {
+static const fsil_field_t fields_frame[6] = {
     {"seq", FSIL_KIND_U32, offsetof(fsil_frame_t, seq), NULL},
     {"t_us", FSIL_KIND_T, offsetof(fsil_frame_t, t_us), NULL},
     {"imu", FSIL_KIND_IMU, offsetof(fsil_frame_t, imu), NULL},
     {"alt", FSIL_KIND_ALT, offsetof(fsil_frame_t, alt), NULL},
     {"vel", FSIL_KIND_VEL, offsetof(fsil_frame_t, vel), NULL},
+    {"att", FSIL_KIND_ATT, offsetof(fsil_frame_t, att), NULL},
 };
 static const fsil_field_t fields_command[7] = {
     {"seq", FSIL_KIND_U32, offsetof(fsil_command_t, seq), NULL},
@@ -138,7 +150,7 @@ static const fsil_field_t fields_status[2] = {
 static const fsil_layout_t layouts[FSIL_MSG_MAX_ID + 1] = {
     [1] = {"hello", 4, fields_hello, "plant", offsetof(fsil_hello_t, role)},
     [2] = {"hello_ack", 3, fields_hello_ack, "fsw", offsetof(fsil_hello_ack_t, role)},
-    [3] = {"frame", 5, fields_frame, NULL, 0},
+    [3] = {"frame", 6, fields_frame, NULL, 0},
     [4] = {"command", 7, fields_command, NULL, 0},
     [5] = {"end", 2, fields_end, NULL, 0},
     [6] = {"status", 2, fields_status, NULL, 0},

@@ -87,7 +87,7 @@ static size_t make_config(void)
     fsil_mpw_t w;
     uint32_t j;
     fsil_mpw_init(&w, config_buf, sizeof config_buf);
-    fsil_mpw_map(&w, 10);
+    fsil_mpw_map(&w, 11);
     fsil_mpw_cstr(&w, "vehicle");
     fsil_mpw_map(&w, 8);
     put_f(&w, "dry_mass_kg", 1100.0);
@@ -148,6 +148,15 @@ static size_t make_config(void)
     put_f(&w, "velocity_noise_mps", 0.02);
     put_f(&w, "range_noise_m", 2.0);
     put_f(&w, "max_range_m", 5000.0);
+    fsil_mpw_cstr(&w, "star_tracker");
+    fsil_mpw_map(&w, 6);
+    put_f3(&w, "boresight_body", 0.0, 1.0, 0.0);
+    put_f(&w, "cross_sigma_rad", 2.4e-5);
+    put_f(&w, "roll_sigma_rad", 1.9e-4);
+    fsil_mpw_cstr(&w, "rate_hz");
+    fsil_mpw_int(&w, 5);
+    put_f(&w, "latency_s", 0.1);
+    put_f(&w, "max_rate_radps", 0.035);
     fsil_mpw_cstr(&w, "label");
     fsil_mpw_cstr(&w, "Mare Crisium \xe2\x80\x94 r\xc3\xa9gion");
     fsil_mpw_cstr(&w, "deep");
@@ -164,13 +173,14 @@ static size_t make_rates(void)
 {
     fsil_mpw_t w;
     fsil_mpw_init(&w, rates_buf, sizeof rates_buf);
-    fsil_mpw_map(&w, 5);
+    fsil_mpw_map(&w, 6);
     put_f(&w, "frame_hz", 50.0);
     fsil_mpw_cstr(&w, "imu_hz");
     fsil_mpw_int(&w, 200);
     put_f(&w, "altimeter_hz", 10.0);
     put_f(&w, "physics_hz", 200.0);
     put_f(&w, "velocimeter_hz", 10.0);
+    put_f(&w, "star_tracker_hz", 5.0);
     return w.len;
 }
 
@@ -222,6 +232,13 @@ static void make_seeds(void)
             m.u.frame.vel.vlos_mps[0] = -12.5;
             m.u.frame.vel.range_m[2] = 130.25;
             m.u.frame.vel.valid_mask = 5;
+            m.u.frame.att.present = true; /* seed 2: a valid sample, seed 8: an invalid one */
+            m.u.frame.att.t_us = 24500000;
+            m.u.frame.att.q[0] = k < 6 ? 0.6532814824381883 : 1.0;
+            m.u.frame.att.q[1] = k < 6 ? -0.2705980500730985 : 0.0;
+            m.u.frame.att.q[2] = k < 6 ? 0.6532814824381883 : 0.0;
+            m.u.frame.att.q[3] = k < 6 ? 0.2705980500730985 : 0.0;
+            m.u.frame.att.valid = k < 6;
             break;
         case 3:
             m.type = FSIL_MSG_COMMAND;

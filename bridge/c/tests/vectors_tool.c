@@ -251,6 +251,20 @@ static void print_field(const fsil_field_t *f, const uint8_t *at)
         printf(",%" PRIu32 "]", v->valid_mask);
         break;
     }
+    case FSIL_KIND_ATT: {
+        const fsil_att_t *a = (const fsil_att_t *)at;
+        if (!a->present) {
+            printf("null");
+            break;
+        }
+        printf("[%" PRId64, a->t_us);
+        for (k = 0; k < 4; k++) {
+            putchar(',');
+            print_double(a->q[k]);
+        }
+        printf(a->valid ? ",true]" : ",false]");
+        break;
+    }
     }
 }
 

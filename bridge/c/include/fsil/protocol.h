@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FSIL_PROTOCOL_VERSION 2
+#define FSIL_PROTOCOL_VERSION 3
 #define FSIL_MAX_PAYLOAD_BYTES 4096
 #define FSIL_CRC_BYTES 4
 #define FSIL_MAX_BODY_BYTES 4100   /* payload + CRC: the longest COBS input */
@@ -62,6 +62,9 @@ typedef struct { bool present; int64_t t_us; double range_m; bool valid; } fsil_
 /* Velocimeter sample, or none: line-of-sight rates and ranges of 3 beams, valid bits. */
 typedef struct { bool present; int64_t t_us; double vlos_mps[3]; double range_m[3];
                  uint32_t valid_mask; } fsil_vel_t;
+/* Star tracker sample, or none: attitude body -> MCI as a quaternion [w, x, y, z] (not
+ * all zero; [1, 0, 0, 0] when invalid), valid. */
+typedef struct { bool present; int64_t t_us; double q[4]; bool valid; } fsil_att_t;
 /* A navigation estimate: position (m, 3), velocity (m/s, 3), altitude (m); or nil. */
 typedef struct { bool present; double v[7]; } fsil_nav_t;
 
@@ -83,6 +86,7 @@ typedef struct {  /* frame (3) */
     fsil_imu_t imu;
     fsil_alt_t alt;
     fsil_vel_t vel;
+    fsil_att_t att;
 } fsil_frame_t;
 typedef struct {  /* command (4) */
     uint32_t seq;
@@ -129,6 +133,7 @@ typedef enum {
     FSIL_KIND_IMU = 10,
     FSIL_KIND_ALT = 11,
     FSIL_KIND_VEL = 12,
+    FSIL_KIND_ATT = 13,
 } fsil_kind_t;
 
 /* HELLO contents: the checks of SCHEMA_CHECKS (fsil_check_text gives each one's
