@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/codec.py [--seconds 3] [--json FILE]
 
-Two messages as a 50 Hz run sends them: a FRAME with 4 IMU samples, an altimeter sample and
-(protocol 2) a velocimeter sample, and a COMMAND with a navigation estimate. For each, in
-the same run and interleaved in short blocks so both see the same load:
+Two messages as a 50 Hz run sends them: a FRAME with 4 IMU samples, an altimeter sample,
+(protocol 2) a velocimeter sample and (protocol 3) a star tracker sample, and a COMMAND with a
+navigation estimate. For each, in the same run and interleaved in short blocks so both see the same load:
 
 * codec: ``bridge.codec.encode`` + ``bridge.codec.decode`` (every field checked: kinds,
   integer widths, finite floats, monotonic IMU stamps);
@@ -44,7 +44,9 @@ def _frame_fields() -> list:
     imu = [[t_us - 5000 * (3 - k), 0.0012 + 1e-5 * k, -0.00031, 0.008113, 1.2e-6, -3.4e-7,
             2.2e-7] for k in range(4)]
     fields = {"seq": 1234, "t_us": t_us, "imu": imu, "alt": [t_us - 13_000, 1523.75, True],
-              "vel": [t_us - 7_000, -1.25, -1.5, -1.375, 1700.5, 1690.25, 1720.0, 7]}
+              "vel": [t_us - 7_000, -1.25, -1.5, -1.375, 1700.5, 1690.25, 1720.0, 7],
+              "att": [t_us - 100_000, 0.6532814824381883, -0.2705980500730985,
+                      0.6532814824381883, 0.2705980500730985, True]}
     return [fields[name] for name, _ in p.LAYOUTS[p.FRAME]]
 
 

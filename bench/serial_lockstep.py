@@ -60,7 +60,7 @@ def _frame(seq: int) -> bytes:
     imu = [[t_us - 5000 * (3 - k), 0.0012 + 1e-5 * k, -0.00031, 0.008113, 1.2e-6, -3.4e-7,
             2.2e-7] for k in range(4)]
     return encode(p.FRAME, [seq, t_us, imu, [t_us - 13_000, 1523.75, True],
-                            [t_us - 7_000, -1.25, -1.5, -1.375, 1700.5, 1690.25, 1720.0, 7]])
+                            [t_us - 7_000, -1.25, -1.5, -1.375, 1700.5, 1690.25, 1720.0, 7], None])
 
 
 def _command(seq: int) -> bytes:

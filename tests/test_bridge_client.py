@@ -34,7 +34,15 @@ def _frame(seq: int) -> list:
     t_us = 20000 * (seq + 1)
     return [seq, t_us, [[t_us - 5000, 0.0, 0.0, 0.0081, 0.0, 0.0, 0.0], [t_us, 0.0, 0.0, 0.0081,
                                                                           0.0, 0.0, 0.0]],
-            [t_us - 7000, 100.0 - seq, True], None]
+            [t_us - 7000, 100.0 - seq, True], None, _att(seq)]
+
+
+def _att(seq: int) -> list | None:
+    """The star tracker sample of frame seq: none in frame 0, then valid and invalid in turn."""
+    if seq == 0:
+        return None
+    return [20000 * seq - 10000, 0.5, -0.5, 0.5, 0.5, True] if seq % 2 else \
+        [20000 * seq - 10000, 1.0, 0.0, 0.0, 0.0, False]
 
 
 class Plant(threading.Thread):
@@ -130,6 +138,7 @@ def test_a_run_ends_with_the_plants_end_and_its_exit_code(end, code):
         fsw = Hold(client.config)
         for frame in client.frames():
             assert frame.vel is None and frame.alt[2] is True
+            assert frame.att == _att(frame.seq)
             client.reply(fsw.step(frame))
     got = plant.finish()
     assert fsw.seen == [0, 1, 2]

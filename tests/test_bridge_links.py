@@ -170,7 +170,7 @@ def test_loop_between_threads():
     thread.start()
     with open_link("loop://threads", "plant") as plant:
         for seq in range(20):
-            plant.send_msg(p.FRAME, {"seq": seq, "t_us": seq * 20000, "imu": [], "alt": None, "vel": None})
+            plant.send_msg(p.FRAME, {"seq": seq, "t_us": seq * 20000, "imu": [], "alt": None, "vel": None, "att": None})
             assert plant.recv_msg(5.0, expect=p.COMMAND).seq == seq
         plant.send_msg(p.END, END)
         thread.join(5.0)
@@ -312,7 +312,7 @@ def test_zmq_between_two_processes(scheme, tmp_path):
             for seq in range(5):
                 plant.send_msg(p.FRAME, {"seq": seq, "t_us": 20000 * seq,
                                          "imu": [[20000 * seq, 0, 0, 0, 0, 0, 0]], "alt": None,
-                                         "vel": None})
+                                         "vel": None, "att": None})
                 command = plant.recv_msg(10.0, expect=p.COMMAND)
                 assert command.seq == seq and command.nav[0] == 20000.0 * seq
             plant.send_msg(p.END, {"seq": 4, "reason": "test over"})

@@ -80,7 +80,7 @@ def test_the_noise_flips_one_bit_per_hit_at_the_rate_asked_and_is_seeded():
 
 
 def _frame(seq: int) -> bytes:
-    return encode(p.FRAME, [seq, 20_000 * seq, [], None, None])
+    return encode(p.FRAME, [seq, 20_000 * seq, [], None, None, None])
 
 
 def _command(seq: int) -> bytes:

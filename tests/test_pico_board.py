@@ -79,7 +79,7 @@ def test_handshake_then_commands_equal_the_flight_software_in_process(hello_fiel
     assert ack.runtime.startswith("cpython ")
     assert states == [RUNNING]
     for frame, (throttle, torque, mode, nav7, flags) in _frames(60):
-        (cmd,) = host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt, frame.vel])
+        (cmd,) = host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt, frame.vel, frame.att])
         assert cmd.name == "command" and cmd.seq == frame.seq
         assert (cmd.throttle, cmd.torque_nm, cmd.mode, cmd.nav, cmd.flags) == \
             (throttle, list(torque), mode, list(nav7), flags)
@@ -92,11 +92,11 @@ def test_a_new_hello_restarts_the_run(hello_fields):
     host.send(protocol.HELLO, hello_fields)
     frames = _frames(20)
     for frame, _ in frames:
-        host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt, frame.vel])
+        host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt, frame.vel, frame.att])
     (ack,) = host.send(protocol.HELLO, hello_fields)      # the host came back
     assert ack.name == "hello_ack" and host.board.runs == 2
     for frame, (throttle, _, mode, nav7, _) in frames[:5]:
-        (cmd,) = host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt, frame.vel])
+        (cmd,) = host.send(protocol.FRAME, [frame.seq, frame.t_us, frame.imu, frame.alt, frame.vel, frame.att])
         assert (cmd.seq, cmd.throttle, cmd.mode, cmd.nav) == (frame.seq, throttle, mode, list(nav7))
 
 
@@ -107,7 +107,7 @@ def test_end_returns_to_waiting_and_a_frame_without_a_run_is_refused(hello_field
     (reply,) = host.send(protocol.END, [0, "touchdown"])
     assert reply.name == "end" and host.board.state == WAITING
     assert host.send(protocol.END, [0, "again"]) == []       # no END ping-pong
-    (reply,) = host.send(protocol.FRAME, [5, 100, [], None, None])
+    (reply,) = host.send(protocol.FRAME, [5, 100, [], None, None, None])
     assert reply.name == "end" and "send HELLO first" in reply.reason
     assert states == [RUNNING, WAITING, FAULT]
     (ack,) = host.send(protocol.HELLO, hello_fields)          # and it comes back
@@ -167,7 +167,7 @@ def test_protocol_errors_and_faults_end_the_run_and_the_board_survives(hello_fie
     def broken(*args):
         raise ZeroDivisionError("division by zero")
     monkeypatch.setattr(host.board.fsw, "step", broken)
-    (reply,) = host.send(protocol.FRAME, [7, 35000, [], None, None])
+    (reply,) = host.send(protocol.FRAME, [7, 35000, [], None, None, None])
     assert reply.name == "end" and reply.seq == 7
     assert reply.reason == ("flight software Default (fsw.reference) broke the contract at "
                             "seq 7: step raised ZeroDivisionError: division by zero")
@@ -192,14 +192,14 @@ def test_a_user_flight_software_on_the_board_and_its_contract_breaks(hello_field
     host = Host(Board(fsw="board_user_fsw:Good"))
     (ack,) = host.send(protocol.HELLO, hello_fields)
     assert ack.software == "good 3"
-    (cmd,) = host.send(protocol.FRAME, [0, 0, [], None, None])
+    (cmd,) = host.send(protocol.FRAME, [0, 0, [], None, None, None])
     assert (cmd.throttle, cmd.mode, cmd.flags) == (0.5, protocol.MODES.index("approach"), 0)
     assert cmd.nav is None                          # it reports no estimate
     host = Host(Board(fsw="board_user_fsw:Nan"))
     host.send(protocol.HELLO, hello_fields)
-    host.send(protocol.FRAME, [0, 0, [], None, None])
-    host.send(protocol.FRAME, [1, 20000, [], None, None])
-    (end,) = host.send(protocol.FRAME, [2, 40000, [], None, None])
+    host.send(protocol.FRAME, [0, 0, [], None, None, None])
+    host.send(protocol.FRAME, [1, 20000, [], None, None, None])
+    (end,) = host.send(protocol.FRAME, [2, 40000, [], None, None, None])
     assert end.name == "end" and end.seq == 2 and host.board.state == FAULT
     assert end.reason == ("flight software Nan (board_user_fsw) broke the contract at seq 2: "
                           "throttle is nan")
@@ -210,12 +210,41 @@ def test_a_user_flight_software_on_the_board_and_its_contract_breaks(hello_field
         end.reason.startswith("fsw: cannot load no_such_module:Fsw: ModuleNotFoundError")
 
 
+def test_the_star_tracker_sample_reaches_the_boards_flight_software(hello_fields, tmp_path,
+                                                                  monkeypatch):
+    (tmp_path / "board_att_fsw.py").write_text(
+        "class Att:\n"
+        "    def __init__(self, config):\n        pass\n"
+        "    def step(self, frame):\n"
+        "        a = frame.att\n"
+        "        if a is None:\n            return 0.0, (0.0, 0.0, 0.0), 'coast'\n"
+        "        return (0.75 if a[5] else 0.25), (a[2], a[3], a[4] + a[0] * 1e-6), 'approach'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    host = Host(Board(fsw="board_att_fsw:Att"))
+    host.send(protocol.HELLO, hello_fields)
+    (cmd,) = host.send(protocol.FRAME, [0, 0, [], None, None, None])
+    assert (cmd.throttle, cmd.torque_nm) == (0.0, [0.0, 0.0, 0.0])
+    (cmd,) = host.send(protocol.FRAME, [1, 200000, [], None, None,
+                                        [100000, 0.5, -0.5, 0.25, 2.0, True]])
+    assert (cmd.throttle, cmd.torque_nm) == (0.75, [-0.5, 0.25, 2.0 + 100000 * 1e-6])
+    (cmd,) = host.send(protocol.FRAME, [2, 220000, [], None, None,
+                                        [200000, 1.0, 0.0, 0.0, 0.0, False]])
+    assert (cmd.throttle, cmd.torque_nm) == (0.25, [0.0, 0.0, 0.0 + 200000 * 1e-6])
+    # a spoiled sample is the plant's protocol error, not the flight software's
+    bad = msgpack.packb([protocol.PROTOCOL_VERSION, protocol.FRAME, 3, 240000, [], None, None,
+                         [200000, 0.0, 0.0, 0.0, 0.0, True]])
+    (end,) = host.send_payload(bad)
+    assert end.name == "end" and host.board.state == FAULT
+    assert end.reason == ("protocol error: malformed frame message, field \"att\": star tracker quaternion "
+                          "[qw, qx, qy, qz] is all zero")
+
+
 def test_byte_by_byte_input_gives_the_same_answers(hello_fields):
     whole, split = Host(Board()), Host(Board())
     assert whole.send(protocol.HELLO, hello_fields)[0].name == "hello_ack"
     assert split.send(protocol.HELLO, hello_fields, split=1)[0].name == "hello_ack"
     for frame, _ in _frames(5):
-        fields = [frame.seq, frame.t_us, frame.imu, frame.alt, frame.vel]
+        fields = [frame.seq, frame.t_us, frame.imu, frame.alt, frame.vel, frame.att]
         a, = whole.send(protocol.FRAME, fields)
         b, = split.send(protocol.FRAME, fields, split=1)
         assert (a.seq, a.throttle, a.nav) == (b.seq, b.throttle, b.nav)
@@ -269,7 +298,7 @@ def test_read_sizes_never_wait_past_the_end_of_a_frame():
 
 def test_protocol_frames_take_few_reads(hello_fields):
     payloads = [codec.encode(protocol.HELLO, hello_fields)]
-    payloads += [codec.encode(protocol.FRAME, [f.seq, f.t_us, f.imu, f.alt, f.vel]) for f, _ in _frames(30)]
+    payloads += [codec.encode(protocol.FRAME, [f.seq, f.t_us, f.imu, f.alt, f.vel, f.att]) for f, _ in _frames(30)]
     got, reads, size = _pump(payloads)
     assert got == payloads
     assert reads < size / 4                      # far fewer reads than bytes (the
@@ -287,7 +316,7 @@ def test_read_sizer_resyncs_on_a_zero_where_data_was_due():
 def test_ctrl_c_between_frames_is_a_repl_request_and_no_frame_is():
     assert repl_request(b"\x03") and repl_request(b"\r\x03")
     assert not repl_request(b"\r") and not repl_request(b"\x00")
-    for type_id, fields in ((protocol.END, [1, "x"]), (protocol.FRAME, [0, 0, [], None, None]),
+    for type_id, fields in ((protocol.END, [1, "x"]), (protocol.FRAME, [0, 0, [], None, None, None]),
                             (protocol.COMMAND, [1, 0.5, [0.0] * 3, 1, 3, [1.0] * 7, 0])):
         frame = encode_frame(codec.encode(type_id, fields))
         assert not repl_request(frame[:2])
@@ -342,7 +371,7 @@ def test_pico_main_pumps_frames_and_leaves_on_ctrl_c(hello_fields, monkeypatch):
 
     frames = _frames(20)
     stream = b"\x00" + encode_frame(codec.encode(protocol.HELLO, hello_fields))
-    stream += b"".join(encode_frame(codec.encode(protocol.FRAME, [f.seq, f.t_us, f.imu, f.alt, f.vel]))
+    stream += b"".join(encode_frame(codec.encode(protocol.FRAME, [f.seq, f.t_us, f.imu, f.alt, f.vel, f.att]))
                        for f, _ in frames)
     stream += b"\r\x03\r\x01"                                  # mpremote's interrupt
     stdin = _Stdin(stream)
@@ -400,7 +429,7 @@ def test_pico_main_pumps_frames_and_leaves_on_ctrl_c(hello_fields, monkeypatch):
 
 
 def _frame_fields(frame) -> list:
-    return [frame.seq, frame.t_us, frame.imu, frame.alt, frame.vel]
+    return [frame.seq, frame.t_us, frame.imu, frame.alt, frame.vel, frame.att]
 
 
 def test_a_repeated_frame_gets_the_cached_command_and_no_second_step(hello_fields):

@@ -37,7 +37,7 @@ END = [3, "done"]
 def _frame_msg(seq: int) -> bytes:
     t_us = 20000 * (seq + 1)
     imu = [[t_us - 5000 * (3 - k), 0.001, -0.0, 0.0081, 1e-6, -2e-6, 0.0] for k in range(4)]
-    return encode(p.FRAME, [seq, t_us, imu, [t_us - 7000, 1500.5, True], None])
+    return encode(p.FRAME, [seq, t_us, imu, [t_us - 7000, 1500.5, True], None, None])
 
 
 def _command_msg(seq: int) -> bytes:

@@ -1,0 +1,142 @@
+"""The star tracker sample (FRAME att, protocol 3) travels everywhere a sensor frame travels:
+the plant's SensorFrame.att reaches the flight software in process, over a link to a
+flight software in another process (``fsil fsw``), and in the real-time loop's payload, and
+lands in the history's att_* columns. Until the plant has a star tracker, a fixture gives
+the plant's frames a sample made from the true attitude (none at first, then valid, every
+fifth invalid; some as tuples, as a plant may hold them)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bridge import protocol
+from bridge.codec import decode
+from hil.engine import PlantSide, run_inprocess
+from hil.history import read_history
+from hil.scenario import load_scenario
+from plant.lander import Command, LanderPlant
+
+REPO = Path(__file__).resolve().parents[1]
+CYCLES = 60
+
+
+def _sample(plant: LanderPlant, frame) -> list | tuple | None:
+    """A star tracker sample for this frame: the true attitude 20 ms before it."""
+    if frame.seq < 3:
+        return None
+    t_us = frame.t_us - 20_000
+    if frame.seq % 5 == 0:
+        return [t_us, 1.0, 0.0, 0.0, 0.0, False]
+    q = [float(x) for x in plant.state[6:10]]
+    return (t_us, *q, True) if frame.seq % 2 else [t_us, *q, True]
+
+
+@pytest.fixture
+def att_plant(monkeypatch):
+    """LanderPlant frames carry an att sample; returns the samples sent, by seq."""
+    sent: dict[int, list | None] = {}
+    reset, step = LanderPlant.reset, LanderPlant.step
+
+    def with_att(plant, frame):
+        frame.att = _sample(plant, frame)
+        sent[frame.seq] = None if frame.att is None else list(frame.att)
+        return frame
+
+    monkeypatch.setattr(LanderPlant, "reset", lambda self, *a, **k: with_att(self, reset(self, *a, **k)))
+    monkeypatch.setattr(LanderPlant, "step", lambda self, *a, **k: with_att(self, step(self, *a, **k)))
+    return sent
+
+
+@pytest.fixture
+def short_cfg():
+    cfg = load_scenario("terminal")
+    cfg.run.max_sim_time_s = CYCLES / cfg.rates.frame_hz
+    cfg.run.link_timeout_s = 20.0
+    return cfg
+
+
+def _check_history(h, sent: dict) -> None:
+    """The att_* columns are the samples the plant sent, row by row (empty: none)."""
+    cols = ["att_t_s", "att_qw", "att_qx", "att_qy", "att_qz", "att_valid"]
+    assert len(h) == CYCLES
+    for seq, row in zip(h["seq"], h[cols].itertuples(index=False)):
+        att = sent[int(seq)]
+        if att is None:
+            assert all(x is None or (isinstance(x, float) and math.isnan(x)) for x in row), seq
+        else:
+            assert list(row) == [att[0] * 1e-6, *att[1:5], int(att[5])], seq
+
+
+def test_inprocess_the_flight_software_gets_the_plants_sample(att_plant, short_cfg):
+    seen = {}
+
+    class Probe:
+        def __init__(self, config):
+            pass
+
+        def step(self, frame):
+            seen[frame.seq] = frame.att
+            return 0.0, [0.0, 0.0, 0.0], "coast"
+
+    r = run_inprocess(short_cfg, 1, fsw=Probe, history="memory")
+    assert sorted(seen) == list(range(CYCLES))
+    assert seen == {seq: att for seq, att in att_plant.items() if seq < CYCLES}
+    got = [a for a in seen.values() if a is not None]
+    assert len(got) == CYCLES - 3 and any(not a[5] for a in got) and any(a[5] for a in got)
+    assert all(type(a) is list and [type(x) for x in a] == [int] + [float] * 4 + [bool]
+               for a in got)
+    _check_history(r.history.to_pandas(), att_plant)
+
+
+def test_two_processes_the_sample_crosses_the_link_to_fsil_fsw(att_plant, short_cfg, tmp_path):
+    log = tmp_path / "att.jsonl"
+    procs = []
+
+    def launch(url: str) -> subprocess.Popen:
+        env = dict(os.environ, FSIL_ATT_LOG=str(log))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "hil.cli", "fsw", "--link", url, "--quiet",
+             "--fsw", str(REPO / "tests" / "att_probe.py") + ":AttProbe"], cwd=REPO, env=env))
+        return procs[-1]
+
+    out = tmp_path / "run"
+    side = PlantSide(short_cfg, f"zmq+ipc://{tmp_path}/l.sock", out, 1, fsw_launcher=launch,
+                     control=False, plots=False)
+    try:
+        result = side.run()
+    finally:
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    assert result.summary["cycles"] == CYCLES, result.summary.get("reason")
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [seq for seq, _, _ in lines] == list(range(CYCLES))
+    for seq, att, kinds in lines:   # bit for bit: JSON writes floats in shortest round trip
+        assert att == att_plant[seq], seq
+        assert kinds is None or kinds == ["int"] + ["float"] * 4 + ["bool"]
+    assert sum(att is not None and att[5] is False for _, att, _ in lines) >= 10
+    _check_history(read_history(out / "history.csv"), att_plant)
+
+
+def test_the_real_time_loop_sends_the_sample(att_plant, short_cfg):
+    from hil.engine.realtime import RealtimeLoop
+    plant = LanderPlant(short_cfg)
+    frame = plant.reset(1)
+    for _ in range(7):
+        frame = plant.step(Command(0.0, (0.0, 0.0, 0.0)))
+    assert isinstance(frame.att, tuple)   # seq 7: a tuple goes out as the array
+    msg = decode(RealtimeLoop._encode(frame, frame.imu))
+    assert msg.att == list(frame.att) and msg.type_id == protocol.FRAME
+    frame.att = None
+    assert decode(RealtimeLoop._encode(frame, frame.imu)).att is None
+    assert np.isfinite(msg.att[1:5]).all()
