@@ -4,7 +4,8 @@
 
 Two messages as a 50 Hz run sends them: a FRAME with 4 IMU samples, an altimeter sample,
 (protocol 2) a velocimeter sample and (protocol 3) a star tracker sample, and a COMMAND with a
-navigation estimate. For each, in the same run and interleaved in short blocks so both see the same load:
+navigation estimate. For each, in the same run and interleaved in short blocks so both see
+the same load:
 
 * codec: ``bridge.codec.encode`` + ``bridge.codec.decode`` (every field checked: kinds,
   integer widths, finite floats, monotonic IMU stamps);

@@ -19,8 +19,8 @@ What it does for you:
 * **Handshake.** Waits (bounded, ``hello_timeout_s``) for the plant's HELLO, which the codec
   has checked in full (``bridge.protocol.CONFIG_SCHEMA``), and answers HELLO_ACK.
 * **Frames and commands.** :meth:`FswClient.frames` yields each FRAME (a
-  :class:`bridge.codec.Message`: ``seq``, ``t_us``, ``imu``, ``alt``, ``vel``, ``att``) and waits at
-  most ``frame_timeout_s`` for the next. :meth:`FswClient.reply` takes the flight software
+  :class:`bridge.codec.Message`: ``seq``, ``t_us``, ``imu``, ``alt``, ``vel``, ``att``) and
+  waits at most ``frame_timeout_s`` for the next. :meth:`FswClient.reply` takes the flight software
   contract's tuple (``mode`` as an index into ``MODES`` or its name; ``nav`` None or 7
   floats), :meth:`FswClient.command` the fields by name. ``compute_us`` is measured from
   the frame's hand-over to the command, unless given. A frame that comes again with a seq

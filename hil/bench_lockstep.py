@@ -244,7 +244,8 @@ def _payloads() -> tuple[bytes, bytes]:
     from bridge.codec import encode
     imu = [[1_000_000 + 5000 * i, 1.234567e-3, -2.345678e-4, 0.01234567, 1.2e-6, -3.4e-7,
             5.6e-8] for i in range(4)]
-    frame = encode(protocol.FRAME, [50, 1_000_000, imu, [990_000, 1234.5678901234, True], None, None])
+    frame = encode(protocol.FRAME, [50, 1_000_000, imu, [990_000, 1234.5678901234, True], None,
+                                    None])
     command = encode(protocol.COMMAND, [50, 0.634567890123, [1.2345678, -2.3456789, 0.0345678],
                                         3, 57, [1.7e6 + 0.123456789, 4.1e5 + 0.987654321,
                                                 12.3456789, -1.23456789, 1692.123456789,

@@ -50,8 +50,10 @@ def att_plant(monkeypatch):
         sent[frame.seq] = None if frame.att is None else list(frame.att)
         return frame
 
-    monkeypatch.setattr(LanderPlant, "reset", lambda self, *a, **k: with_att(self, reset(self, *a, **k)))
-    monkeypatch.setattr(LanderPlant, "step", lambda self, *a, **k: with_att(self, step(self, *a, **k)))
+    monkeypatch.setattr(LanderPlant, "reset",
+                        lambda self, *a, **k: with_att(self, reset(self, *a, **k)))
+    monkeypatch.setattr(LanderPlant, "step",
+                        lambda self, *a, **k: with_att(self, step(self, *a, **k)))
     return sent
 
 

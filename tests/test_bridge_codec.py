@@ -450,7 +450,8 @@ def test_bad_hello_config_is_refused_naming_the_key(path, value):
 
 
 STAR_TRACKER = {"boresight_body": [0.0, 1.0, 0.0], "cross_sigma_rad": 2.4e-5,
-                "roll_sigma_rad": 1.9e-4, "rate_hz": 5.0, "latency_s": 0.1, "max_rate_radps": 0.035}
+                "roll_sigma_rad": 1.9e-4, "rate_hz": 5.0, "latency_s": 0.1,
+                "max_rate_radps": 0.035}
 
 
 def test_star_tracker_block_and_rate_pass():
@@ -507,7 +508,8 @@ def test_errors_name_the_sample_and_the_element():
     ([1, 0.0, 0.0, 0.0, 0.0, True], "quaternion .* all zero"),
     ([1, 1.0, 0.0, NAN, 0.0, True], "star tracker qy: expected a finite float"),
     ([1, 1.0, 0.0, 0.0, 0.0, 1], "star tracker valid must be a boolean, got int"),
-    ([1, 1.0, 0.0, 0.0, 0.0], r"star tracker sample \[t_us, qw, qx, qy, qz, valid\], got array of 5"),
+    ([1, 1.0, 0.0, 0.0, 0.0],
+     r"star tracker sample \[t_us, qw, qx, qy, qz, valid\], got array of 5"),
     ([-1, 1.0, 0.0, 0.0, 0.0, False], "star tracker t_us -1 is outside"),
     ([0.5, 1.0, 0.0, 0.0, 0.0, False], "star tracker t_us: expected an integer"),
 ])

@@ -170,7 +170,8 @@ def test_loop_between_threads():
     thread.start()
     with open_link("loop://threads", "plant") as plant:
         for seq in range(20):
-            plant.send_msg(p.FRAME, {"seq": seq, "t_us": seq * 20000, "imu": [], "alt": None, "vel": None, "att": None})
+            plant.send_msg(p.FRAME, {"seq": seq, "t_us": seq * 20000, "imu": [], "alt": None,
+                                     "vel": None, "att": None})
             assert plant.recv_msg(5.0, expect=p.COMMAND).seq == seq
         plant.send_msg(p.END, END)
         thread.join(5.0)

@@ -235,8 +235,8 @@ def test_the_star_tracker_sample_reaches_the_boards_flight_software(hello_fields
                          [200000, 0.0, 0.0, 0.0, 0.0, True]])
     (end,) = host.send_payload(bad)
     assert end.name == "end" and host.board.state == FAULT
-    assert end.reason == ("protocol error: malformed frame message, field \"att\": star tracker quaternion "
-                          "[qw, qx, qy, qz] is all zero")
+    assert end.reason == ('protocol error: malformed frame message, field "att": star tracker '
+                          "quaternion [qw, qx, qy, qz] is all zero")
 
 
 def test_byte_by_byte_input_gives_the_same_answers(hello_fields):

@@ -266,9 +266,9 @@ static fsil_err_t dec_att(fsil_mpr_t *r, fsil_att_t *att, fsil_error_t *err)
 {
     fsil_mp_obj_t o;
     uint32_t k;
-    fsil_err_t st = dec_nil_or_array(r, ATT_SAMPLE_LEN,
-                                        "nil or a star tracker sample [t_us, qw, qx, qy, qz, valid]",
-                                        &att->present, err);
+    fsil_err_t st = dec_nil_or_array(
+        r, ATT_SAMPLE_LEN, "nil or a star tracker sample [t_us, qw, qx, qy, qz, valid]",
+        &att->present, err);
     if (st != FSIL_OK || !att->present) {
         return st;
     }
