@@ -289,3 +289,47 @@ def test_deploy_copies_the_firmware_with_mpremote(tmp_path, monkeypatch, capsys)
     fake.write_text(f"#!{sys.executable}\nimport sys\nsys.exit(1)\n")
     assert main(["hil", "deploy", "--port", "/dev/ttyACM7"]) == 3
     assert "deploy to /dev/ttyACM7 failed" in capsys.readouterr().err
+
+
+@NEEDS_NODE_MODULES
+def test_the_star_tracker_sample_reaches_micropython_bit_for_bit(tmp_path, monkeypatch):
+    """Frames carrying att (the plant's frames given a sample by a fixture, until the plant
+    has a star tracker) reach the flight software on the virtual board: it echoes qx, qy, qz
+    as its torque and valid as its mode, so the history shows what MicroPython decoded."""
+    from plant.lander import LanderPlant
+    reset, step = LanderPlant.reset, LanderPlant.step
+
+    def with_att(plant, frame):
+        if frame.seq >= 2:
+            q = [float(x) for x in plant.state[6:10]]
+            frame.att = [frame.t_us - 20_000, *q, True] if frame.seq % 4 else \
+                [frame.t_us - 20_000, 1.0, 0.0, 0.0, 0.0, False]
+        return frame
+
+    monkeypatch.setattr(LanderPlant, "reset",
+                        lambda self, *a, **k: with_att(self, reset(self, *a, **k)))
+    monkeypatch.setattr(LanderPlant, "step",
+                        lambda self, *a, **k: with_att(self, step(self, *a, **k)))
+    user = tmp_path / "user" / "vb_att_fsw.py"
+    user.parent.mkdir()
+    user.write_text(
+        "class Echo:\n"
+        "    def __init__(self, config):\n        pass\n"
+        "    def step(self, frame):\n"
+        "        a = frame.att\n"
+        "        if frame.seq == 40:\n            return 0.0, (0.0, 0.0, 0.0), 'hover'\n"
+        "        if a is None:\n            return 0.0, (0.0, 0.0, 0.0), 'init'\n"
+        "        return 0.0, (a[2], a[3], a[4]), 'approach' if a[5] else 'coast'\n")
+    out = tmp_path / "run"
+    code = main(["hil", "--virtual", "--scenario", "terminal", "--out", str(out),
+                 "--no-progress", "--no-plot", "--fsw", f"{user}:Echo"])
+    assert code == 3      # ended by the contract break at seq 40, as written
+    import pandas as pd
+    h = pd.read_csv(out / "history.csv")
+    assert len(h) == 40
+    assert list(h["mode"][:2]) == ["init", "init"] and h["att_t_s"][:2].isna().all()
+    rest = h[2:]
+    assert (rest["mode"] == rest["att_valid"].map({1: "approach", 0: "coast"})).all()
+    assert (rest["att_valid"] == (rest["seq"] % 4 != 0)).all()
+    for axis in "xyz":   # what the board's flight software got, back as float64 bits
+        assert (rest[f"cmd_t{axis}_nm"] == rest[f"att_q{axis}"]).all(), axis
