@@ -425,7 +425,9 @@ def _plant_hello() -> list:
     from plant.lander import Command
     for _ in range(40):
         frame = plant.step(Command(0.6, (0.0, 0.0, 0.0)))
-        frames.append([frame.seq, frame.t_us, frame.imu, frame.alt, getattr(frame, "vel", None)])
+        att = frame.att if frame.seq % 3 else [frame.t_us, 0.5, 0.5, 0.5, 0.5, True] \
+            if frame.seq % 2 else [frame.t_us, 1.0, 0.0, 0.0, 0.0, False]
+        frames.append([frame.seq, frame.t_us, frame.imu, frame.alt, frame.vel, att])
     return ["plant", cfg.name, rates, plant.fsw_config()], frames
 
 

@@ -153,7 +153,7 @@ def _frame(seq: int, imu_value: float = 0.0) -> bytes:
     t = 20000 * (seq + 1)
     return msgpack.packb([V, p.FRAME, seq, t, [[t - 5000, imu_value, 0.0, 0.0081, 0.0, 0.0, 0.0],
                                                 [t, 0.0, 0.0, 0.0081, 0.0, 0.0, 0.0]],
-                          [t - 7000, 1800.0, True], None])
+                          [t - 7000, 1800.0, True], None, None])
 
 
 def _assert_one_line(err: str) -> None:
