@@ -192,3 +192,21 @@ def test_a_star_tracker_run_over_two_processes_is_the_in_process_run(tmp_path):
     without = run_inprocess(cfg, 1, history="memory", plots=False).history.to_pandas()
     assert without["att_t_s"].isna().all()
     assert not np.array_equal(without["nav_x_m"].to_numpy(), linked["nav_x_m"].to_numpy())
+
+
+def test_the_hello_tells_the_star_tracker_only_when_fitted():
+    from bridge.codec import encode
+    from hil.engine.context import hello_rates
+    cfg = load_scenario("terminal")
+    for fitted in (False, True):
+        cfg.star_tracker.enabled = fitted
+        plant = LanderPlant(cfg)
+        plant.reset(1)
+        hello = decode(encode(protocol.HELLO, ["plant", cfg.name, hello_rates(cfg),
+                                               plant.fsw_config()]))
+        assert ("star_tracker_hz" in hello.rates) is fitted
+        assert ("star_tracker" in hello.config) is fitted
+        assert ("velocimeter_hz" in hello.rates) is cfg.velocimeter.enabled
+    assert hello.rates["star_tracker_hz"] == hello.config["star_tracker"]["rate_hz"] == 5.0
+    schema = {key: check for key, check, _ in protocol.CONFIG_SCHEMA}["star_tracker"]
+    assert set(hello.config["star_tracker"]) == {key for key, _, _ in schema}

@@ -21,6 +21,19 @@ from hil.engine.recorder import History, HistoryRecorder
 from hil.engine.timing import TimingLog
 
 
+def hello_rates(cfg: ScenarioConfig) -> dict:
+    """The HELLO's rates (``RATES_SCHEMA``): the four always sent, and the velocimeter's and
+    the star tracker's sample rates when the scenario fits them."""
+    r = cfg.rates
+    rates = {"frame_hz": r.frame_hz, "imu_hz": r.imu_hz, "altimeter_hz": r.altimeter_hz,
+             "physics_hz": r.physics_hz}
+    if cfg.velocimeter.enabled:
+        rates["velocimeter_hz"] = cfg.velocimeter.rate_hz
+    if cfg.star_tracker.enabled:
+        rates["star_tracker_hz"] = cfg.star_tracker.rate_hz
+    return rates
+
+
 @dataclass
 class RunResult:
     """What a run produced: ``exit_code`` per hil.errors' table, the summary (also in

@@ -30,7 +30,7 @@ from plant.config import ScenarioConfig
 from plant.lander import LanderPlant
 
 import hil.engine.signals as signals
-from hil.engine.context import Progress, RunContext, RunResult
+from hil.engine.context import Progress, RunContext, RunResult, hello_rates
 from hil.engine.lockstep import run_inprocess_loop
 from hil.engine.recorder import HistoryRecorder, open_sink
 from hil.engine.schema import columns
@@ -139,10 +139,8 @@ def _caller(checked: CheckedFsw) -> Callable:
 # ----------------------------------------------------------------------------- helpers
 def _hello_config(cfg: ScenarioConfig, plant: LanderPlant) -> dict:
     """The config map exactly as the flight software gets it over a link."""
-    r = cfg.rates
-    rates = {"frame_hz": r.frame_hz, "imu_hz": r.imu_hz, "altimeter_hz": r.altimeter_hz,
-             "physics_hz": r.physics_hz}
-    return decode(encode(protocol.HELLO, ["plant", cfg.name, rates, plant.fsw_config()])).config
+    return decode(encode(protocol.HELLO, ["plant", cfg.name, hello_rates(cfg),
+                                          plant.fsw_config()])).config
 
 
 def _open_control(out: Path | None, control: bool | str):

@@ -27,7 +27,7 @@ from plant.config import ScenarioConfig
 from plant.lander import LanderPlant
 
 import hil.engine.signals as signals
-from hil.engine.context import Progress, RunContext, RunResult
+from hil.engine.context import Progress, RunContext, RunResult, hello_rates
 from hil.engine.control import ControlServer, FaultControl
 from hil.engine.lockstep import POLL_SLICE_S, run_lockstep, wait_message
 from hil.engine.placement import Placement
@@ -190,9 +190,7 @@ class PlantSide:
         return control
 
     def _handshake(self, ctx: RunContext, info: dict) -> None:
-        r = self.cfg.rates
-        rates = {"frame_hz": r.frame_hz, "imu_hz": r.imu_hz, "altimeter_hz": r.altimeter_hz,
-                 "physics_hz": r.physics_hz}
+        rates = hello_rates(self.cfg)
         payload = encode(protocol.HELLO, ["plant", self.cfg.name, rates,
                                           ctx.plant.fsw_config()])
         if ctx.retx is not None:  # HELLO repeated until acknowledged
