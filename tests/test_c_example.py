@@ -217,7 +217,7 @@ def test_missing_serial_port_is_one_line_and_exit_3(tmp_path):
 
 # --- the C port against the Python reference, cycle by cycle ------------------------------------
 
-PORTED_FROM_VERSION = "0.7.0"    # the fsw/ (fsw.core.VERSION) that examples/lander.c ports
+PORTED_FROM_VERSION = "0.8.0"    # the fsw/ (fsw.core.VERSION) that examples/lander.c ports
 
 # Reference landings beside the shipped terminal scenario (each ~13,000 cycles): sensor faults
 # for the fault logic, and a late altimeter lock without a velocimeter for the re-plan.
@@ -316,6 +316,16 @@ value = 1000.0                  # the altimeter's first sample below 1 km disput
 [run]
 max_sim_time_s = 60.0           # the dispute is at 37 s
 """
+STAR_TRACKER_TOML = """base = "terminal"
+name = "terminal-star-tracker"
+[initial]
+coast_s = 10.0                  # engine off first: the gyro bias learnt from the tracker
+[imu]
+preset = "mems"                 # 20 deg/h of gyro bias after calibration
+[star_tracker]
+enabled = true
+rate_hz = 7.0                   # samples between frames: the attitude of their time
+"""
 # name: (scenario TOML or None for the shipped terminal, outcome, the modes it must show,
 # the least number of calls (COUNTED) it must make)
 REFERENCES = {
@@ -329,6 +339,8 @@ REFERENCES = {
     "braking": (BRAKING_TOML, "timeout", {"braking", "approach"},
                 {"_solve_braking_tgo": 2,       # at ignition, and on the measured thrust
                  "arrest_climb": 1}),           # the climb's cap on the upward thrust
+    "star_tracker": (STAR_TRACKER_TOML, "landed", {"coast", "approach", "touchdown"},
+                     {"star_tracker_fused": 2000, "hand_over_tilt": 1}),
     "disagree": (DISAGREE_TOML, "timeout", {"approach"},
                  {"_beam_outlier": 1, "_replan": 1,
                   "_decorrelate": 3}),             # 2 by the tilt hand-over, 1 the re-base
@@ -375,6 +387,12 @@ def _reference_run(scenario="terminal", max_frames=None):
         obj = fsw if part == "fsw" else getattr(fsw, part)
         for name in names if obj is not None else ():
             setattr(obj, name, _counting(calls, name, getattr(obj, name)))
+    fuse_st = fsw.nav.fuse_star_tracker
+
+    def fusing(att):                # counted only when the sample is fused
+        fuse_st(att)
+        calls["star_tracker_fused"] = calls.get("star_tracker_fused", 0) + fsw.nav.st_used
+    fsw.nav.fuse_star_tracker = fusing
     by_frame = len(inspect.signature(fsw.step).parameters) == 1  # step(frame) or step(seq, ...)
     frames, commands = [], []
     land_here, arrest_climb = guidance.land_here, guidance.arrest_climb
@@ -411,7 +429,7 @@ def test_c_port_matches_the_python_reference_cycle_by_cycle(reference, tmp_path)
     """Fed the frames of a whole reference run, the C guidance, navigation and control
     (examples/lander.c) answers every one as fsw/ (default variant) does: the same mode and
     flags, throttle within 1e-8 and torque within 1e-6 N m, the position estimate within
-    0.1 mm (measured on all five references: 0.0, bit for bit; ``x ** 2`` is libm's pow,
+    0.1 mm (measured on all six references: 0.0, bit for bit; ``x ** 2`` is libm's pow,
     not always ``x * x``, and the C port calls pow likewise).
 
     Compared (each reference asserts it still goes through its pieces): ``terminal`` the
@@ -427,7 +445,10 @@ def test_c_port_matches_the_python_reference_cycle_by_cycle(reference, tmp_path)
     (from 400 m/s and 10 m/s up: the climb arrested, braking's time-to-go solved at ignition and again 15 s later on the
     measured thrust, braking to approach; cut at 130 s); ``disagree`` (beam ranges 1.5 km
     long from the start, the altimeter valid below 1 km: beams rejected, the altimeter's
-    samples dispute them, the height re-based at the late lock, a re-plan; cut at 60 s).
+    samples dispute them, the height re-based at the late lock, a re-plan; cut at 60 s);
+    ``star_tracker`` (a MEMS unit and a star tracker sampling between frames: the attitude
+    corrected and the gyro bias learnt from a 10 s coast on, the tilt model handed over at
+    its first sample).
     NOT compared (no reference reaches them): the terrain re-based onto beam ranges, a
     covariance fault, an engine-off frame after ignition, the legacy variant (not ported).
     """

@@ -194,6 +194,9 @@ static int psd_fault(const double *P, int n)
 #define FROZEN_SAMPLES 2
 #define TILT_AXIS_MIN_MPS2 0.5
 #define DESCENT_TURN_RAD 1.6
+#define ST_GAIN 0.2            /* star tracker: share of the attitude error corrected */
+#define ST_BIAS_GAIN 0.01      /* ... and fed to the gyro bias (per sample, over the period) */
+#define ST_MAX_ERR_RAD 0.05    /* a sample this far from the estimate is rejected */
 #define NN LANDER_N
 
 static const double H_ALT[NN] = {1.0, 0.0, -1.0, 0.0, 0.0};
@@ -371,7 +374,12 @@ static void nav_propagate(lander_nav_t *n, const fsil_imu_t *imu, int calibratin
         }
         dv_b = v3(s->dv[0] - n->accel_bias.x * dt, s->dv[1] - n->accel_bias.y * dt,
                   s->dv[2] - n->accel_bias.z * dt);
-        dth = from(s->dth);
+        if (n->st_on) {
+            dth = v3(s->dth[0] - n->gyro_bias.x * dt, s->dth[1] - n->gyro_bias.y * dt,
+                     s->dth[2] - n->gyro_bias.z * dt);
+        } else {
+            dth = from(s->dth);
+        }
         q_mid = qmul(n->q_i, qrotvec(scale(dth, 0.5)));
         n->q_i = qnormalize(qmul(n->q_i, qrotvec(dth)));
         dv_i = rotate(q_mid, dv_b);
@@ -647,6 +655,45 @@ static v3_t hand_over_tilt(lander_nav_t *n)
         n->P[i * NN + i] = 0.0;
     }
     return a;
+}
+
+/* Star tracker sample: a complementary filter on the attitude and the gyro bias. */
+static void fuse_star_tracker(lander_nav_t *n, const fsil_att_t *att)
+{
+    quat_t q_nav, q_m, dq, turn;
+    v3_t v_unused, e;
+    double h, k, kb;
+    int i;
+    n->st_used = n->st_rejected = 0;
+    if (!att->present || att->t_us == n->st_last_t_us || !att->valid) {
+        return;
+    }
+    n->st_last_t_us = att->t_us;
+    nav_at(n, att->t_us, &q_nav, &v_unused);
+    h = -0.5 * n->omega * ((double)att->t_us * 1e-6);
+    q_m = qmul(quat(cos(h), 0.0, 0.0, sin(h)),
+               qnormalize(quat(att->q[0], att->q[1], att->q[2], att->q[3])));
+    dq = qmul(quat(q_nav.w, -q_nav.x, -q_nav.y, -q_nav.z), q_m);
+    k = dq.w >= 0.0 ? 2.0 : -2.0;
+    e = v3(k * dq.x, k * dq.y, k * dq.z);
+    n->st_error_rad = norm(e);
+    if (n->st_error_rad > ST_MAX_ERR_RAD) {
+        n->st_rejected = 1;
+        return;
+    }
+    n->st_used = 1;
+    if (!n->tilt_off) {
+        (void)hand_over_tilt(n);
+    }
+    turn = qrotvec(scale(e, ST_GAIN));
+    n->q_i = qnormalize(qmul(n->q_i, turn));
+    nav_turn(n, n->t_us);
+    for (i = 0; i < n->n_hist; i++) {
+        n->hist[i].q = qnormalize(qmul(n->hist[i].q, turn));
+    }
+    kb = ST_BIAS_GAIN / n->st_period_s;
+    n->gyro_bias = v3(n->gyro_bias.x - kb * e.x, n->gyro_bias.y - kb * e.y,
+                      n->gyro_bias.z - kb * e.z);
 }
 
 static void narrow_vertical_speed(lander_nav_t *n, double var)
@@ -1483,6 +1530,9 @@ void lander_step(lander_t *L, const fsil_frame_t *frame, fsil_command_t *cmd)
     L->last_t_us = t_us;
     ground(L, nav->d, &nav->ground_m[0], &nav->ground_m[1]);
     nav_propagate(nav, &frame->imu, L->mode == FSIL_MODE_INIT || L->mode == FSIL_MODE_COAST);
+    if (nav->st_on) {
+        fuse_star_tracker(nav, &frame->att);
+    }
     h_before = altitude_m(nav);
     fuse_altimeter(nav, &frame->alt);
     if (L->vel.on) {
@@ -1723,7 +1773,7 @@ fsil_err_t lander_init(lander_t *L, fsil_map_t config, fsil_error_t *err)
     double isp, prop, q4[4], pos_sigma, vel_sigma, alt_noise_m, alt_noise_fraction;
     int64_t t0_us;
     v3_t r0, v0, bore, up0;
-    fsil_map_t velmap;
+    fsil_map_t velmap, stmap;
     fsil_err_t st = FSIL_OK;
     lander_nav_t *n = &L->nav;
     memset(L, 0, sizeof *L);
@@ -1822,6 +1872,23 @@ fsil_err_t lander_init(lander_t *L, fsil_map_t config, fsil_error_t *err)
         vel_prior(f);
         f->last_t_us = -1;
     }
+
+    /* nav.use_star_tracker, with a (non-empty) star_tracker block */
+    if (nonempty_map(config, "star_tracker", &stmap)) {
+        double rate_hz;
+        st = fsil_map_get_f64(stmap, "rate_hz", &rate_hz, err);
+        if (st != FSIL_OK) {
+            return st;
+        }
+        if (!(rate_hz > 0.0)) {
+            return fsil_error_set(err, FSIL_ERR_MALFORMED,
+                                  "config: star_tracker.rate_hz must be > 0");
+        }
+        n->st_on = 1;
+        n->gyro_bias = v3(0.0, 0.0, 0.0);
+        n->st_period_s = 1.0 / rate_hz;
+    }
+    n->st_last_t_us = -1;
 
     L->mode = FSIL_MODE_INIT;
     L->last_t_us = t0_us;

@@ -10,7 +10,8 @@
  * sized from the HELLO imu block) with innovation gating, terrain-step, late-lock and
  * frozen-unit detection, and, with a HELLO velocimeter block, a Doppler velocimeter filter
  * (velocity error and unmodelled acceleration) whose beam ranges are height measurements
- * too. Guidance: an Apollo-class profile (ZEM/ZEV to high gate, low gate and 45 m over the
+ * too, and with a HELLO star_tracker block the measured attitude (a complementary filter:
+ * attitude corrected, gyro bias learnt). Guidance: an Apollo-class profile (ZEM/ZEV to high gate, low gate and 45 m over the
  * site, then a vertical descent at about 1 m/s), re-plans after a large navigation
  * correction (or a divert, mode safe, that lands where it stops), a blind landing without
  * a height measurement, and an engine cut-off at touchdown. Control: a rate-limited
@@ -22,7 +23,7 @@
 
 #include "fsil/codec.h"
 
-#define LANDER_PORTED_FROM "0.7.0" /* fsw.core.VERSION this file ports */
+#define LANDER_PORTED_FROM "0.8.0" /* fsw.core.VERSION this file ports */
 
 typedef struct { double x, y, z; } v3_t;
 typedef struct { double w, x, y, z; } quat_t;
@@ -63,6 +64,11 @@ typedef struct { /* nav.py Navigator (default variant) */
     v3_t dv_acc;
     lander_hist_t hist[LANDER_HISTORY];
     int n_hist;
+    /* star tracker (nav.py use_star_tracker / fuse_star_tracker) */
+    int st_on, st_used, st_rejected;
+    v3_t gyro_bias;           /* rad/s, body axes */
+    double st_period_s, st_error_rad;
+    int64_t st_last_t_us;
 } lander_nav_t;
 
 typedef struct { /* velnav.py VelocimeterFilter */
