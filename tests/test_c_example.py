@@ -340,7 +340,7 @@ REFERENCES = {
                 {"_solve_braking_tgo": 2,       # at ignition, and on the measured thrust
                  "arrest_climb": 1}),           # the climb's cap on the upward thrust
     "star_tracker": (STAR_TRACKER_TOML, "landed", {"coast", "approach", "touchdown"},
-                     {"star_tracker_fused": 2000, "hand_over_tilt": 1}),
+                     {"star_tracker_fused": 1000, "hand_over_tilt": 1}),
     "disagree": (DISAGREE_TOML, "timeout", {"approach"},
                  {"_beam_outlier": 1, "_replan": 1,
                   "_decorrelate": 3}),             # 2 by the tilt hand-over, 1 the re-base
