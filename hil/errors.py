@@ -7,6 +7,9 @@ Exit codes of ``fsil`` (and of anything else that ends a run):
        reached, or a :class:`RunFailure` that stopped it early)
     2  bad arguments or configuration (:class:`ConfigError`, :class:`ScenarioError`)
     3  link failure: the peer stalled, vanished or sent something unreadable (:class:`LinkFailure`)
+  4  the history writer failed: the process that formats and writes the history died,
+     stalled or could not write (:class:`HistoryWriterFailure`); the run stops there, its
+     summary (outcome ``history_failure``) says what the history holds
   130  interrupted: SIGINT or SIGTERM ended the run (:class:`Interrupted`; 128 + SIGINT, as a
        shell reports Ctrl-C); the run's history and summary (outcome ``interrupted``) are kept
 
@@ -20,6 +23,7 @@ EXIT_LANDED = 0
 EXIT_NOT_LANDED = 1
 EXIT_CONFIG = 2
 EXIT_LINK = 3
+EXIT_HISTORY = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -79,6 +83,14 @@ class RunFailure(HilError):
     """The run could not go on (plant diverged, flight software reported a fault, disk full)."""
 
     exit_code = EXIT_NOT_LANDED
+
+
+class HistoryWriterFailure(HilError):
+    """The history writer (:mod:`hil.engine.writer`, a process of its own) died, stalled or
+    could not write; the message says which process, how, and what the history holds."""
+
+    exit_code = EXIT_HISTORY
+    outcome = "history_failure"
 
 
 class Interrupted(KeyboardInterrupt):

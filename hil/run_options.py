@@ -188,7 +188,7 @@ def _print_summary(result) -> None:
         (s.get("timing") or {}).get("mode") == "realtime" and not files.get("timing_plot"))
     if result.out_dir is not None and missing and files.get("history"):
         hint = f"; plot it with: fsil plot {result.out_dir}"
-    if s["outcome"] in ("link_failure", "interrupted"):
+    if s["outcome"] in ("link_failure", "interrupted", "history_failure"):
         print(f"fsil: {s['reason']}{hint}", file=sys.stderr)
     elif s["outcome"] != "landed":
         print(f"fsil: not landed: {s['outcome']}: {s['reason']}{hint}", file=sys.stderr)

@@ -36,7 +36,7 @@ from hil.engine.recorder import HistoryRecorder, open_sink
 from hil.engine.schema import columns
 from hil.engine.summary import build_summary, finish, history_file, write_provisional
 from hil.engine.timing import TimingLog
-from hil.errors import ConfigError, HilError, Interrupted
+from hil.errors import ConfigError, HilError, HistoryWriterFailure, Interrupted
 
 FswSpec = str | FswEntry | Callable[[dict], Any]
 
@@ -64,7 +64,7 @@ def run_inprocess(cfg: ScenarioConfig, seed: int | None = None, fsw: FswSpec = "
     plant = LanderPlant(cfg)
     frame = plant.reset(seed)
     prop0 = plant.truth()["propellant_kg"]
-    sink = open_sink(history, out, columns(False))
+    sink = open_sink(history, out, columns(False), writer=True)
     plotting = plots and out is not None
     if plotting:   # matplotlib loaded early, so that even an interrupted run plots
         from hil.plots import prefetch
@@ -87,7 +87,7 @@ def run_inprocess(cfg: ScenarioConfig, seed: int | None = None, fsw: FswSpec = "
             checked = CheckedFsw(entry, _hello_config(cfg, plant))
             info["fsw_software"] = checked.software
             run_inprocess_loop(ctx, _caller(checked), frame)
-    except (ContractViolation, Interrupted) as e:
+    except (ContractViolation, Interrupted, HistoryWriterFailure) as e:
         failure = e
     finally:
         ctx.progress.close()
@@ -96,6 +96,8 @@ def run_inprocess(cfg: ScenarioConfig, seed: int | None = None, fsw: FswSpec = "
         finally:
             if ctx.control is not None:
                 ctx.control.close()
+    if failure is None:   # a history writer that failed as the history was closed
+        failure = ctx.recorder.failure
     summary = build_summary(ctx, prop0, time.monotonic() - wall0, info, failure,
                             failure_outcome="fsw_fault")
     return finish(ctx, summary, failure, plots=plots)

@@ -67,12 +67,17 @@ class CsvSink:
     """Rows as CSV lines: floats as ``repr`` writes them, missing cells empty, text quoted
     only when it holds a comma or a quote (line breaks become spaces)."""
 
-    def __init__(self, path: str | os.PathLike[str], cols: Sequence[Column]) -> None:
+    failure = None
+
+    def __init__(self, path: str | os.PathLike[str], cols: Sequence[Column],
+                 append: bool = False) -> None:
         self.path = Path(path)
         self.kinds = [c.kind for c in cols]
-        self._file: IO[str] | None = open(self.path, "w", encoding="utf-8", newline="")
-        self._file.write(",".join(text_cell(c.name) for c in cols) + "\n")
-        self._file.flush()
+        self._file: IO[str] | None = open(self.path, "a" if append else "w",
+                                          encoding="utf-8", newline="")
+        if not append:   # append: rows after those already there (hil.engine.writer)
+            self._file.write(",".join(text_cell(c.name) for c in cols) + "\n")
+            self._file.flush()
 
     def write(self, rows: Sequence[list], start: int, stop: int) -> None:
         if stop > start and self._file is not None:
@@ -94,6 +99,8 @@ class CsvSink:
 class ParquetSink:
     """Rows as a Parquet file (pyarrow), in row groups of :data:`PARQUET_ROW_GROUP` rows;
     complete (readable) once closed."""
+
+    failure = None
 
     def __init__(self, path: str | os.PathLike[str], cols: Sequence[Column]) -> None:
         pa, pq = _pyarrow()
@@ -139,6 +146,8 @@ class ParquetSink:
 class MemorySink:
     """Rows kept as numpy column blocks; :meth:`history` joins them into a :class:`History`."""
 
+    failure = None
+
     def __init__(self, cols: Sequence[Column]) -> None:
         self.cols = list(cols)
         self._blocks: list[list[np.ndarray]] = []
@@ -165,6 +174,8 @@ class MemorySink:
 class NullSink:
     """No history at all (``history=None``)."""
 
+    failure = None
+
     def write(self, rows: Sequence[list], start: int, stop: int) -> None:
         pass
 
@@ -175,8 +186,11 @@ class NullSink:
         pass
 
 
-def open_sink(fmt: str | None, out_dir: Path | None, cols: Sequence[Column]):
-    """The sink for ``history=fmt``; file sinks need ``out_dir`` (else nothing is written)."""
+def open_sink(fmt: str | None, out_dir: Path | None, cols: Sequence[Column],
+              writer: bool = False):
+    """The sink for ``history=fmt``; file sinks need ``out_dir`` (else nothing is written).
+    ``writer``: a file is formatted and written by a writer process of its own
+    (:class:`hil.engine.writer.ProcessSink`; lockstep runs), unless ``FSIL_HISTORY_WRITER=0``."""
     if fmt is None:
         return NullSink()
     if fmt == "memory":
@@ -186,6 +200,10 @@ def open_sink(fmt: str | None, out_dir: Path | None, cols: Sequence[Column]):
     if out_dir is None:
         return NullSink()
     path = Path(out_dir) / history_file_name(fmt)
+    if writer:
+        from hil.engine.writer import ProcessSink, writer_enabled
+        if writer_enabled():
+            return ProcessSink(fmt, path, cols)
     return CsvSink(path, cols) if fmt == "csv" else ParquetSink(path, cols)
 
 
@@ -217,6 +235,8 @@ class HistoryRecorder:
         self._pending_done = 0
         self._last_flush = time.monotonic()
         self._closed = False
+        self._idle_rows = getattr(sink, "idle_rows", IDLE_ROWS)
+        self._idle_chunk = getattr(sink, "idle_chunk_rows", IDLE_CHUNK_ROWS)
         # The truth of the current row, for the command part's estimation errors.
         self._r: Sequence[float] = _NAN6[:3]
         self._v: Sequence[float] = _NAN6[:3]
@@ -295,46 +315,71 @@ class HistoryRecorder:
                 self.flush()
 
     # --- writing ------------------------------------------------------------------------
-    def idle(self, max_rows: int = IDLE_ROWS) -> None:
+    def idle(self, max_rows: int | None = None) -> None:
         """Write up to ``max_rows`` of the pending block (call while waiting for the peer),
         :data:`IDLE_CHUNK_ROWS` at a time, stopping after :data:`IDLE_BUDGET_NS` (so that
-        the command is not left waiting: a block needs one row a cycle on average)."""
+        the command is not left waiting: a block needs one row a cycle on average). A sink
+        of its own process (:class:`hil.engine.writer.ProcessSink`) takes half a block a
+        call, in one message."""
         if self._pending is None:
             return
+        if max_rows is None:
+            max_rows = self._idle_rows
+        chunk = self._idle_chunk
         start = self._pending_done
         limit = min(self._pending_n, start + max_rows)
         until = time.perf_counter_ns() + IDLE_BUDGET_NS
+        pending = self._pending
         while True:   # a few rows at a time, while the flight software still computes
-            stop = min(limit, start + IDLE_CHUNK_ROWS)
-            self._write(self._pending, start, stop)
+            stop = min(limit, start + chunk)
+            self._pending_done = stop       # before writing: a failed write is not repeated
+            if stop >= self._pending_n:
+                self._pending = None
+            self._write(pending, start, stop)
             start = stop
             if stop >= limit or time.perf_counter_ns() >= until:
                 break
-        self._pending_done = stop
-        if stop >= self._pending_n:
-            self._pending = None
+        if self._pending is None:
             self.sink.flush()
             self._last_flush = time.monotonic()
+        self._check_sink()
 
     def flush(self) -> None:
         """Write every committed row and flush the sink (between rows only)."""
-        self._finish_pending()
-        if self.i:
-            self._write(self.rows, 0, self.i)
-            self.i = 0
-            self.row = self.rows[0]
-        self.sink.flush()
-        self._last_flush = time.monotonic()
+        self._flush()
+        self._check_sink()
 
     def close(self) -> None:
-        """Write what is left and close the sink; safe to call more than once."""
+        """Write what is left and close the sink; safe to call more than once. Never raises
+        a writer's failure: it is in :attr:`failure` (the rows are written all the same)."""
         if self._closed:
             return
         self._closed = True
         try:
-            self.flush()
+            self._flush()
         finally:
             self.sink.close()
+
+    @property
+    def failure(self):
+        """The :class:`hil.errors.HistoryWriterFailure` of a history writer that died or
+        stalled (:mod:`hil.engine.writer`), else None."""
+        return self.sink.failure
+
+    def _flush(self) -> None:
+        self._finish_pending()
+        n = self.i
+        if n:
+            self.i = 0
+            self.row = self.rows[0]
+            self._write(self.rows, 0, n)
+        self.sink.flush()
+        self._last_flush = time.monotonic()
+
+    def _check_sink(self) -> None:
+        failure = self.sink.failure
+        if failure is not None:
+            raise failure
 
     def history(self) -> History | None:
         """The in-memory history (``history="memory"``), else None."""
@@ -346,17 +391,23 @@ class HistoryRecorder:
             self.tap.write(rows, start, stop)
 
     def _rotate(self) -> None:
-        self._finish_pending()
+        old, done, n = self._pending, self._pending_done, self._pending_n
         self._pending, self._pending_n, self._pending_done = self.rows, self.block_rows, 0
         self._filling ^= 1
         self.rows = self._blocks[self._filling]
         self.i = 0
         self.row = self.rows[0]
+        if old is not None:   # what idle() left of the previous block (all of it in process)
+            self._write(old, done, n)     # before its rows are filled again
+            self.sink.flush()
+            self._last_flush = time.monotonic()
+        self._check_sink()
 
     def _finish_pending(self) -> None:
-        if self._pending is not None:
-            self._write(self._pending, self._pending_done, self._pending_n)
-            self._pending = None
+        pending = self._pending
+        if pending is not None:
+            self._pending = None        # before writing: a failed write is not repeated
+            self._write(pending, self._pending_done, self._pending_n)
             self.sink.flush()
             self._last_flush = time.monotonic()
 

@@ -29,7 +29,6 @@ import numpy as np
 
 from hil.engine.context import RunContext, RunResult
 from hil.engine.pacing import normal_priority
-from hil.engine.recorder import CsvSink, ParquetSink
 from hil.errors import EXIT_LANDED, EXIT_LINK, EXIT_NOT_LANDED, HilError, Interrupted
 from hil.scenario import scenario_to_dict
 
@@ -76,8 +75,9 @@ def build_summary(ctx: RunContext, prop0_kg: float, wall_s: float, info: dict,
         seq = ctx.frame.seq if ctx.frame is not None else 0
         outcome, touchdown = "interrupted", {}
         reason = f"{failure} at seq {seq} (sim t = {plant.t_us * 1e-6:.2f} s)"
-    elif failure is not None:
-        outcome, reason, touchdown = failure_outcome, str(failure), {}
+    elif failure is not None:   # a failure with an outcome of its own (history_failure)
+        outcome = getattr(failure, "outcome", failure_outcome)
+        reason, touchdown = str(failure), {}
     elif plant.outcome is not None:
         outcome, reason = plant.outcome.outcome, plant.outcome.reason
         touchdown = plant.outcome.touchdown
@@ -122,6 +122,9 @@ def finish(ctx: RunContext, summary: dict, failure: HilError | Interrupted | Non
     """Write the run folder's summary.json and plots (when there is a run folder)."""
     log = ctx.timing
     summary["timing"] = log.report()
+    writer = getattr(ctx.recorder.sink, "writer_report", None)
+    if writer is not None:   # the history writer process (hil.engine.writer): wall-clock figures
+        summary["timing"]["history_writer"] = writer()
     out = ctx.out_dir
     history = ctx.recorder.history()
     if out is not None:  # first without the plots: drawing them may take a while
@@ -194,8 +197,9 @@ def write_summary(path: os.PathLike[str], summary: dict) -> None:
 
 def history_file(sink) -> str | None:
     """The run folder's history file name for a sink (None: not written to a file)."""
-    if isinstance(sink, (CsvSink, ParquetSink)):
-        return sink.path.name
+    path = getattr(sink, "path", None)   # CsvSink, ParquetSink, writer.ProcessSink
+    if path is not None:
+        return path.name
     return None
 
 

@@ -35,7 +35,8 @@ from hil.engine.recorder import HistoryRecorder, open_sink
 from hil.engine.schema import columns
 from hil.engine.summary import build_summary, finish, history_file, write_provisional
 from hil.engine.timing import TimingLog
-from hil.errors import ConfigError, HilError, Interrupted, LinkFailure, PeerEnded
+from hil.errors import (ConfigError, HilError, HistoryWriterFailure, Interrupted, LinkFailure,
+                        PeerEnded)
 from hil.retransmit import Retransmitter
 
 Launcher = Callable[[str], subprocess.Popen]
@@ -93,7 +94,8 @@ class PlantSide:
         frame = plant.reset(self.seed)
         prop0 = plant.truth()["propellant_kg"]
         self.timing = TimingLog.for_run(cfg, self.realtime)
-        sink = open_sink(self.history, self.out_dir, columns(self.realtime))
+        sink = open_sink(self.history, self.out_dir, columns(self.realtime),
+                         writer=not self.realtime)   # real time: its own policy
         if self.plots:   # matplotlib loaded early, so that even an interrupted run plots
             from hil.plots import prefetch
             prefetch()
@@ -136,7 +138,7 @@ class PlantSide:
             failure = e
         except LinkOpenError as e:  # address in use, no such folder or port: exit 2
             failure = ConfigError(f"cannot open the link: {e}")
-        except LinkFailure as e:
+        except (LinkFailure, HistoryWriterFailure) as e:
             failure = e
         except ProtocolError as e:
             failure = LinkFailure(f"bad message from the flight software: {e}", side="fsw",
@@ -152,6 +154,8 @@ class PlantSide:
             try:
                 ctx.recorder.close()
             finally:
+                if failure is None and ctx.recorder.failure is not None:
+                    failure = ctx.recorder.failure   # the writer failed as it closed
                 if ctx.link is not None and failure is not None and not self._fsw_dead():
                     # END reasons (docs/protocol.md): the peer exits 3 on either; a peer that
                     # ended the run itself gets its reply with a short wait (it may be gone)
@@ -159,6 +163,8 @@ class PlantSide:
                     if isinstance(failure, Interrupted):
                         self._end(ctx, ctx.frame.seq,
                                   f"interrupted: {failure.signal_name} to the plant", wait_s)
+                    elif isinstance(failure, HistoryWriterFailure):
+                        self._end(ctx, ctx.frame.seq, f"history_failure: {failure}", wait_s)
                     else:
                         self._end(ctx, ctx.frame.seq, "link_failure: "
                                   + str(failure).removeprefix("link failure: "), wait_s)
