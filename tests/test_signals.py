@@ -144,11 +144,21 @@ def _start(out: Path, *extra: str, session: bool = False) -> subprocess.Popen:
 
 
 def _children(pid: int) -> list[int]:
+    """The process's children but its history writer (hil.engine.writer, a session of its
+    own: a terminal's Ctrl-C does not reach it; the run ends it)."""
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:
         return []
-    return [int(p) for p in text.split()]
+    out = []
+    for p in text.split():
+        try:
+            if b"hil.engine.writer" in Path(f"/proc/{p}/cmdline").read_bytes():
+                continue
+        except OSError:
+            pass
+        out.append(int(p))
+    return out
 
 
 def _as_they_get_going(started: list, rows: int = 120):

@@ -32,7 +32,8 @@ from plant.lander import LanderPlant
 import hil.engine.signals as signals
 from hil.engine.context import Progress, RunContext, RunResult, hello_rates
 from hil.engine.lockstep import run_inprocess_loop
-from hil.engine.recorder import HistoryRecorder, open_sink
+from hil.engine.recorder import HistoryRecorder
+from hil.engine.writer import open_history
 from hil.engine.schema import columns
 from hil.engine.summary import build_summary, finish, history_file, write_provisional
 from hil.engine.timing import TimingLog
@@ -64,7 +65,7 @@ def run_inprocess(cfg: ScenarioConfig, seed: int | None = None, fsw: FswSpec = "
     plant = LanderPlant(cfg)
     frame = plant.reset(seed)
     prop0 = plant.truth()["propellant_kg"]
-    sink = open_sink(history, out, columns(False), writer=True)
+    sink = open_history(history, out, columns(False))
     plotting = plots and out is not None
     if plotting:   # matplotlib loaded early, so that even an interrupted run plots
         from hil.plots import prefetch

@@ -186,11 +186,10 @@ class NullSink:
         pass
 
 
-def open_sink(fmt: str | None, out_dir: Path | None, cols: Sequence[Column],
-              writer: bool = False):
+def open_sink(fmt: str | None, out_dir: Path | None, cols: Sequence[Column]):
     """The sink for ``history=fmt``; file sinks need ``out_dir`` (else nothing is written).
-    ``writer``: a file is formatted and written by a writer process of its own
-    (:class:`hil.engine.writer.ProcessSink`; lockstep runs), unless ``FSIL_HISTORY_WRITER=0``."""
+    (Lockstep runs open theirs with :func:`hil.engine.writer.open_history`: a file written
+    by a process of its own.)"""
     if fmt is None:
         return NullSink()
     if fmt == "memory":
@@ -200,10 +199,6 @@ def open_sink(fmt: str | None, out_dir: Path | None, cols: Sequence[Column],
     if out_dir is None:
         return NullSink()
     path = Path(out_dir) / history_file_name(fmt)
-    if writer:
-        from hil.engine.writer import ProcessSink, writer_enabled
-        if writer_enabled():
-            return ProcessSink(fmt, path, cols)
     return CsvSink(path, cols) if fmt == "csv" else ParquetSink(path, cols)
 
 
@@ -235,6 +230,7 @@ class HistoryRecorder:
         self._pending_done = 0
         self._last_flush = time.monotonic()
         self._closed = False
+        self._failed = None             # a history writer's failure, raised by plant_part
         self._idle_rows = getattr(sink, "idle_rows", IDLE_ROWS)
         self._idle_chunk = getattr(sink, "idle_chunk_rows", IDLE_CHUNK_ROWS)
         # The truth of the current row, for the command part's estimation errors.
@@ -252,7 +248,11 @@ class HistoryRecorder:
     # --- the row ------------------------------------------------------------------------
     def plant_part(self, plant, frame) -> None:
         """Everything in the row that does not depend on the command: truth at the frame,
-        the frame's sensor samples, the faults active in it."""
+        the frame's sensor samples, the faults active in it. Raises the failure of a history
+        writer that died (:mod:`hil.engine.writer`) before the row is begun: every row
+        committed is a cycle the timing log counted."""
+        if self._failed is not None:
+            raise self._failed
         row = self.row
         if hasattr(plant, "site"):    # a LanderPlant: its truth() in plain floats, same bits
             r, v, alt_m, cells = truth_cells(plant)
@@ -377,9 +377,8 @@ class HistoryRecorder:
         self._last_flush = time.monotonic()
 
     def _check_sink(self) -> None:
-        failure = self.sink.failure
-        if failure is not None:
-            raise failure
+        """A writer that failed: raised as the next row begins (:meth:`plant_part`)."""
+        self._failed = self.sink.failure
 
     def history(self) -> History | None:
         """The in-memory history (``history="memory"``), else None."""

@@ -31,7 +31,8 @@ from hil.engine.context import Progress, RunContext, RunResult, hello_rates
 from hil.engine.control import ControlServer, FaultControl
 from hil.engine.lockstep import POLL_SLICE_S, run_lockstep, wait_message
 from hil.engine.placement import Placement
-from hil.engine.recorder import HistoryRecorder, open_sink
+from hil.engine.recorder import HistoryRecorder
+from hil.engine.writer import open_history
 from hil.engine.schema import columns
 from hil.engine.summary import build_summary, finish, history_file, write_provisional
 from hil.engine.timing import TimingLog
@@ -94,8 +95,8 @@ class PlantSide:
         frame = plant.reset(self.seed)
         prop0 = plant.truth()["propellant_kg"]
         self.timing = TimingLog.for_run(cfg, self.realtime)
-        sink = open_sink(self.history, self.out_dir, columns(self.realtime),
-                         writer=not self.realtime)   # real time: its own policy
+        sink = open_history(self.history, self.out_dir, columns(self.realtime),
+                            writer=not self.realtime)   # real time: its own policy
         if self.plots:   # matplotlib loaded early, so that even an interrupted run plots
             from hil.plots import prefetch
             prefetch()

@@ -66,6 +66,17 @@ def writer_enabled() -> bool:
     return os.environ.get(WRITER_ENV, "1") != "0"
 
 
+def open_history(fmt: str | None, out_dir: Path | None, cols: Sequence, writer: bool = True):
+    """The sink for ``history=fmt`` (:func:`hil.engine.recorder.open_sink`), a CSV or
+    Parquet file being a :class:`ProcessSink` when ``writer`` (lockstep runs) and
+    :func:`writer_enabled`."""
+    from hil.engine.recorder import HISTORY_FORMATS, history_file_name, open_sink
+    if writer and writer_enabled() and out_dir is not None and fmt in HISTORY_FORMATS \
+            and fmt != "memory":
+        return ProcessSink(fmt, Path(out_dir) / history_file_name(fmt), cols)
+    return open_sink(fmt, out_dir, cols)
+
+
 class ProcessSink:
     """A file sink (``fmt`` ``"csv"`` or ``"parquet"``) whose rows are formatted and
     written by a writer process; see the module docstring. ``failure`` is None or the
