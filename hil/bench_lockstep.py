@@ -281,7 +281,7 @@ def _print(out: dict) -> None:
     runs = out["runs"]
     print()
     print(f"{'run':<26}{'sim s':>8}{'wall s':>8}{'x RT':>8}{'us/cycle':>10}{'step':>8}"
-          f"{'fsw':>8}{'transp':>8}{'record':>8}   peak RSS MB")
+          f"{'fsw':>8}{'transp':>8}{'record':>8}{'writer':>8}   peak RSS MB")
     for key, run in runs.items():
         if "error" in run:
             print(f"{key:<26}failed: {run['error']}")
@@ -291,10 +291,11 @@ def _print(out: dict) -> None:
         print(f"{run['scenario'] + ' ' + run['mode']:<26}{run['sim_s']:>8.1f}"
               f"{run['loop_s']:>8.2f}{run['rt_factor']:>8.1f}{run['per_cycle_us']:>10.1f}"
               f"{s['plant_step']:>8.1f}{s['fsw_compute']:>8.1f}{s['transport']:>8.1f}"
-              f"{s['recording']:>8.1f}   {rss}")
+              f"{s['recording']:>8.1f}{_fmt_opt(s.get('writer_cpu')):>8}   {rss}")
     print("  (means per cycle, us; in process the transport is 0 and 'fsw' is the step call; "
           "over two processes part of the recording runs while the command is owed: "
-          "'record' includes it)")
+          "'record' includes it; 'writer' is the CPU time of the history writer process, "
+          "formatting and writing the rows on another CPU, not part of the cycle)")
     print()
     print(f"{'bare round trip':<26}{'mean':>8}{'p50':>8}{'p99':>8}  us "
           f"(FRAME {out['round_trip']['ipc-blocking']['frame_bytes']} B, COMMAND "
@@ -349,6 +350,10 @@ def _rss_pair(runs: dict) -> tuple[dict, dict]:
         for proc, mb in runs.get(f"{mode}_short", {}).get("rss_mb", {}).items():
             short_rss[f"{mode} {proc}"] = mb
     return long_rss, short_rss
+
+
+def _fmt_opt(v) -> str:
+    return "-" if v is None else f"{v:.1f}"
 
 
 def _load() -> str:
@@ -412,6 +417,10 @@ def _child_run(mode: str, scenario: str, seed_text: str) -> dict:
     cycles = s["cycles"]
     lat, comp = t["round_trip_us"]["mean"], t["compute_us"]["mean"]
     rss = {"plant": peak_rss_mb()}
+    # The history writer process (hil.engine.writer): its CPU time, off the loop
+    writer = t.get("history_writer")
+    writer_cpu = (writer["cpu_s"] * 1e6 / cycles
+                  if writer and writer.get("cpu_s") is not None and cycles else None)
     if fsw_rss is not None:
         rss["fsw"] = fsw_rss
     return {"scenario": scenario, "mode": mode.replace("_", "-"), "outcome": s["outcome"],
@@ -422,7 +431,9 @@ def _child_run(mode: str, scenario: str, seed_text: str) -> dict:
                          "transport": max(0.0, lat - comp) if mode != "inprocess" else 0.0,
                          "recording": t["record_us"]["mean"],
                          "recording_in_wait": (t.get("record_wait_us") or {}).get("mean"),
-                         "round_trip": lat},
+                         "round_trip": lat,
+                         "writer_cpu": writer_cpu},
+            "history_writer": writer,
             "rss_mb": rss}
 
 

@@ -276,13 +276,14 @@ class HistoryRecorder:
         else:
             row[_IMU:_IMU + 6] = _NAN6
         alt = frame.alt
+        true_range = plant.altimeter.last_true_range_m
         if alt:
-            row[_ALT:_ALT + 4] = (alt[0] * 1e-6, float(alt[1]), int(bool(alt[2])),
-                                  plant.altimeter.last_true_range_m)
+            row[_ALT:_ALT + 4] = (alt[0] * 1e-6, float(alt[1]), int(bool(alt[2])), true_range)
         else:
-            row[_ALT:_ALT + 4] = (None, None, 0, plant.altimeter.last_true_range_m)
-        row[_VEL:_VEL + 8] = vel_cells(frame.vel)
-        row[_ATT:_ATT + 6] = att_cells(getattr(frame, "att", None))
+            row[_ALT:_ALT + 4] = (None, None, 0, true_range)
+        vel, att = frame.vel, getattr(frame, "att", None)
+        row[_VEL:_VEL + 8] = _NONE8 if vel is None else vel_cells(vel)
+        row[_ATT:_ATT + 6] = _NONE6 if att is None else att_cells(att)
         row[_FAULTS] = plant.faults.label(plant.t_us)
         row[_GEAR:_GEAR + 9] = plant.gear_row()
 

@@ -18,6 +18,7 @@ from typing import Any
 
 _AXES: dict[int, tuple] = {}   # id(site) -> (site, up, east, north)
 _sqrt, _asin, _atan2, _acos, _degrees = math.sqrt, math.asin, math.atan2, math.acos, math.degrees
+_cos, _sin = math.cos, math.sin
 
 
 def truth_cells(plant: Any) -> tuple[list[float], list[float], float, tuple]:
@@ -27,11 +28,14 @@ def truth_cells(plant: Any) -> tuple[list[float], list[float], float, tuple]:
     s = plant.state
     x, y, z, vx, vy, vz = s[0], s[1], s[2], s[3], s[4], s[5]
     moon = plant.moon
-    if moon.rotating:                 # LanderPlant._ground_state
-        gx, gy, gz = moon.ground_velocity(x, y, z)
-        t_s = plant.t_us * 1e-6
-        fx, fy, fz = moon.to_fixed(x, y, z, t_s)
-        wx, wy, wz = moon.to_fixed(vx - gx, vy - gy, vz - gz, t_s)
+    if moon.rotating:   # LanderPlant._ground_state: Moon.ground_velocity, .to_fixed written out
+        w = moon.rotation_rad_s
+        gx, gy, gz = -w * y, w * x, 0.0
+        th = w * (plant.t_us * 1e-6)
+        co, si = _cos(th), _sin(th)
+        fx, fy, fz = co * x + si * y, -si * x + co * y, z
+        ax, ay, az = vx - gx, vy - gy, vz - gz
+        wx, wy, wz = co * ax + si * ay, -si * ax + co * ay, az
     else:
         fx, fy, fz, wx, wy, wz = x, y, z, vx, vy, vz
     n = _sqrt(x * x + y * y + z * z)
@@ -41,13 +45,15 @@ def truth_cells(plant: Any) -> tuple[list[float], list[float], float, tuple]:
     v_up = wx * px + wy * py + wz * pz
     hx, hy, hz = wx - v_up * px, wy - v_up * py, wz - v_up * pz
     v_horiz = _sqrt(hx * hx + hy * hy + hz * hz)
-    down, cross = _ground_coordinates(plant.site, fx, fy, fz)
+    down, cross = _ground_coordinates(plant.site, px, py, pz)
     # The body z axis in MCI: quat_to_matrix(s[6:10])'s third column, its expressions.
     qw, qx, qy, qz = s[6], s[7], s[8], s[9]
     c = 2 * (qx * qz + qw * qy) * ux + 2 * (qy * qz - qw * qx) * uy + \
         (1 - 2 * (qx * qx + qy * qy)) * uz
     tilt = _degrees(_acos(max(-1.0, min(1.0, c))))
-    alt_m = plant.terrain.altitude_m((fx, fy, fz))
+    # Terrain.altitude_m((fx, fy, fz)): its norm and direction are nf and p
+    terrain = plant.terrain
+    alt_m = nf - terrain.radius_m - terrain._height_dir(px, py, pz)
     mass = s[13]
     cells = (x, y, z, vx, vy, vz, alt_m, v_up, v_horiz, down, cross, tilt,
              _degrees(_sqrt(s[10] ** 2 + s[11] ** 2 + s[12] ** 2)),
@@ -55,8 +61,9 @@ def truth_cells(plant: Any) -> tuple[list[float], list[float], float, tuple]:
     return [x, y, z], [vx, vy, vz], alt_m, cells
 
 
-def _ground_coordinates(site: Any, fx: float, fy: float, fz: float) -> tuple[float, float]:
-    """:meth:`plant.moon.SiteFrame.ground_coordinates` of a Moon-fixed position."""
+def _ground_coordinates(site: Any, ux: float, uy: float, uz: float) -> tuple[float, float]:
+    """:meth:`plant.moon.SiteFrame.ground_coordinates` of a Moon-fixed position, given as
+    its direction ``u`` (the position over its norm, as that method computes it)."""
     cached = _AXES.get(id(site))
     if cached is None or cached[0] is not site:     # the site's axes as floats, once
         cached = _AXES[id(site)] = (site, tuple(site.up.tolist()), tuple(site.east.tolist()),
@@ -64,8 +71,6 @@ def _ground_coordinates(site: Any, fx: float, fy: float, fz: float) -> tuple[flo
         if len(_AXES) > 64:
             _AXES.clear()
     _, (ax, ay, az), (ex, ey, ez), (nx, ny, nz) = cached
-    n = _sqrt(fx * fx + fy * fy + fz * fz)
-    ux, uy, uz = fx / n, fy / n, fz / n
     c = _asin(max(-1.0, min(1.0, ux * nx + uy * ny + uz * nz)))
     a = _atan2(ux * ex + uy * ey + uz * ez, ux * ax + uy * ay + uz * az)
     r = site.radius_m
