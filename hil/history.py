@@ -27,6 +27,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from hil.engine.csvtext import text_cell  # noqa: F401 (re-exported: a cell of any CSV)
+
 
 class HistoryWriter:
     """Stream rows of ``columns`` to a CSV file at ``path``; a context manager."""
@@ -108,15 +110,6 @@ class HistoryWriter:
         if isinstance(v, (float, np.floating)):
             return self._float(float(v))
         return text_cell(str(v))
-
-
-def text_cell(s: str) -> str:  # also the run engine's recorder
-    """A string as one CSV cell on one line."""
-    if "\n" in s or "\r" in s:
-        s = s.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
-    if "," in s or '"' in s:
-        s = '"' + s.replace('"', '""') + '"'
-    return s
 
 
 def _complete_lines(f: IO[str]) -> Iterator[str]:

@@ -32,7 +32,7 @@ import numpy as np
 from bridge.protocol import MODES
 from hil.engine.schema import HISTORY_COLUMNS, Column, columns
 from hil.engine.truth import truth_cells
-from hil.history import text_cell
+from hil.engine.csvtext import format_csv, text_cell  # noqa: F401 (format_csv: re-exported)
 
 HISTORY_FORMATS = ("csv", "parquet", "memory")
 BLOCK_ROWS = 256              # rows per block
@@ -54,7 +54,6 @@ _VEL, _ATT, _GEAR = _I["vel_t_s"], _I["att_t_s"], _I["gear_legs_down"]
 _NONE8 = (None,) * 8
 _NONE6 = (None,) * 6
 _INT64_MAX = (1 << 63) - 1
-_float_repr = float.__repr__
 
 
 def history_file_name(fmt: str) -> str:
@@ -500,34 +499,6 @@ def _truth_of(plant: Any) -> tuple[list[float], list[float], float, tuple]:
         r[0], r[1], r[2], v[0], v[1], v[2], t["alt_m"],
         t["vert_speed_mps"], t["horiz_speed_mps"], t["downrange_m"], t["crossrange_m"],
         t["tilt_deg"], t["rate_dps"], t["mass_kg"], t["propellant_kg"], t["throttle"])
-
-
-def format_csv(kinds: Sequence[str], rows: Sequence[list]) -> str:
-    """CSV lines for ``rows`` (column kinds from the schema), formatted column by column."""
-    out = []
-    for kind, col in zip(kinds, zip(*rows)):
-        try:
-            if kind == "f":   # float.__repr__: numpy floats too, as plain numbers
-                out.append(list(map(_float_repr, col)))
-            elif kind == "f?":
-                out.append(["" if v is None else _float_repr(v) for v in col])
-            elif kind == "i" or kind == "i?":
-                out.append(["" if v is None else str(int(v)) for v in col])
-            else:
-                out.append([text_cell(str(v)) for v in col])
-        except (TypeError, ValueError):   # not what the kind says: never lose the row
-            out.append([_any_cell(v) for v in col])
-    return "\n".join(map(",".join, zip(*out))) + "\n"
-
-
-def _any_cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, (float, np.floating)):
-        return _float_repr(float(v))
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return str(int(v))
-    return text_cell(str(v))
 
 
 def arrow_schema(cols: Sequence[Column]):

@@ -57,6 +57,7 @@ SLICE_S = 0.1           # ... looking at its process this often
 START_ROWS = 64         # the writer starts with the first write of at least this many rows
 PIPE_BYTES = 1 << 20    # the pipe to the writer (Linux: F_SETPIPE_SZ, best effort)
 KILL_WAIT_S = 2.0       # a stalled writer: SIGKILL, then at most this long to reap it
+WRITER_NICE = int(os.environ.get("FSIL_WRITER_NICE", "10"))
 _LEN = struct.Struct("<I")
 _ACK = struct.Struct("<Q")
 
@@ -362,8 +363,12 @@ def writer_main(argv: list[str]) -> int:
     each block the file's size on stdout (8 bytes). At the end of stdin the file is closed
     and the process's CPU seconds printed on stderr."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the run ends it, by closing its input
+    try:   # below the run's own processes: it fills their idle time (see WRITER_NICE)
+        os.nice(WRITER_NICE)
+    except OSError:
+        pass
     fmt, path, realtime = argv[0], argv[1], argv[2] == "1"
-    from hil.engine.recorder import ParquetSink, format_csv
+    from hil.engine.csvtext import format_csv     # CSV: no numpy in this process
     from hil.engine.schema import columns
     cols = columns(realtime)
     inp = sys.stdin.buffer
@@ -375,6 +380,7 @@ def writer_main(argv: list[str]) -> int:
             size = out.seek(0, os.SEEK_END)
             sink = None
         else:
+            from hil.engine.recorder import ParquetSink
             sink = ParquetSink(path, cols)
             out = None
             size = 0
