@@ -61,11 +61,21 @@ def _become_subreaper() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
-def _children(pid: int) -> list[int]:
+def _children(pid: int, writers: bool = False) -> list[int]:
+    """The process's children but its history writer (hil.engine.writer), or only its
+    writer (``writers``)."""
     try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        pids = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
+    return [p for p in pids if _is_writer(p) == writers]
+
+
+def _is_writer(pid: int) -> bool:
+    try:
+        return b"hil.engine.writer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _exists(pid: int) -> bool:
@@ -117,10 +127,20 @@ def plant_kill_trial(rows: int, work: Path) -> dict:
             raise RuntimeError("plant kill: the run did not get going")
         time.sleep(0.02)
     children = _children(proc.pid)
+    writers = _children(proc.pid, writers=True)
     tmp = _link_folder(children)
     t0 = time.monotonic()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    writer_codes = {}
+    for w in writers:   # the history writer, reparented here: it writes what it got, exits 0
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            pid, status = os.waitpid(w, os.WNOHANG)
+            if pid == w:
+                writer_codes[w] = os.waitstatus_to_exitcode(status)
+                break
+            time.sleep(POLL_S)
     marks: dict[str, float] = {}
     codes = {}
     while len(codes) < len(children) or (tmp is not None and "tmp" not in marks):
@@ -143,6 +163,8 @@ def plant_kill_trial(rows: int, work: Path) -> dict:
             break
         time.sleep(POLL_S)
     problems = []
+    if any(writer_codes.get(w) != 0 for w in writers):
+        problems.append(f"history writer exit codes {writer_codes}, expected 0 within 10 s")
     if len(codes) < len(children):
         problems.append("the flight software outlived its plant by 60 s")
     if any(code != 3 for code in codes.values()):
@@ -179,6 +201,7 @@ def trial(mode: str, sig: signal.Signals, rows: int, work: Path) -> dict:
             raise RuntimeError(f"{mode}: the run did not get going: {proc.stderr.read()}")
         time.sleep(0.02)
     children = _children(proc.pid)
+    writers = _children(proc.pid, writers=True)
     tmp = _link_folder(children)
     target = children[0] if sig == signal.SIGKILL else proc.pid
     t0 = time.monotonic()
@@ -219,6 +242,13 @@ def trial(mode: str, sig: signal.Signals, rows: int, work: Path) -> dict:
         problems.append(f"reason does not name the death: {s.get('reason')}")
     if any(_exists(c) for c in children):
         problems.append(f"orphan: {children}")
+    if any(_exists(w) for w in writers):
+        problems.append(f"history writer left running: {writers}")
+    if hist.exists() and s.get("cycles") is not None:   # every recorded row, none twice
+        with open(hist, "rb") as f:
+            lines = sum(1 for line in f if line.endswith(b"\n")) - 1
+        if lines != s["cycles"]:
+            problems.append(f"history holds {lines} rows, summary {s['cycles']} cycles")
     if tmp is not None and tmp.exists():
         problems.append(f"left {tmp}")
     drawn = (out / "descent.png").exists() and (s.get("files") or {}).get("plot")

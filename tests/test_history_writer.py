@@ -225,3 +225,35 @@ def test_the_campaign_path_starts_no_writer(cfg):
     result = run_inprocess(cfg, 5, out_dir=None, history="memory", plots=False)
     assert "history_writer" not in result.summary["timing"]
     assert len(result.history) == result.summary["cycles"]
+
+
+def test_over_two_processes_the_writer_is_asked_for_and_gives_the_same_rows(tmp_path):
+    """Over a link the plant formats the rows while the flight software computes (no writer
+    by default); FSIL_HISTORY_WRITER=1 asks for one: the same history as without."""
+    import subprocess
+    import sys
+    runs = {}
+    for flag in ("0", "1"):
+        out = tmp_path / f"w{flag}"
+        proc = subprocess.run(
+            [sys.executable, "-m", "hil.cli", "run", "--scenario", "terminal", "--seed", "2",
+             "--out", str(out), "--no-progress", "--no-plot"], capture_output=True, text=True,
+            timeout=300, env={**os.environ, "FSIL_HISTORY_WRITER": flag})
+        assert proc.returncode == 0, proc.stderr
+        s = json.loads((out / "summary.json").read_text())
+        runs[flag] = (s, _read(out / "history.csv"))
+    assert "history_writer" not in runs["0"][0]["timing"]
+    assert runs["1"][0]["timing"]["history_writer"]["rows_sent"] > 10_000
+    assert runs["0"][1] == runs["1"][1] and len(runs["0"][1][1]) == runs["0"][0]["cycles"]
+
+
+def test_writer_enabled_follows_the_environment_and_the_cpus(monkeypatch):
+    monkeypatch.delenv(writer.WRITER_ENV, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert writer.writer_enabled(True) and not writer.writer_enabled(False)
+    monkeypatch.setenv(writer.WRITER_ENV, "0")
+    assert not writer.writer_enabled(True)
+    monkeypatch.setenv(writer.WRITER_ENV, "1")
+    assert writer.writer_enabled(False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert not writer.writer_enabled(True)     # one CPU: nothing to gain

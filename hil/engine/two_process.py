@@ -95,8 +95,10 @@ class PlantSide:
         frame = plant.reset(self.seed)
         prop0 = plant.truth()["propellant_kg"]
         self.timing = TimingLog.for_run(cfg, self.realtime)
+        # over a link the plant formats the rows while the flight software computes: a
+        # writer process only when asked (FSIL_HISTORY_WRITER=1); real time: never
         sink = open_history(self.history, self.out_dir, columns(self.realtime),
-                            writer=not self.realtime)   # real time: its own policy
+                            writer=None if self.realtime else False)
         if self.plots:   # matplotlib loaded early, so that even an interrupted run plots
             from hil.plots import prefetch
             prefetch()

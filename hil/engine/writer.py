@@ -62,18 +62,26 @@ _LEN = struct.Struct("<I")
 _ACK = struct.Struct("<Q")
 
 
-def writer_enabled() -> bool:
-    """Whether lockstep runs write their history through a writer process."""
-    return os.environ.get(WRITER_ENV, "1") != "0"
+def writer_enabled(default: bool = True) -> bool:
+    """Whether a run writes its history file through a writer process: ``default`` unless
+    ``FSIL_HISTORY_WRITER`` says (``0`` never, ``1`` always), and never with one CPU."""
+    value = os.environ.get(WRITER_ENV, "")
+    on = default if value == "" else value != "0"
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return on and cpus >= 2
 
 
 def open_history(fmt: str | None, out_dir: Path | None, cols: Sequence, writer: bool = True):
     """The sink for ``history=fmt`` (:func:`hil.engine.recorder.open_sink`), a CSV or
-    Parquet file being a :class:`ProcessSink` when ``writer`` (lockstep runs) and
-    :func:`writer_enabled`."""
+    Parquet file being a :class:`ProcessSink` when :func:`writer_enabled` with default
+    ``writer`` (in-process lockstep runs: True; over a link: False, the plant formats the
+    rows while the flight software computes; real time: never, its own policy)."""
     from hil.engine.recorder import HISTORY_FORMATS, history_file_name, open_sink
-    if writer and writer_enabled() and out_dir is not None and fmt in HISTORY_FORMATS \
-            and fmt != "memory":
+    if writer is not None and writer_enabled(writer) and out_dir is not None \
+            and fmt in HISTORY_FORMATS and fmt != "memory":
         return ProcessSink(fmt, Path(out_dir) / history_file_name(fmt), cols)
     return open_sink(fmt, out_dir, cols)
 
