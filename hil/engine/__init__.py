@@ -11,7 +11,8 @@ light):
   :class:`RunContext`, :class:`History`, ``HISTORY_COLUMNS``, ``TIMING_COLUMNS``.
 
 Modules: ``schema`` (the history's columns), ``recorder`` (rows in blocks, CSV/Parquet/
-memory), ``timing`` (per-cycle timing), ``pacing`` (wall-clock deadlines), ``control``
+memory), ``writer`` and ``csvtext`` (the history writer process and the CSV text it
+writes), ``timing`` (per-cycle timing), ``pacing`` (wall-clock deadlines), ``control``
 (the fault-control channel), ``context`` (RunContext, RunResult), ``lockstep`` and
 ``realtime`` (the loops), ``two_process`` and ``inprocess`` (the two ways to run),
 ``summary`` (summary.json and plots).
