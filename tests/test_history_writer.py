@@ -257,3 +257,17 @@ def test_writer_enabled_follows_the_environment_and_the_cpus(monkeypatch):
     assert writer.writer_enabled(False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert not writer.writer_enabled(True)     # one CPU: nothing to gain
+
+
+def test_a_writer_that_cannot_start_is_said_and_the_rows_are_kept(tmp_path, monkeypatch):
+    def no_process(*args, **kwargs):
+        raise OSError(11, "Resource temporarily unavailable")
+    monkeypatch.setattr(writer.subprocess, "Popen", no_process)
+    blocks = [_rows(100), _rows(256, 100), _rows(5, 356)]
+    sink = ProcessSink("csv", tmp_path / "history.csv", columns(False))
+    for b in blocks:
+        sink.write(b, 0, len(b))
+    sink.close()
+    assert sink.failure is not None and "could not start" in str(sink.failure)
+    assert sink.writer_report()["rows_in_plant"] == 361
+    assert (tmp_path / "history.csv").read_bytes() == _reference_csv(tmp_path, blocks)

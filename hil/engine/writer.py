@@ -126,14 +126,14 @@ class ProcessSink:
         if stop <= start:
             return
         if self.proc is None:
-            if self.failure is not None or (self._local is not None
-                                            and stop - start < START_ROWS):
+            if self.failure is None and (self._local is None or stop - start >= START_ROWS):
+                self._start()
+            if self.proc is None:   # a short run's first rows, or no writer any more
                 self._local_sink().write(rows, start, stop)
                 self.rows_local += stop - start
                 return
-            self._start()
+        self.rows_sent += stop - start   # (the run's process writes them if the writer fails)
         self._send(pickle.dumps(rows[start:stop], pickle.HIGHEST_PROTOCOL))
-        self.rows_sent += stop - start
 
     def flush(self) -> None:
         """Rows are written as the writer gets them (it flushes after each message); the
@@ -180,11 +180,18 @@ class ProcessSink:
         self._size = self.path.stat().st_size
         root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        proc = self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hil.engine.writer", self.fmt, str(self.path),
-             "1" if self.realtime else "0"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, env=env, close_fds=True)
+        try:
+            proc = self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hil.engine.writer", self.fmt, str(self.path),
+                 "1" if self.realtime else "0"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True, env=env, close_fds=True)
+        except OSError as e:   # no process to be had: the run's process writes, and says so
+            self.failure = HistoryWriterFailure(
+                f"history writer process could not start ({e}); "
+                + (f"{self.path.name} was written by the run's process" if self.fmt == "csv"
+                   else f"{self.path.name} is empty"))
+            return
         self.pid = proc.pid
         for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             os.set_blocking(f.fileno(), False)
