@@ -148,9 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="; ".join(f"{s}: {', '.join(k)}" for s, k in KINDS.items())
                         + "; with --clear also 'all'")
     p.add_argument("--value", type=float, metavar="V",
-                   help="size; unit per kind: m, fraction, probability, s, m/s^2 or rad/s")
+                   help="size; unit per kind: m, fraction, probability, s, m/s^2, rad/s "
+                        "or arcsec (star tracker)")
     p.add_argument("--magnitude", type=float, metavar="M", help="spike size, m")
-    p.add_argument("--axis", type=int, metavar="N", help="IMU axis 0, 1, 2 or -1 (default: all)")
+    p.add_argument("--axis", type=int, metavar="N", help="IMU axis 0, 1, 2 or -1 (default: all); star tracker bias: "
+                        "0, 1 across the boresight, 2 about it (default 0)")
     p.add_argument("--channel", choices=("accel", "gyro", "velocity", "range"),
                    help="IMU channel (accel, gyro) or velocimeter channel (velocity, range)")
     p.add_argument("--beam", type=int, metavar="N",

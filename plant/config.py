@@ -362,10 +362,11 @@ class DeadlineConfig:
 class FaultConfig:
     """A sensor fault: which sensor, what goes wrong, when (one [[faults]] table; docs/faults.md)."""
 
-    sensor: str | None = param(None, help="altimeter | imu | velocimeter", required=True)
+    sensor: str | None = param(None, help="altimeter | imu | velocimeter | star_tracker",
+                               required=True)
     kind: str | None = param(None, help="off | stuck | bias | scale | noise | dropout | spike | "
                                         "late | latency | saturation | stuck_axis | unflagged | "
-                                        "power | sensitivity",
+                                        "power | sensitivity | blind",
                              required=True)
     at_time_s: float = param(0.0, 0.0, 1e6, "fires at or after this sim time")
     below_altitude_m: float | None = param(None, -1e5, 1e6, "and once the true altitude above "
@@ -375,7 +376,8 @@ class FaultConfig:
     until_time_s: float | None = param(None, 0.0, 1e6, "ends at this sim time (none: permanent)")
     value: float | None = param(None, -1e9, 1e9, "size; unit and meaning per kind (docs/faults.md)")
     magnitude: float | None = param(None, -1e9, 1e9, "spike size, m (altimeter spike)")
-    axis: int | None = param(None, -1, 2, "IMU axis 0, 1, 2; -1 or none: all three")
+    axis: int | None = param(None, -1, 2, "IMU axis 0, 1, 2; -1 or none: all three; star "
+                             "tracker bias: 0, 1 across the boresight, 2 about it")
     channel: str | None = param(None, help="accel | gyro | velocity | range")
     beam: int | None = param(None, -1, 2, "velocimeter beam 0, 1, 2; -1 or none: all three")
     name: str = param("", help="a label for the summary")

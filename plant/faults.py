@@ -74,13 +74,17 @@ ALTIMETER_KINDS = ("off", "stuck", "bias", "scale", "noise", "dropout", "spike",
 IMU_KINDS = ("bias", "scale", "saturation", "stuck_axis", "off")
 VELOCIMETER_KINDS = ("off", "stuck", "bias", "scale", "noise", "dropout", "late", "latency",
                      "unflagged")
+STAR_TRACKER_KINDS = ("off", "blind", "stuck", "bias", "noise", "dropout", "latency")
 KINDS: dict[str, tuple[str, ...]] = {"altimeter": ALTIMETER_KINDS, "imu": IMU_KINDS,
-                                     "velocimeter": VELOCIMETER_KINDS}
+                                     "velocimeter": VELOCIMETER_KINDS,
+                                     "star_tracker": STAR_TRACKER_KINDS}
 CHANNELS = ("accel", "gyro")
 VEL_CHANNELS = ("velocity", "range")
 _VEL_ADDITIVE = ("bias", "scale", "noise")          # take channel
 _VEL_UNIT_WIDE = ("off", "latency")                 # the whole unit: no beam
 MAX_EXTRA_LATENCY_S = 60.0
+ARCSEC_RAD = math.pi / (180.0 * 3600.0)
+MAX_ST_BIAS_ARCSEC = 180.0 * 3600.0   # a rotation of at most half a turn
 
 _INF = math.inf
 
@@ -128,6 +132,17 @@ _VALUE_RULES: dict[tuple[str, str], tuple[bool, float, float, bool, bool, str]] 
                               "the beam range in m below which beams become valid"),
     ("velocimeter", "latency"): (True, 0.0, MAX_EXTRA_LATENCY_S, True, False,
                                  "the extra delivery delay in s"),
+    ("star_tracker", "off"): (False, 0, 0, False, False, ""),
+    ("star_tracker", "blind"): (False, 0, 0, False, False, ""),
+    ("star_tracker", "stuck"): (False, 0, 0, False, False, ""),
+    ("star_tracker", "bias"): (True, -MAX_ST_BIAS_ARCSEC, MAX_ST_BIAS_ARCSEC, False, False,
+                               "the rotation in arcsec about the tracker's axis `axis`"),
+    ("star_tracker", "noise"): (True, 0.0, _INF, True, True,
+                                "the extra one-sigma noise in arcsec about each axis"),
+    ("star_tracker", "dropout"): (True, 0.0, 1.0, False, False,
+                                  "the probability that a sample is invalid"),
+    ("star_tracker", "latency"): (True, 0.0, MAX_EXTRA_LATENCY_S, True, False,
+                                  "the extra delivery delay in s"),
 }
 
 
@@ -184,6 +199,15 @@ def check_fault(f: FaultConfig) -> None:
         raise FaultSpecError("magnitude", f"magnitude is not used by {f.sensor} {what}")
     if f.sensor == "velocimeter":
         _check_velocimeter_keys(f, what)
+    elif f.sensor == "star_tracker":
+        if f.channel is not None:
+            raise FaultSpecError("channel", "channel is not used by star_tracker faults")
+        if f.axis is not None:
+            if f.kind != "bias":
+                raise FaultSpecError("axis", f"axis is used by star_tracker bias only, not {what}")
+            if f.axis not in (0, 1, 2):
+                raise FaultSpecError("axis", f"axis = {f.axis} must be 0 or 1 (across the "
+                                             f"boresight) or 2 (about it) for star_tracker bias")
     elif f.sensor == "altimeter" or f.kind == "off":
         for key in ("channel", "axis"):
             if getattr(f, key) is not None:
@@ -256,6 +280,8 @@ class Fault:
                if getattr(c, k) is not None}
         if c.sensor == "imu" and c.kind != "off" and c.axis is None:
             out["axis"] = -1
+        if c.sensor == "star_tracker" and c.kind == "bias" and c.axis is None:
+            out["axis"] = 0
         if c.sensor == "velocimeter":
             if c.kind not in _VEL_UNIT_WIDE and c.beam is None:
                 out["beam"] = -1
@@ -310,6 +336,8 @@ class FaultSet:
         self._last_valid_range_m: float | None = None
         self._last_imu: list[float] = [0.0] * 6
         self._imu_active = False           # an IMU fault has fired and not ended
+        self._last_att: list[float] | None = None   # the star tracker's last valid [qw..qz]
+        self.star_tracker_axes: list[list[float]] | None = None   # set by the plant
         for f in faults:
             self.add(f, "scenario", 0)
 
@@ -398,6 +426,8 @@ class FaultSet:
             f.hold = list(self._last_imu)
         if f.cfg.sensor == "velocimeter" and f.cfg.kind == "stuck":
             f.hold = list(self._last_vel)
+        elif f.cfg.sensor == "star_tracker" and f.cfg.kind == "stuck":
+            f.hold = None if self._last_att is None else list(self._last_att)
         self._refresh()
 
     # --- effects ---------------------------------------------------------------------------
@@ -592,6 +622,63 @@ class FaultSet:
                 self._last_vel[k] = (sample[k], sample[3 + k])
         return sample, int(round(extra_s * 1e6))
 
+    def apply_star_tracker(self, t_us: int, sample: list) -> tuple[list, int] | None:
+        """One star tracker sample after the model: ``(sample, extra_delay_us)``, or None
+        when the unit is off. ``sample`` is ``[qw, qx, qy, qz, valid]`` (changed in place).
+
+        Order: ``bias`` and ``noise`` turn a valid attitude (in the tracker's axes, as the
+        model's own noise: ``q = q * exp(dtheta_body / 2)``); then ``dropout`` and
+        ``blind`` invalidate it; ``stuck`` repeats the last valid attitude before it fired,
+        flagged valid; an invalid sample carries ``[1, 0, 0, 0]``."""
+        if not any(f.cfg.sensor == "star_tracker" for f in self._live):
+            if sample[4]:
+                self._last_att = sample[0:4]
+            return sample, 0
+        self._tick(t_us, None)
+        extra_s = 0.0
+        off = drop = False
+        stuck: Fault | None = None
+        valid = bool(sample[4])
+        for f in self._live:
+            if f.cfg.sensor != "star_tracker" or f.fired_t_us is None:
+                continue
+            kind, v = f.cfg.kind, f.cfg.value
+            if kind == "bias":
+                if valid:
+                    e = [0.0, 0.0, 0.0]
+                    e[0 if f.cfg.axis is None else f.cfg.axis] = v * ARCSEC_RAD
+                    _turn_att(sample, self.star_tracker_axes, e)
+            elif kind == "noise":
+                z = self.rng.standard_normal(3).tolist()
+                if valid:
+                    s_rad = v * ARCSEC_RAD
+                    _turn_att(sample, self.star_tracker_axes, [s_rad * z[0], s_rad * z[1],
+                                                               s_rad * z[2]])
+            elif kind == "dropout":
+                if float(self.rng.random()) < v:
+                    drop = True
+            elif kind == "blind":
+                drop = True
+            elif kind == "stuck":
+                stuck = stuck or f
+            elif kind == "latency":
+                extra_s += v
+            elif kind == "off":
+                off = True
+        if drop:
+            valid = False
+        if stuck is not None:
+            valid = stuck.hold is not None
+            if valid:
+                sample[0:4] = stuck.hold
+        if not valid:
+            sample[0:5] = [1.0, 0.0, 0.0, 0.0, False]
+        if off:
+            return None
+        if valid:
+            self._last_att = sample[0:4]
+        return sample, int(round(extra_s * 1e6))
+
     # --- reporting -------------------------------------------------------------------------
     def label(self, t_us: int) -> str:
         """Faults active at any time in the current frame (from its start to ``t_us``), as
@@ -609,3 +696,23 @@ class FaultSet:
     def summary(self) -> list[dict]:
         """Every fault, armed, fired or ended, in the order added (summary.json ``faults``)."""
         return [f.summary() for f in self.faults]
+
+
+def _turn_att(sample: list, axes: list[list[float]] | None, e: list[float]) -> None:
+    """Turn the attitude ``sample[0:4]`` (w, x, y, z; body -> MCI) by the small rotation
+    ``e`` given in the tracker's axes ``axes`` (three body-axis vectors; None: body axes):
+    ``q = q * exp(theta_body / 2)``, normalised."""
+    if axes is None:
+        th = e
+    else:
+        th = [e[0] * axes[0][i] + e[1] * axes[1][i] + e[2] * axes[2][i] for i in range(3)]
+    a = math.sqrt(th[0] * th[0] + th[1] * th[1] + th[2] * th[2])
+    k = 0.5 if a < 1e-12 else math.sin(0.5 * a) / a
+    bw, bx, by, bz = math.cos(0.5 * a), th[0] * k, th[1] * k, th[2] * k
+    aw, ax, ay, az = sample[0:4]
+    q = (aw * bw - ax * bx - ay * by - az * bz,
+         aw * bx + ax * bw + ay * bz - az * by,
+         aw * by - ax * bz + ay * bw + az * bx,
+         aw * bz + ax * by - ay * bx + az * bw)
+    n = math.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+    sample[0:4] = [q[0] / n, q[1] / n, q[2] / n, q[3] / n]

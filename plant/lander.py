@@ -176,6 +176,8 @@ class LanderPlant:
         self.faults = FaultSet(self.cfg.faults, np.random.default_rng(ss_fault),
                                1.0 / rates.imu_hz, self.cfg.altimeter.acquisition_s,
                                self.cfg.velocimeter.acquisition_s)
+        if self.star_tracker is not None:
+            self.faults.star_tracker_axes = self.star_tracker.axes
         self.faults.begin_frame(0, 0)
         self._update_faults()
         self._sample_altimeter()
@@ -732,7 +734,7 @@ class LanderPlant:
 
     def _sample_star_tracker(self) -> None:
         s = self.state
-        self.star_tracker.sample(self.t_us, s[6:10], s[10:13])
+        self.star_tracker.sample(self.t_us, s[6:10], s[10:13], self.faults.apply_star_tracker)
         self.next_st_us += self.star_tracker.period_us  # absolute schedule: no drift
 
     def _att(self, t_us: int) -> list | None:

@@ -15,8 +15,10 @@ At each sample time the plant calls :meth:`StarTracker.sample` with the true att
 * the sample ``[t_us, qw, qx, qy, qz, valid]`` carries the time it was taken (the attitude
   *of* that time) and is delivered ``latency_s`` later (first in, first out).
 
-Not modelled: blinding by the Sun, the Earth or the lit Moon in the field of view, and
-the slow thermal drift of the mounting (docs/plant-sensors.md).
+Faults (``plant/faults.py``, sensor ``star_tracker``): off, blind, stuck, bias, noise,
+dropout, latency (docs/faults.md). Not modelled as geometry: blinding by the Sun, the Earth
+or the lit Moon in the field of view (the ``blind`` fault stands in for it, at the times
+a scenario gives), and the slow thermal drift of the mounting (docs/plant-sensors.md).
 
 Random numbers: per sample three normals and one uniform, drawn whether or not the sample
 is valid (in blocks of ``_BLOCK`` samples), so the stream does not shift with the
@@ -91,9 +93,11 @@ class StarTracker:
         self._row += 1
         return self._normals[row], self._uniforms[row]
 
-    def sample(self, t_us: int, q_body_to_mci, rate_body_radps) -> None:
+    def sample(self, t_us: int, q_body_to_mci, rate_body_radps, post=None) -> None:
         """Take the sample at ``t_us`` of the attitude ``q_body_to_mci`` (w, x, y, z) while
-        the body turns at ``rate_body_radps`` (body axes)."""
+        the body turns at ``rate_body_radps`` (body axes). ``post(t_us, sample)``, if given,
+        sees the model's ``[qw, qx, qy, qz, valid]`` and returns ``(sample,
+        extra_delay_us)`` to queue instead, or None to queue nothing (``plant/faults.py``)."""
         normals, uniform = self._draws()
         self.samples += 1
         wx, wy, wz = (float(w) for w in rate_body_radps)
@@ -117,7 +121,14 @@ class StarTracker:
             q = _qmul(tuple(float(x) for x in q_body_to_mci), dq)
             n = math.sqrt(sum(x * x for x in q))
             out = [q[0] / n, q[1] / n, q[2] / n, q[3] / n, True]
-        self._pending.append((t_us + self._latency_us, [int(t_us), *out]))
+        delay_us = self._latency_us
+        if post is not None:
+            res = post(int(t_us), out)
+            if res is None:
+                return
+            out, extra_us = res
+            delay_us += extra_us
+        self._pending.append((t_us + delay_us, [int(t_us), *out]))
 
     def delivered(self, t_us: int) -> list | None:
         """Latest sample ``[t_us, qw, qx, qy, qz, valid]`` delivered by ``t_us``; None
