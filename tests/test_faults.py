@@ -459,7 +459,7 @@ def test_scenario_file_with_faults(tmp_path):
     ({"sensor": "altimeter", "kind": "saturation", "value": 1}, "kind",
      "is not an altimeter fault"),
     ({"sensor": "imu", "kind": "late", "value": 1}, "kind", "is not an imu fault"),
-    ({"kind": "off"}, "sensor", "needs sensor (altimeter | imu | velocimeter)"),
+    ({"kind": "off"}, "sensor", "needs sensor (altimeter | imu | velocimeter | star_tracker)"),
     ({"sensor": "imu"}, "kind", "needs kind"),
     ({"sensor": "altimeter", "kind": "late"}, "value", "needs value (the range in m"),
     ({"sensor": "altimeter", "kind": "dropout", "value": 1.5}, "value", "must be >= 0 and <= 1"),
