@@ -50,7 +50,12 @@ NAME = "fsil-fsw"
 # 0.8.0: a star tracker (HELLO ``star_tracker``, FRAME ``att``) is fused: the attitude
 #        corrected and the gyro bias learnt from it (a MEMS unit's 2 deg of braking drift);
 #        without one, 0.7.0 bit for bit.
-VERSION = "0.8.0"
+# 0.8.1: an altimeter followed against the velocimeter's beams (it said we are lower) that
+#        then drifts the terrain estimate 3 map sigmas off the datum, and as many since its
+#        last step, is isolated for good (a range scale error: 4 crashes of 56 in the
+#        alt-scale campaign on 0.8.0); the beams are heights again. Without an altimeter
+#        fault, 0.8.0 bit for bit.
+VERSION = "0.8.1"
 
 MODE_INDEX = {}
 for _i, _m in enumerate(protocol.MODES):

@@ -54,7 +54,10 @@ is not taken for a terrain step (``alt_vetoed``) -- if it says we are higher; an
 that says, steadily, that we are lower than such beams is followed and the beams' ranges
 are given up (``beams_disputed``: two units disagree, nothing tells which is biased, and
 the lower height is the safe one); beams that disagree together from their first sample
-on, or while the altimeter is unhealthy, re-base the terrain onto them.
+on, or while the altimeter is unhealthy, re-base the terrain onto them. An altimeter so
+followed that then drifts the terrain estimate ``MAP_GATE_SIGMA`` map sigmas (off the
+datum, and since its last step) is the faulty unit after all (a range scale error): it is isolated for good (``alt_isolated``) and the
+beams are heights again (fsw 0.8.1).
 
 During the engine-off coast the accelerometer should read zero: the mean reading is the
 accelerometer bias, estimated and removed from then on.
@@ -94,6 +97,10 @@ class Navigator:
     OVERDUE_VEL_SIGMA_MPS = 1.0   # default: assumed vertical-speed error after a late lock
     TILT_SIGMA_RAD = 0.002        # attitude error that tilts the thrust, 1 sigma
     FROZEN_SAMPLES = 2            # default: repeats of one range that mean a frozen unit
+    MAP_GATE_SIGMA = 3.0          # default: the altimeter followed against the beams has moved
+                                  # the terrain this many map sigmas off the datum, and as
+                                  # many since its last step: isolated
+    ISOLATED_SCALE = 0.25         # default: height error assumed then, per metre of height
     H_ALT = (1.0, 0.0, -1.0, 0.0, 0.0)  # the altimeter sees height less terrain
     N = 5                         # states: height, vertical speed, terrain, tilt, tilt drift
     TILT_AXIS_MIN_MPS2 = 0.5      # horizontal specific force that fixes the tilt's axis
@@ -170,6 +177,9 @@ class Navigator:
         self.alt_vetoed = False       # default: the beams outvoted the altimeter's step
         self._beam_out = []           # default: velocimeter ranges rejected in a row
         self.beams_disputed = False   # default: the beams' heights given up (above the altimeter's)
+        self.dispute_terrain_m = 0.0  # default: the terrain estimate at the altimeter's last step
+                                      # since the beams were given up
+        self.alt_isolated = False     # default: the altimeter contradicted the map: ignored for good
         # Legacy (feedforward aiding): the altimeter's corrections so far, the output less
         # the inertial solution: position (m) and velocity (m/s), Moon-fixed.
         self.ins_offset_m = (0.0, 0.0, 0.0)
@@ -676,6 +686,10 @@ class Navigator:
                 # then goes into our height, not into the terrain (ispace M2).
                 self.P[0] = max(self.P[0], self.overdue_sigma_m() ** 2)
             self._fuse_default(y, r_meas, sigma_r, t_us)
+            if self.beams_disputed:
+                gate = self.MAP_GATE_SIGMA * self.map_sigma_m()
+                if abs(self.terrain_m) > gate and abs(self.terrain_m - self.dispute_terrain_m) > gate:
+                    self._isolate_altimeter()
 
     def _fuse_legacy(self, y, r_meas, t_us):
         if not self.alt_ever_valid:
@@ -796,10 +810,45 @@ class Navigator:
                 # crater rim), not a broken sensor. Re-base the terrain under us.
                 self.terrain_m -= mean
                 P[12] += r_meas
+            if self.beams_disputed:
+                # Followed against the beams: the terrain's drift is measured from here
+                # (a step is the ground's; a drift between steps is the altimeter's).
+                self.dispute_terrain_m = self.terrain_m
             self._outliers = []
             self._accepted(t_us)
             self.alt_rejected = False
             self.alt_used = True
+
+    def _isolate_altimeter(self):
+        """The altimeter was followed against the beams (``beams_disputed``: it said, steadily,
+        that we are lower) and has since drifted the terrain under us ``MAP_GATE_SIGMA``
+        map sigmas off the datum, and as many since its last step (the dispute's own
+        re-base, or a crater rim's, is the ground's): the map knows the ground far better
+        than that, so the altimeter is the faulty unit. A range scale error does this: its height falls slower than the
+        vertical speed the IMU and the velocimeter measure, the filter puts the difference
+        into the terrain, and near the site, where the map's sigma narrows, the terrain and
+        the datum height run away together (their gains grow past 1). It is ignored from
+        now on (``alt_isolated``); the terrain goes back to the map's datum and the height
+        above it to what was measured, with the map's spread and ``ISOLATED_SCALE`` of the
+        height as their uncertainty; the beams are heights again and correct it (the height
+        step re-plans the approach). Without beams the landing goes on blind."""
+        self.alt_isolated = True
+        self.alt_disabled = True      # ``alt_healthy`` lapses as for a silent unit (3 s)
+        self.alt_used = False
+        self.alt_rejected = True
+        cap = self.map_sigma_m()
+        agl = self.agl_m()
+        self._move(vec.scale(self.up(), -self.terrain_m))
+        self.terrain_m = 0.0
+        P = self.P
+        P[0] = (self.ISOLATED_SCALE * agl) ** 2 + cap * cap
+        self._decorrelate(0)
+        P[2 * self.N + 2] = cap * cap
+        self._decorrelate(2)
+        self.beams_disputed = False
+        self.beam_accept_us = None
+        self._beam_out = []
+        self._outliers = []
 
     def _kalman(self, y, r_meas):
         """Scalar update with H = [1, 0, -1, 0, 0] (the altimeter sees h - t), Joseph form."""

@@ -217,7 +217,7 @@ def test_missing_serial_port_is_one_line_and_exit_3(tmp_path):
 
 # --- the C port against the Python reference, cycle by cycle ------------------------------------
 
-PORTED_FROM_VERSION = "0.8.0"    # the fsw/ (fsw.core.VERSION) that examples/lander.c ports
+PORTED_FROM_VERSION = "0.8.1"    # the fsw/ (fsw.core.VERSION) that examples/lander.c ports
 
 # Reference landings beside the shipped terminal scenario (each ~13,000 cycles): sensor faults
 # for the fault logic, and a late altimeter lock without a velocimeter for the re-plan.
@@ -326,6 +326,21 @@ preset = "mems"                 # 20 deg/h of gyro bias after calibration
 enabled = true
 rate_hz = 7.0                   # samples between frames: the attitude of their time
 """
+SCALE_TOML = """base = "terminal"
+name = "terminal-scale"
+[initial]
+altitude_m = 3000.0             # from near high gate, 9 km out: a long approach
+downrange_m = -9000.0
+horizontal_speed_mps = 110.0
+vertical_speed_mps = -40.0
+[[faults]]
+sensor = "altimeter"
+kind = "scale"
+value = -0.2                    # the altimeter's range 20 % short from the start
+at_time_s = 0.0
+[run]
+max_sim_time_s = 130.0          # isolated at 90 s; the comparison needs no landing
+"""
 # name: (scenario TOML or None for the shipped terminal, outcome, the modes it must show,
 # the least number of calls (COUNTED) it must make)
 REFERENCES = {
@@ -344,13 +359,15 @@ REFERENCES = {
     "disagree": (DISAGREE_TOML, "timeout", {"approach"},
                  {"_beam_outlier": 1, "_replan": 1,
                   "_decorrelate": 3}),             # 2 by the tilt hand-over, 1 the re-base
+    "scale": (SCALE_TOML, "timeout", {"approach"},
+              {"_isolate_altimeter": 1, "_replan": 1}),
 }
 
 # Pieces of fsw/ whose calls each reference run counts: what the comparison covers.
 COUNTED = {"fsw": ("_replan", "_limit_descent", "_blind_descent", "_detect_contact",
                    "_solve_braking_tgo"),
            "nav": ("finish_calibration", "hand_over_tilt", "fuse_beam_range", "_fuse_default",
-                   "_beam_outlier", "_decorrelate"),
+                   "_beam_outlier", "_decorrelate", "_isolate_altimeter"),
            "velnav": ("fuse",)}
 
 
@@ -429,7 +446,7 @@ def test_c_port_matches_the_python_reference_cycle_by_cycle(reference, tmp_path)
     """Fed the frames of a whole reference run, the C guidance, navigation and control
     (examples/lander.c) answers every one as fsw/ (default variant) does: the same mode and
     flags, throttle within 1e-8 and torque within 1e-6 N m, the position estimate within
-    0.1 mm (measured on all six references: 0.0, bit for bit; ``x ** 2`` is libm's pow,
+    0.1 mm (measured on all seven references: 0.0, bit for bit; ``x ** 2`` is libm's pow,
     not always ``x * x``, and the C port calls pow likewise).
 
     Compared (each reference asserts it still goes through its pieces): ``terminal`` the
@@ -448,7 +465,10 @@ def test_c_port_matches_the_python_reference_cycle_by_cycle(reference, tmp_path)
     samples dispute them, the height re-based at the late lock, a re-plan; cut at 60 s);
     ``star_tracker`` (a MEMS unit and a star tracker sampling between frames: the attitude
     corrected and the gyro bias learnt from a 10 s coast on, the tilt model handed over at
-    its first sample).
+    its first sample); ``scale`` (from 3 km up and 9 km out, the altimeter's range 20 %
+    short from the start: it disputes the beams at 2 s and is followed, drifts the terrain
+    estimate three map sigmas and is isolated at 90 s, fsw 0.8.1; the beams are heights
+    again, the height step re-plans; cut at 130 s).
     NOT compared (no reference reaches them): the terrain re-based onto beam ranges, a
     covariance fault, an engine-off frame after ignition, the legacy variant (not ported).
     """

@@ -515,6 +515,7 @@ def test_a_height_dispute_between_altimeter_and_beams_lands_on_the_lower_height(
     assert out.outcome == "landed", out.reason
     assert out.touchdown["vertical_speed_mps"] < 1.5
     assert run["fsw"].nav.beams_disputed
+    assert not run["fsw"].nav.alt_isolated    # the altimeter it followed kept to the map
     _assert_sound_covariance(run)
 
 

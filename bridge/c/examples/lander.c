@@ -192,6 +192,8 @@ static int psd_fault(const double *P, int n)
 #define OVERDUE_VEL_SIGMA_MPS 1.0
 #define TILT_SIGMA_RAD 0.002
 #define FROZEN_SAMPLES 2
+#define MAP_GATE_SIGMA 3.0 /* terrain this many map sigmas off the datum and its last step */
+#define ISOLATED_SCALE 0.25 /* height error assumed then, per metre of height */
 #define TILT_AXIS_MIN_MPS2 0.5
 #define DESCENT_TURN_RAD 1.6
 #define ST_GAIN 0.2            /* star tracker: share of the attitude error corrected */
@@ -583,11 +585,39 @@ static void fuse_default(lander_nav_t *n, double y, double r_meas, double sigma_
             n->terrain_m -= mean;
             P[12] += r_meas;
         }
+        if (n->beams_disputed) { /* the terrain's drift is measured from this step */
+            n->dispute_terrain_m = n->terrain_m;
+        }
         n->n_outliers = 0;
         accepted(n, t_us);
         n->alt_rejected = 0;
         n->alt_used = 1;
     }
+}
+
+/* The altimeter followed against the beams has drifted the terrain MAP_GATE_SIGMA map
+ * sigmas off the datum and off its last step: it is the faulty unit (a range scale
+ * error). Ignored from now on; the terrain back on the datum, the height above it as measured, both uncertain; the beams
+ * are heights again (fsw/nav.py Navigator._isolate_altimeter). */
+static void isolate_altimeter(lander_nav_t *n)
+{
+    double *P = n->P;
+    double cap, agl;
+    n->alt_isolated = 1; /* alt_healthy lapses as for a silent unit */
+    n->alt_used = 0;
+    n->alt_rejected = 1;
+    cap = map_sigma_m(n);
+    agl = agl_m(n);
+    nav_move(n, scale(nav_up(n), -n->terrain_m));
+    n->terrain_m = 0.0;
+    P[0] = sq(ISOLATED_SCALE * agl) + cap * cap;
+    decorrelate(n, 0);
+    P[2 * NN + 2] = cap * cap;
+    decorrelate(n, 2);
+    n->beams_disputed = 0;
+    n->have_beam_accept = 0;
+    n->n_beam_out = 0;
+    n->n_outliers = 0;
 }
 
 static void fuse_altimeter(lander_nav_t *n, const fsil_alt_t *alt)
@@ -598,7 +628,7 @@ static void fuse_altimeter(lander_nav_t *n, const fsil_alt_t *alt)
     n->alt_used = 0;
     n->alt_rejected = 0;
     update_health(n);
-    if (!alt->present) {
+    if (!alt->present || n->alt_isolated) {
         return;
     }
     if (!alt->valid || alt->t_us == n->alt_last_t_us) {
@@ -636,6 +666,12 @@ static void fuse_altimeter(lander_nav_t *n, const fsil_alt_t *alt)
         n->P[0] = fmax2(n->P[0], sq(overdue_sigma_m(n)));
     }
     fuse_default(n, y, r_meas, sigma_r, alt->t_us);
+    if (n->beams_disputed) {
+        double gate = MAP_GATE_SIGMA * map_sigma_m(n);
+        if (fabs(n->terrain_m) > gate && fabs(n->terrain_m - n->dispute_terrain_m) > gate) {
+            isolate_altimeter(n);
+        }
+    }
 }
 
 /* The velocimeter takes over the velocity: the tilt model stops; its acceleration returned. */

@@ -23,7 +23,7 @@
 
 #include "fsil/codec.h"
 
-#define LANDER_PORTED_FROM "0.8.0" /* fsw.core.VERSION this file ports */
+#define LANDER_PORTED_FROM "0.8.1" /* fsw.core.VERSION this file ports */
 
 typedef struct { double x, y, z; } v3_t;
 typedef struct { double w, x, y, z; } quat_t;
@@ -53,6 +53,8 @@ typedef struct { /* nav.py Navigator (default variant) */
     double cal_sum[3], cal_time_s, specific_force_mps2, process_accel_mps2;
     int alt_used, alt_rejected, alt_ever_valid, alt_healthy, alt_overdue;
     int alt_frozen, alt_vetoed, beams_disputed, frozen; /* frozen: repeats of the last range */
+    int alt_isolated;            /* the altimeter contradicted the map: ignored for good */
+    double dispute_terrain_m;    /* the terrain at the altimeter's last step since the dispute */
     int64_t alt_last_t_us;
     int have_accept, have_beam_accept;
     int64_t last_accept_us, beam_accept_us;
