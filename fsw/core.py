@@ -55,7 +55,11 @@ NAME = "fsil-fsw"
 #        last step, is isolated for good (a range scale error: 4 crashes of 56 in the
 #        alt-scale campaign on 0.8.0); the beams are heights again. Without an altimeter
 #        fault, 0.8.0 bit for bit.
-VERSION = "0.8.1"
+# 0.8.2: a failing star tracker is isolated (a sample repeated exactly: stuck; the
+#        disagreement jumping between two samples: a shifted mounting) and a sample older
+#        than the attitudes kept is not compared; a healthy tracker's runs, and runs
+#        without one, 0.8.0 bit for bit.
+VERSION = "0.8.2"
 
 MODE_INDEX = {}
 for _i, _m in enumerate(protocol.MODES):

@@ -111,6 +111,10 @@ class Navigator:
                                   # sample period): with 5 Hz a critically damped loop at
                                   # 0.5 rad/s (a bias is learnt in about 10 s)
     ST_MAX_ERR_RAD = 0.05         # a sample this far from the estimate is rejected
+    ST_STEP_SIGMAS = 10.0         # the tracker is isolated when its disagreement jumps from
+    ST_STEP_FLOOR_RAD = 0.0015    # one sample to the next by more than this many sigmas
+                                  # of the difference of two samples' noise, plus this
+                                  # (the gyros' error over a period, generously: 309")
     HISTORY_FRAMES = 16           # frames of attitude and velocity kept for late samples
 
     def __init__(self, r, v, q, t_us, site_radius_m, alt_noise_m, alt_noise_fraction,
@@ -198,6 +202,13 @@ class Navigator:
         self.st_used = False
         self.st_rejected = False
         self.st_error_rad = 0.0       # the last fused sample's disagreement (rad)
+        self.st_failed = None         # why the tracker was isolated ("stuck", "step"), or None
+        self.st_stale = 0             # samples older than the attitudes kept (not compared)
+        self.st_step_ratio = 0.0      # the largest jump seen, as a share of its gate
+        self._st_prev = None          # (t_us, e, gain applied) of the last valid sample checked
+        self._st_prev_q = None        # the last valid sample's quaternion, as delivered
+        self._st_boresight = (0.0, 0.0, 1.0)
+        self._st_gate_cross = self._st_gate_roll = self.ST_STEP_FLOOR_RAD
 
     # --- frames -------------------------------------------------------------------------
     def _turn(self, t_us):
@@ -448,6 +459,10 @@ class Navigator:
         arc-seconds; until then, or if no sample ever comes, it runs as without one)."""
         self.gyro_bias = (0.0, 0.0, 0.0)
         self.st_period_s = 1.0 / float(st["rate_hz"])
+        self._st_boresight = vec.unit(tuple(float(x) for x in st["boresight_body"]))
+        k = self.ST_STEP_SIGMAS * math.sqrt(2.0)
+        self._st_gate_cross = k * float(st["cross_sigma_rad"]) + self.ST_STEP_FLOOR_RAD
+        self._st_gate_roll = k * float(st["roll_sigma_rad"]) + self.ST_STEP_FLOOR_RAD
 
     def fuse_star_tracker(self, att):
         """Fuse a star tracker sample ``[t_us, qw, qx, qy, qz, valid]`` (attitude body ->
@@ -456,22 +471,49 @@ class Navigator:
         ``ST_GAIN`` of it turns the attitude (and the attitudes of the last frames), and
         ``-ST_BIAS_GAIN e / period`` goes into the gyro bias estimate."""
         self.st_used = self.st_rejected = False
-        if att is None or att[0] == self.st_last_t_us or not att[5]:
+        if att is None or att[0] == self.st_last_t_us or not att[5] or self.st_failed:
             return
         t = att[0]
         self.st_last_t_us = t
+        if t < self._hist[0][0]:      # older than the attitudes kept: nothing to compare with
+            self.st_rejected = True
+            self.st_stale += 1
+            return
+        q_meas = (att[1], att[2], att[3], att[4])
+        if q_meas == self._st_prev_q:  # a tracker's noise never repeats a sample exactly
+            self.st_failed = "stuck"
+            return
+        self._st_prev_q = q_meas
         q_nav, _ = self.at(t)                      # body -> Moon-fixed then
         h = -0.5 * self.omega * (t * 1e-6)         # measured body -> MCI, into Moon-fixed
-        q_m = vec.qmul((math.cos(h), 0.0, 0.0, math.sin(h)),
-                       vec.qnormalize((att[1], att[2], att[3], att[4])))
+        q_m = vec.qmul((math.cos(h), 0.0, 0.0, math.sin(h)), vec.qnormalize(q_meas))
         w, x, y, z = q_nav
         dq = vec.qmul((w, -x, -y, -z), q_m)
         k = 2.0 if dq[0] >= 0.0 else -2.0
         e = (k * dq[1], k * dq[2], k * dq[3])
+        prev = self._st_prev
+        if prev is not None and t - prev[0] <= 1.5e6 * self.st_period_s:
+            # What the last sample left uncorrected should still be there: a jump is the
+            # tracker's (a shifted mounting, a wrong attitude solution), not the gyros'.
+            c = 1.0 - prev[2]
+            pe = prev[1]
+            r = (e[0] - c * pe[0], e[1] - c * pe[1], e[2] - c * pe[2])
+            b = self._st_boresight
+            r_roll = vec.dot(r, b)
+            r_cross = vec.norm((r[0] - r_roll * b[0], r[1] - r_roll * b[1],
+                                r[2] - r_roll * b[2]))
+            ratio = max(r_cross / self._st_gate_cross, abs(r_roll) / self._st_gate_roll)
+            if ratio > self.st_step_ratio:
+                self.st_step_ratio = ratio
+            if ratio > 1.0:
+                self.st_failed = "step"
+                return
         self.st_error_rad = vec.norm(e)
         if self.st_error_rad > self.ST_MAX_ERR_RAD:
             self.st_rejected = True
+            self._st_prev = (t, e, 0.0)
             return
+        self._st_prev = (t, e, self.ST_GAIN)
         self.st_used = True
         if not self.tilt_off:
             self.hand_over_tilt()

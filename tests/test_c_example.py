@@ -217,7 +217,7 @@ def test_missing_serial_port_is_one_line_and_exit_3(tmp_path):
 
 # --- the C port against the Python reference, cycle by cycle ------------------------------------
 
-PORTED_FROM_VERSION = "0.8.1"    # the fsw/ (fsw.core.VERSION) that examples/lander.c ports
+PORTED_FROM_VERSION = "0.8.2"    # the fsw/ (fsw.core.VERSION) that examples/lander.c ports
 
 # Reference landings beside the shipped terminal scenario (each ~13,000 cycles): sensor faults
 # for the fault logic, and a late altimeter lock without a velocimeter for the re-plan.
@@ -341,6 +341,28 @@ at_time_s = 0.0
 [run]
 max_sim_time_s = 130.0          # isolated at 90 s; the comparison needs no landing
 """
+ST_FAULTS_TOML = STAR_TRACKER_TOML.replace('name = "terminal-star-tracker"',
+                                           'name = "terminal-star-tracker-faults"') + """
+[[faults]]
+sensor = "star_tracker"
+kind = "latency"
+value = 1.0                     # samples a second late: older than the attitudes kept
+at_time_s = 15.0
+until_time_s = 20.0
+[[faults]]
+sensor = "star_tracker"
+kind = "bias"
+axis = 1
+value = 1800.0                  # the mounting shifts 0.5 deg: the jump isolates the tracker
+at_time_s = 40.0
+"""
+ST_STUCK_TOML = STAR_TRACKER_TOML.replace('name = "terminal-star-tracker"',
+                                          'name = "terminal-star-tracker-stuck"') + """
+[[faults]]
+sensor = "star_tracker"
+kind = "stuck"
+at_time_s = 30.0                # a frozen output, flagged valid
+"""
 # name: (scenario TOML or None for the shipped terminal, outcome, the modes it must show,
 # the least number of calls (COUNTED) it must make)
 REFERENCES = {
@@ -356,6 +378,10 @@ REFERENCES = {
                  "arrest_climb": 1}),           # the climb's cap on the upward thrust
     "star_tracker": (STAR_TRACKER_TOML, "landed", {"coast", "approach", "touchdown"},
                      {"star_tracker_fused": 1000, "hand_over_tilt": 1}),
+    "st_faults": (ST_FAULTS_TOML, "landed", {"coast", "approach", "touchdown"},
+                  {"star_tracker_fused": 100, "st_stale": 20, "st_isolated_step": 1}),
+    "st_stuck": (ST_STUCK_TOML, "landed", {"coast", "approach", "touchdown"},
+                 {"star_tracker_fused": 100, "st_isolated_stuck": 1}),
     "disagree": (DISAGREE_TOML, "timeout", {"approach"},
                  {"_beam_outlier": 1, "_replan": 1,
                   "_decorrelate": 3}),             # 2 by the tilt hand-over, 1 the re-base
@@ -409,6 +435,9 @@ def _reference_run(scenario="terminal", max_frames=None):
     def fusing(att):                # counted only when the sample is fused
         fuse_st(att)
         calls["star_tracker_fused"] = calls.get("star_tracker_fused", 0) + fsw.nav.st_used
+        calls["st_stale"] = fsw.nav.st_stale
+        if fsw.nav.st_failed:
+            calls[f"st_isolated_{fsw.nav.st_failed}"] = 1
     fsw.nav.fuse_star_tracker = fusing
     by_frame = len(inspect.signature(fsw.step).parameters) == 1  # step(frame) or step(seq, ...)
     frames, commands = [], []
@@ -446,7 +475,7 @@ def test_c_port_matches_the_python_reference_cycle_by_cycle(reference, tmp_path)
     """Fed the frames of a whole reference run, the C guidance, navigation and control
     (examples/lander.c) answers every one as fsw/ (default variant) does: the same mode and
     flags, throttle within 1e-8 and torque within 1e-6 N m, the position estimate within
-    0.1 mm (measured on all seven references: 0.0, bit for bit; ``x ** 2`` is libm's pow,
+    0.1 mm (measured on all nine references: 0.0, bit for bit; ``x ** 2`` is libm's pow,
     not always ``x * x``, and the C port calls pow likewise).
 
     Compared (each reference asserts it still goes through its pieces): ``terminal`` the
@@ -468,7 +497,11 @@ def test_c_port_matches_the_python_reference_cycle_by_cycle(reference, tmp_path)
     its first sample); ``scale`` (from 3 km up and 9 km out, the altimeter's range 20 %
     short from the start: it disputes the beams at 2 s and is followed, drifts the terrain
     estimate three map sigmas and is isolated at 90 s, fsw 0.8.1; the beams are heights
-    again, the height step re-plans; cut at 130 s).
+    again, the height step re-plans; cut at 130 s);
+    ``st_faults`` (the same with the tracker's samples a second late for
+    5 s: rejected as older than the attitudes kept; then its mounting shifted by 0.5 deg:
+    the jump isolates it); ``st_stuck`` (the same with the tracker's output frozen: the
+    repeated sample isolates it).
     NOT compared (no reference reaches them): the terrain re-based onto beam ranges, a
     covariance fault, an engine-off frame after ignition, the legacy variant (not ported).
     """

@@ -199,6 +199,8 @@ static int psd_fault(const double *P, int n)
 #define ST_GAIN 0.2            /* star tracker: share of the attitude error corrected */
 #define ST_BIAS_GAIN 0.01      /* ... and fed to the gyro bias (per sample, over the period) */
 #define ST_MAX_ERR_RAD 0.05    /* a sample this far from the estimate is rejected */
+#define ST_STEP_SIGMAS 10.0    /* isolated when the disagreement jumps by this many sigmas */
+#define ST_STEP_FLOOR_RAD 0.0015 /* ... of two samples' noise, plus this (gyros, a period) */
 #define NN LANDER_N
 
 static const double H_ALT[NN] = {1.0, 0.0, -1.0, 0.0, 0.0};
@@ -701,10 +703,22 @@ static void fuse_star_tracker(lander_nav_t *n, const fsil_att_t *att)
     double h, k, kb;
     int i;
     n->st_used = n->st_rejected = 0;
-    if (!att->present || att->t_us == n->st_last_t_us || !att->valid) {
+    if (!att->present || att->t_us == n->st_last_t_us || !att->valid || n->st_failed) {
         return;
     }
     n->st_last_t_us = att->t_us;
+    if (n->n_hist > 0 && att->t_us < n->hist[0].t_us) {  /* older than the attitudes kept */
+        n->st_rejected = 1;
+        n->st_stale++;
+        return;
+    }
+    if (n->st_have_prev_q && att->q[0] == n->st_prev_q[0] && att->q[1] == n->st_prev_q[1]
+        && att->q[2] == n->st_prev_q[2] && att->q[3] == n->st_prev_q[3]) {
+        n->st_failed = LANDER_ST_STUCK;   /* a tracker's noise never repeats a sample */
+        return;
+    }
+    memcpy(n->st_prev_q, att->q, sizeof n->st_prev_q);
+    n->st_have_prev_q = 1;
     nav_at(n, att->t_us, &q_nav, &v_unused);
     h = -0.5 * n->omega * ((double)att->t_us * 1e-6);
     q_m = qmul(quat(cos(h), 0.0, 0.0, sin(h)),
@@ -712,11 +726,32 @@ static void fuse_star_tracker(lander_nav_t *n, const fsil_att_t *att)
     dq = qmul(quat(q_nav.w, -q_nav.x, -q_nav.y, -q_nav.z), q_m);
     k = dq.w >= 0.0 ? 2.0 : -2.0;
     e = v3(k * dq.x, k * dq.y, k * dq.z);
+    if (n->st_have_prev && (double)(att->t_us - n->st_prev_t_us) <= 1.5e6 * n->st_period_s) {
+        /* what the last sample left uncorrected should still be there */
+        double c = 1.0 - n->st_prev_gain, r_roll, r_cross, ratio;
+        v3_t pe = n->st_prev_e, b = n->st_boresight;
+        v3_t r = v3(e.x - c * pe.x, e.y - c * pe.y, e.z - c * pe.z);
+        r_roll = dot(r, b);
+        r_cross = norm(v3(r.x - r_roll * b.x, r.y - r_roll * b.y, r.z - r_roll * b.z));
+        ratio = fmax2(r_cross / n->st_gate_cross, fabs(r_roll) / n->st_gate_roll);
+        if (ratio > n->st_step_ratio) {
+            n->st_step_ratio = ratio;
+        }
+        if (ratio > 1.0) {
+            n->st_failed = LANDER_ST_STEP;
+            return;
+        }
+    }
     n->st_error_rad = norm(e);
+    n->st_have_prev = 1;
+    n->st_prev_t_us = att->t_us;
+    n->st_prev_e = e;
     if (n->st_error_rad > ST_MAX_ERR_RAD) {
         n->st_rejected = 1;
+        n->st_prev_gain = 0.0;
         return;
     }
+    n->st_prev_gain = ST_GAIN;
     n->st_used = 1;
     if (!n->tilt_off) {
         (void)hand_over_tilt(n);
@@ -1920,9 +1955,25 @@ fsil_err_t lander_init(lander_t *L, fsil_map_t config, fsil_error_t *err)
             return fsil_error_set(err, FSIL_ERR_MALFORMED,
                                   "config: star_tracker.rate_hz must be > 0");
         }
+        double cross_sigma, roll_sigma, kg;
+        v3_t st_bore;
+        st = fsil_map_get_f64(stmap, "cross_sigma_rad", &cross_sigma, err);
+        if (st == FSIL_OK) {
+            st = fsil_map_get_f64(stmap, "roll_sigma_rad", &roll_sigma, err);
+        }
+        if (st == FSIL_OK) {
+            st = get_v3(config, "star_tracker.boresight_body", &st_bore, err);
+        }
+        if (st != FSIL_OK) {
+            return st;
+        }
         n->st_on = 1;
         n->gyro_bias = v3(0.0, 0.0, 0.0);
         n->st_period_s = 1.0 / rate_hz;
+        n->st_boresight = unit(st_bore);
+        kg = ST_STEP_SIGMAS * sqrt(2.0);
+        n->st_gate_cross = kg * cross_sigma + ST_STEP_FLOOR_RAD;
+        n->st_gate_roll = kg * roll_sigma + ST_STEP_FLOOR_RAD;
     }
     n->st_last_t_us = -1;
 

@@ -23,7 +23,7 @@
 
 #include "fsil/codec.h"
 
-#define LANDER_PORTED_FROM "0.8.1" /* fsw.core.VERSION this file ports */
+#define LANDER_PORTED_FROM "0.8.2" /* fsw.core.VERSION this file ports */
 
 typedef struct { double x, y, z; } v3_t;
 typedef struct { double w, x, y, z; } quat_t;
@@ -71,7 +71,21 @@ typedef struct { /* nav.py Navigator (default variant) */
     v3_t gyro_bias;           /* rad/s, body axes */
     double st_period_s, st_error_rad;
     int64_t st_last_t_us;
+    /* its isolation (nav.py: st_failed, st_stale, _st_prev, _st_prev_q) */
+    int st_failed;            /* 0, LANDER_ST_STUCK or LANDER_ST_STEP */
+    long st_stale;            /* samples older than the attitudes kept */
+    double st_step_ratio;     /* the largest jump seen, as a share of its gate */
+    int st_have_prev, st_have_prev_q;
+    int64_t st_prev_t_us;
+    v3_t st_prev_e;
+    double st_prev_gain;
+    double st_prev_q[4];
+    v3_t st_boresight;
+    double st_gate_cross, st_gate_roll;
 } lander_nav_t;
+
+#define LANDER_ST_STUCK 1     /* the tracker repeated a sample exactly */
+#define LANDER_ST_STEP 2      /* its disagreement jumped between two samples */
 
 typedef struct { /* velnav.py VelocimeterFilter */
     int on;
