@@ -63,3 +63,21 @@ def test_range_bias_from_the_first_sample_and_a_fault_of_both_height_sensors() -
     assert [(f.sensor, f.kind) for f in both.faults] == [("altimeter", "off"),
                                                          ("velocimeter", "off")]
     assert {"faults[0].at_time_s", "faults[1].at_time_s"} < set(both.dispersions)
+
+
+def test_each_star_tracker_fault_has_a_campaign_on_the_mems_descent() -> None:
+    """One campaign per star tracker kind, on the MEMS descent with its tracker: the
+    nominal's dispersions and more, the onset uniform from the coast's start to touchdown."""
+    from plant.faults import STAR_TRACKER_KINDS
+    nominal = set(resolve("nominal").dispersions)
+    for kind in STAR_TRACKER_KINDS:
+        cfg = resolve(f"st-{kind}")
+        assert nominal < set(cfg.dispersions), kind
+        assert [(f.sensor, f.kind) for f in cfg.faults] == [("star_tracker", kind)]
+        assert cfg.star_tracker.enabled and cfg.imu.preset == "mems"
+        onset = cfg.dispersions["faults[0].at_time_s"]
+        assert (onset.dist, onset.low, onset.high) == ("uniform", 0.0, 670.0), kind
+    spec = CampaignSpec(scenario_to_dict(resolve("st-bias")), 1)
+    check_draws(spec, 5)
+    axes = {run_config(spec, k)[2]["faults[0].axis"] for k in range(30)}
+    assert axes == {0, 1, 2}
