@@ -116,6 +116,9 @@ class Navigator:
                                   # of the difference of two samples' noise, plus this
                                   # (the gyros' error over a period, generously: 309")
     HISTORY_FRAMES = 16           # frames of attitude and velocity kept for late samples
+    ST_LOST_US = 5000000          # no sample fused for this long while the body turned
+                                  # slower than the tracker's limit: the tracker is lost,
+                                  # and the tilt model it took over runs again
 
     def __init__(self, r, v, q, t_us, site_radius_m, alt_noise_m, alt_noise_fraction,
                  boresight_body, pos_sigma_m, vel_sigma_mps, variant="default",
@@ -203,6 +206,12 @@ class Navigator:
         self.st_rejected = False
         self.st_error_rad = 0.0       # the last fused sample's disagreement (rad)
         self.st_failed = None         # why the tracker was isolated ("stuck", "step"), or None
+        self.st_last_fused_us = None  # the frame time of the last fused sample
+        self.st_lost = 0              # times the tilt model was taken back from a lost tracker
+        self._tilt_by_st = False      # the tilt model was handed over to the tracker
+        self.vel_took_tilt = False    # ... to the velocimeter's filter (velnav.py): for good
+        self.st_max_rate_radps = 0.0  # the tracker's rate limit (HELLO)
+        self._st_calm_since_us = None  # the body turning slower than it since then
         self.st_stale = 0             # samples older than the attitudes kept (not compared)
         self.st_step_ratio = 0.0      # the largest jump seen, as a share of its gate
         self._st_prev = None          # (t_us, e, gain applied) of the last valid sample checked
@@ -460,6 +469,7 @@ class Navigator:
         self.gyro_bias = (0.0, 0.0, 0.0)
         self.st_period_s = 1.0 / float(st["rate_hz"])
         self._st_boresight = vec.unit(tuple(float(x) for x in st["boresight_body"]))
+        self.st_max_rate_radps = float(st["max_rate_radps"])
         k = self.ST_STEP_SIGMAS * math.sqrt(2.0)
         self._st_gate_cross = k * float(st["cross_sigma_rad"]) + self.ST_STEP_FLOOR_RAD
         self._st_gate_roll = k * float(st["roll_sigma_rad"]) + self.ST_STEP_FLOOR_RAD
@@ -471,6 +481,19 @@ class Navigator:
         ``ST_GAIN`` of it turns the attitude (and the attitudes of the last frames), and
         ``-ST_BIAS_GAIN e / period`` goes into the gyro bias estimate."""
         self.st_used = self.st_rejected = False
+        if self._tilt_by_st and not self.vel_took_tilt:
+            # Lost: isolated, or nothing fused for ST_LOST_US while the body has turned
+            # slowly enough all along to be tracked (a slew past the rate limit is not a
+            # loss: the lock comes back after it).
+            w = self.last_rate_body
+            if w[0] * w[0] + w[1] * w[1] + w[2] * w[2] > self.st_max_rate_radps ** 2:
+                self._st_calm_since_us = None
+            elif self._st_calm_since_us is None:
+                self._st_calm_since_us = self.t_us
+            calm = self._st_calm_since_us
+            if self.st_failed or calm is not None and \
+                    self.t_us - max(calm, self.st_last_fused_us) > self.ST_LOST_US:
+                self.take_back_tilt()
         if att is None or att[0] == self.st_last_t_us or not att[5] or self.st_failed:
             return
         t = att[0]
@@ -515,8 +538,10 @@ class Navigator:
             return
         self._st_prev = (t, e, self.ST_GAIN)
         self.st_used = True
+        self.st_last_fused_us = self.t_us
         if not self.tilt_off:
             self.hand_over_tilt()
+            self._tilt_by_st = True
         turn = vec.qrotvec(vec.scale(e, self.ST_GAIN))
         self.q_i = vec.qnormalize(vec.qmul(self.q_i, turn))
         self._turn(self.t_us)
@@ -556,6 +581,8 @@ class Navigator:
         self.q_accel_bias = g("accel_bias_instability_mps2") ** 2 * tau
         self.q_vrw = g("accel_vrw_mps_per_sqrt_s") ** 2
         self.accel_tau_s = tau
+        self._tilt_turn2 = turn2      # the tilt prior when a lost tracker gives it back
+        self._drift_instab2 = g("gyro_bias_instability_radps") ** 2
         if not self.legacy:
             n = self.N
             self.P[3 * n + 3] = att_sigma_rad * att_sigma_rad + turn2
@@ -938,6 +965,23 @@ class Navigator:
             self._decorrelate(i)
             self.P[i * n + i] = 0.0
         return a
+
+    def take_back_tilt(self):
+        """The star tracker that took the tilt model over is lost (isolated, or no sample
+        fused for ``ST_LOST_US``) before the velocimeter measures: the tilt model runs again,
+        from no tilt, its prior the gyros' scale and misalignment over the descent's turn
+        plus an attitude error the tracker's checks could have let through
+        (``ST_STEP_FLOOR_RAD``), and their bias instability (the bias itself was learnt).
+        The tracker hands it over again at its next fused sample."""
+        self._tilt_by_st = False
+        self.st_lost += 1
+        if self.legacy:
+            return
+        self.tilt_off = False
+        self.tilt_rad = self.drift_radps = 0.0
+        n = self.N
+        self.P[3 * n + 3] = self._tilt_turn2 + self.ST_STEP_FLOOR_RAD ** 2
+        self.P[4 * n + 4] = self._drift_instab2
 
     def vertical_speed_var(self):
         """Variance of the navigated vertical speed (m^2/s^2)."""

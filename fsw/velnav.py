@@ -145,6 +145,7 @@ class VelocimeterFilter:
             # The first measurement: the navigator's own tilt model is handed over to this
             # filter's unmodelled acceleration (the same thrust seen through the same tilt).
             self.accel = vec.add(self.accel, nav.hand_over_tilt())
+            nav.vel_took_tilt = True
         # The navigated attitude and velocity at the sample's time.
         q_s, v_s = nav.at(sample[0])
         r = self.noise_mps * self.noise_mps

@@ -361,7 +361,9 @@ ST_STUCK_TOML = STAR_TRACKER_TOML.replace('name = "terminal-star-tracker"',
 [[faults]]
 sensor = "star_tracker"
 kind = "stuck"
-at_time_s = 30.0                # a frozen output, flagged valid
+at_time_s = 150.0               # a frozen output, flagged valid
+[velocimeter]
+enabled = false                 # the tilt model the tracker took over runs again
 """
 # name: (scenario TOML or None for the shipped terminal, outcome, the modes it must show,
 # the least number of calls (COUNTED) it must make)
@@ -381,7 +383,7 @@ REFERENCES = {
     "st_faults": (ST_FAULTS_TOML, "landed", {"coast", "approach", "touchdown"},
                   {"star_tracker_fused": 100, "st_stale": 20, "st_isolated_step": 1}),
     "st_stuck": (ST_STUCK_TOML, "landed", {"coast", "approach", "touchdown"},
-                 {"star_tracker_fused": 100, "st_isolated_stuck": 1}),
+                 {"star_tracker_fused": 100, "st_isolated_stuck": 1, "take_back_tilt": 1}),
     "disagree": (DISAGREE_TOML, "timeout", {"approach"},
                  {"_beam_outlier": 1, "_replan": 1,
                   "_decorrelate": 3}),             # 2 by the tilt hand-over, 1 the re-base
@@ -392,8 +394,8 @@ REFERENCES = {
 # Pieces of fsw/ whose calls each reference run counts: what the comparison covers.
 COUNTED = {"fsw": ("_replan", "_limit_descent", "_blind_descent", "_detect_contact",
                    "_solve_braking_tgo"),
-           "nav": ("finish_calibration", "hand_over_tilt", "fuse_beam_range", "_fuse_default",
-                   "_beam_outlier", "_decorrelate", "_isolate_altimeter"),
+           "nav": ("finish_calibration", "hand_over_tilt", "take_back_tilt", "fuse_beam_range",
+                   "_fuse_default", "_beam_outlier", "_decorrelate", "_isolate_altimeter"),
            "velnav": ("fuse",)}
 
 
@@ -500,8 +502,9 @@ def test_c_port_matches_the_python_reference_cycle_by_cycle(reference, tmp_path)
     again, the height step re-plans; cut at 130 s);
     ``st_faults`` (the same with the tracker's samples a second late for
     5 s: rejected as older than the attitudes kept; then its mounting shifted by 0.5 deg:
-    the jump isolates it); ``st_stuck`` (the same with the tracker's output frozen: the
-    repeated sample isolates it).
+    the jump isolates it); ``st_stuck`` (the same without a velocimeter and with the
+    tracker's output frozen: the repeated sample isolates it, the altimeter filter's tilt
+    model runs again).
     NOT compared (no reference reaches them): the terrain re-based onto beam ranges, a
     covariance fault, an engine-off frame after ignition, the legacy variant (not ported).
     """

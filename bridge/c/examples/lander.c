@@ -201,6 +201,7 @@ static int psd_fault(const double *P, int n)
 #define ST_MAX_ERR_RAD 0.05    /* a sample this far from the estimate is rejected */
 #define ST_STEP_SIGMAS 10.0    /* isolated when the disagreement jumps by this many sigmas */
 #define ST_STEP_FLOOR_RAD 0.0015 /* ... of two samples' noise, plus this (gyros, a period) */
+#define ST_LOST_US 5000000     /* nothing fused this long, turning slowly: the tracker is lost */
 #define NN LANDER_N
 
 static const double H_ALT[NN] = {1.0, 0.0, -1.0, 0.0, 0.0};
@@ -695,6 +696,18 @@ static v3_t hand_over_tilt(lander_nav_t *n)
     return a;
 }
 
+/* nav.take_back_tilt: the tracker that took the tilt model over is lost before the
+ * velocimeter measures: the tilt model runs again from no tilt. */
+static void take_back_tilt(lander_nav_t *n)
+{
+    n->tilt_by_st = 0;
+    n->st_lost++;
+    n->tilt_off = 0;
+    n->tilt_rad = n->drift_radps = 0.0;
+    n->P[3 * NN + 3] = n->tilt_turn2 + sq(ST_STEP_FLOOR_RAD);
+    n->P[4 * NN + 4] = n->drift_instab2;
+}
+
 /* Star tracker sample: a complementary filter on the attitude and the gyro bias. */
 static void fuse_star_tracker(lander_nav_t *n, const fsil_att_t *att)
 {
@@ -703,6 +716,19 @@ static void fuse_star_tracker(lander_nav_t *n, const fsil_att_t *att)
     double h, k, kb;
     int i;
     n->st_used = n->st_rejected = 0;
+    if (n->tilt_by_st && !n->vel_took_tilt) {
+        v3_t w = n->last_rate_body;
+        if (w.x * w.x + w.y * w.y + w.z * w.z > n->st_max_rate_radps * n->st_max_rate_radps) {
+            n->st_have_calm = 0;
+        } else if (!n->st_have_calm) {
+            n->st_have_calm = 1;
+            n->st_calm_since_us = n->t_us;
+        }
+        if (n->st_failed || (n->st_have_calm && n->t_us - (n->st_calm_since_us > n->st_last_fused_us
+                                 ? n->st_calm_since_us : n->st_last_fused_us) > ST_LOST_US)) {
+            take_back_tilt(n);
+        }
+    }
     if (!att->present || att->t_us == n->st_last_t_us || !att->valid || n->st_failed) {
         return;
     }
@@ -753,8 +779,10 @@ static void fuse_star_tracker(lander_nav_t *n, const fsil_att_t *att)
     }
     n->st_prev_gain = ST_GAIN;
     n->st_used = 1;
+    n->st_last_fused_us = n->t_us;
     if (!n->tilt_off) {
         (void)hand_over_tilt(n);
+        n->tilt_by_st = 1;
     }
     turn = qrotvec(scale(e, ST_GAIN));
     n->q_i = qnormalize(qmul(n->q_i, turn));
@@ -904,6 +932,7 @@ static void vel_fuse(lander_vel_t *f, lander_nav_t *nav, const fsil_vel_t *sampl
     }
     if (!f->ever_valid) {
         f->accel = add(f->accel, hand_over_tilt(nav));
+        nav->vel_took_tilt = 1;
     }
     nav_at(nav, sample->t_us, &q_s, &v_s);
     r = f->noise_mps * f->noise_mps;
@@ -1834,6 +1863,8 @@ static fsil_err_t imu_noise(lander_nav_t *n, fsil_map_t config, fsil_error_t *er
     n->q_accel_bias = sq(g[5]) * tau;
     n->q_vrw = sq(g[6]);
     n->accel_tau_s = tau;
+    n->tilt_turn2 = turn2;
+    n->drift_instab2 = sq(g[1]);
     n->P[3 * NN + 3] = 0.0 * 0.0 + turn2; /* att_sigma_rad = 0 */
     n->P[4 * NN + 4] = sq(g[0]) + sq(g[1]);
     return FSIL_OK;
@@ -1963,6 +1994,9 @@ fsil_err_t lander_init(lander_t *L, fsil_map_t config, fsil_error_t *err)
         }
         if (st == FSIL_OK) {
             st = get_v3(config, "star_tracker.boresight_body", &st_bore, err);
+        }
+        if (st == FSIL_OK) {
+            st = fsil_map_get_f64(stmap, "max_rate_radps", &n->st_max_rate_radps, err);
         }
         if (st != FSIL_OK) {
             return st;

@@ -82,6 +82,11 @@ typedef struct { /* nav.py Navigator (default variant) */
     double st_prev_q[4];
     v3_t st_boresight;
     double st_gate_cross, st_gate_roll;
+    /* the tilt model taken back from a lost tracker (nav.py take_back_tilt) */
+    int tilt_by_st, vel_took_tilt, st_have_calm;
+    long st_lost;
+    int64_t st_last_fused_us, st_calm_since_us;
+    double st_max_rate_radps, tilt_turn2, drift_instab2;
 } lander_nav_t;
 
 #define LANDER_ST_STUCK 1     /* the tracker repeated a sample exactly */
