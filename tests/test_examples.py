@@ -49,3 +49,36 @@ def test_python_process_example_lands_terminal_as_a_program_of_its_own(tmp_path)
     assert summary["outcome"] == "landed"
     assert summary["fsw_software"] == "my-process 1.0"
     assert summary["timing"]["compute_us"]["p50"] > 0       # measured by the client
+
+
+def test_python_fsw_example_turns_its_attitude_towards_a_star_tracker_sample() -> None:
+    """The example reads FRAME ``att`` (docs/your-fsw.md): a valid sample 1 mrad about body
+    x from its attitude turns it by a fifth of that, once per sample; an invalid or repeated
+    one changes nothing."""
+    import importlib.util
+    import math
+
+    from hil.scenario import load_scenario
+    from plant.lander import LanderPlant
+
+    spec = importlib.util.spec_from_file_location("my_fsw", EXAMPLES / "python-fsw" / "my_fsw.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    plant = LanderPlant(load_scenario("terminal"))
+    plant.reset(1)
+    fsw = mod.MyFsw(plant.fsw_config())
+    q0 = fsw.q
+    meas = mod.q_mul_small(q0, (1e-3, 0.0, 0.0))
+
+    def angle(a, b):
+        dot = abs(sum(x * y for x, y in zip(a, b)))
+        return 2.0 * math.acos(min(1.0, dot))
+
+    fsw.fuse_star_tracker([5, 1.0, 0.0, 0.0, 0.0, False])            # invalid: ignored
+    assert fsw.q == q0
+    fsw.fuse_star_tracker([10, *meas, True])
+    assert abs(angle(q0, fsw.q) - 2e-4) < 1e-6
+    assert abs(angle(fsw.q, meas) - 8e-4) < 1e-6
+    q1 = fsw.q
+    fsw.fuse_star_tracker([10, *meas, True])                          # the same sample again
+    assert fsw.q == q1

@@ -126,6 +126,7 @@ class MyFsw:
         self.imu_dt_s = 1.0 / float(config["imu_hz"])
         self.rate = (0.0, 0.0, 0.0)                             # body rate, rad/s
         self.last_alt_t_us = None
+        self.last_att_t_us = None
         self.throttle = 0.0
         self.mode = "approach"
 
@@ -134,6 +135,7 @@ class MyFsw:
         dt = (frame.t_us - self.t_us) * 1e-6
         self.t_us = frame.t_us
         self.propagate(frame.imu)
+        self.fuse_star_tracker(getattr(frame, "att", None))
         self.mass_kg -= self.throttle * self.max_thrust_n / self.exhaust_mps * max(dt, 0.0)
         alt_used = self.fuse_altimeter(frame.alt)
         accel = self.guidance()
@@ -159,6 +161,25 @@ class MyFsw:
             self.d = add(self.d, scale(add(self.v, v_new), 0.5 * dt))
             self.v = v_new
             self.rate = scale(da, 1.0 / dt)
+
+    def fuse_star_tracker(self, att):
+        """A star tracker's sample ``[t_us, qw, qx, qy, qz, valid]`` (the attitude body ->
+        inertial at ``t_us``), when one is fitted (None otherwise). Each sample is repeated
+        in the frames until the next arrives: use it once. A complementary filter: the
+        attitude is turned a fifth of the way to the measured one, and the gyros carry it
+        between samples. (The sample is a tenth of a second old when it arrives; fsil's own
+        flight software compares it with its attitude of that time, fsw/nav.py.)"""
+        if att is None or not att[5] or att[0] == self.last_att_t_us:
+            return
+        self.last_att_t_us = att[0]
+        w, x, y, z = self.q
+        m = (att[1], att[2], att[3], att[4])
+        d = (w * m[0] + x * m[1] + y * m[2] + z * m[3],       # conj(q) * m: the error
+             w * m[1] - x * m[0] - y * m[3] + z * m[2],
+             w * m[2] + x * m[3] - y * m[0] - z * m[1],
+             w * m[3] - x * m[2] + y * m[1] - z * m[0])
+        k = 2.0 if d[0] >= 0.0 else -2.0                        # as a rotation vector, rad
+        self.q = q_mul_small(self.q, (0.2 * k * d[1], 0.2 * k * d[2], 0.2 * k * d[3]))
 
     def position(self):
         """Position, inertial (the Moon's centre), m."""
