@@ -1,9 +1,9 @@
 """The flight software's defence against a failing star tracker (fsw/nav.py
-``fuse_star_tracker``, 0.8.1): a sample older than the attitudes kept is not compared, a
+``fuse_star_tracker``, 0.8.2): a sample older than the attitudes kept is not compared, a
 sample repeated exactly isolates the tracker ("stuck"), and a disagreement that jumps
 between two samples isolates it ("step"); a healthy tracker is never isolated.
 
-Before 0.8.1 (measured on nominal seed 1, MEMS unit, the fault at 150 s): a stuck tracker
+Before 0.8.2 (measured on nominal seed 1, MEMS unit, the fault at 150 s): a stuck tracker
 crashed the lander 360 km from the site, 2 s of extra latency ran it out of propellant
 866 km away, and a 1 deg mounting shift landed it 13 km away. Isolated, each lands as with
 the tracker off from then on (596 m away; 229 m with a healthy tracker). A tracker lost
@@ -63,7 +63,7 @@ def test_a_failing_tracker_is_isolated_or_ignored_and_the_lander_lands(fault, fa
 
 def test_a_tracker_lost_in_braking_gives_the_tilt_model_back() -> None:
     """Run 7 of an st-stuck campaign: the tracker frozen at 41.5 s, isolated at once. With
-    the tilt model left off (0.8.1 before this) nothing watched the MEMS gyros' drift until
+    the tilt model left off (an earlier draft of 0.8.2) nothing watched the MEMS gyros' drift until
     the velocimeter: the height was 2.5 km off at 360 s and the lander hit the ground in
     braking at 44.6 m/s. Given back, the altimeter filter's tilt model runs again: it lands
     (diverting, far from the site: a MEMS unit without a tracker)."""
