@@ -65,8 +65,12 @@ def faults_in(h: pd.DataFrame, seq: int) -> str:
 def injected_run(tmp_path_factory):
     """``fsil run --scenario terminal`` with an IMU bias injected, then cleared, mid-run."""
     out = tmp_path_factory.mktemp("inject") / "run"
+    # --fsw-load-ms 0.5: the flight software holds each cycle at least 0.5 ms, so the run
+    # lasts at least 6.6 s of wall time however idle the machine: the second interpreter
+    # that injects (2-5 s to start on a loaded machine) finds it still running.
     proc = subprocess.Popen([*FSIL, "run", "--scenario", "terminal", "--out", str(out),
-                             "--no-progress", "--no-plot"], env=ENV, cwd=REPO, text=True,
+                             "--no-progress", "--no-plot", "--fsw-load-ms", "0.5"],
+                            env=ENV, cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_for(out / "control.url")
@@ -142,18 +146,18 @@ def test_injected_fault_shows_in_the_history(injected_run):
 
 # ---------------------------------------------------------------- the protocol, in one process
 
-def _serve_fsw(url: str) -> None:
+def _serve_fsw(url: str, load_ms: float = 0.0) -> None:
     from fsw.host.runner import serve
-    serve(url, 10.0)
+    serve(url, 10.0, load_ms=load_ms)
 
 
-def _run_in_threads(tmp_path: Path, name: str, **side_kw):
+def _run_in_threads(tmp_path: Path, name: str, load_ms: float = 0.0, **side_kw):
     cfg = load_scenario("terminal")
     url = f"loop://{name}"
     side = PlantSide(cfg, url, tmp_path / "run", plots=False, **side_kw)
     result: dict = {}
     plant_thread = threading.Thread(target=lambda: result.setdefault("r", side.run()))
-    fsw_thread = threading.Thread(target=_serve_fsw, args=(url,), daemon=True)
+    fsw_thread = threading.Thread(target=_serve_fsw, args=(url, load_ms), daemon=True)
     plant_thread.start()
     fsw_thread.start()
     wait_for(tmp_path / "run" / "control.url")
@@ -175,7 +179,9 @@ def _raw(endpoint: str, payload: bytes, timeout_s: float = 5.0) -> bytes:
 
 
 def test_control_protocol_against_a_running_plant(tmp_path):
-    side, thread, result = _run_in_threads(tmp_path, "inject-protocol")
+    # At least 0.5 ms a cycle (6.6 s of wall time): the requests below, one of them from a
+    # second interpreter, all reach a running plant on a loaded machine too.
+    side, thread, result = _run_in_threads(tmp_path, "inject-protocol", load_ms=0.5)
     run_dir = tmp_path / "run"
     endpoint = (run_dir / "control.url").read_text().strip()
     assert endpoint == f"ipc://{(run_dir / 'control.sock').resolve()}"

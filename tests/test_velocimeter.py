@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 
 import numpy as np
 import pytest
@@ -282,12 +283,14 @@ def test_inject_over_the_control_channel(tmp_path) -> None:
         asker = threading.Thread(target=lambda: replies.append(send_request(
             tmp_path, {"sensor": "velocimeter", "kind": "unflagged", "beam": 1})))
         asker.start()
-        for _ in range(500):
+        # Step until the request is served, bounded by wall time, not by a number of steps:
+        # on a loaded machine the asking thread can start after 500 fast steps (it did).
+        deadline = time.monotonic() + 20.0
+        while not replies and asker.is_alive() and time.monotonic() < deadline:
             control.before_step(plant)
             frame = plant.step(Command(0.6, (0.0, 0.0, 0.0)))
             control.after_step(plant, frame)
-            if replies:
-                break
+            time.sleep(0.001)
         asker.join(5)
         assert replies and replies[0]["ok"] and replies[0]["label"] == "velocimeter:unflagged"
         for _ in range(10):
