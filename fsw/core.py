@@ -59,7 +59,10 @@ NAME = "fsil-fsw"
 #        disagreement jumping between two samples: a shifted mounting) and a sample older
 #        than the attitudes kept is not compared; a healthy tracker's runs, and runs
 #        without one, 0.8.0 bit for bit.
-VERSION = "0.8.2"
+# 0.8.3: after braking, the thrust demand is held within 70 deg of the vertical (ZEM/ZEV
+#        asked for thrust 155 deg from it, high and slow over a near target: a tumble);
+#        runs that never ask for more, 0.8.2 bit for bit.
+VERSION = "0.8.3"
 
 MODE_INDEX = {}
 for _i, _m in enumerate(protocol.MODES):
@@ -425,6 +428,8 @@ class FlightSoftware:
         if ph.name == "braking" and pos[0] > 2.0 * ph.r_t[0]:   # well above high gate
             a_local = guidance.arrest_climb(a_local, vel[0], vec.norm(nav.r),
                                             vec.dot(nav.v, nav.v))
+        elif ph.name != "braking":
+            a_local = guidance.tilt_cone(a_local)
         return self.site.to_frame(a_local, axes)
 
     def _local(self):

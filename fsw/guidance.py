@@ -142,6 +142,28 @@ def arrest_climb(a_local, vz_mps, r_m, v2_m2ps2):
     return (a_up_max, a_local[1], a_local[2])
 
 
+APPROACH_MAX_TILT_RAD = 1.2217   # after braking: the thrust at most 70 deg from the vertical
+APPROACH_MIN_UP_MPS2 = 0.1       # ... and pointing up even when the demand points down
+
+
+def tilt_cone(a_local, max_tilt_rad=APPROACH_MAX_TILT_RAD):
+    """The thrust's demand within ``max_tilt_rad`` of the vertical (local up, downrange,
+    crossrange): the horizontal part scaled down to ``a_up tan(max_tilt)``, the up part at
+    least ``APPROACH_MIN_UP_MPS2``. ZEM/ZEV wants to go down faster than gravity takes the
+    lander when it is high and slow over a near target: it then asks for thrust below the
+    horizon (155 deg from the vertical measured), which an engine that only pushes and an
+    attitude loop that turns the lander to it make a tumble. Within the cone the demand is
+    returned as it is (the same object)."""
+    up = a_local[0]
+    h = math.sqrt(a_local[1] * a_local[1] + a_local[2] * a_local[2])
+    tan_max = math.tan(max_tilt_rad)
+    if h <= up * tan_max:
+        return a_local
+    up = max(up, APPROACH_MIN_UP_MPS2)
+    k = up * tan_max / h
+    return (up, a_local[1] * k, a_local[2] * k)
+
+
 def down(g_pair):
     """The ``(g_pos, g_vel)`` pair as local (up, downrange, crossrange) vectors."""
     return (-g_pair[0], 0.0, 0.0), (-g_pair[1], 0.0, 0.0)
