@@ -217,7 +217,7 @@ def test_missing_serial_port_is_one_line_and_exit_3(tmp_path):
 
 # --- the C port against the Python reference, cycle by cycle ------------------------------------
 
-PORTED_FROM_VERSION = "0.8.2"    # the fsw/ (fsw.core.VERSION) that examples/lander.c ports
+PORTED_FROM_VERSION = "0.8.3"    # the fsw/ (fsw.core.VERSION) that examples/lander.c ports
 
 # Reference landings beside the shipped terminal scenario (each ~13,000 cycles): sensor faults
 # for the fault logic, and a late altimeter lock without a velocimeter for the re-plan.
@@ -365,6 +365,14 @@ at_time_s = 150.0               # a frozen output, flagged valid
 [velocimeter]
 enabled = false                 # the tilt model the tracker took over runs again
 """
+CONE_TOML = """base = "terminal"
+name = "terminal-cone"
+[initial]
+altitude_m = 500.0              # low, near the site, going up at 30 m/s: ZEM/ZEV wants
+downrange_m = -300.0            # down faster than gravity, thrust below the horizon; the
+horizontal_speed_mps = 5.0      # demand is held within 70 deg of the vertical (0.8.3)
+vertical_speed_mps = 30.0
+"""
 # name: (scenario TOML or None for the shipped terminal, outcome, the modes it must show,
 # the least number of calls (COUNTED) it must make)
 REFERENCES = {
@@ -387,6 +395,7 @@ REFERENCES = {
     "disagree": (DISAGREE_TOML, "timeout", {"approach"},
                  {"_beam_outlier": 1, "_replan": 1,
                   "_decorrelate": 3}),             # 2 by the tilt hand-over, 1 the re-base
+    "cone": (CONE_TOML, "landed", {"approach", "touchdown"}, {"tilt_cone": 100}),
     "scale": (SCALE_TOML, "timeout", {"approach"},
               {"_isolate_altimeter": 1, "_replan": 1}),
 }
@@ -450,8 +459,16 @@ def _reference_run(scenario="terminal", max_frames=None):
         if out is not a_local:
             calls["arrest_climb"] = calls.get("arrest_climb", 0) + 1
         return out
+    tilt_cone = guidance.tilt_cone
+
+    def coning(a_local, *args):     # counted only when it changes the demand
+        out = tilt_cone(a_local, *args)
+        if out is not a_local:
+            calls["tilt_cone"] = calls.get("tilt_cone", 0) + 1
+        return out
     guidance.land_here = _counting(calls, "land_here", land_here)
     guidance.arrest_climb = capping
+    guidance.tilt_cone = coning
     try:
         while not plant.done and len(frames) != max_frames:
             fields = {"seq": frame.seq, "t_us": frame.t_us, "imu": frame.imu, "alt": frame.alt,
@@ -464,6 +481,7 @@ def _reference_run(scenario="terminal", max_frames=None):
             frame = plant.step(Command(out[0], tuple(out[1])))
     finally:
         guidance.land_here, guidance.arrest_climb = land_here, arrest_climb
+        guidance.tilt_cone = tilt_cone
     return hello, frames, commands, plant.outcome.outcome if plant.done else None, calls
 
 
@@ -477,7 +495,7 @@ def test_c_port_matches_the_python_reference_cycle_by_cycle(reference, tmp_path)
     """Fed the frames of a whole reference run, the C guidance, navigation and control
     (examples/lander.c) answers every one as fsw/ (default variant) does: the same mode and
     flags, throttle within 1e-8 and torque within 1e-6 N m, the position estimate within
-    0.1 mm (measured on all nine references: 0.0, bit for bit; ``x ** 2`` is libm's pow,
+    0.1 mm (measured on all ten references: 0.0, bit for bit; ``x ** 2`` is libm's pow,
     not always ``x * x``, and the C port calls pow likewise).
 
     Compared (each reference asserts it still goes through its pieces): ``terminal`` the
@@ -504,7 +522,8 @@ def test_c_port_matches_the_python_reference_cycle_by_cycle(reference, tmp_path)
     5 s: rejected as older than the attitudes kept; then its mounting shifted by 0.5 deg:
     the jump isolates it); ``st_stuck`` (the same without a velocimeter and with the
     tracker's output frozen: the repeated sample isolates it, the altimeter filter's tilt
-    model runs again).
+    model runs again); ``cone`` (500 m up near the site, going up at 30 m/s: the approach's thrust demand held
+    within 70 deg of the vertical, fsw 0.8.3).
     NOT compared (no reference reaches them): the terrain re-based onto beam ranges, a
     covariance fault, an engine-off frame after ignition, the legacy variant (not ported).
     """

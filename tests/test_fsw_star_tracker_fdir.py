@@ -11,6 +11,8 @@ before the velocimeter measures gives the altimeter filter's tilt model back."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from fsw.core import FlightSoftware
@@ -71,3 +73,29 @@ def test_a_tracker_lost_in_braking_gives_the_tilt_model_back() -> None:
     nav, outcome = _fly([], seed=cfg.run.seed, scenario=cfg)
     assert nav.st_failed == "stuck" and nav.st_lost == 1
     assert outcome.outcome == "landed", outcome.reason
+
+
+def test_the_approach_never_asks_for_thrust_below_the_horizon() -> None:
+    """Run 38 of an st-stuck campaign (fsw 0.8.2): the tracker froze at 160.8 s and the
+    MEMS gyros alone left the attitude 2 deg off by the approach, where ZEM/ZEV, high and
+    slow over a near target, asked for thrust up to 155 deg from the vertical: the lander
+    tumbled and crashed at 20 m/s. From 0.8.3 the demand after braking is held within
+    70 deg of the vertical (``guidance.tilt_cone``): it lands."""
+    from fsw import guidance
+    widest = [0.0]
+    cone = guidance.tilt_cone
+
+    def watched(a_local, *args):
+        out = cone(a_local, *args)
+        h = (out[1] * out[1] + out[2] * out[2]) ** 0.5
+        widest[0] = max(widest[0], math.degrees(math.atan2(h, out[0])))
+        return out
+    guidance.tilt_cone = watched
+    try:
+        cfg = load_scenario(Path(__file__).parent / "scenarios" / "st-stuck-run38.toml")
+        nav, outcome = _fly([], seed=cfg.run.seed, scenario=cfg)
+    finally:
+        guidance.tilt_cone = cone
+    assert nav.st_failed == "stuck"
+    assert outcome.outcome == "landed", outcome.reason
+    assert 60.0 < widest[0] <= 70.0 + 1e-6, widest[0]

@@ -1068,6 +1068,25 @@ static void arrest_climb(l3_t *a_local, double vz, double r_m, double v2)
     a_local->a[0] = a_up_max;
 }
 
+/* guidance.tilt_cone: after braking the thrust demand within APPROACH_MAX_TILT_RAD of the
+ * vertical (the horizontal part scaled down, the up part at least APPROACH_MIN_UP_MPS2). */
+#define APPROACH_MAX_TILT_RAD 1.2217
+#define APPROACH_MIN_UP_MPS2 0.1
+static void tilt_cone(l3_t *a_local)
+{
+    double up = a_local->a[0], k;
+    double h = sqrt(a_local->a[1] * a_local->a[1] + a_local->a[2] * a_local->a[2]);
+    double tan_max = tan(APPROACH_MAX_TILT_RAD);
+    if (h <= up * tan_max) {
+        return;
+    }
+    up = fmax2(up, APPROACH_MIN_UP_MPS2);
+    k = up * tan_max / h;
+    a_local->a[0] = up;
+    a_local->a[1] *= k;
+    a_local->a[2] *= k;
+}
+
 /* (g_pos, g_vel) as local vectors: guidance.down(effective_gravity(...)). */
 static void down_gravity(double r_m, double a, double b, l3_t g[2])
 {
@@ -1576,6 +1595,8 @@ static v3_t zem_zev_step(lander_t *L, int64_t t_us, double dt)
     zem_zev_ends(pos, vel, g, ph->r_t, ph->v_t, t_go, &a_local, NULL);
     if (ph->name == PH_BRAKING && pos[0] > 2.0 * ph->r_t[0]) { /* well above high gate */
         arrest_climb(&a_local, vel[0], norm(nav_r(nav)), dot(nav->v, nav->v));
+    } else if (ph->name != PH_BRAKING) {
+        tilt_cone(&a_local);
     }
     return to_frame(a_local.a, axes);
 }

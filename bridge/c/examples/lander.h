@@ -23,7 +23,7 @@
 
 #include "fsil/codec.h"
 
-#define LANDER_PORTED_FROM "0.8.2" /* fsw.core.VERSION this file ports */
+#define LANDER_PORTED_FROM "0.8.3" /* fsw.core.VERSION this file ports */
 
 typedef struct { double x, y, z; } v3_t;
 typedef struct { double w, x, y, z; } quat_t;
